@@ -1,0 +1,511 @@
+"""The channel adapter contract.
+
+Every channel is one module with one ``Adapter`` subclass. The scheduler builds
+an adapter from a channel account (config + secrets), hands it a frozen
+``Message`` and gets back a ``SendResult`` -- never an exception.
+
+The shape follows apprise: capabilities are declared as class attributes, a
+declarative ``config_spec`` drives validation, forms and redacted display, and
+the public ``deliver()`` wraps the subclass's ``_send()``.
+
+This package imports neither Flask nor SQLModel: plain data in, plain data out.
+"""
+
+from __future__ import annotations
+
+import enum
+import html
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Protocol
+
+import requests
+
+log = logging.getLogger(__name__)
+
+#: Seconds for connecting and for reading a reply. Every HTTP call uses a timeout.
+DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
+
+
+class Outcome(enum.StrEnum):
+    """What became of one send, as the scheduler needs to know it."""
+
+    SENT = "sent"  # accepted by the provider; external_id set where it gives one
+    SCHEDULED = "scheduled"  # accepted for provider-side scheduled publishing (counts as sent)
+    DUPLICATE = "duplicate"  # the provider says it already has this (counts as sent)
+    TRANSIENT = "transient"  # nothing arrived or the provider failed: retry with backoff
+    RATE_LIMITED = "rate_limited"  # slow down; retry_after tells how long when known
+    AUTH_EXPIRED = "auth_expired"  # token invalid/expired and could not be refreshed
+    PERMANENT = "permanent"  # the request itself is wrong: retrying cannot help
+    AMBIGUOUS = "ambiguous"  # may have been delivered: never resend blindly, lookup()
+    DEFERRED = "deferred"  # not allowed now (night ban, SMS window): try again at retry_at
+    EXPIRED = "expired"  # the message's deadline (not_after) passed before sending
+
+
+#: Outcomes that mean the message reached the provider.
+DELIVERED_OUTCOMES = frozenset({Outcome.SENT, Outcome.SCHEDULED, Outcome.DUPLICATE})
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """A rendered file to attach. ``url`` is its public URL where the provider
+    only takes URLs (Zalo covers); ``path`` is the local file for uploads."""
+
+    path: str
+    mime: str
+    url: str | None = None
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A frozen snapshot of one thing to send, built by the scheduler."""
+
+    idempotency_key: str
+    text: str
+    title: str | None = None
+    media: tuple[MediaFile, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    to: str | None = None  # a single recipient (SMS: E.164 number; Zalo ZNS: phone)
+    delivery_id: int | None = None
+    campaign_id: int | None = None
+    scheduled_at: datetime | None = None  # aware, UTC
+    not_after: datetime | None = None  # aware, UTC: too late past this
+
+    def cost(self) -> float:
+        """Pacing cost of this message (SMS adapters count segments)."""
+        return 1.0
+
+
+@dataclass
+class SendResult:
+    outcome: Outcome
+    external_id: str | None = None
+    provider_code: str | None = None  # the provider's own error code, as text
+    http_status: int | None = None
+    retry_after: float | None = None  # seconds, from Retry-After or the provider
+    retry_at: datetime | None = None  # for DEFERRED: the next allowed time (aware, UTC)
+    message: str = ""  # short technical reason (English), shown to operators
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def delivered(self) -> bool:
+        return self.outcome in DELIVERED_OUTCOMES
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One entry of an adapter's declarative config spec."""
+
+    name: str
+    label: str  # Vietnamese label for the account form
+    label_en: str = ""
+    secret: bool = False  # stored encrypted, shown redacted, never logged
+    required: bool = True
+    type: str = "text"  # text | url | int | float | bool | choice
+    choices: tuple[str, ...] = ()
+    default: Any = None
+    max_length: int | None = None
+    help: str = ""
+
+
+@dataclass
+class Health:
+    ok: bool
+    message: str  # Vietnamese, for the account page
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class CredentialStore(Protocol):
+    """Where an adapter reads and persists its secrets.
+
+    ``save()`` must make rotated tokens durable before it returns: Zalo refresh
+    tokens are single-use, so losing the new pair locks the account out.
+    """
+
+    def get(self, name: str) -> str | None: ...
+
+    def save(self, updates: Mapping[str, str]) -> None: ...
+
+
+class DictCredentials:
+    """A CredentialStore over a dict, with an optional persistence callback."""
+
+    def __init__(
+        self,
+        values: Mapping[str, str] | None = None,
+        on_save: Callable[[dict[str, str]], None] | None = None,
+    ):
+        self._values = dict(values or {})
+        self._on_save = on_save
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> str | None:
+        with self._lock:
+            return self._values.get(name)
+
+    def save(self, updates: Mapping[str, str]) -> None:
+        with self._lock:
+            self._values.update(updates)
+            snapshot = dict(self._values)
+        if self._on_save is not None:
+            self._on_save(snapshot)
+
+    def as_dict(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._values)
+
+
+class ConfigError(ValueError):
+    """Invalid account config; ``fields`` maps field name -> Vietnamese message."""
+
+    def __init__(self, fields: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
+        self.fields = fields
+
+
+class TokenBucket:
+    """A thread-safe token bucket: ``rate`` tokens a second, ``burst`` at most."""
+
+    def __init__(self, rate: float, burst: float | None = None, clock=time.monotonic):
+        self.rate = float(rate)
+        self.burst = float(burst if burst is not None else max(1.0, rate))
+        self._tokens = self.burst
+        self._clock = clock
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def reserve(self, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens now (going into debt if needed) and return how
+        many seconds the caller must wait before using them."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            self._tokens -= cost
+            if self._tokens >= 0:
+                return 0.0
+            return -self._tokens / self.rate
+
+    def acquire(self, cost: float = 1.0, sleep=time.sleep) -> float:
+        wait = self.reserve(cost)
+        if wait > 0:
+            sleep(wait)
+        return wait
+
+
+_buckets: dict[tuple[str, str], TokenBucket] = {}
+_buckets_lock = threading.Lock()
+
+
+def bucket_for(channel: str, account_key: str, rate: float, burst: float | None) -> TokenBucket:
+    """One process-wide bucket per channel account, so one big SMS wave does not
+    starve a Facebook post on another account."""
+    key = (channel, account_key)
+    with _buckets_lock:
+        bucket = _buckets.get(key)
+        if bucket is None or bucket.rate != rate:
+            bucket = _buckets[key] = TokenBucket(rate, burst)
+        return bucket
+
+
+_shared_session: requests.Session | None = None
+
+
+def shared_session() -> requests.Session:
+    """The process-wide HTTP session (connection pooling across adapters)."""
+    global _shared_session
+    if _shared_session is None:
+        s = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=64, max_retries=0)
+        s.mount("http://", adapter)
+        s.mount("https://", adapter)
+        _shared_session = s
+    return _shared_session
+
+
+def short(body: Any, limit: int = 300) -> str:
+    """A response body cut short for logs."""
+    text = body if isinstance(body, str) else repr(body)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class Adapter:
+    """Base class of every channel adapter.
+
+    Subclasses set the class attributes and implement ``_send()``; they may
+    override ``check()``, ``preview()``, ``lookup()``, ``refresh_credentials()``
+    and ``test_connection()``.
+    """
+
+    #: Registry name, as in ChannelAccount.channel ("facebook", "zalo", ...).
+    name: ClassVar[str] = ""
+    #: Human name shown in the UI.
+    title: ClassVar[str] = ""
+    #: Longest text the channel accepts (characters, NFC), or None.
+    max_text_length: ClassVar[int | None] = None
+    #: Media kinds it can carry: "image", "video", "audio", "document".
+    media_kinds: ClassVar[frozenset[str]] = frozenset()
+    #: Largest media file in bytes per kind.
+    max_media_bytes: ClassVar[Mapping[str, int]] = {}
+    #: Pacing: messages (or cost units) per second and burst, per account.
+    rate_per_second: ClassVar[float] = 5.0
+    burst: ClassVar[float | None] = None
+    #: The provider can publish at a future time itself.
+    supports_native_schedule: ClassVar[bool] = False
+    #: The receiver de-duplicates by our idempotency key, so an ambiguous send
+    #: may be retried safely.
+    idempotent_receiver: ClassVar[bool] = False
+    #: A send may take long (video upload, SMS wave): the scheduler renews leases.
+    long_running: ClassVar[bool] = False
+    #: Declarative account config (drives forms, validation, redaction).
+    config_spec: ClassVar[tuple[ConfigField, ...]] = ()
+    #: Options accepted in Message.options: name -> ConfigField.
+    options_spec: ClassVar[tuple[ConfigField, ...]] = ()
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        credentials: CredentialStore | Mapping[str, str] | None = None,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        endpoints: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.config = self.validate_config(config)
+        if credentials is None or isinstance(credentials, Mapping):
+            credentials = DictCredentials(credentials or {})
+        self.credentials: CredentialStore = credentials
+        self.session = session or shared_session()
+        self.timeout = timeout
+        self.endpoints = dict(endpoints or {})
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._sleep = sleep
+
+    # -- config ---------------------------------------------------------------
+
+    @classmethod
+    def validate_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Check non-secret config against the spec; raise ConfigError."""
+        return validate_fields(
+            [f for f in cls.config_spec if not f.secret], config, allow_extra=False
+        )
+
+    @classmethod
+    def validate_secrets(cls, secrets: Mapping[str, Any], partial: bool = False) -> dict[str, Any]:
+        spec = [f for f in cls.config_spec if f.secret]
+        if partial:
+            spec = [f for f in spec if f.name in secrets]
+        return validate_fields(spec, secrets, allow_extra=False)
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        return validate_fields(cls.options_spec, options, allow_extra=False)
+
+    @classmethod
+    def redacted(cls, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> dict[str, Any]:
+        """Config plus secrets as they may be shown: secrets as '••••' + last 4."""
+        out = dict(config)
+        for f in cls.config_spec:
+            if f.secret:
+                value = secrets.get(f.name)
+                out[f.name] = redact(value) if value else None
+        return out
+
+    def account_key(self) -> str:
+        """Identity of the provider-side account (for pacing and idempotency)."""
+        keys = [str(self.config.get(f.name, "")) for f in self.config_spec if not f.secret]
+        return "|".join(keys)
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # -- contract ----------------------------------------------------------------
+
+    def check(self, message: Message) -> list[str]:
+        """Problems that would make the send fail (Vietnamese, for the UI)."""
+        problems: list[str] = []
+        if self.max_text_length is not None and len(message.text) > self.max_text_length:
+            problems.append(
+                f"Nội dung dài {len(message.text)} ký tự, vượt giới hạn "
+                f"{self.max_text_length} ký tự của {self.title or self.name}."
+            )
+        for media in message.media:
+            kind = media.mime.split("/", 1)[0]
+            if kind not in self.media_kinds:
+                problems.append(f"{self.title or self.name} không nhận tệp loại {media.mime}.")
+                continue
+            limit = self.max_media_bytes.get(kind)
+            if limit and media.size and media.size > limit:
+                problems.append(
+                    f"Tệp {media.path.rsplit('/', 1)[-1]} nặng {media.size:,} byte, "
+                    f"vượt giới hạn {limit:,} byte."
+                )
+        try:
+            self.validate_options(message.options)
+        except ConfigError as exc:
+            problems.extend(f"{k}: {v}" for k, v in exc.fields.items())
+        return problems
+
+    def preview(self, message: Message) -> str:
+        """HTML of how the message will look on the network (escaped text)."""
+        text = message.text
+        if self.max_text_length is not None and len(text) > self.max_text_length:
+            text = text[: self.max_text_length]
+        parts = [f'<div class="preview preview-{html.escape(self.name)}">']
+        if message.title:
+            parts.append(f"<strong>{html.escape(message.title)}</strong>")
+        parts.append(f"<p>{html.escape(text).replace(chr(10), '<br>')}</p>")
+        for problem in self.check(message):
+            parts.append(f'<p class="warning">{html.escape(problem)}</p>')
+        parts.append("</div>")
+        return "".join(parts)
+
+    def deliver(self, message: Message) -> SendResult:
+        """Throttle, check the deadline, send, and classify. Never raises."""
+        if message.not_after is not None and self.now() > message.not_after:
+            return SendResult(Outcome.EXPIRED, message="deadline passed before sending")
+        bucket = bucket_for(self.name, self.account_key(), self.rate_per_second, self.burst)
+        wait = bucket.reserve(message.cost())
+        if wait > 0:
+            self._sleep(wait)
+        if message.not_after is not None and self.now() > message.not_after:
+            return SendResult(Outcome.EXPIRED, message="deadline passed while pacing")
+        try:
+            result = self._send(message)
+        except requests.ConnectionError as exc:
+            # Nothing reached the provider (refused, reset before the request
+            # was read, DNS): safe to retry.
+            result = SendResult(Outcome.TRANSIENT, message=f"connection error: {short(str(exc))}")
+        except requests.ReadTimeout as exc:
+            outcome = Outcome.TRANSIENT if self.idempotent_receiver else Outcome.AMBIGUOUS
+            result = SendResult(outcome, message=f"read timeout after sending: {short(str(exc))}")
+        except requests.Timeout as exc:  # connect timeout: nothing was sent
+            result = SendResult(Outcome.TRANSIENT, message=f"timeout: {short(str(exc))}")
+        except requests.RequestException as exc:
+            result = SendResult(Outcome.TRANSIENT, message=f"http error: {short(str(exc))}")
+        except Exception as exc:  # a bug in an adapter must not kill the dispatcher
+            log.exception("adapter %s crashed", self.name)
+            result = SendResult(
+                Outcome.AMBIGUOUS, message=f"adapter error: {type(exc).__name__}: {short(str(exc))}"
+            )
+        return result
+
+    def _send(self, message: Message) -> SendResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def lookup(self, message: Message, last: SendResult | None = None) -> SendResult | None:
+        """Resolve an ambiguous send: SENT (with external_id) if the provider has
+        it, PERMANENT/TRANSIENT if it surely does not, None if it cannot tell."""
+        return None
+
+    def refresh_credentials(self) -> bool:
+        """Refresh expiring tokens; True if something was refreshed."""
+        return False
+
+    def test_connection(self) -> Health:
+        """Call a cheap endpoint of the provider and say whether the account works."""
+        return Health(True, "Không cần kiểm tra kết nối cho kênh này.")
+
+
+def redact(value: Any) -> str:
+    text = str(value)
+    return "••••" + text[-4:] if len(text) > 8 else "••••"
+
+
+def validate_fields(
+    spec: list[ConfigField] | tuple[ConfigField, ...],
+    values: Mapping[str, Any],
+    *,
+    allow_extra: bool,
+) -> dict[str, Any]:
+    """Validate ``values`` against ``spec``; return the cleaned dict."""
+    import unicodedata
+    from urllib.parse import urlparse
+
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    names = {f.name for f in spec}
+    if not isinstance(values, Mapping):
+        raise ConfigError({"_": "Cấu hình phải là một đối tượng JSON."})
+    if not allow_extra:
+        for key in values:
+            if key not in names:
+                errors[key] = "Trường không được hỗ trợ."
+    for f in spec:
+        raw = values.get(f.name)
+        if raw is None or raw == "":
+            if f.required and f.default is None:
+                errors[f.name] = "Trường này là bắt buộc."
+            elif f.default is not None:
+                clean[f.name] = f.default
+            continue
+        try:
+            if f.type in ("text", "url", "choice"):
+                if not isinstance(raw, str):
+                    raise ValueError("Giá trị phải là chuỗi ký tự.")
+                value: Any = unicodedata.normalize("NFC", raw.strip())
+                if f.max_length and len(value) > f.max_length:
+                    raise ValueError(f"Tối đa {f.max_length} ký tự.")
+                if f.type == "url":
+                    parsed = urlparse(value)
+                    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                        raise ValueError("Địa chỉ URL phải bắt đầu bằng http:// hoặc https://.")
+                if f.type == "choice" and value not in f.choices:
+                    raise ValueError("Giá trị phải là một trong: " + ", ".join(f.choices) + ".")
+            elif f.type == "int":
+                if isinstance(raw, bool):
+                    raise ValueError("Giá trị phải là số nguyên.")
+                value = int(raw)
+            elif f.type == "float":
+                if isinstance(raw, bool):
+                    raise ValueError("Giá trị phải là số.")
+                value = float(raw)
+            elif f.type == "bool":
+                if not isinstance(raw, bool):
+                    raise ValueError("Giá trị phải là true hoặc false.")
+                value = raw
+            else:
+                value = raw
+        except (TypeError, ValueError) as exc:
+            msg = str(exc)
+            errors[f.name] = msg if msg and not msg.startswith("invalid literal") else (
+                "Giá trị không hợp lệ."
+            )
+            continue
+        clean[f.name] = value
+    if errors:
+        raise ConfigError(errors)
+    if allow_extra:
+        for key, value in values.items():
+            clean.setdefault(key, value)
+    return clean
