@@ -141,7 +141,9 @@ def normalize_loudness(wav: bytes, target_dbfs: float = -16.0, *, peak_dbfs: flo
     import numpy as np
 
     if not -40.0 <= target_dbfs <= -3.0:
-        raise SpeechError("Mức âm lượng đích phải trong khoảng -40 đến -3 dBFS.", field="target_dbfs")
+        raise SpeechError(
+            "Mức âm lượng đích phải trong khoảng -40 đến -3 dBFS.", field="target_dbfs"
+        )
     samples, rate = read_wav(wav)
     level = measure_loudness(samples=samples, rate=rate)
     if level <= -100.0:

@@ -42,7 +42,9 @@ def count_syllables(reading_text: str) -> int:
     return sum(_token_syllables(t) for t in _WORD.findall(reading_text))
 
 
-def estimate_duration(text: str, *, syllables_per_minute: int = DEFAULT_SYLLABLES_PER_MINUTE) -> float:
+def estimate_duration(
+    text: str, *, syllables_per_minute: int = DEFAULT_SYLLABLES_PER_MINUTE
+) -> float:
     """Seconds needed to read ``text`` aloud, counted on its normalised form.
 
     The default rate (180 syllables per minute) is a calm announcer's pace;

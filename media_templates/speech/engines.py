@@ -161,7 +161,9 @@ class EspeakEngine:
         factor = self.RATE_FACTOR.get(voice, 1.38)
         return max(80, min(450, round(syllables_per_minute / factor)))
 
-    def synthesize(self, text: str, voice: str = "vi", *, syllables_per_minute: int | None = None) -> bytes:
+    def synthesize(
+        self, text: str, voice: str = "vi", *, syllables_per_minute: int | None = None
+    ) -> bytes:
         if voice not in self.voices:
             raise SpeechError(
                 f"Giọng đọc '{voice}' không có trong bộ đọc espeak (có: {', '.join(self.voices)}).",

@@ -93,7 +93,9 @@ def _string_map(raw: object, section: str, source: str) -> dict[str, str]:
             )
         k = _nfc(key).strip()
         if not k:
-            raise SpeechError(f"Có khóa rỗng trong '{section}' của {source}.", field="abbreviations")
+            raise SpeechError(
+                f"Có khóa rỗng trong '{section}' của {source}.", field="abbreviations"
+            )
         result[k] = _nfc(value).strip()
     return result
 
@@ -168,7 +170,10 @@ def load_reading_table(path: Path | None = None) -> ReadingTable:
         raise AbbreviationCycleError(cycle)
     if source != DEFAULT_TABLE:
         default = _default_table()
-        domain = {**default.domain_words, **_string_map(raw.get("domain_words"), "domain_words", source.name)}
+        domain = {
+            **default.domain_words,
+            **_string_map(raw.get("domain_words"), "domain_words", source.name),
+        }
         units = {**default.units, **_string_map(raw.get("units"), "units", source.name)}
     else:
         domain = _string_map(raw.get("domain_words"), "domain_words", source.name)
@@ -289,7 +294,7 @@ class _Normaliser:
 
     # Phone numbers ------------------------------------------------------
     _PHONE_START = re.compile(rf"(?<![{_D}A-Za-z.,/+])(\+84[ .]?|0)(?=[{_D}])")
-    _GROUP = re.compile(rf"[ .\-]?([{_D}]{{1,4}})")
+    _GROUP = re.compile(rf"[ .\-]([{_D}]{{2,4}})(?![{_D}])")
     _HOTLINE = re.compile(rf"(?<![{_D}.,/])(1800|1900)[ .]?([{_D}]{{3,6}})(?![{_D}])")
     _CONTEXT = re.compile(
         rf"((?:điện thoại|đường dây nóng|tổng đài|hotline|SĐT|ĐT|gọi(?: số)?|số máy)\s*:?\s*)"
@@ -306,14 +311,14 @@ class _Normaliser:
             prefix = start.group(1).strip(" .")
             cursor = start.end()
             groups: list[tuple[int, str]] = []  # (end offset, digits)
-            first = re.match(rf"[{_D}]{{1,4}}", text[cursor:])
+            first = re.match(rf"[{_D}]{{1,11}}(?![{_D}])", text[cursor:])
             if not first:
                 continue
             cursor += first.end()
             groups.append((cursor, first.group(0)))
             while True:
                 g = self._GROUP.match(text, cursor)
-                if not g or (g.group(0)[0] in " .-" and len(g.group(1)) < 2):
+                if not g:
                     break
                 cursor = g.end()
                 groups.append((cursor, g.group(1)))
@@ -350,7 +355,9 @@ class _Normaliser:
     _DMY = re.compile(
         rf"(?<![{_D}/.\-])((?:[Nn]gày|[Mm]ùng|[Mm]ồng)\s+)?([{_D}]{{1,2}})([/.\-])([{_D}]{{1,2}})\3([{_D}]{{4}})(?![{_D}/])"
     )
-    _DM = re.compile(rf"(?<![{_D}/.,])((?:[Nn]gày|[Mm]ùng|[Mm]ồng)\s+)?([{_D}]{{1,2}})/([{_D}]{{1,2}})(?![{_D}/])")
+    _DM = re.compile(
+        rf"(?<![{_D}/.,])((?:[Nn]gày|[Mm]ùng|[Mm]ồng)\s+)?([{_D}]{{1,2}})/([{_D}]{{1,2}})(?![{_D}/])"
+    )
     _MY = re.compile(rf"(?<![{_D}/.,])([Tt]háng\s+)?([{_D}]{{1,2}})/([{_D}]{{4}})(?![{_D}/])")
 
     def month_word(self, month: int) -> str:
@@ -389,7 +396,9 @@ class _Normaliser:
         return self._DM.sub(dm, text)
 
     # Times ------------------------------------------------------------------
-    _HHMM = re.compile(rf"(?<![{_D}:])([01]?[{_D}]|2[0-3]):([0-5][{_D}])(?::([0-5][{_D}]))?(?![{_D}:])")
+    _HHMM = re.compile(
+        rf"(?<![{_D}:])([01]?[{_D}]|2[0-3]):([0-5][{_D}])(?::([0-5][{_D}]))?(?![{_D}:])"
+    )
     _HMARK = re.compile(
         rf"(?<![{_D}A-Za-z])([01]?[{_D}]|2[0-3])(?:\s?h|g)([0-5][{_D}])?(?:'|p(?:h)?)?(?![\w])"
     )
