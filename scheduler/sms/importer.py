@@ -1,0 +1,550 @@
+"""Recipient list import: CSV (UTF-8, UTF-8 with BOM, UTF-16 as Excel writes
+it; ``,`` ``;`` or tab) and XLSX (openpyxl, read-only), streamed row by row.
+
+    reader = read_recipients(upload, "danh-sach.csv", rejects=rejects_file)
+    copy_recipients(conn, list_id, reader)     # or: for row in reader: ...
+    counts = import_report_dict(reader.report)
+
+Whole-file problems (empty, binary, too large, no phone column) raise
+``ImportError_`` with a Vietnamese ``.message`` and the ``field`` it concerns;
+row problems go into the report (line, value, reason) and never stop the import.
+
+Counting (DESIGN.md "Semantics"): rows = data rows (header excluded, fully
+blank lines skipped) = valid + invalid + duplicates; converted numbers are
+counted inside valid; a blank phone is invalid; ``line`` is the 1-based line
+of the file (first data row = 2).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, BinaryIO
+
+from scheduler.sms.phones import CARRIER_CODES, PhoneNormalizer
+
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+#: How many rejected rows the report keeps (all of them go to ``rejects``).
+MAX_ERRORS_KEPT = 100
+#: Longest cell we keep (characters); longer values are cut.
+MAX_CELL_CHARS = 1000
+MAX_COLUMNS = 200
+
+_PHONE_HEADERS = {
+    "sodienthoai", "sdt", "dienthoai", "sodt", "didong", "sodidong", "dtdd", "sdtdd",
+    "phone", "phonenumber", "mobile", "mobilephone", "msisdn", "tel", "telephone", "cellphone",
+    "sothuebao", "thuebao", "sodienthoaididong",
+}
+_NAME_HEADERS = {
+    "hovaten", "hoten", "ten", "tennguoinhan", "hotennguoinhan", "name", "fullname",
+    "khachhang", "tenkhachhang", "congdan", "hotencongdan",
+}
+
+
+class ImportError_(ValueError):  # noqa: N801 - name fixed by the API
+    """A whole-file problem. ``message`` is Vietnamese, for the UI and API;
+    ``field`` names the request field it concerns (``file``, ``phone_column``...);
+    ``code`` is ``too_large`` for oversized files, else ``validation_error``."""
+
+    def __init__(self, message: str, field: str = "file", code: str = "validation_error"):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.code = code
+
+
+@dataclass(slots=True)
+class ImportRow:
+    line: int
+    phone: str  # E.164
+    carrier: str
+    name: str | None
+    fields: dict[str, str]
+    converted: bool = False
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    valid: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    converted: int = 0
+    by_carrier: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CARRIER_CODES, 0))
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    #: header text -> field key (slug) of the extra columns, for templates
+    columns: dict[str, str] = field(default_factory=dict)
+    phone_column: str | None = None
+    name_column: str | None = None
+    format: str = ""  # "csv" | "xlsx"
+    encoding: str = ""
+    delimiter: str = ""
+    finished: bool = False
+
+    def reject(self, line: int, value: str, reason: str) -> None:
+        self.invalid += 1
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append({"line": line, "value": value, "reason": reason})
+
+
+def import_report_dict(report: ImportReport) -> dict[str, Any]:
+    """The report as the API returns it (without ``id``)."""
+    return {
+        "rows": report.rows,
+        "valid": report.valid,
+        "invalid": report.invalid,
+        "duplicates": report.duplicates,
+        "converted": report.converted,
+        "by_carrier": dict(report.by_carrier),
+        "errors": list(report.errors),
+    }
+
+
+# -- header handling ----------------------------------------------------------
+
+
+def header_key(text: Any) -> str:
+    """Comparable form of a header: no diacritics, lower case, letters/digits only."""
+    from scheduler.sms.encoding import strip_diacritics
+
+    s = strip_diacritics(str(text or "")).lower()
+    return re.sub(r"[^a-z0-9]+", "", s)
+
+
+def field_slug(text: Any) -> str:
+    """A template-friendly field name: "Xã/Phường" -> "xa_phuong"."""
+    from scheduler.sms.encoding import strip_diacritics
+
+    s = strip_diacritics(str(text or "")).lower()
+    s = re.sub(r"[^a-z0-9]+", "_", s).strip("_")
+    if not s:
+        s = "cot"
+    if s[0].isdigit():
+        s = "cot_" + s
+    return s
+
+
+def _clean_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif hasattr(value, "isoformat"):
+        value = value.isoformat()
+    s = unicodedata.normalize("NFC", str(value)).strip()
+    return s[:MAX_CELL_CHARS]
+
+
+def _find_column(headers: list[str], wanted: str | None, known: set[str], what: str,
+                 field_name: str) -> int | None:
+    keys = [header_key(h) for h in headers]
+    if wanted is not None:
+        want = wanted.strip()
+        for i, h in enumerate(headers):
+            if h == want:
+                return i
+        wk = header_key(want)
+        for i, k in enumerate(keys):
+            if wk and k == wk:
+                return i
+        if want.isdigit() and 1 <= int(want) <= len(headers):  # 1-based column number
+            return int(want) - 1
+        raise ImportError_(
+            f"Không có cột '{want}' trong tệp. Các cột có trong tệp: "
+            + ", ".join(f"'{h}'" for h in headers if h) + ".",
+            field=field_name,
+        )
+    for i, k in enumerate(keys):
+        if k in known:
+            return i
+    return None
+
+
+# -- streaming the bytes ------------------------------------------------------
+
+
+class _LimitedReader(io.RawIOBase):
+    """Reads from ``stream`` and fails with a clear message past ``limit`` bytes."""
+
+    def __init__(self, stream: BinaryIO, limit: int):
+        self._stream = stream
+        self._limit = limit
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read(len(buffer))
+        if not data:
+            return 0
+        n = len(data)
+        self.count += n
+        if self.count > self._limit:
+            raise ImportError_(_too_large(self._limit), code="too_large")
+        buffer[:n] = data
+        return n
+
+
+def _too_large(limit: int) -> str:
+    return f"Tệp quá lớn: giới hạn là {limit // (1024 * 1024)} MB."
+
+
+def _stream_size(stream: BinaryIO) -> int | None:
+    try:
+        return os.fstat(stream.fileno()).st_size - stream.tell()
+    except (AttributeError, OSError, io.UnsupportedOperation, ValueError):
+        pass
+    try:
+        pos = stream.tell()
+        end = stream.seek(0, io.SEEK_END)
+        stream.seek(pos)
+        return end - pos
+    except (AttributeError, OSError, io.UnsupportedOperation, ValueError):
+        return None
+
+
+def _looks_binary(sample: bytes) -> bool:
+    if not sample:
+        return False
+    if b"\x00" in sample:
+        return True
+    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 13))
+    return controls > len(sample) // 100 + 1
+
+
+# -- the reader ---------------------------------------------------------------
+
+
+class RecipientReader:
+    """Iterates the valid, de-duplicated recipients of one upload and builds
+    ``report`` while doing so. Headers are read on construction, so column
+    problems raise ``ImportError_`` before any row is consumed. Iterate once."""
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        filename: str,
+        *,
+        phone_column: str | None = None,
+        name_column: str | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        rejects: IO[str] | None = None,
+        normalizer: Callable[[Any], Any] | None = None,
+    ):
+        self.filename = filename or ""
+        self.report = ImportReport()
+        self._normalize = normalizer or PhoneNormalizer()
+        self._rejects = csv.writer(rejects) if rejects is not None else None
+        if self._rejects is not None:
+            self._rejects.writerow(["line", "value", "reason"])
+        self._phone_column = phone_column
+        self._name_column = name_column
+        self._tmp: Any = None
+        self._workbook: Any = None
+        size = _stream_size(stream)
+        if size is not None and size > max_bytes:
+            raise ImportError_(_too_large(max_bytes), code="too_large")
+        raw = io.BufferedReader(_LimitedReader(stream, max_bytes), buffer_size=1 << 16)
+        head = raw.peek(8)[:8]
+        if not head:
+            raise ImportError_("Tệp trống: không có dữ liệu.")
+        if head.startswith(b"PK\x03\x04"):
+            self._rows = self._open_xlsx(raw)
+        elif head.startswith(b"\xd0\xcf\x11\xe0"):
+            raise ImportError_(
+                "Tệp Excel dạng .xls cũ không được hỗ trợ: hãy lưu lại thành .xlsx hoặc CSV (UTF-8)."
+            )
+        elif self.filename.lower().endswith((".xlsx", ".xlsm")):
+            raise ImportError_("Tệp .xlsx bị hỏng hoặc không phải tệp Excel.")
+        else:
+            self._rows = self._open_csv(raw)
+        self._read_header()
+
+    # -- opening --
+
+    def _open_csv(self, raw: io.BufferedReader) -> Iterator[tuple[int, list[Any]]]:
+        head = raw.peek(4)
+        if head.startswith(codecs.BOM_UTF8):
+            encoding = "utf-8-sig"
+        elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            encoding = "utf-16"
+        else:
+            sample = raw.peek(1 << 16)[: 1 << 16]
+            if _looks_binary(sample):
+                raise ImportError_(
+                    "Tệp không phải văn bản CSV hay Excel (.xlsx): có dữ liệu nhị phân."
+                )
+            try:
+                sample.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if exc.start < len(sample) - 4:  # not just a character cut at the end
+                    raise ImportError_(
+                        "Tệp CSV không ở bảng mã UTF-8: hãy lưu lại với bảng mã UTF-8 "
+                        "(Excel: CSV UTF-8)."
+                    ) from None
+            encoding = "utf-8"
+        text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
+        first = text.readline()
+        if "\x00" in first:
+            raise ImportError_("Tệp không phải văn bản CSV hay Excel (.xlsx): có dữ liệu nhị phân.")
+        delimiter = max((",", ";", "\t"), key=lambda d: first.count(d))
+        if first.count(delimiter) == 0:
+            delimiter = ","
+        self.report.format = "csv"
+        self.report.encoding = encoding
+        self.report.delimiter = delimiter
+
+        def rows() -> Iterator[tuple[int, list[Any]]]:
+            reader = csv.reader(
+                _chain_first(first, text), delimiter=delimiter, strict=False
+            )
+            line = 1
+            try:
+                for record in reader:
+                    yield line, record
+                    line = reader.line_num + 1
+            except csv.Error as exc:
+                raise ImportError_(f"Tệp CSV lỗi ở dòng {reader.line_num}: {exc}.") from None
+
+        return rows()
+
+    def _open_xlsx(self, raw: io.BufferedReader) -> Iterator[tuple[int, list[Any]]]:
+        import zipfile
+
+        import openpyxl
+
+        # openpyxl needs a seekable file: spool the upload to disk (still
+        # counted against max_bytes), never into memory.
+        self._tmp = tempfile.TemporaryFile()
+        while True:
+            chunk = raw.read(1 << 20)
+            if not chunk:
+                break
+            self._tmp.write(chunk)
+        self._tmp.seek(0)
+        try:
+            wb = openpyxl.load_workbook(self._tmp, read_only=True, data_only=False)
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+            raise ImportError_(f"Tệp Excel bị hỏng hoặc không đọc được ({type(exc).__name__}).")\
+                from None
+        self._workbook = wb
+        ws = wb.worksheets[0] if wb.worksheets else None
+        if ws is None:
+            raise ImportError_("Tệp Excel không có trang tính nào.")
+        self.report.format = "xlsx"
+        self.report.encoding = "xlsx"
+
+        def rows() -> Iterator[tuple[int, list[Any]]]:
+            # read_only rows carry their own row number, so blank rows keep lines right
+            for row in ws.iter_rows():
+                cells = list(row)
+                line = next((c.row for c in cells if getattr(c, "row", None)), None)
+                yield (line or 0), [c.value for c in cells]
+
+        return rows()
+
+    def _read_header(self) -> None:
+        for line, record in self._rows:
+            header = [_clean_cell(v) for v in record]
+            if any(header):
+                break
+        else:
+            raise ImportError_("Tệp trống: không có dòng tiêu đề và dữ liệu.")
+        while header and not header[-1]:
+            header.pop()
+        if len(header) > MAX_COLUMNS:
+            raise ImportError_(f"Tệp có {len(header)} cột, tối đa {MAX_COLUMNS} cột.")
+        self._header_line = line
+        phone_idx = _find_column(header, _none_if_blank(self._phone_column), _PHONE_HEADERS,
+                                 "số điện thoại", "phone_column")
+        if phone_idx is None:
+            if self._normalize(header[0]).e164 is not None:
+                raise ImportError_(
+                    "Dòng đầu tiên phải là dòng tiêu đề (ví dụ: 'Số điện thoại', 'Họ và tên'), "
+                    "nhưng đang là một số điện thoại.",
+                    field="phone_column",
+                )
+            raise ImportError_(
+                "Không tìm thấy cột số điện thoại (ví dụ 'Số điện thoại', 'SĐT', 'phone'). "
+                "Các cột có trong tệp: " + ", ".join(f"'{h}'" for h in header if h)
+                + ". Hãy chọn cột số điện thoại (phone_column).",
+                field="phone_column",
+            )
+        name_idx = _find_column(header, _none_if_blank(self._name_column), _NAME_HEADERS,
+                                "họ tên", "name_column")
+        if name_idx == phone_idx:
+            name_idx = None
+        self._phone_idx = phone_idx
+        self._name_idx = name_idx
+        self._extra: list[tuple[int, str]] = []
+        used: set[str] = set()
+        for i, h in enumerate(header):
+            if i in (phone_idx, name_idx) or not h:
+                continue
+            slug = base = field_slug(h)
+            n = 2
+            while slug in used:
+                slug = f"{base}_{n}"
+                n += 1
+            used.add(slug)
+            self._extra.append((i, slug))
+            self.report.columns[h] = slug
+        self.report.phone_column = header[phone_idx]
+        self.report.name_column = header[name_idx] if name_idx is not None else None
+
+    def __iter__(self) -> Iterator[ImportRow]:
+        report = self.report
+        normalize = self._normalize
+        seen: set[int] = set()
+        phone_idx, name_idx, extra = self._phone_idx, self._name_idx, self._extra
+        by_carrier = report.by_carrier
+        rejects = self._rejects
+        try:
+            for line, record in self._rows:
+                if not any(v not in (None, "") for v in record):
+                    continue  # blank line: not a data row
+                report.rows += 1
+                raw = record[phone_idx] if phone_idx < len(record) else None
+                result = normalize(raw)
+                e164 = result[0]
+                if e164 is None:
+                    value = _clean_cell(raw)
+                    report.reject(line, value, result[3])
+                    if rejects is not None:
+                        rejects.writerow([line, _neutralise(value), result[3]])
+                    continue
+                key = int(e164[3:])
+                if key in seen:
+                    report.duplicates += 1
+                    continue
+                seen.add(key)
+                report.valid += 1
+                if result[2]:
+                    report.converted += 1
+                carrier = result[1]
+                by_carrier[carrier] = by_carrier.get(carrier, 0) + 1
+                name = None
+                if name_idx is not None and name_idx < len(record):
+                    name = _clean_cell(record[name_idx]) or None
+                fields = {slug: _clean_cell(record[i]) for i, slug in extra if i < len(record)}
+                yield ImportRow(line, e164, carrier, name, fields, result[2])
+            report.finished = True
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._workbook is not None:
+            try:
+                self._workbook.close()
+            except Exception:  # noqa: BLE001 - closing must not hide the real error
+                pass
+            self._workbook = None
+        if self._tmp is not None:
+            self._tmp.close()
+            self._tmp = None
+
+
+def _neutralise(value: str) -> str:
+    """Spreadsheet formula injection guard for exported cells."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def read_recipients(
+    stream: BinaryIO,
+    filename: str,
+    *,
+    phone_column: str | None = None,
+    name_column: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    rejects: IO[str] | None = None,
+) -> RecipientReader:
+    """Open an upload and return an iterator of valid, unique ``ImportRow``s;
+    ``.report`` fills in while iterating. ``rejects`` (a text stream) receives
+    every rejected row as CSV (line, value, reason) for the downloadable file."""
+    return RecipientReader(stream, filename, phone_column=phone_column,
+                           name_column=name_column, max_bytes=max_bytes, rejects=rejects)
+
+
+def copy_recipients(conn: Any, list_id: int, rows: Iterable[ImportRow]) -> int:
+    """Bulk-insert recipients into ``recipient``; returns how many.
+
+    PostgreSQL (psycopg 3): ``COPY ... FROM STDIN`` in ~1 MB chunks. Other
+    databases: executemany in chunks. ``conn`` is a SQLAlchemy Connection; the
+    caller owns the transaction.
+    """
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        return _copy_pg(conn, list_id, rows)
+    from sqlalchemy import insert
+
+    from scheduler.sms.models import Recipient
+
+    table = Recipient.__table__
+    count = 0
+    batch: list[dict[str, Any]] = []
+    for r in rows:
+        batch.append({"list_id": list_id, "line": r.line, "phone": r.phone,
+                      "carrier": r.carrier, "name": r.name, "fields": r.fields})
+        if len(batch) >= 5000:
+            conn.execute(insert(table), batch)
+            count += len(batch)
+            batch = []
+    if batch:
+        conn.execute(insert(table), batch)
+        count += len(batch)
+    return count
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str | None) -> str:
+    if value is None:
+        return "\\N"
+    return value.translate(_COPY_ESCAPES)
+
+
+def _copy_pg(conn: Any, list_id: int, rows: Iterable[ImportRow]) -> int:
+    raw = conn.connection.driver_connection
+    prefix = f"{int(list_id)}\t"
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    count = 0
+    with raw.cursor() as cur:
+        with cur.copy(
+            "COPY recipient (list_id, line, phone, carrier, name, fields) FROM STDIN"
+        ) as copy:
+            buf: list[str] = []
+            size = 0
+            for r in rows:
+                name = r.name
+                line = (
+                    f"{prefix}{r.line}\t{r.phone}\t{r.carrier}\t"
+                    f"{_copy_text(name) if name is not None else chr(92) + 'N'}\t"
+                    f"{_copy_text(dumps(r.fields)) if r.fields else '{}'}\n"
+                )
+                buf.append(line)
+                size += len(line)
+                count += 1
+                if size > (1 << 20):
+                    copy.write("".join(buf).encode("utf-8"))
+                    buf, size = [], 0
+            if buf:
+                copy.write("".join(buf).encode("utf-8"))
+    return count
+
+
+def _none_if_blank(value: str | None) -> str | None:
+    return value if value and value.strip() else None
+
+
+def _chain_first(first: str, rest: Iterable[str]) -> Iterator[str]:
+    yield first
+    yield from rest

@@ -1,0 +1,211 @@
+"""SMS data model (SQLModel tables). Import this module so the tables join
+``SQLModel.metadata`` (for ``create_all`` and Alembic autogenerate).
+
+``sms_message.delivery_id`` and ``sms_batch.delivery_id`` reference the
+``delivery`` table by name (scheduler.models.Delivery).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+#: A 64-bit id that still autoincrements on SQLite (INTEGER PRIMARY KEY).
+BigId = BigInteger().with_variant(Integer, "sqlite")
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Any:
+    return Field(
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index),
+    )
+
+
+class ListStatus(enum.StrEnum):
+    IMPORTING = "importing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class OptOutSource(enum.StrEnum):
+    REPLY = "reply"  # a refusal keyword came back through the gateway
+    IMPORT = "import"  # an operator imported a refusal list
+    DNC = "dnc"  # the national Do-Not-Call list
+    MANUAL = "manual"
+
+
+class SmsStatus(enum.StrEnum):
+    PENDING = "pending"
+    SUPPRESSED = "suppressed"  # opt-out, DNC, 24 h cap: never sent
+    SENT = "sent"  # accepted by the gateway / handed to the partner
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    NOT_OUR_SUBSCRIBER = "not_our_subscriber"  # partner report: ported number, re-batch
+
+
+#: States a per-recipient record may move to from each state (DLRs may arrive
+#: out of order: a late "sent" never downgrades "delivered").
+SMS_TRANSITIONS: dict[str, frozenset[str]] = {
+    SmsStatus.PENDING: frozenset({"sent", "suppressed", "failed", "delivered",
+                                  "not_our_subscriber"}),
+    SmsStatus.SENT: frozenset({"delivered", "failed", "not_our_subscriber"}),
+    SmsStatus.FAILED: frozenset({"pending", "delivered"}),
+    SmsStatus.NOT_OUR_SUBSCRIBER: frozenset({"pending"}),
+    SmsStatus.DELIVERED: frozenset(),
+    SmsStatus.SUPPRESSED: frozenset(),
+}
+
+
+class BatchStatus(enum.StrEnum):
+    READY = "ready"
+    DOWNLOADED = "downloaded"
+    ACKNOWLEDGED = "acknowledged"
+    REPORTED = "reported"
+
+
+BATCH_TRANSITIONS: dict[str, frozenset[str]] = {
+    BatchStatus.READY: frozenset({"downloaded", "acknowledged"}),
+    BatchStatus.DOWNLOADED: frozenset({"acknowledged", "reported"}),
+    BatchStatus.ACKNOWLEDGED: frozenset({"reported"}),
+    BatchStatus.REPORTED: frozenset({"reported"}),
+}
+
+
+def can_transition(table: dict[str, frozenset[str]], current: str, new: str) -> bool:
+    return current == new or new in table.get(current, frozenset())
+
+
+class RecipientList(SQLModel, table=True):
+    __tablename__ = "recipient_list"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    unit_code: str | None = Field(default=None, sa_column=Column(String(64), index=True))
+    #: where consent came from (required for advertising waves, Decree 91)
+    consent_source: str | None = Field(default=None, sa_column=Column(String(500)))
+    created_at: datetime = _ts()
+    created_by: int | None = None
+    rows: int = 0
+    valid: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    converted: int = 0
+    by_carrier: dict[str, int] = Field(default_factory=dict,
+                                       sa_column=Column(JsonType, nullable=False))
+    errors_preview: list[dict[str, Any]] = Field(default_factory=list,
+                                                 sa_column=Column(JsonType, nullable=False))
+    status: str = Field(default=ListStatus.IMPORTING,
+                        sa_column=Column(String(20), nullable=False))
+
+
+class Recipient(SQLModel, table=True):
+    __tablename__ = "recipient"
+    # The unique index leads with list_id, so it also serves "all of list N".
+    __table_args__ = (UniqueConstraint("list_id", "phone", name="uq_recipient_list_phone"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True,
+                                                          autoincrement=True))
+    list_id: int = Field(sa_column=Column(
+        Integer, ForeignKey("recipient_list.id", ondelete="CASCADE"), nullable=False))
+    line: int
+    phone: str = Field(sa_column=Column(String(16), nullable=False))  # E.164
+    carrier: str = Field(sa_column=Column(String(20), nullable=False))
+    name: str | None = Field(default=None, sa_column=Column(String(1000)))
+    fields: dict[str, Any] = Field(default_factory=dict,
+                                   sa_column=Column(JsonType, nullable=False))
+
+
+class OptOut(SQLModel, table=True):
+    __tablename__ = "opt_out"
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone: str = Field(sa_column=Column(String(16), nullable=False, unique=True))
+    source: str = Field(default=OptOutSource.MANUAL, sa_column=Column(String(10), nullable=False))
+    note: str | None = Field(default=None, sa_column=Column(String(500)))
+    created_at: datetime = _ts()
+
+
+class SmsBatch(SQLModel, table=True):
+    __tablename__ = "sms_batch"
+    __table_args__ = (Index("ix_sms_batch_carrier_status", "carrier", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(sa_column=Column(Integer, ForeignKey("delivery.id"),
+                                              nullable=False, index=True))
+    #: telecom unit code: viettel, vinaphone, mobifone, vietnamobile, gmobile, other
+    carrier: str = Field(sa_column=Column(String(20), nullable=False))
+    status: str = Field(default=BatchStatus.READY, sa_column=Column(String(20), nullable=False))
+    message_count: int = 0
+    created_at: datetime = _ts()
+    downloaded_at: datetime | None = Field(default=None,
+                                           sa_column=Column(DateTime(timezone=True)))
+    acknowledged_at: datetime | None = Field(default=None,
+                                             sa_column=Column(DateTime(timezone=True)))
+    reported_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    file_sha256: str | None = Field(default=None, sa_column=Column(String(64)))
+
+
+class SmsMessage(SQLModel, table=True):
+    """One durable record per recipient per wave: a crash resumes from these."""
+
+    __tablename__ = "sms_message"
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "phone", name="uq_sms_message_delivery_phone"),
+        Index("ix_sms_message_delivery_status", "delivery_id", "status"),
+        Index("ix_sms_message_phone_updated", "phone", "updated_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True,
+                                                          autoincrement=True))
+    delivery_id: int = Field(sa_column=Column(Integer, ForeignKey("delivery.id"),
+                                              nullable=False))
+    recipient_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    phone: str = Field(sa_column=Column(String(16), nullable=False))
+    carrier: str = Field(sa_column=Column(String(20), nullable=False))
+    text: str
+    segments: int = 1
+    encoding: str = Field(default="GSM-7", sa_column=Column(String(8), nullable=False))
+    status: str = Field(default=SmsStatus.PENDING, sa_column=Column(String(24), nullable=False))
+    reason: str | None = Field(default=None, sa_column=Column(String(500)))
+    external_id: str | None = Field(default=None, sa_column=Column(String(100)))
+    batch_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("sms_batch.id"), index=True))
+    attempts: int = 0
+    updated_at: datetime = _ts()
+
+
+SMS_TABLES = ("recipient_list", "recipient", "opt_out", "sms_batch", "sms_message")
+
+
+def sms_metadata(delivery_stub: bool = False) -> Any:
+    """A fresh MetaData holding copies of the SMS tables, plus a minimal
+    ``delivery`` table when ``delivery_stub`` (for benchmarks and tests that run
+    without the scheduler's models). ``SQLModel.metadata`` is left untouched."""
+    from sqlalchemy import MetaData, Table
+
+    md = MetaData()
+    if delivery_stub:
+        Table("delivery", md, Column("id", Integer, primary_key=True))
+    for name in SMS_TABLES:
+        SQLModel.metadata.tables[name].to_metadata(md)
+    return md
