@@ -1,0 +1,46 @@
+# Lan Tỏa: `make run` serves the app; `make test` runs every test.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+FLASK  := $(VENV)/bin/flask --app app
+
+.PHONY: run test install install-dev migrate seed lint bench clean
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Cần Python 3.11 ($(PYTHON))"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(VENV)/bin/pybabel compile -f -d translations -D messages >/dev/null 2>&1 || true
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	$(FLASK) db upgrade
+
+run: migrate
+	@$(FLASK) ensure-admin
+	$(FLASK) serve
+
+seed: migrate
+	$(FLASK) seed-demo
+
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy channels scheduler
+
+bench: install-dev
+	$(PY) bench/dispatch.py && $(PY) bench/media.py && $(PY) bench/sms_batches.py && $(PY) bench/kits.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,104 @@
+"""Demo data: Sóc Trăng's units as in the plan, one user per role, the 10/10 campaign."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from core.models import OrgUnit, Role, User
+from core.security import generate_password, hash_password
+from core.timeutil import utcnow
+from core.units import import_units
+
+PORTAL = "https://dichvucong.soctrang.gov.vn"
+
+DISTRICTS = [
+    ("tp-soc-trang", "Thành phố Sóc Trăng"),
+    ("tx-vinh-chau", "Thị xã Vĩnh Châu"),
+    ("tx-nga-nam", "Thị xã Ngã Năm"),
+    ("chau-thanh", "Huyện Châu Thành"),
+    ("ke-sach", "Huyện Kế Sách"),
+    ("my-tu", "Huyện Mỹ Tú"),
+    ("cu-lao-dung", "Huyện Cù Lao Dung"),
+    ("long-phu", "Huyện Long Phú"),
+    ("my-xuyen", "Huyện Mỹ Xuyên"),
+    ("thanh-tri", "Huyện Thạnh Trị"),
+    ("tran-de", "Huyện Trần Đề"),
+]
+DEPARTMENTS = [
+    ("so-khcn", "Sở Khoa học và Công nghệ"),
+    ("so-vhttdl", "Sở Văn hóa, Thể thao và Du lịch"),
+    ("so-gddt", "Sở Giáo dục và Đào tạo"),
+    ("so-tai-chinh", "Sở Tài chính"),
+    ("so-noi-vu", "Sở Nội vụ"),
+    ("cong-an-tinh", "Công an tỉnh"),
+]
+PRESS = [("bao-soc-trang", "Báo Sóc Trăng"), ("dai-ptth-soc-trang", "Đài Phát thanh và Truyền hình Sóc Trăng")]
+TELECOM = [
+    ("viettel", "Viettel Sóc Trăng"),
+    ("vinaphone", "VNPT VinaPhone Sóc Trăng"),
+    ("mobifone", "MobiFone Sóc Trăng"),
+    ("vietnamobile", "Vietnamobile"),
+    ("gmobile", "Gmobile"),
+]
+COMMUNES = [
+    ("p-vinh-phuoc", "Phường Vĩnh Phước", "tx-vinh-chau", "Số 1 Nguyễn Huệ, Phường 1, Vĩnh Châu"),
+    ("xa-lac-hoa", "Xã Lạc Hòa", "tx-vinh-chau", "Ấp Âu Thọ B, xã Lạc Hòa, Vĩnh Châu"),
+    ("xa-vinh-hai", "Xã Vĩnh Hải", "tx-vinh-chau", None),
+    ("tt-ke-sach", "Thị trấn Kế Sách", "ke-sach", "Ấp An Thành, thị trấn Kế Sách"),
+    ("xa-an-lac-tay", "Xã An Lạc Tây", "ke-sach", "Ấp An Thạnh, xã An Lạc Tây, Kế Sách"),
+    ("xa-nhon-my", "Xã Nhơn Mỹ", "ke-sach", "Ấp Mỹ Huề, xã Nhơn Mỹ, Kế Sách"),
+]
+
+DEMO_USERS = [
+    ("admin@lantoa.local", Role.admin, None, "Quản trị viên"),
+    ("truyenthong@lantoa.local", Role.communicator, "so-vhttdl", "Nguyễn Thị Lan"),
+    ("lanhdao@lantoa.local", Role.reviewer, "so-khcn", "Trần Văn Duyệt"),
+    ("huyen@lantoa.local", Role.unit_officer, "tx-vinh-chau", "Lâm Thị Sương"),
+    ("xa@lantoa.local", Role.unit_officer, "xa-lac-hoa", "Thạch Sô Phi"),
+    ("viettel@lantoa.local", Role.telecom_partner, "viettel", "Đối tác Viettel"),
+]
+
+
+def unit_rows() -> list[dict]:
+    rows = [{"code": "soc-trang", "name": "Tỉnh Sóc Trăng", "kind": "province", "portal_url": PORTAL,
+             "address": "Số 1 Châu Văn Tiếp, Phường 2, TP Sóc Trăng", "phone": "0299 3822 222",
+             "office_hours": "Thứ Hai – Thứ Sáu, 7:00–11:00 và 13:00–17:00"}]
+    rows += [{"code": c, "name": n, "kind": "department", "parent_code": "soc-trang"} for c, n in DEPARTMENTS]
+    rows += [{"code": c, "name": n, "kind": "district", "parent_code": "soc-trang", "portal_url": PORTAL,
+              "office_hours": "Thứ Hai – Thứ Sáu, 7:00–11:00 và 13:00–17:00"} for c, n in DISTRICTS]
+    rows += [{"code": c, "name": n, "kind": "press", "parent_code": "soc-trang"} for c, n in PRESS]
+    rows += [{"code": c, "name": n, "kind": "telecom", "parent_code": "soc-trang"} for c, n in TELECOM]
+    rows += [{"code": c, "name": n, "kind": "commune", "parent_code": p, "address": a or "",
+              "office_hours": "Thứ Hai – Thứ Sáu, 7:00–11:00 và 13:00–17:00; sáng thứ Bảy",
+              "phone": "0299 3861 234"} for c, n, p, a in COMMUNES]
+    return rows
+
+
+def seed_units(session: Session) -> None:
+    import_units(session, unit_rows())
+
+
+def seed_demo(session: Session) -> tuple[list[tuple[str, str, str]], int | None]:
+    """Create units, users (returns their one-time passwords) and the 10/10 campaign."""
+    from campaigns.models import Campaign
+    from campaigns.presets import apply_preset
+
+    seed_units(session)
+    units = {u.code: u for u in session.exec(select(OrgUnit)).all()}
+    created = []
+    for email, role, unit_code, name in DEMO_USERS:
+        if session.exec(select(User).where(User.email == email)).first():
+            continue
+        password = generate_password()
+        session.add(User(email=email, name=name, password_hash=hash_password(password), role=role,
+                         unit_id=units[unit_code].id if unit_code else None, created_at=utcnow()))
+        created.append((email, role.value, password))
+    session.flush()
+    campaign_id = None
+    existing = session.exec(select(Campaign).where(Campaign.preset == "ngay-cds-10-10")).first()
+    if existing is None:
+        author = session.exec(select(User).where(User.email == "truyenthong@lantoa.local")).first()
+        campaign_id = apply_preset(session, "ngay-cds-10-10", author).id
+    else:
+        campaign_id = existing.id
+    return created, campaign_id

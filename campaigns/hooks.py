@@ -1,0 +1,15 @@
+"""What happens when a campaign is approved (kits are queued for building)."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from campaigns.models import Campaign
+
+#: Callables run with (session, campaign) on approval; parts register here.
+ON_APPROVED: list = []
+
+
+def on_approved(session: Session, campaign: Campaign) -> None:
+    for fn in ON_APPROVED:
+        fn(session, campaign)

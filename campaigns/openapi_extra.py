@@ -1,0 +1,3 @@
+"""Other parts add their API paths here (media renders, SMS, kits, KPIs)."""
+
+EXTRA_PATHS: list = []

@@ -1,0 +1,405 @@
+"""Server-rendered pages for planning: campaigns, approval, calendar, deliveries."""
+
+from __future__ import annotations
+
+import calendar as cal
+from collections import Counter
+from datetime import date, datetime, time, timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import func
+from sqlmodel import select
+
+from campaigns import service as cs
+from campaigns.forms import CampaignForm, TransitionForm
+from campaigns.models import (
+    CAMPAIGN_STATUS_LABELS,
+    CHANNEL_LABELS,
+    Campaign,
+    CampaignStatus,
+    CampaignUnit,
+    ContentItem,
+)
+from core.auth import actor, role_required
+from core.db import get_session
+from core.models import OrgUnit, Role
+from core.timeutil import LOCAL_TZ, utcnow
+from scheduler.models import ChannelAccount, Delivery
+from scheduler.states import STATUS_LABELS, Status
+
+bp = Blueprint("campaigns", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static/campaigns")
+
+ALL_ROLES = (Role.communicator, Role.reviewer, Role.unit_officer)
+
+TRANSITION_LABELS = {
+    CampaignStatus.in_review: "Gửi duyệt",
+    CampaignStatus.approved: "Phê duyệt",
+    CampaignStatus.draft: "Trả lại để sửa",
+    CampaignStatus.active: "Bắt đầu triển khai",
+    CampaignStatus.paused: "Tạm dừng",
+    CampaignStatus.completed: "Kết thúc",
+    CampaignStatus.archived: "Lưu trữ",
+}
+
+
+@bp.app_context_processor
+def _labels():
+    return {"campaign_status_labels": CAMPAIGN_STATUS_LABELS, "channel_labels": CHANNEL_LABELS,
+            "delivery_status_labels": STATUS_LABELS}
+
+
+def _load(campaign_id: int) -> Campaign:
+    session = get_session()
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or not cs.can_see_campaign(session, actor(), campaign):
+        abort(404)
+    return campaign
+
+
+@bp.route("/")
+def home():
+    user = actor()
+    if user is None:
+        return redirect(url_for("auth.login"))
+    if user.role == Role.telecom_partner:
+        return redirect(url_for("campaigns.partner_home"))
+    return redirect(url_for("campaigns.index"))
+
+
+@bp.route("/partner")
+@role_required(Role.telecom_partner)
+def partner_home():
+    unit = get_session().get(OrgUnit, actor().unit_id) if actor().unit_id else None
+    return render_template("campaigns/partner_home.html", unit=unit)
+
+
+@bp.route("/campaigns")
+@role_required(*ALL_ROLES)
+def index():
+    session = get_session()
+    query = select(Campaign).order_by(Campaign.starts_on.desc(), Campaign.id.desc())
+    visible = cs.visible_campaign_filter(session, actor())
+    if visible is not None:
+        query = query.where(Campaign.id.in_(visible or [-1]))
+    status = request.args.get("status")
+    if status in CampaignStatus.__members__:
+        query = query.where(Campaign.status == status)
+    campaigns = session.exec(query.limit(500)).all()
+    return render_template("campaigns/index.html", campaigns=campaigns, status=status)
+
+
+def _form_choices(form: CampaignForm) -> None:
+    from campaigns.presets import presets
+
+    session = get_session()
+    units = session.exec(select(OrgUnit).order_by(OrgUnit.kind, OrgUnit.name)).all()
+    form.preset.choices = [("", "— Không dùng mẫu —")] + [(p["key"], p["title"].replace("{year}", "…"))
+                                                          for p in presets()]
+    form.owner_unit.choices = [("", "— Chọn đơn vị —")] + [(u.code, u.name) for u in units
+                                                          if u.kind in ("province", "department", "district")]
+    form.scope.choices = [(u.code, u.name) for u in units if u.kind in ("province", "district", "commune",
+                                                                        "department", "press")]
+
+
+def _form_data(form: CampaignForm) -> dict:
+    data = {"title": form.title.data or "", "description": form.description.data or "",
+            "target_url": form.target_url.data, "sms_class": form.sms_class.data,
+            "grace_hours": form.grace_hours.data}
+    if form.starts_on.data:
+        data["starts_on"] = form.starts_on.data.isoformat()
+    if form.ends_on.data:
+        data["ends_on"] = form.ends_on.data.isoformat()
+    if form.owner_unit.data:
+        data["owner_unit"] = form.owner_unit.data
+    if form.scope.data:
+        data["scope"] = form.scope.data
+    return data
+
+
+@bp.route("/campaigns/new", methods=["GET", "POST"])
+@role_required(Role.communicator)
+def create():
+    form = CampaignForm()
+    _form_choices(form)
+    if request.method == "GET" and not form.scope.data:
+        form.scope.data = ["soc-trang"] if any(c == "soc-trang" for c, _ in form.scope.choices) else []
+    if form.validate_on_submit():
+        session = get_session()
+        data = _form_data(form)
+        if form.preset.data:
+            data = {k: v for k, v in data.items() if v not in ("", None)}
+            data["preset"] = form.preset.data
+            if not form.title.data:
+                data.pop("title", None)
+        try:
+            if form.preset.data:
+                clean = cs.clean_campaign(session, {**data, "title": data.get("title", "x")}, partial=True)
+                from campaigns.presets import apply_preset
+
+                overrides = {k: v for k, v in clean.items() if k != "preset"}
+                if "title" not in data:
+                    overrides.pop("title", None)
+                campaign = apply_preset(session, form.preset.data, actor(), overrides=overrides)
+            else:
+                campaign = cs.create_campaign(session, data, actor())
+        except cs.ValidationError as exc:
+            session.rollback()
+            for field, message in exc.fields.items():
+                target = getattr(form, field, None)
+                if target is not None:
+                    target.errors = list(target.errors) + [message]
+                else:
+                    flash(message, "error")
+            return render_template("campaigns/form.html", form=form, campaign=None), 422
+        session.commit()
+        flash(_("Đã tạo chiến dịch."), "success")
+        return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
+    status = 422 if form.errors else 200
+    return render_template("campaigns/form.html", form=form, campaign=None), status
+
+
+@bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])
+@role_required(Role.communicator)
+def edit(campaign_id: int):
+    session = get_session()
+    campaign = _load(campaign_id)
+    form = CampaignForm(obj=None if request.method == "POST" else campaign)
+    _form_choices(form)
+    form.preset.choices = [("", "—")]
+    if request.method == "GET":
+        owner = session.get(OrgUnit, campaign.owner_unit_id) if campaign.owner_unit_id else None
+        form.owner_unit.data = owner.code if owner else ""
+        form.scope.data = list(session.exec(select(OrgUnit.code).join(
+            CampaignUnit, CampaignUnit.unit_id == OrgUnit.id).where(CampaignUnit.campaign_id == campaign.id)).all())
+    if form.validate_on_submit():
+        try:
+            cs.update_campaign(session, campaign, _form_data(form), actor())
+        except cs.ValidationError as exc:
+            session.rollback()
+            for field, message in exc.fields.items():
+                target = getattr(form, field, None)
+                if target is not None:
+                    target.errors = list(target.errors) + [message]
+            return render_template("campaigns/form.html", form=form, campaign=campaign), 422
+        except cs.TransitionError as exc:
+            session.rollback()
+            flash(exc.message, "error")
+            return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
+        session.commit()
+        flash(_("Đã lưu thay đổi."), "success")
+        return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
+    return render_template("campaigns/form.html", form=form, campaign=campaign), (422 if form.errors else 200)
+
+
+@bp.route("/campaigns/<int:campaign_id>")
+@role_required(*ALL_ROLES)
+def detail(campaign_id: int):
+    session = get_session()
+    campaign = _load(campaign_id)
+    items = session.exec(select(ContentItem).where(ContentItem.campaign_id == campaign.id)
+                         .order_by(ContentItem.planned_at)).all()
+    units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
+    scope = [units[uid] for uid in cs.campaign_scope_ids(session, campaign.id) if uid in units]
+    counts = dict(session.exec(select(Delivery.status, func.count()).where(
+        Delivery.campaign_id == campaign.id).group_by(Delivery.status)).all())
+    return render_template(
+        "campaigns/detail.html", campaign=campaign, items=items, units=units, scope=scope,
+        counts=counts, transitions=cs.allowed_transitions(campaign, actor()),
+        transition_labels=TRANSITION_LABELS, form=TransitionForm(),
+        owner=units.get(campaign.owner_unit_id),
+    )
+
+
+@bp.route("/campaigns/<int:campaign_id>/transition/<target>", methods=["POST"])
+@role_required(Role.communicator, Role.reviewer)
+def transition(campaign_id: int, target: str):
+    session = get_session()
+    campaign = _load(campaign_id)
+    form = TransitionForm()
+    if not form.validate_on_submit():
+        flash(" ".join(form.comment.errors) or _("Biểu mẫu không hợp lệ."), "error")
+        return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
+    try:
+        cs.transition_campaign(session, campaign, target, actor(), form.comment.data or None)
+    except (cs.TransitionError, cs.ValidationError) as exc:
+        session.rollback()
+        flash(exc.message if hasattr(exc, "message") else str(exc), "error")
+        return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
+    session.commit()
+    flash(_("Đã chuyển trạng thái: %(s)s.", s=CAMPAIGN_STATUS_LABELS[CampaignStatus(target)]), "success")
+    return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
+
+
+# -- calendar -------------------------------------------------------------------------
+
+
+def _month_bounds(year: int, month: int) -> tuple[date, date]:
+    first = date(year, month, 1)
+    last = date(year, month, cal.monthrange(year, month)[1])
+    return first, last
+
+
+@bp.route("/calendar")
+@role_required(*ALL_ROLES)
+def calendar_view():
+    session = get_session()
+    today = utcnow().astimezone(LOCAL_TZ).date()
+    view = request.args.get("view", "month")
+    if view not in ("month", "week"):
+        view = "month"
+    try:
+        anchor = date.fromisoformat(request.args.get("d", "")) if request.args.get("d") else today
+    except ValueError:
+        anchor = today
+    channel = request.args.get("channel") or ""
+    unit_code = request.args.get("unit") or ""
+    if view == "month":
+        first, last = _month_bounds(anchor.year, anchor.month)
+        start = first - timedelta(days=first.weekday())
+        end = last + timedelta(days=6 - last.weekday())
+        prev_d = (first - timedelta(days=1)).replace(day=1)
+        next_d = last + timedelta(days=1)
+    else:
+        start = anchor - timedelta(days=anchor.weekday())
+        end = start + timedelta(days=6)
+        prev_d, next_d = start - timedelta(days=7), start + timedelta(days=7)
+    lo = datetime.combine(start, time.min, tzinfo=LOCAL_TZ)
+    hi = datetime.combine(end + timedelta(days=1), time.min, tzinfo=LOCAL_TZ)
+    visible = cs.visible_campaign_filter(session, actor())
+    units = session.exec(select(OrgUnit).order_by(OrgUnit.kind, OrgUnit.name)).all()
+    unit = next((u for u in units if u.code == unit_code), None)
+    q = select(ContentItem, Campaign).join(Campaign, Campaign.id == ContentItem.campaign_id).where(
+        ContentItem.planned_at >= lo, ContentItem.planned_at < hi)
+    if visible is not None:
+        q = q.where(Campaign.id.in_(visible or [-1]))
+    if channel:
+        q = q.where(ContentItem.channel == channel)
+    if unit is not None:
+        q = q.where(ContentItem.unit_id == unit.id)
+    entries: dict[date, list] = {}
+    for item, campaign in session.exec(q.order_by(ContentItem.planned_at)).all():
+        local = item.planned_at.astimezone(LOCAL_TZ)
+        entries.setdefault(local.date(), []).append({
+            "kind": "content", "time": local.strftime("%H:%M"), "title": item.title, "channel": item.channel,
+            "campaign": campaign.title, "url": url_for("campaigns.detail", campaign_id=campaign.id) + f"#item-{item.id}",
+        })
+    dq = select(Delivery, ChannelAccount).join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id).where(
+        Delivery.scheduled_at >= lo, Delivery.scheduled_at < hi, Delivery.content_item_id.is_(None))
+    if visible is not None:
+        dq = dq.where(Delivery.campaign_id.in_(visible or [-1]))
+    if unit is not None:
+        dq = dq.where(Delivery.unit_id == unit.id)
+    for d, account in session.exec(dq.order_by(Delivery.scheduled_at).limit(2000)).all():
+        kind = account.channel.replace("sms_kannel", "sms").replace("sms_partner", "sms")
+        if channel and kind != channel:
+            continue
+        local = d.scheduled_at.astimezone(LOCAL_TZ)
+        entries.setdefault(local.date(), []).append({
+            "kind": "delivery", "time": local.strftime("%H:%M"), "title": (d.content.get("title") or d.content.get("text", ""))[:60],
+            "channel": kind, "campaign": account.name, "status": str(d.status),
+            "url": url_for("campaigns.delivery_detail", delivery_id=d.id),
+        })
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    return render_template("campaigns/calendar.html", view=view, days=days, entries=entries, anchor=anchor,
+                           today=today, prev_d=prev_d, next_d=next_d, channel=channel, unit_code=unit_code,
+                           units=units, channels=CHANNEL_LABELS)
+
+
+# -- deliveries ------------------------------------------------------------------------
+
+
+def _delivery_scope(query):
+    user = actor()
+    if user.role in (Role.admin, Role.communicator, Role.reviewer):
+        return query
+    from core.units import subtree_ids
+
+    return query.where(Delivery.unit_id.in_(subtree_ids(get_session(), user.unit_id)))
+
+
+@bp.route("/deliveries")
+@role_required(*ALL_ROLES)
+def deliveries():
+    session = get_session()
+    campaign_id = request.args.get("campaign_id", type=int)
+    status = request.args.get("status") or ""
+    q = _delivery_scope(select(Delivery))
+    cq = _delivery_scope(select(Delivery.status, func.count()).group_by(Delivery.status))
+    campaign = None
+    if campaign_id:
+        campaign = _load(campaign_id)
+        q = q.where(Delivery.campaign_id == campaign_id)
+        cq = cq.where(Delivery.campaign_id == campaign_id)
+    if status in Status.__members__:
+        q = q.where(Delivery.status == status)
+    rows = session.exec(q.order_by(Delivery.scheduled_at.desc()).limit(300)).all()
+    counts = Counter(dict(session.exec(cq).all()))
+    accounts = {a.id: a for a in session.exec(select(ChannelAccount)).all()}
+    return render_template("campaigns/deliveries.html", rows=rows, counts=counts, total=sum(counts.values()),
+                           campaign=campaign, status=status, accounts=accounts, form=TransitionForm())
+
+
+@bp.route("/deliveries/<int:delivery_id>")
+@role_required(*ALL_ROLES)
+def delivery_detail(delivery_id: int):
+    from scheduler.models import DeliveryAttempt
+
+    session = get_session()
+    d = session.exec(_delivery_scope(select(Delivery)).where(Delivery.id == delivery_id)).first()
+    if d is None:
+        abort(404)
+    attempts = session.exec(select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == d.id)
+                            .order_by(DeliveryAttempt.number)).all()
+    return render_template("campaigns/delivery.html", d=d, attempts=attempts,
+                           account=session.get(ChannelAccount, d.channel_account_id), form=TransitionForm())
+
+
+@bp.route("/deliveries/<int:delivery_id>/<action>", methods=["POST"])
+@role_required(Role.communicator)
+def delivery_action(delivery_id: int, action: str):
+    from scheduler import service as ss
+    from scheduler.states import IllegalTransition
+
+    session = get_session()
+    d = session.get(Delivery, delivery_id)
+    if d is None:
+        abort(404)
+    actions = {
+        "cancel": lambda: ss.cancel(session, d, actor().id),
+        "retry": lambda: ss.retry(session, d, actor().id),
+        "mark-sent": lambda: ss.resolve_review(session, d, True, actor().id),
+        "mark-failed": lambda: ss.resolve_review(session, d, False, actor().id),
+    }
+    if action not in actions:
+        abort(404)
+    if action.startswith("mark-") and d.status != Status.needs_review:
+        flash(_("Chỉ xác nhận thủ công được giao vận đang cần kiểm tra."), "error")
+        return redirect(url_for("campaigns.delivery_detail", delivery_id=d.id))
+    try:
+        actions[action]()
+    except IllegalTransition:
+        session.rollback()
+        flash(_("Không thể thực hiện ở trạng thái hiện tại."), "error")
+        return redirect(url_for("campaigns.delivery_detail", delivery_id=d.id))
+    session.commit()
+    flash(_("Đã cập nhật giao vận."), "success")
+    return redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url)
+                    else url_for("campaigns.delivery_detail", delivery_id=d.id))
+
+
+@bp.route("/deliveries/progress")
+@role_required(*ALL_ROLES)
+def deliveries_progress():
+    """Status counts as JSON for the live progress bar."""
+    from flask import jsonify
+
+    session = get_session()
+    cq = _delivery_scope(select(Delivery.status, func.count()).group_by(Delivery.status))
+    campaign_id = request.args.get("campaign_id", type=int)
+    if campaign_id:
+        _load(campaign_id)
+        cq = cq.where(Delivery.campaign_id == campaign_id)
+    counts = {str(k): v for k, v in session.exec(cq).all()}
+    return jsonify({"counts": counts, "total": sum(counts.values())})

@@ -1,0 +1,68 @@
+"""Configuration from the environment (``LANTOA_*``) with safe defaults.
+
+Secrets never live in the repository: without ``LANTOA_SECRET_KEY`` a random
+key is generated once into ``instance/secret_key`` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+DEFAULTS = {
+    "EXECUTOR": "inline",
+    "SCHEDULER": "inline",
+    "BROKER_URL": "redis://127.0.0.1:6379/0",
+    "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+    "FACEBOOK_GRAPH_URL": "https://graph.facebook.com",
+    "FACEBOOK_GRAPH_VERSION": "v25.0",
+    "ZALO_OA_URL": "https://openapi.zalo.me",
+    "ZALO_OAUTH_URL": "https://oauth.zaloapp.com",
+    "ZNS_URL": "https://business.openapi.zalo.me",
+    "SMTP_URL": "",
+    "RETRY_MAX_ATTEMPTS": "5",
+    "RETRY_BASE_SECONDS": "30",
+    "RETRY_MAX_SECONDS": "3600",
+    "RETRY_JITTER": "0.2",
+    "LEASE_SECONDS": "75",
+    "GRACE_HOURS": "6",
+    "SEND_THREADS": "16",
+    "MAX_UPLOAD_MB": "50",
+    "LOGIN_RATE_LIMIT": "10 per minute",
+}
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get("LANTOA_" + name)
+    return value if value not in (None, "") else None
+
+
+def load_secret_key(instance_path: Path) -> str:
+    key = _env("SECRET_KEY")
+    if key:
+        return key
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+def from_env(instance_path: Path) -> dict:
+    """The app config built from LANTOA_* variables."""
+    conf: dict = {}
+    for name, default in DEFAULTS.items():
+        conf["LANTOA_" + name] = _env(name) or default
+    conf["SECRET_KEY"] = load_secret_key(instance_path)
+    db_url = _env("DATABASE_URL") or f"sqlite:///{instance_path / 'lantoa.db'}"
+    if db_url.startswith("postgresql://") or db_url.startswith("postgres://"):
+        db_url = "postgresql+psycopg://" + db_url.split("://", 1)[1]
+    conf["LANTOA_DATABASE_URL"] = db_url
+    conf["MAX_CONTENT_LENGTH"] = int(conf["LANTOA_MAX_UPLOAD_MB"]) * 1024 * 1024
+    conf["LANTOA_MEDIA_DIR"] = _env("MEDIA_DIR") or str(instance_path / "media")
+    return conf

@@ -1,0 +1,141 @@
+"""Identity: org units (a tree), users, API tokens and the audit log."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, String
+from sqlmodel import Field, SQLModel
+
+from core.timeutil import utcnow
+from core.types import UTCDateTime
+
+
+class UnitKind(enum.StrEnum):
+    province = "province"
+    department = "department"
+    district = "district"
+    commune = "commune"
+    press = "press"
+    telecom = "telecom"
+
+
+class Role(enum.StrEnum):
+    admin = "admin"
+    communicator = "communicator"
+    reviewer = "reviewer"
+    unit_officer = "unit_officer"
+    telecom_partner = "telecom_partner"
+
+
+ROLE_LABELS = {
+    Role.admin: "Quản trị hệ thống",
+    Role.communicator: "Cán bộ truyền thông",
+    Role.reviewer: "Lãnh đạo duyệt nội dung",
+    Role.unit_officer: "Cán bộ đơn vị (huyện/xã)",
+    Role.telecom_partner: "Đối tác viễn thông",
+}
+
+UNIT_KIND_LABELS = {
+    UnitKind.province: "Tỉnh/Thành phố",
+    UnitKind.department: "Sở, ban, ngành",
+    UnitKind.district: "Huyện/Thị xã/Thành phố",
+    UnitKind.commune: "Xã/Phường/Thị trấn",
+    UnitKind.press: "Cơ quan báo chí",
+    UnitKind.telecom: "Doanh nghiệp viễn thông",
+}
+
+
+def utc_column(nullable: bool = True, index: bool = False) -> Any:
+    return Field(
+        default=None,
+        sa_column=Column(UTCDateTime(), nullable=nullable, index=index),
+    )
+
+
+class OrgUnit(SQLModel, table=True):
+    __tablename__ = "org_unit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_column=Column(String(64), unique=True, nullable=False, index=True))
+    name: str = Field(max_length=200)
+    kind: UnitKind = Field(sa_column=Column(String(16), nullable=False))
+    parent_id: int | None = Field(default=None, foreign_key="org_unit.id", index=True)
+    address: str | None = Field(default=None, max_length=300)
+    phone: str | None = Field(default=None, max_length=40)
+    office_hours: str | None = Field(default=None, max_length=200)
+    portal_url: str | None = Field(default=None, max_length=300)
+    brand: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "user_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(254), unique=True, nullable=False, index=True))
+    name: str = Field(default="", max_length=200)
+    password_hash: str = Field(max_length=300)
+    role: Role = Field(sa_column=Column(String(20), nullable=False))
+    unit_id: int | None = Field(default=None, foreign_key="org_unit.id", index=True)
+    active: bool = True
+    locale: str = Field(default="vi", max_length=5)
+    created_at: datetime | None = utc_column()
+
+    # Flask-Login protocol
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    prefix: str = Field(max_length=12)
+    name: str = Field(default="", max_length=100)
+    scopes: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime | None = utc_column()
+    last_used_at: datetime | None = utc_column()
+    revoked: bool = False
+
+
+class AuditLog(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_object", "object_type", "object_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime | None = utc_column(nullable=False, index=True)
+    user_id: int | None = Field(default=None, foreign_key="user_account.id")
+    action: str = Field(max_length=64)
+    object_type: str = Field(max_length=40)
+    object_id: int | None = None
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+def audit(session, user_id: int | None, action: str, obj_type: str, obj_id: int | None, **detail):
+    """Add an audit row to the session (committed with the change it records)."""
+    session.add(
+        AuditLog(
+            at=utcnow(),
+            user_id=user_id,
+            action=action,
+            object_type=obj_type,
+            object_id=obj_id,
+            detail=detail,
+        )
+    )

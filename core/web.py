@@ -1,0 +1,120 @@
+"""Web plumbing shared by every blueprint: security headers, errors, i18n, filters."""
+
+from __future__ import annotations
+
+from flask import Flask, g, jsonify, render_template, request
+from flask import session as web_session
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+from core import timeutil
+
+ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+ERROR_MESSAGES = {
+    400: "Yêu cầu không hợp lệ.",
+    401: "Cần đăng nhập hoặc mã truy cập hợp lệ.",
+    403: "Bạn không có quyền thực hiện thao tác này.",
+    404: "Không tìm thấy.",
+    405: "Phương thức không được hỗ trợ.",
+    409: "Xung đột dữ liệu.",
+    413: "Tệp hoặc yêu cầu quá lớn.",
+    415: "Định dạng không được hỗ trợ.",
+    422: "Dữ liệu không hợp lệ.",
+    429: "Quá nhiều yêu cầu, vui lòng thử lại sau.",
+    500: "Lỗi hệ thống. Vui lòng thử lại hoặc báo quản trị viên.",
+}
+
+
+def api_error(status: int, message: str | None = None, fields: dict | None = None, **extra):
+    body = {
+        "error": {
+            "code": ERROR_CODES.get(status, "error"),
+            "message": message or ERROR_MESSAGES.get(status, "Lỗi."),
+            "fields": fields or {},
+        }
+    }
+    body["error"].update(extra)
+    return jsonify(body), status
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path.startswith("/hooks/")
+
+
+def get_locale() -> str:
+    from core.auth import actor
+
+    if "locale" in web_session:
+        return web_session["locale"]
+    user = actor() if request else None
+    if user is not None and user.locale in ("vi", "en"):
+        return user.locale
+    return "vi"
+
+
+def get_timezone() -> str:
+    return "Asia/Ho_Chi_Minh"
+
+
+def init_app(app: Flask) -> None:
+    @app.after_request
+    def security_headers(resp):
+        resp.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+            "style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+            "form-action 'self'",
+        )
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("Permissions-Policy", "geolocation=(), camera=(), microphone=()")
+        if request.is_secure:
+            resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return resp
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        status = exc.code or 500
+        if _wants_json():
+            desc = None
+            if status == 400 and getattr(exc, "description", None) and "CSRF" not in str(exc.description):
+                desc = None
+            return api_error(status, desc)
+        message = ERROR_MESSAGES.get(status, str(exc.description))
+        if status == 400 and "CSRF" in str(exc.description):
+            message = _("Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ. Vui lòng tải lại trang.")
+        return render_template("core/error.html", status=status, message=message), status
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception):
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        if _wants_json():
+            return api_error(500)
+        return render_template("core/error.html", status=500, message=ERROR_MESSAGES[500]), 500
+
+    app.jinja_env.filters["date"] = timeutil.fmt_date
+    app.jinja_env.filters["datetime"] = timeutil.fmt_datetime
+
+    @app.context_processor
+    def inject_globals():
+        from core.auth import actor
+        from core.models import ROLE_LABELS
+
+        return {"me": actor(), "role_labels": ROLE_LABELS, "current_locale": get_locale()}
+
+    @app.before_request
+    def _clear_actor():
+        g.pop("actor", None)

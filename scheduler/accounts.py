@@ -1,0 +1,60 @@
+"""Channel accounts -> adapters, with secrets decrypted and rotations persisted."""
+
+from __future__ import annotations
+
+from flask import current_app
+from sqlmodel import Session
+
+from channels import DictCredentials, registry
+from core.db import session_scope
+from core.security import SecretBox
+from core.timeutil import utcnow
+from scheduler.models import ChannelAccount
+
+
+def endpoints(app=None) -> dict:
+    conf = (app or current_app).config
+    return {
+        "graph_url": conf["LANTOA_FACEBOOK_GRAPH_URL"],
+        "graph_version": conf["LANTOA_FACEBOOK_GRAPH_VERSION"],
+        "zalo_oa_url": conf["LANTOA_ZALO_OA_URL"],
+        "zalo_oauth_url": conf["LANTOA_ZALO_OAUTH_URL"],
+        "zns_url": conf["LANTOA_ZNS_URL"],
+        "public_base_url": conf["LANTOA_PUBLIC_BASE_URL"],
+    }
+
+
+def build_adapter(account: ChannelAccount, app=None):
+    """An adapter for ``account``. Rotated secrets are written back at once, in
+    their own transaction, before the adapter goes on (Zalo refresh tokens are
+    single-use)."""
+    app = app or current_app._get_current_object()
+    box = SecretBox(app.config["SECRET_KEY"])
+    account_id = account.id
+
+    def persist(values: dict) -> None:
+        with app.app_context(), session_scope(app) as s:
+            row = s.get(ChannelAccount, account_id)
+            row.secrets_encrypted = box.encrypt(values)
+            s.add(row)
+
+    creds = DictCredentials(box.decrypt(account.secrets_encrypted), on_save=persist)
+    cls = registry.adapter_class(account.channel)
+    return cls(dict(account.config), creds, endpoints=endpoints(app))
+
+
+def check_account(session: Session, account: ChannelAccount) -> dict:
+    """Call the provider's cheap endpoint; record the account's health."""
+    try:
+        health = build_adapter(account).test_connection()
+        result = {"ok": health.ok, "message": health.message, "detail": health.detail}
+    except Exception as exc:  # noqa: BLE001 - shown to the operator, never a 500
+        result = {"ok": False, "message": f"Không kiểm tra được kết nối: {type(exc).__name__}", "detail": {}}
+    account.health = result
+    account.last_checked_at = utcnow()
+    if result["ok"] and account.status == "needs_auth":
+        from scheduler.service import reconnect_account
+
+        reconnect_account(session, account, None)
+    session.add(account)
+    return result

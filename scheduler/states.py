@@ -1,0 +1,83 @@
+"""The delivery state machine: one table, one ``transition()``.
+
+An illegal move raises ``IllegalTransition``; nothing else changes a status.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Status(enum.StrEnum):
+    scheduled = "scheduled"
+    queued = "queued"
+    sending = "sending"
+    sent = "sent"
+    retry_wait = "retry_wait"
+    failed = "failed"
+    needs_auth = "needs_auth"
+    needs_review = "needs_review"
+    unknown = "unknown"
+    missed = "missed"
+    cancelled = "cancelled"
+
+
+S = Status
+
+#: from -> allowed targets
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    S.scheduled: frozenset({S.queued, S.cancelled, S.missed}),
+    # queued -> scheduled: a queued lease expired, nothing was sent.
+    # queued -> scheduled also when a worker finds it must wait (SMS window, night ban).
+    S.queued: frozenset({S.sending, S.scheduled, S.cancelled, S.missed}),
+    S.sending: frozenset(
+        {S.sent, S.retry_wait, S.failed, S.needs_auth, S.needs_review, S.unknown, S.scheduled, S.missed}
+    ),
+    S.retry_wait: frozenset({S.queued, S.cancelled, S.missed}),
+    S.unknown: frozenset({S.sent, S.needs_review, S.failed}),
+    S.needs_auth: frozenset({S.scheduled, S.cancelled}),
+    S.needs_review: frozenset({S.sent, S.failed, S.scheduled}),
+    S.failed: frozenset({S.scheduled}),
+    S.missed: frozenset({S.scheduled}),
+    S.sent: frozenset(),
+    S.cancelled: frozenset(),
+}
+
+#: States from which nothing happens without a human.
+TERMINAL = frozenset({S.sent, S.failed, S.cancelled, S.missed})
+SETTLED = TERMINAL | {S.needs_review, S.needs_auth}
+#: States the dispatcher may claim.
+CLAIMABLE = frozenset({S.scheduled, S.retry_wait})
+
+STATUS_LABELS = {
+    S.scheduled: "Đã lên lịch",
+    S.queued: "Đang chờ gửi",
+    S.sending: "Đang gửi",
+    S.sent: "Đã gửi",
+    S.retry_wait: "Chờ gửi lại",
+    S.failed: "Thất bại",
+    S.needs_auth: "Cần kết nối lại tài khoản",
+    S.needs_review: "Cần kiểm tra",
+    S.unknown: "Chưa rõ kết quả",
+    S.missed: "Lỡ lịch",
+    S.cancelled: "Đã hủy",
+}
+
+
+class IllegalTransition(ValueError):
+    def __init__(self, current: str, target: str):
+        super().__init__(f"illegal delivery transition {current} -> {target}")
+        self.current = current
+        self.target = target
+
+
+def check_transition(current: Status | str, target: Status | str) -> Status:
+    cur, tgt = Status(current), Status(target)
+    if tgt not in TRANSITIONS[cur]:
+        raise IllegalTransition(cur, tgt)
+    return tgt
+
+
+def transition(delivery, target: Status | str) -> None:
+    """Move a Delivery row to ``target`` or raise IllegalTransition."""
+    delivery.status = check_transition(delivery.status, target)
