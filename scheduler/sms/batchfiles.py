@@ -1,0 +1,259 @@
+"""Per-carrier batch files for telecom partners, and their delivery reports.
+
+Batch file columns: ``message_id, phone, text`` (E.164 phone). Cells that a
+spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``,
+tab or CR) are neutralised with a leading ``'``; phones are validated E.164
+numbers we generated, so they are written as they are (and as text cells in
+XLSX) -- a partner must get ``+849…`` exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, NamedTuple
+from zoneinfo import ZoneInfo
+
+BATCH_COLUMNS = ("message_id", "phone", "text")
+REPORT_STATUSES = ("delivered", "failed", "not_our_subscriber")
+MAX_REPORT_BYTES = 50 * 1024 * 1024
+MAX_REPORT_ERRORS = 100
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+_STATUS_ALIASES = {
+    "delivered": "delivered", "delivrd": "delivered", "success": "delivered",
+    "thanhcong": "delivered", "dagui": "delivered",
+    "failed": "failed", "fail": "failed", "undeliv": "failed", "undelivered": "failed",
+    "error": "failed", "thatbai": "failed", "loi": "failed",
+    "notoursubscriber": "not_our_subscriber", "notsubscriber": "not_our_subscriber",
+    "ported": "not_our_subscriber", "khongphaithuebao": "not_our_subscriber",
+}
+
+
+def neutralise(value: Any) -> str:
+    """A cell value that no spreadsheet will run as a formula."""
+    s = "" if value is None else str(value)
+    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+
+
+@dataclass(frozen=True)
+class BatchFile:
+    path: Path
+    rows: int
+    sha256: str
+
+
+def _row(row: Any) -> tuple[int, str, str]:
+    if isinstance(row, Mapping):
+        mid, phone, text = row["message_id"], row["phone"], row["text"]
+    elif isinstance(row, (tuple, list)):
+        mid, phone, text = row[0], row[1], row[2]
+    else:
+        mid, phone, text = row.id, row.phone, row.text
+    if not _E164.match(str(phone)):
+        raise ValueError(f"phone is not E.164: {phone!r}")
+    return int(mid), str(phone), unicodedata.normalize("NFC", str(text))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_batch_csv(rows: Iterable[Any], path: str | Path, *, bom: bool = False) -> BatchFile:
+    """Write a batch as UTF-8 CSV (``bom=True`` for Excel users); rows are
+    (message_id, phone, text) tuples, mappings or objects with id/phone/text."""
+    path = Path(path)
+    count = 0
+    with open(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\r\n")
+        w.writerow(BATCH_COLUMNS)
+        write = w.writerow
+        for row in rows:
+            mid, phone, text = _row(row)
+            write((mid, phone, neutralise(text)))
+            count += 1
+    return BatchFile(path, count, _sha256(path))
+
+
+def write_batch_xlsx(rows: Iterable[Any], path: str | Path) -> BatchFile:
+    """Write a batch as XLSX (openpyxl write-only: constant memory). Every
+    text cell is a string cell, so nothing in it is evaluated."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    path = Path(path)
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("batch")
+    ws.append(list(BATCH_COLUMNS))
+    count = 0
+    for row in rows:
+        mid, phone, text = _row(row)
+        phone_cell = WriteOnlyCell(ws, value=phone)
+        phone_cell.data_type = "s"
+        text_cell = WriteOnlyCell(ws, value=neutralise(text))
+        text_cell.data_type = "s"
+        ws.append([mid, phone_cell, text_cell])
+        count += 1
+    wb.save(path)
+    return BatchFile(path, count, _sha256(path))
+
+
+class ReportRow(NamedTuple):
+    line: int  # CSV line (header = 1) or JSON list index + 1
+    message_id: int
+    status: str  # delivered | failed | not_our_subscriber
+    at: datetime | None  # aware UTC
+    reason: str | None
+
+
+class PartnerReport(NamedTuple):
+    rows: list[ReportRow]
+    errors: list[dict[str, Any]]  # {"line", "value", "reason"} (Vietnamese)
+
+
+class ReportFileError(ValueError):
+    """The whole report file is unusable; ``message`` is Vietnamese."""
+
+    def __init__(self, message: str, code: str = "validation_error"):
+        super().__init__(message)
+        self.message = message
+        self.field = "file"
+        self.code = code
+
+
+def _status(value: Any) -> str | None:
+    key = re.sub(r"[^a-z]", "", _plain(str(value or "")).lower())
+    return _STATUS_ALIASES.get(key)
+
+
+def _plain(s: str) -> str:
+    from scheduler.sms.encoding import strip_diacritics
+
+    return strip_diacritics(s)
+
+
+def _when(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(float(value), UTC)
+    s = str(value).strip().replace("Z", "+00:00")
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        dt = None
+        for fmt in ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M"):
+            try:
+                dt = datetime.strptime(s, fmt)
+                break
+            except ValueError:
+                continue
+        if dt is None:
+            raise ValueError(s) from None
+    if dt.tzinfo is None:  # a time without offset is Vietnam's civil time
+        dt = dt.replace(tzinfo=_VN_TZ)
+    return dt.astimezone(UTC)
+
+
+def _parse_item(line: int, item: Mapping[str, Any], errors: list[dict[str, Any]],
+                rows: list[ReportRow]) -> None:
+    def err(value: Any, reason: str) -> None:
+        if len(errors) < MAX_REPORT_ERRORS:
+            errors.append({"line": line, "value": "" if value is None else str(value)[:200],
+                           "reason": reason})
+
+    raw_id = item.get("message_id")
+    try:
+        if isinstance(raw_id, bool) or raw_id in (None, ""):
+            raise ValueError
+        mid = int(str(raw_id).strip())
+        if mid <= 0:
+            raise ValueError
+    except ValueError:
+        return err(raw_id, "message_id phải là số nguyên dương.")
+    status = _status(item.get("status"))
+    if status is None:
+        return err(item.get("status"),
+                   "status phải là delivered, failed hoặc not_our_subscriber.")
+    try:
+        at = _when(item.get("at"))
+    except (ValueError, OverflowError, OSError):
+        return err(item.get("at"), "Thời điểm 'at' không đúng định dạng ISO 8601.")
+    reason = item.get("reason")
+    reason = unicodedata.normalize("NFC", str(reason)).strip()[:500] if reason else None
+    rows.append(ReportRow(line, mid, status, at, reason))
+
+
+def parse_partner_report(stream: BinaryIO, filename: str = "",
+                         *, max_bytes: int = MAX_REPORT_BYTES) -> PartnerReport:
+    """Parse a partner's delivery report: a JSON list (or ``{"items": [...]}``)
+    or a CSV with a header of ``message_id, status, at, reason``.
+
+    Bad rows go to ``errors`` (line, value, reason); a file that is not a report
+    at all raises ``ReportFileError``. Whether each message_id belongs to the
+    batch is the caller's check.
+    """
+    data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ReportFileError(f"Tệp báo cáo quá lớn: giới hạn {max_bytes // (1024 * 1024)} MB.",
+                              code="too_large")
+    if not data.strip():
+        raise ReportFileError("Tệp báo cáo trống.")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        data = data.decode("utf-16").encode("utf-8")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ReportFileError("Tệp báo cáo phải là văn bản UTF-8 (JSON hoặc CSV).") from None
+    if "\x00" in text:
+        raise ReportFileError("Tệp báo cáo chứa dữ liệu nhị phân.")
+    rows: list[ReportRow] = []
+    errors: list[dict[str, Any]] = []
+    stripped = text.lstrip()
+    if filename.lower().endswith(".json") or stripped[:1] in "[{":
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ReportFileError(f"JSON không hợp lệ (dòng {exc.lineno}).") from None
+        if isinstance(doc, dict) and isinstance(doc.get("items"), list):
+            doc = doc["items"]
+        if not isinstance(doc, list):
+            raise ReportFileError("Báo cáo JSON phải là một danh sách các đối tượng.")
+        for i, item in enumerate(doc, start=1):
+            if not isinstance(item, dict):
+                errors.append({"line": i, "value": str(item)[:200],
+                               "reason": "Mỗi phần tử phải là một đối tượng JSON."})
+                continue
+            _parse_item(i, item, errors, rows)
+        return PartnerReport(rows, errors)
+    first = text.splitlines()[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = [re.sub(r"[^a-z_]", "", _plain(h).strip().lower()) for h in next(reader)]
+    missing = [c for c in ("message_id", "status") if c not in header]
+    if missing:
+        raise ReportFileError(
+            "Tệp CSV thiếu cột " + ", ".join(missing)
+            + " (cần message_id, status, at, reason)."
+        )
+    line = 2
+    for record in reader:
+        if any(cell.strip() for cell in record):
+            _parse_item(line, dict(zip(header, record, strict=False)), errors, rows)
+        line = reader.line_num + 1
+    return PartnerReport(rows, errors)
