@@ -1,0 +1,261 @@
+"""Print PDFs with fpdf2: vector text with embedded font subsets (shaped with
+uharfbuzz for Khmer), 3 mm bleed, crop marks and the page boxes print shops
+read (TrimBox = finished size, BleedBox = trim + bleed, MediaBox = bleed +
+room for the marks)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from . import fonts
+from .layout import Layout, Op
+
+MM = 72 / 25.4
+
+
+def _producer_class():
+    from fpdf.output import OutputProducer
+
+    class BoxedOutputProducer(OutputProducer):
+        """Adds TrimBox/BleedBox to every page (fpdf2 only writes MediaBox)."""
+
+        boxes: dict = {}
+
+        def _add_pages(self, _slice=slice(0, None)):
+            pages = super()._add_pages(_slice)
+            b = self.fpdf._lantoa_boxes  # type: ignore[attr-defined]
+            for page in pages:
+                w, h = page.dimensions()
+                page.media_box = (
+                    f"[0 0 {w:.3f} {h:.3f}] /BleedBox [{b['bleed'][0]:.3f} {b['bleed'][1]:.3f} {b['bleed'][2]:.3f} {b['bleed'][3]:.3f}]"
+                    f" /TrimBox [{b['trim'][0]:.3f} {b['trim'][1]:.3f} {b['trim'][2]:.3f} {b['trim'][3]:.3f}]"
+                )
+            return pages
+
+    return BoxedOutputProducer
+
+
+_PRODUCER = None
+
+
+def _producer():
+    global _PRODUCER
+    if _PRODUCER is None:
+        _PRODUCER = _producer_class()
+    return _PRODUCER
+
+
+@functools.lru_cache(maxsize=16)
+def _font_name(family: str, weight: int) -> str:
+    return f"{family.replace('-', '')}{weight}"
+
+
+class _Pdf:
+    def __init__(self, layout: Layout, fmt_spec: dict):
+        from fpdf import FPDF
+
+        self.k = MM if layout.unit == "mm" else 0.75
+        self.layout = layout
+        print_marks = layout.unit == "mm" and fmt_spec.get("crop_marks", True)
+        self.bleed = float(fmt_spec.get("bleed_mm", 3.0 if layout.unit == "mm" else 0.0)) * MM
+        self.margin = self.bleed + (9.0 * MM if print_marks else 0.0)  # trim edge -> media edge, pt
+        self.marks = print_marks
+        self.trim_w = layout.width * self.k
+        self.trim_h = layout.height * self.k
+        W, H = self.trim_w + 2 * self.margin, self.trim_h + 2 * self.margin
+        self.W, self.H = W, H
+        pdf = FPDF(unit="pt", format=(W, H))
+        pdf.set_auto_page_break(False)
+        pdf.set_margins(0, 0, 0)
+        pdf.set_creator("Lan Tỏa media_templates")
+        pdf.set_title(layout.texts.get("title", "")[:200])
+        m = self.margin
+        pdf._lantoa_boxes = {  # type: ignore[attr-defined]
+            "trim": (m, m, W - m, H - m),
+            "bleed": (m - self.bleed, m - self.bleed, W - m + self.bleed, H - m + self.bleed),
+        }
+        self.pdf = pdf
+        self.fonts: set[str] = set()
+        self.shaping = False
+
+    # coordinates: canvas units -> pt on the page (y down, fpdf2 style)
+    def X(self, v: float) -> float:
+        return self.margin + v * self.k
+
+    def Y(self, v: float) -> float:
+        return self.margin + v * self.k
+
+    def _bleed_box(self, op: Op):
+        x, y, w, h = self.X(op.x), self.Y(op.y), op.w * self.k, op.h * self.k
+        if not op.bleed or self.bleed <= 0:
+            return x, y, w, h
+        eps = 0.5
+        lx, ty = x, y
+        rx, by = x + w, y + h
+        if abs(lx - self.margin) < eps:
+            lx -= self.bleed
+        if abs(ty - self.margin) < eps:
+            ty -= self.bleed
+        if abs(rx - (self.margin + self.trim_w)) < eps:
+            rx += self.bleed
+        if abs(by - (self.margin + self.trim_h)) < eps:
+            by += self.bleed
+        return lx, ty, rx - lx, by - ty
+
+    def _font(self, family: str, weight: int) -> str:
+        name = _font_name(family, weight)
+        if name not in self.fonts:
+            path, variable = fonts.font_file(family, weight)
+            if variable:
+                self.pdf.add_font(name, "", str(path), variations={"wght": float(weight)})
+            else:
+                self.pdf.add_font(name, "", str(path))
+            self.fonts.add(name)
+        return name
+
+    def _fill(self, color):
+        self.pdf.set_fill_color(*color[:3])
+
+    def page(self, ops: list[Op]) -> None:
+        pdf = self.pdf
+        pdf.add_page()
+        for op in ops:
+            alpha = (op.color[3] if op.color else 255) / 255
+            if alpha < 1:
+                with pdf.local_context(fill_opacity=alpha, stroke_opacity=alpha):
+                    self._draw(op)
+            else:
+                self._draw(op)
+        if self.marks:
+            self._crop_marks()
+
+    def _draw(self, op: Op) -> None:
+        pdf, k = self.pdf, self.k
+        if op.kind == "rect":
+            x, y, w, h = self._bleed_box(op)
+            self._fill(op.color)
+            if op.radius:
+                pdf.rect(x, y, w, h, style="F", round_corners=True, corner_radius=op.radius * k)
+            else:
+                pdf.rect(x, y, w, h, style="F")
+        elif op.kind == "gradient":
+            x, y, w, h = self._bleed_box(op)
+            c1, c2 = op.color, op.color2
+            horizontal = op.data.get("direction") == "horizontal"
+            steps = 96
+            for i in range(steps):
+                f = i / (steps - 1)
+                self._fill(tuple(round(a + (b - a) * f) for a, b in zip(c1[:3], c2[:3], strict=True)))
+                if horizontal:
+                    sw = w / steps
+                    pdf.rect(x + i * sw, y, sw + 0.3, h, style="F")
+                else:
+                    sh = h / steps
+                    pdf.rect(x, y + i * sh, w, sh + 0.3, style="F")
+        elif op.kind == "ellipse":
+            x, y, w, h = self._bleed_box(op)
+            if op.color is not None:
+                self._fill(op.color)
+                pdf.ellipse(x, y, w, h, style="F")
+            if op.color2 is not None:
+                pdf.set_draw_color(*op.color2[:3])
+                pdf.set_line_width(op.data.get("stroke", 1) * k)
+                pdf.ellipse(x, y, w, h, style="D")
+        elif op.kind == "line":
+            pdf.set_draw_color(*op.color[:3])
+            pdf.set_line_width(op.data["stroke"] * k)
+            pts = [(self.X(px), self.Y(py)) for px, py in op.data["points"]]
+            pdf.polyline(pts, style="D")
+        elif op.kind == "image":
+            self._image(op)
+        elif op.kind == "qr":
+            self._qr(op)
+        elif op.kind == "bar":
+            self._fill(op.color)
+            w = max(op.h, op.w * op.data["frac"]) * k
+            pdf.rect(self.X(op.x), self.Y(op.y), w, op.h * k, style="F", round_corners=True, corner_radius=op.radius * k)
+        elif op.kind == "text":
+            self._text(op)
+
+    def _text(self, op: Op) -> None:
+        pdf = self.pdf
+        d = op.data
+        pdf.set_font(self._font(d["family"], d["weight"]), size=d["size"] * self.k)
+        shaping = bool(d.get("khmer"))
+        if shaping != self.shaping:
+            pdf.set_text_shaping(shaping)
+            self.shaping = shaping
+        pdf.set_text_color(*op.color[:3])
+        for text, ax, baseline in d["lines"]:
+            x = self.X(ax)
+            if d["align"] != "left":
+                width = pdf.get_string_width(text)
+                x -= width / 2 if d["align"] == "center" else width
+            pdf.text(x, self.Y(baseline), text)
+
+    def _image(self, op: Op) -> None:
+        import os
+
+        from .raster import _fitted_image
+
+        x, y, w, h = self._bleed_box(op)
+        dpi = 300
+        wpx = max(1, round(w / 72 * dpi))
+        hpx = max(1, round(h / 72 * dpi))
+        # cap the embedded resolution (a standee photo need not be 10k px)
+        scale = min(1.0, 4000 / max(wpx, hpx))
+        wpx, hpx = max(1, round(wpx * scale)), max(1, round(hpx * scale))
+        path = op.data["path"]
+        img = _fitted_image(path, os.path.getmtime(path), wpx, hpx, op.data["fit"], round(op.radius * self.k / 72 * dpi * scale))
+        if img.getextrema()[3][0] == 255:
+            img = img.convert("RGB")
+        self.pdf.image(img, x, y, w, h)
+
+    def _qr(self, op: Op) -> None:
+        from .raster import qr_matrix
+
+        m = qr_matrix(op.data["url"])
+        n = len(m)
+        side = min(op.w, op.h) * self.k
+        mod = side / n
+        x0, y0 = self.X(op.x), self.Y(op.y)
+        self._fill(op.color2)
+        self.pdf.rect(x0, y0, side, side, style="F")
+        self._fill(op.color)
+        for r, row in enumerate(m):
+            c = 0
+            while c < n:
+                if row[c]:
+                    s = c
+                    while c < n and row[c]:
+                        c += 1
+                    # a hair of overlap hides anti-aliasing seams between modules
+                    self.pdf.rect(x0 + s * mod, y0 + r * mod, (c - s) * mod + 0.05, mod + 0.05, style="F")
+                else:
+                    c += 1
+
+    def _crop_marks(self) -> None:
+        pdf = self.pdf
+        pdf.set_draw_color(0, 0, 0)
+        pdf.set_line_width(0.25)
+        m, b = self.margin, self.bleed
+        off, length = b + 1.0 * MM, 6.0 * MM
+        left, top, right, bottom = m, m, m + self.trim_w, m + self.trim_h
+        for cx in (left, right):
+            sx = -1 if cx == left else 1
+            for cy in (top, bottom):
+                sy = -1 if cy == top else 1
+                pdf.line(cx + sx * off, cy, cx + sx * (off + length), cy)  # horizontal mark
+                pdf.line(cx, cy + sy * off, cx, cy + sy * (off + length))  # vertical mark
+
+    def save(self, path: Path) -> None:
+        self.pdf.output(str(path), output_producer_class=_producer())
+
+
+def render_pdf(tpl, layout: Layout, out_path: Path, fmt_spec: dict) -> dict:
+    doc = _Pdf(layout, fmt_spec or {})
+    for page in layout.pages:
+        doc.page(page.ops)
+    doc.save(out_path)
+    return {"pages": len(layout.pages), "width_pt": doc.trim_w, "height_pt": doc.trim_h}
