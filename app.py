@@ -19,6 +19,7 @@ MODEL_MODULES = (
     "scheduler.models",
     "scheduler.sms.models",
     "campaigns.models",
+    "campaigns.kits.models",
     "campaigns.measure.models",
 )
 

@@ -3,7 +3,13 @@ and the web views and JSON API."""
 
 from __future__ import annotations
 
+import importlib
+
 from flask import Flask
+
+#: Sub-packages with their own blueprints: produce (media library), deliver
+#: (SMS lists and batches), kits, and measure (targets, feedback, reports).
+PARTS = ("campaigns.media", "campaigns.sms", "campaigns.kits", "campaigns.measure")
 
 
 def init_app(app: Flask) -> None:
@@ -12,3 +18,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     cli.init_app(app)
+    for name in PARTS:
+        try:
+            part = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        part.init_app(app)
