@@ -1,0 +1,3 @@
+"""Tables of the measure package (plan targets, figures, feedback)."""
+
+from __future__ import annotations
