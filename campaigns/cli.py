@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask.cli import with_appcontext
 from flask import Flask
 from sqlmodel import select
 
@@ -11,6 +12,7 @@ from core.models import Role, User
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_cmd() -> None:
     """Load Sóc Trăng's units, one demo user per role and the 10/10 campaign."""
     from campaigns.demo import seed_demo
@@ -25,6 +27,7 @@ def seed_demo_cmd() -> None:
 
 
 @click.command("ensure-admin")
+@with_appcontext
 def ensure_admin_cmd() -> None:
     """First run: create an admin when there is no user at all, print its password once."""
     from core.security import generate_password, hash_password

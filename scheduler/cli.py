@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import click
+from flask.cli import with_appcontext
 from flask import Flask, current_app
 
 
 @click.command("dispatch-due")
+@with_appcontext
 def dispatch_due_cmd() -> None:
     """Run one dispatch pass (claim what is due, send, run due jobs), then exit."""
     from scheduler.runner import dispatch_due
@@ -16,6 +18,7 @@ def dispatch_due_cmd() -> None:
 
 
 @click.command("scheduler")
+@with_appcontext
 def scheduler_cmd() -> None:
     """Run the scheduler process (APScheduler ticker jobs) until stopped."""
     from scheduler.runner import run_forever

@@ -1,0 +1,63 @@
+"""Small helpers shared by the app-level tests."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from core.db import session_scope
+from core.models import ApiToken, OrgUnit, Role, User
+from core.security import hash_password, hash_token, new_token
+from core.timeutil import utcnow
+
+PASSWORD = "mat-khau-thu-nghiem"
+
+#: role -> unit code of the demo user of that role
+ROLE_UNITS = {
+    "admin": None,
+    "communicator": "so-vhttdl",
+    "reviewer": "so-khcn",
+    "unit_officer": "tx-vinh-chau",
+    "telecom_partner": "viettel",
+}
+
+
+def seed_units(app) -> None:
+    from campaigns.demo import seed_units as _seed
+
+    with app.app_context(), session_scope(app) as s:
+        if s.exec(select(OrgUnit.id)).first() is None:
+            _seed(s)
+
+
+def make_user(app, role: str, unit_code: str | None = "default", email: str | None = None) -> User:
+    seed_units(app)
+    if unit_code == "default":
+        unit_code = ROLE_UNITS[role]
+    email = email or f"{role}.{unit_code or 'all'}@test.local"
+    with app.app_context(), session_scope(app) as s:
+        existing = s.exec(select(User).where(User.email == email)).first()
+        if existing:
+            return existing
+        unit = s.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).first() if unit_code else None
+        user = User(email=email, name=email.split("@")[0], password_hash=hash_password(PASSWORD),
+                    role=Role(role), unit_id=unit.id if unit else None, created_at=utcnow())
+        s.add(user)
+        s.flush()
+        s.refresh(user)
+        return user
+
+
+def token_for(app, user: User) -> str:
+    token = new_token()
+    with app.app_context(), session_scope(app) as s:
+        s.add(ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=token[:8], created_at=utcnow()))
+    return token
+
+
+def api_headers(app, role: str, unit_code: str | None = "default") -> dict:
+    return {"Authorization": "Bearer " + token_for(app, make_user(app, role, unit_code))}
+
+
+def login(client, user_or_email, password: str = PASSWORD):
+    email = user_or_email if isinstance(user_or_email, str) else user_or_email.email
+    return client.post("/login", data={"email": email, "password": password})
