@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import enum
 import html
+import json
 import logging
+import os
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar, Protocol
 
 import requests
@@ -29,6 +33,14 @@ log = logging.getLogger(__name__)
 
 #: Seconds for connecting and for reading a reply. Every HTTP call uses a timeout.
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
+
+#: Vietnam's civil time (Asia/Ho_Chi_Minh): UTC+7 all year, no daylight saving.
+VN_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+
+
+def nfc(text: str | None) -> str:
+    """Text in Unicode NFC (Vietnamese lengths are counted on NFC)."""
+    return unicodedata.normalize("NFC", text or "")
 
 
 class Outcome(enum.StrEnum):
@@ -109,7 +121,7 @@ class ConfigField:
     label_en: str = ""
     secret: bool = False  # stored encrypted, shown redacted, never logged
     required: bool = True
-    type: str = "text"  # text | url | int | float | bool | choice
+    type: str = "text"  # text | url | int | float | bool | choice | list | json
     choices: tuple[str, ...] = ()
     default: Any = None
     max_length: int | None = None
@@ -354,9 +366,10 @@ class Adapter:
     def check(self, message: Message) -> list[str]:
         """Problems that would make the send fail (Vietnamese, for the UI)."""
         problems: list[str] = []
-        if self.max_text_length is not None and len(message.text) > self.max_text_length:
+        text = nfc(message.text)
+        if self.max_text_length is not None and len(text) > self.max_text_length:
             problems.append(
-                f"Nội dung dài {len(message.text)} ký tự, vượt giới hạn "
+                f"Nội dung dài {len(text)} ký tự, vượt giới hạn "
                 f"{self.max_text_length} ký tự của {self.title or self.name}."
             )
         for media in message.media:
@@ -377,18 +390,21 @@ class Adapter:
         return problems
 
     def preview(self, message: Message) -> str:
-        """HTML of how the message will look on the network (escaped text)."""
-        text = message.text
+        """HTML of how the message will look on the network (escaped text).
+
+        The markup uses stable, simple class names (``preview``,
+        ``preview-<channel>``, ``preview-title``, ``preview-text``,
+        ``preview-media``, ``preview-warnings``/``warning``) so the app can
+        style and embed it."""
+        text = nfc(message.text)
         if self.max_text_length is not None and len(text) > self.max_text_length:
             text = text[: self.max_text_length]
-        parts = [f'<div class="preview preview-{html.escape(self.name)}">']
+        body = ""
         if message.title:
-            parts.append(f"<strong>{html.escape(message.title)}</strong>")
-        parts.append(f"<p>{html.escape(text).replace(chr(10), '<br>')}</p>")
-        for problem in self.check(message):
-            parts.append(f'<p class="warning">{html.escape(problem)}</p>')
-        parts.append("</div>")
-        return "".join(parts)
+            body += f'<div class="preview-title">{html.escape(nfc(message.title))}</div>'
+        body += preview_text(text)
+        body += preview_media(message.media)
+        return preview_shell(self.name, body, self.check(message))
 
     def deliver(self, message: Message) -> SendResult:
         """Throttle, check the deadline, send, and classify. Never raises."""
@@ -432,6 +448,13 @@ class Adapter:
         """Refresh expiring tokens; True if something was refreshed."""
         return False
 
+    def cancel(self, external_id: str) -> SendResult:
+        """Withdraw something already published or provider-scheduled.
+
+        SENT means the provider confirmed the removal; PERMANENT that this
+        channel cannot withdraw anything (the default)."""
+        return SendResult(Outcome.PERMANENT, message=f"{self.name} cannot cancel a sent message")
+
     def test_connection(self) -> Health:
         """Call a cheap endpoint of the provider and say whether the account works."""
         return Health(True, "Không cần kiểm tra kết nối cho kênh này.")
@@ -449,7 +472,6 @@ def validate_fields(
     allow_extra: bool,
 ) -> dict[str, Any]:
     """Validate ``values`` against ``spec``; return the cleaned dict."""
-    import unicodedata
     from urllib.parse import urlparse
 
     errors: dict[str, str] = {}
@@ -494,6 +516,25 @@ def validate_fields(
                 if not isinstance(raw, bool):
                     raise ValueError("Giá trị phải là true hoặc false.")
                 value = raw
+            elif f.type == "list":
+                if isinstance(raw, str):
+                    raw = [p for p in (x.strip() for x in raw.split(",")) if p]
+                if not isinstance(raw, list | tuple) or not all(
+                    isinstance(x, str | int) and not isinstance(x, bool) for x in raw
+                ):
+                    raise ValueError("Giá trị phải là danh sách chuỗi ký tự.")
+                value = [unicodedata.normalize("NFC", str(x).strip()) for x in raw]
+                if f.max_length and len(value) > f.max_length:
+                    raise ValueError(f"Tối đa {f.max_length} phần tử.")
+            elif f.type == "json":
+                if isinstance(raw, str):
+                    try:
+                        raw = json.loads(raw)
+                    except json.JSONDecodeError:
+                        raise ValueError("Giá trị phải là đối tượng JSON hợp lệ.") from None
+                if not isinstance(raw, Mapping):
+                    raise ValueError("Giá trị phải là đối tượng JSON.")
+                value = dict(raw)
             else:
                 value = raw
         except (TypeError, ValueError) as exc:
@@ -509,3 +550,155 @@ def validate_fields(
         for key, value in values.items():
             clean.setdefault(key, value)
     return clean
+
+
+# -- shared helpers for adapters ---------------------------------------------------
+
+
+def response_json(resp: requests.Response) -> Any:
+    """The JSON body of a response, or None when it is not JSON."""
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+def http_result(resp: requests.Response, *, ok_id_key: str = "id") -> SendResult:
+    """Classify a reply from a plain HTTP receiver (webhook, loudspeaker system).
+
+    2xx -> SENT (external_id from a JSON ``id``); 409 -> DUPLICATE; 429 ->
+    RATE_LIMITED; 408 and 5xx -> TRANSIENT (both honour Retry-After); 401/403
+    -> AUTH_EXPIRED; any other status -> PERMANENT."""
+    status = resp.status_code
+    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+    body = response_json(resp)
+    if 200 <= status < 300:
+        external = body.get(ok_id_key) if isinstance(body, dict) else None
+        return SendResult(
+            Outcome.SENT,
+            external_id=str(external) if external not in (None, "") else None,
+            http_status=status,
+        )
+    text = short(resp.text, 200)
+    if status == 409:
+        external = body.get(ok_id_key) if isinstance(body, dict) else None
+        return SendResult(
+            Outcome.DUPLICATE,
+            external_id=str(external) if external not in (None, "") else None,
+            http_status=status,
+            message="receiver reports a duplicate",
+        )
+    if status == 429:
+        return SendResult(
+            Outcome.RATE_LIMITED, http_status=status, retry_after=retry_after,
+            message=f"HTTP 429: {text}",
+        )
+    if status == 408 or status >= 500:
+        return SendResult(
+            Outcome.TRANSIENT, http_status=status, retry_after=retry_after,
+            message=f"HTTP {status}: {text}",
+        )
+    if status in (401, 403):
+        return SendResult(Outcome.AUTH_EXPIRED, http_status=status, message=f"HTTP {status}: {text}")
+    return SendResult(Outcome.PERMANENT, http_status=status, message=f"HTTP {status}: {text}")
+
+
+def media_kind(media: MediaFile) -> str:
+    return media.mime.split("/", 1)[0].lower()
+
+
+def media_size(media: MediaFile) -> int | None:
+    if media.size is not None:
+        return media.size
+    try:
+        return os.path.getsize(media.path)
+    except OSError:
+        return None
+
+
+def fit_image(
+    path: str,
+    max_bytes: int,
+    *,
+    formats: Iterable[str] = ("JPEG", "PNG"),
+    out_dir: str | None = None,
+    max_side: int = 2048,
+) -> str:
+    """Return ``path`` if the image already fits (format and size), else the
+    path of a recompressed JPEG copy that does (shrinking it step by step).
+
+    The copy goes to ``out_dir`` (default: the system temp dir); the caller
+    deletes it when done. Raises ValueError if the file is not an image or
+    cannot be brought under ``max_bytes``."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as probe:
+            fmt = probe.format
+            size = probe.size
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"not a readable image: {os.path.basename(path)}") from exc
+    allowed = {f.upper() for f in formats}
+    if fmt in allowed and os.path.getsize(path) <= max_bytes and max(size) <= max_side:
+        return path
+    with Image.open(path) as img:
+        img.load()
+        if img.mode in ("RGBA", "LA", "P"):
+            rgba = img.convert("RGBA")
+            flat = Image.new("RGB", rgba.size, (255, 255, 255))
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+            img = flat
+        elif img.mode != "RGB":
+            img = img.convert("RGB")
+        scale = min(1.0, max_side / max(img.size))
+        fd, out = tempfile.mkstemp(suffix=".jpg", prefix="fit-", dir=out_dir)
+        os.close(fd)
+        for _ in range(12):
+            w = max(1, int(img.width * scale))
+            h = max(1, int(img.height * scale))
+            candidate = img if (w, h) == img.size else img.resize((w, h), Image.LANCZOS)
+            for quality in (88, 80, 72, 64):
+                candidate.save(out, "JPEG", quality=quality, optimize=True)
+                if os.path.getsize(out) <= max_bytes:
+                    return out
+            scale *= 0.75
+        os.unlink(out)
+    raise ValueError(f"cannot fit {os.path.basename(path)} under {max_bytes} bytes")
+
+
+def media_src(media: MediaFile) -> str:
+    """Where a preview shows a file from: its public URL, else its local path."""
+    return media.url or media.path
+
+
+def preview_text(text: str, css: str = "preview-text") -> str:
+    paragraphs = nfc(text).split("\n")
+    inner = "<br>".join(html.escape(p) for p in paragraphs)
+    return f'<div class="{css}">{inner}</div>'
+
+
+def preview_media(media: Iterable[MediaFile], css: str = "preview-media") -> str:
+    items = []
+    for m in media:
+        src = html.escape(media_src(m), quote=True)
+        kind = media_kind(m)
+        name = html.escape(os.path.basename(m.path) or "tệp", quote=True)
+        if kind == "image":
+            items.append(f'<img class="preview-image" src="{src}" alt="{name}" loading="lazy">')
+        elif kind == "video":
+            items.append(f'<video class="preview-video" src="{src}" controls preload="none"></video>')
+        elif kind == "audio":
+            items.append(f'<audio class="preview-audio" src="{src}" controls preload="none"></audio>')
+        else:
+            items.append(f'<a class="preview-file" href="{src}">{name}</a>')
+    if not items:
+        return ""
+    return f'<div class="{css} {css}-{len(items)}">' + "".join(items) + "</div>"
+
+
+def preview_shell(channel: str, body: str, warnings: Iterable[str] = ()) -> str:
+    """Wrap a channel's preview body with its warnings (all text escaped)."""
+    warn = "".join(f'<li class="warning">{html.escape(w)}</li>' for w in warnings)
+    warn_html = f'<ul class="preview-warnings">{warn}</ul>' if warn else ""
+    ch = html.escape(channel, quote=True)
+    return f'<div class="preview preview-{ch}">{body}{warn_html}</div>'
