@@ -187,12 +187,19 @@ class _Pdf:
             pdf.set_text_shaping(shaping)
             self.shaping = shaping
         pdf.set_text_color(*op.color[:3])
+        fs = d["size"] * self.k
         for text, ax, baseline in d["lines"]:
             x = self.X(ax)
+            width = pdf.get_string_width(text) if (shaping or d["align"] != "left") else 0.0
             if d["align"] != "left":
-                width = pdf.get_string_width(text)
                 x -= width / 2 if d["align"] == "center" else width
-            pdf.text(x, self.Y(baseline), text)
+            if shaping:
+                # FPDF.text() does not shape; cell() does. A cell of height h puts the
+                # baseline at y + h/2 + 0.3 * font size.
+                pdf.set_xy(x, self.Y(baseline) - 0.8 * fs)
+                pdf.cell(w=width + 0.01, h=fs, text=text, align="L")
+            else:
+                pdf.text(x, self.Y(baseline), text)
 
     def _image(self, op: Op) -> None:
         import os
