@@ -1,0 +1,343 @@
+"""SMS waves in the database: expand a wave into one durable record per
+recipient, cut per-carrier partner batches, and apply DLRs, partner reports,
+refusal replies and opt-out imports.
+
+All functions take a SQLAlchemy ``Connection`` (the caller owns the
+transaction) and work on SQLite and PostgreSQL. Expansion is one
+``INSERT ... SELECT`` with an anti-join on ``opt_out`` and on the rolling 24 h
+cap, and ``ON CONFLICT DO NOTHING`` on (delivery_id, phone): running it again
+after a crash adds only what is missing, so a wave resumes from its records,
+never from a cursor.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, bindparam, text
+
+from scheduler.sms.batchfiles import BatchFile, ReportRow, write_batch_csv, write_batch_xlsx
+from scheduler.sms.compliance import SmsPolicy, is_refusal
+from scheduler.sms.encoding import analyze
+from scheduler.sms.models import BATCH_TRANSITIONS, SMS_TRANSITIONS, can_transition
+from scheduler.sms.phones import normalize_phone
+
+#: Kannel DLR value -> per-recipient status.
+DLR_TO_STATUS = {1: "delivered", 2: "failed", 4: "sent", 8: "sent", 16: "failed"}
+_TS = DateTime(timezone=True)
+_TIME_PARAMS = ("now", "since", "at")
+
+
+def _sql(sql: str) -> Any:
+    """text() with the time parameters typed, so SQLite stores them in the same
+    format as the ORM does."""
+    binds = [bindparam(n, type_=_TS) for n in _TIME_PARAMS if re.search(rf":{n}\b", sql)]
+    stmt = text(sql)
+    return stmt.bindparams(*binds) if binds else stmt
+
+
+def _now(now: datetime | None) -> datetime:
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now
+
+
+def _suppression_sql(policy: SmsPolicy) -> tuple[str, str, str]:
+    """(joins, status CASE, reason CASE) for opt-outs and the 24 h cap."""
+    joins, status_when, reason_when = [], [], []
+    if policy.honour_opt_out:
+        joins.append("LEFT JOIN opt_out o ON o.phone = r.phone")
+        status_when.append("WHEN o.id IS NOT NULL THEN 'suppressed'")
+        reason_when.append("WHEN o.id IS NOT NULL THEN 'opt_out:' || o.source")
+    if policy.max_per_24h is not None:
+        joins.append(
+            "LEFT JOIN (SELECT m.phone, COUNT(*) AS n FROM sms_message m "
+            "WHERE m.status IN ('sent', 'delivered') AND m.updated_at > :since "
+            "AND m.delivery_id <> :delivery_id GROUP BY m.phone) c ON c.phone = r.phone"
+        )
+        status_when.append("WHEN c.n >= :cap THEN 'suppressed'")
+        reason_when.append("WHEN c.n >= :cap THEN 'cap_24h'")
+    status = ("CASE " + " ".join(status_when) + " ELSE 'pending' END") if status_when \
+        else "'pending'"
+    reason = ("CASE " + " ".join(reason_when) + " ELSE NULL END") if reason_when else "NULL"
+    return " ".join(joins), status, reason
+
+
+def expand_wave(
+    conn: Any,
+    *,
+    delivery_id: int,
+    list_id: int,
+    text_: str | Callable[[Mapping[str, Any]], str],
+    policy: SmsPolicy | None = None,
+    now: datetime | None = None,
+    batches: bool = False,
+) -> dict[str, int]:
+    """Create the wave's per-recipient records; returns status counts.
+
+    ``text_`` is the final text (label already applied) or a callable that
+    renders it per recipient from ``{"phone", "carrier", "name", **fields}``.
+    With ``batches=True`` (sms_partner) the pending records are put into one
+    ``sms_batch`` per carrier as they are inserted.
+    """
+    policy = policy or SmsPolicy()
+    now = _now(now)
+    params: dict[str, Any] = {"delivery_id": delivery_id, "list_id": list_id, "now": now,
+                              "since": now - timedelta(hours=24), "cap": policy.max_per_24h}
+    joins, status_sql, reason_sql = _suppression_sql(policy)
+    if callable(text_):
+        _insert_rendered(conn, delivery_id, list_id, text_, now)
+        # Suppress what the policy forbids among the records just added.
+        conn.execute(_sql(
+            f"UPDATE sms_message SET status = 'suppressed', reason = s.reason FROM ("
+            f"SELECT r.phone AS phone, {reason_sql} AS reason, {status_sql} AS st "
+            f"FROM recipient r {joins} WHERE r.list_id = :list_id) s "
+            f"WHERE sms_message.delivery_id = :delivery_id AND sms_message.phone = s.phone "
+            f"AND sms_message.status = 'pending' AND s.st = 'suppressed'"
+        ), params)
+    else:
+        info = analyze(text_)
+        params.update(text=info.text, segments=max(1, info.parts), encoding=info.encoding)
+        conn.execute(_sql(
+            "INSERT INTO sms_message (delivery_id, recipient_id, phone, carrier, text, "
+            "segments, encoding, status, reason, attempts, updated_at) "
+            f"SELECT :delivery_id, r.id, r.phone, r.carrier, :text, :segments, :encoding, "
+            f"{status_sql}, {reason_sql}, 0, :now "
+            f"FROM recipient r {joins} WHERE r.list_id = :list_id "
+            "ORDER BY r.id "
+            "ON CONFLICT (delivery_id, phone) DO NOTHING"
+        ), params)
+    if batches:
+        create_partner_batches(conn, delivery_id, now=now)
+    return wave_counts(conn, delivery_id)["by_status"]
+
+
+def _insert_rendered(conn: Any, delivery_id: int, list_id: int,
+                     render: Callable[[Mapping[str, Any]], str], now: datetime) -> None:
+    from sqlalchemy import select
+
+    from scheduler.sms.models import Recipient, SmsMessage
+
+    table = SmsMessage.__table__
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=["delivery_id", "phone"])
+    r = Recipient.__table__
+    query = select(r.c.id, r.c.phone, r.c.carrier, r.c.name, r.c.fields) \
+        .where(r.c.list_id == list_id).order_by(r.c.id)
+    rows = conn.execution_options(stream_results=True, yield_per=2000).execute(query)
+    batch: list[dict[str, Any]] = []
+    for rid, phone, carrier, name, fields in rows:
+        values = dict(fields or {})
+        values.update(phone=phone, carrier=carrier, name=name or "")
+        info = analyze(render(values))
+        batch.append({"delivery_id": delivery_id, "recipient_id": rid, "phone": phone,
+                      "carrier": carrier, "text": info.text, "segments": max(1, info.parts),
+                      "encoding": info.encoding, "status": "pending", "reason": None,
+                      "attempts": 0, "updated_at": now, "batch_id": None, "external_id": None})
+        if len(batch) >= 2000:
+            conn.execute(stmt, batch)
+            batch = []
+    if batch:
+        conn.execute(stmt, batch)
+
+
+def create_partner_batches(conn: Any, delivery_id: int, *,
+                           now: datetime | None = None) -> list[dict[str, Any]]:
+    """Put the wave's pending, unbatched records into one new batch per
+    carrier; returns [{"id", "carrier", "message_count"}]."""
+    now = _now(now)
+    carriers = [row[0] for row in conn.execute(_sql(
+        "SELECT DISTINCT carrier FROM sms_message WHERE delivery_id = :d "
+        "AND status = 'pending' AND batch_id IS NULL ORDER BY carrier"), {"d": delivery_id})]
+    out = []
+    for carrier in carriers:
+        batch_id = conn.execute(_sql(
+            "INSERT INTO sms_batch (delivery_id, carrier, status, message_count, created_at) "
+            "VALUES (:d, :c, 'ready', 0, :now) RETURNING id"
+        ), {"d": delivery_id, "c": carrier, "now": now}
+        ).scalar_one()
+        count = conn.execute(_sql(
+            "UPDATE sms_message SET batch_id = :b WHERE delivery_id = :d AND carrier = :c "
+            "AND status = 'pending' AND batch_id IS NULL"),
+            {"b": batch_id, "d": delivery_id, "c": carrier}).rowcount
+        conn.execute(_sql("UPDATE sms_batch SET message_count = :n WHERE id = :b"),
+                     {"n": count, "b": batch_id})
+        out.append({"id": batch_id, "carrier": carrier, "message_count": count})
+    return out
+
+
+def batch_rows(conn: Any, batch_id: int) -> Iterable[tuple[int, str, str]]:
+    """(message_id, phone, text) of a batch, streamed in id order."""
+    result = conn.execution_options(stream_results=True, yield_per=5000).execute(_sql(
+        "SELECT id, phone, text FROM sms_message WHERE batch_id = :b ORDER BY id"),
+        {"b": batch_id})
+    for row in result:
+        yield row[0], row[1], row[2]
+
+
+def write_batch_file(conn: Any, batch_id: int, path: str | Path, fmt: str = "csv") -> BatchFile:
+    """Write a batch's file and record its sha256 on the batch."""
+    if fmt not in ("csv", "xlsx"):
+        raise ValueError("format must be csv or xlsx")
+    writer = write_batch_csv if fmt == "csv" else write_batch_xlsx
+    info = writer(batch_rows(conn, batch_id), path)
+    if fmt == "csv":
+        conn.execute(_sql("UPDATE sms_batch SET file_sha256 = :h WHERE id = :b"),
+                     {"h": info.sha256, "b": batch_id})
+    return info
+
+
+def set_batch_status(conn: Any, batch_id: int, new: str, *, now: datetime | None = None) -> bool:
+    """Move a batch along ready -> downloaded -> acknowledged -> reported.
+    Acknowledging marks its pending messages as sent. False if not allowed."""
+    now = _now(now)
+    current = conn.execute(_sql("SELECT status FROM sms_batch WHERE id = :b"),
+                           {"b": batch_id}).scalar_one_or_none()
+    if current is None or not can_transition(BATCH_TRANSITIONS, current, new):
+        return False
+    column = {"downloaded": "downloaded_at", "acknowledged": "acknowledged_at",
+              "reported": "reported_at"}.get(new)
+    # A later download does not move an acknowledged batch back.
+    if current == new or (new == "downloaded" and current != "ready"):
+        return True
+    sets = "status = :s" + (f", {column} = :now" if column else "")
+    conn.execute(_sql(f"UPDATE sms_batch SET {sets} WHERE id = :b"),
+                 {"s": new, "b": batch_id, "now": now})
+    if new == "acknowledged":
+        conn.execute(_sql(
+            "UPDATE sms_message SET status = 'sent', updated_at = :now "
+            "WHERE batch_id = :b AND status = 'pending'"),
+            {"b": batch_id, "now": now})
+    return True
+
+
+def apply_partner_report(conn: Any, batch_id: int, rows: Iterable[ReportRow], *,
+                         now: datetime | None = None) -> dict[str, Any]:
+    """Apply report rows to the batch's messages. Rows naming a message outside
+    this batch are errors (a partner never touches another carrier's data)."""
+    now = _now(now)
+    applied, errors = 0, []
+    stmt_get = _sql("SELECT status FROM sms_message WHERE id = :m AND batch_id = :b")
+    stmt_set = _sql(
+        "UPDATE sms_message SET status = :s, reason = :r, updated_at = :at WHERE id = :m"
+    )
+    for row in rows:
+        current = conn.execute(stmt_get, {"m": row.message_id, "b": batch_id}).scalar_one_or_none()
+        if current is None:
+            errors.append({"line": row.line, "value": str(row.message_id),
+                           "reason": "message_id không thuộc lô tin này."})
+            continue
+        if current == "pending":  # a report implies the partner sent it
+            current = "sent"
+        if not can_transition(SMS_TRANSITIONS, current, row.status):
+            errors.append({"line": row.line, "value": str(row.message_id),
+                           "reason": f"Không thể chuyển từ '{current}' sang '{row.status}'."})
+            continue
+        conn.execute(stmt_set, {"s": row.status, "r": row.reason, "at": row.at or now,
+                                "m": row.message_id})
+        applied += 1
+    if applied:
+        set_batch_status(conn, batch_id, "acknowledged", now=now)
+        set_batch_status(conn, batch_id, "reported", now=now)
+    return {"applied": applied, "errors": errors}
+
+
+def rebatch_not_our_subscriber(conn: Any, delivery_id: int, carrier: str = "other", *,
+                               now: datetime | None = None) -> list[dict[str, Any]]:
+    """Ported numbers reported as "not our subscriber" go back to pending under
+    ``carrier`` and into new batches."""
+    now = _now(now)
+    conn.execute(_sql(
+        "UPDATE sms_message SET status = 'pending', batch_id = NULL, carrier = :c, "
+        "updated_at = :now WHERE delivery_id = :d AND status = 'not_our_subscriber'"
+    ), {"c": carrier, "d": delivery_id, "now": now})
+    return create_partner_batches(conn, delivery_id, now=now)
+
+
+def apply_dlr(conn: Any, message_id: int, dlr: int, *, now: datetime | None = None,
+              reason: str | None = None) -> str | None:
+    """Apply a Kannel DLR value (1/2/4/8/16) to a message; returns the new
+    status, or None when the DLR is unknown or would move it backwards."""
+    now = _now(now)
+    new = DLR_TO_STATUS.get(int(dlr))
+    if new is None:
+        return None
+    current = conn.execute(_sql("SELECT status FROM sms_message WHERE id = :m"),
+                           {"m": message_id}).scalar_one_or_none()
+    if current is None:
+        return None
+    if current == new:
+        return new
+    if not can_transition(SMS_TRANSITIONS, current, new):
+        return None
+    conn.execute(_sql(
+        "UPDATE sms_message SET status = :s, reason = COALESCE(:r, reason), updated_at = :now "
+        "WHERE id = :m"),
+        {"s": new, "r": reason, "now": now, "m": message_id})
+    return new
+
+
+def wave_counts(conn: Any, delivery_id: int) -> dict[str, Any]:
+    """Counts for the per-wave status page: by status and per carrier."""
+    statuses = ("pending", "suppressed", "sent", "delivered", "failed", "not_our_subscriber")
+    by_status = dict.fromkeys(statuses, 0)
+    by_carrier: dict[str, dict[str, int]] = {}
+    for carrier, status, n in conn.execute(_sql(
+            "SELECT carrier, status, COUNT(*) FROM sms_message WHERE delivery_id = :d "
+            "GROUP BY carrier, status"), {"d": delivery_id}):
+        by_status[status] = by_status.get(status, 0) + n
+        by_carrier.setdefault(carrier, dict.fromkeys(statuses, 0))[status] = n
+    total = sum(by_status.values())
+    done = total - by_status["pending"]
+    return {"total": total, "by_status": by_status, "by_carrier": by_carrier,
+            "progress": (done / total) if total else 1.0}
+
+
+def add_opt_outs(conn: Any, phones: Iterable[str], source: str, note: str | None = None, *,
+                 now: datetime | None = None) -> dict[str, int]:
+    """Add numbers (any spelling) to the opt-out list; already listed ones are
+    kept with their first source. Returns {"added", "invalid", "already"}."""
+    now = _now(now)
+    if source not in ("reply", "import", "dnc", "manual"):
+        raise ValueError("source must be reply, import, dnc or manual")
+    added = invalid = already = 0
+    stmt = _sql(
+        "INSERT INTO opt_out (phone, source, note, created_at) VALUES (:p, :s, :n, :now) "
+        "ON CONFLICT (phone) DO NOTHING")
+    for raw in phones:
+        result = normalize_phone(raw)
+        if result.e164 is None:
+            invalid += 1
+            continue
+        if conn.execute(stmt, {"p": result.e164, "s": source, "n": note, "now": now}).rowcount:
+            added += 1
+        else:
+            already += 1
+    return {"added": added, "invalid": invalid, "already": already}
+
+
+def record_reply(conn: Any, phone: str, text_: str,
+                 keywords: Iterable[str] | None = None, *, now: datetime | None = None) -> bool:
+    """An MO reply from the gateway: a refusal adds the number to the opt-out
+    list at once (and suppresses its pending messages). True if it refused."""
+    kw = tuple(keywords) if keywords is not None else None
+    if not (is_refusal(text_, kw) if kw is not None else is_refusal(text_)):
+        return False
+    now = _now(now)
+    result = normalize_phone(phone)
+    if result.e164 is None:
+        return False
+    add_opt_outs(conn, [result.e164], "reply", note=text_[:200], now=now)
+    conn.execute(_sql(
+        "UPDATE sms_message SET status = 'suppressed', reason = 'opt_out:reply', "
+        "updated_at = :now WHERE phone = :p AND status = 'pending' AND batch_id IS NULL"
+    ), {"p": result.e164, "now": now})
+    return True
