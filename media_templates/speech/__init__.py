@@ -6,7 +6,7 @@ Public API (imports here are light; numpy/lameenc load on first use)::
     normalize_for_reading(text, *, abbreviations=None, dialect="standard") -> ReadingResult
     load_abbreviations(path=None) -> dict[str, str]
     estimate_duration(text, *, syllables_per_minute=180) -> float
-    synthesize(text, voice="vi", *, engine=None, syllables_per_minute=180) -> bytes  # WAV
+    synthesize(text, voice="vi", *, engine=None, syllables_per_minute=180, normalise=True) -> bytes  # WAV
     get_engine(name=None) -> TtsEngine
     wav_to_mp3(wav, bitrate_kbps=64) -> bytes
     normalize_loudness(wav, target_dbfs=-16.0) -> bytes
@@ -37,9 +37,12 @@ def synthesize(
     *,
     engine: str | TtsEngine | None = None,
     syllables_per_minute: int = DEFAULT_SYLLABLES_PER_MINUTE,
+    normalise: bool = True,
 ) -> bytes:
     """Speak ``text`` (normalised for reading first) and return WAV bytes, mono 16-bit.
 
+    ``normalise=False`` skips the normaliser for text that already is a
+    reading text (a rendered script's ``reading_text``).
     Khmer text with an engine that has no Khmer voice raises
     :class:`NoVoiceError` (a :class:`SpeechError`) with a Vietnamese note.
     """
@@ -48,7 +51,7 @@ def synthesize(
     eng = engine if engine is not None and not isinstance(engine, str) else get_engine(engine)
     if has_khmer(text) and not any(v.startswith("km") for v in eng.voices):
         raise NoVoiceError(khmer_note(eng.name), field="text")
-    reading = normalize_for_reading(text).text
+    reading = normalize_for_reading(text).text if normalise else text
     reading = _sentences_for_speech(reading)
     if isinstance(eng, EspeakEngine):
         return eng.synthesize(reading, voice, syllables_per_minute=syllables_per_minute)

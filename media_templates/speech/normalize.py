@@ -610,8 +610,8 @@ def normalize_for_reading(
     """Write out numbers, dates, times, percentages, phone numbers, abbreviations
     and web addresses as they are spoken.
 
-    ``abbreviations`` replaces the maintained table's abbreviations (its
-    domain words and units stay); a table with a loop raises
+    ``abbreviations`` adds to (and overrides entries of) the maintained
+    table, e.g. a unit's local abbreviations; a table with a loop raises
     :class:`AbbreviationCycleError`. ``dialect="south"`` reads "ngàn"/"lẻ"
     instead of "nghìn"/"linh". Unknown ALL-CAPS tokens are kept and listed in
     ``unknown_tokens``.
@@ -626,5 +626,6 @@ def normalize_for_reading(
         ) from exc
     table = _default_table()
     if abbreviations is not None:
-        table = ReadingTable(check_abbreviations(abbreviations), table.domain_words, table.units)
+        merged = {**table.abbreviations, **check_abbreviations(abbreviations)}
+        table = ReadingTable(check_abbreviations(merged), table.domain_words, table.units)
     return _Normaliser(table, style).run(text)

@@ -1,0 +1,349 @@
+"""Script outputs: DOCX (what offices edit and print), PDF (vector text,
+Be Vietnam Pro + Noto Sans Khmer with shaping), TXT and audio (WAV/MP3).
+
+``meta`` keys (all optional, falling back to the script's data):
+``unit_name``, ``campaign_title``, ``date`` (date, datetime, "YYYY-MM-DD" or
+"dd/mm/yyyy"; default today in Asia/Ho_Chi_Minh), ``title``, ``slots``
+(broadcast times as text, e.g. ["Thứ 2, 4, 6 lúc 06:00 và 17:00"]),
+``include_reading`` (default True: append the reading version).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import unicodedata
+from typing import Any
+
+from .render import Script, ScriptError, format_duration
+
+HEADING = "KỊCH BẢN PHÁT THANH"
+READING_HEADING = "Bản đọc (số, ngày giờ, từ viết tắt, địa chỉ web đã viết thành chữ)"
+NOTES_HEADING = "Ghi chú cho phát thanh viên"
+KHMER_DOCX_FONT = "Khmer UI"  # ships with Windows; Noto Sans Khmer also works where installed
+
+
+def _nfc(value: object) -> str:
+    return unicodedata.normalize("NFC", str(value))
+
+
+def _format_date(value: Any) -> str:
+    if value is None or value == "":
+        from zoneinfo import ZoneInfo
+
+        return dt.datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%d/%m/%Y")
+    if isinstance(value, dt.datetime | dt.date):
+        return value.strftime("%d/%m/%Y")
+    if isinstance(value, str):
+        text = value.strip()
+        for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
+            try:
+                return dt.datetime.strptime(text[:10], fmt).strftime("%d/%m/%Y")
+            except ValueError:
+                continue
+    raise ScriptError(
+        f"Ngày '{value}' không hợp lệ: dùng dạng dd/mm/yyyy hoặc YYYY-MM-DD.", field="date"
+    )
+
+
+def header_fields(script: Script, meta: dict | None) -> dict[str, str]:
+    """The four header facts every output shows: unit, campaign, date, duration."""
+    if meta is not None and not isinstance(meta, dict):
+        raise ScriptError("Thông tin đầu trang (meta) phải là một bảng.", field="meta")
+    meta = meta or {}
+    unit = meta.get("unit_name") or script.data.get("unit_name") or "—"
+    campaign = meta.get("campaign_title") or script.data.get("campaign_title") or "—"
+    return {
+        "unit": _nfc(unit),
+        "campaign": _nfc(campaign),
+        "date": _format_date(meta.get("date")),
+        "duration": f"khoảng {format_duration(script.estimated_seconds)}",
+        "title": _nfc(meta.get("title") or script.title or HEADING),
+    }
+
+
+def _notes(script: Script) -> list[str]:
+    notes = list(script.warnings)
+    notes.append(f"Tốc độ đọc dùng để ước tính: {script.syllables_per_minute} âm tiết/phút.")
+    return notes
+
+
+# ---------------------------------------------------------------------- TXT
+
+
+def script_to_txt(script: Script, meta: dict | None = None) -> bytes:
+    """UTF-8 with BOM and CRLF line ends, so Windows Notepad shows Vietnamese right."""
+    h = header_fields(script, meta)
+    lines = [
+        HEADING,
+        h["title"],
+        f"Đơn vị: {h['unit']}",
+        f"Chiến dịch: {h['campaign']}",
+        f"Ngày: {h['date']}",
+        f"Thời lượng ước tính: {h['duration']}",
+    ]
+    for slot in (meta or {}).get("slots") or []:
+        lines.append(f"Lịch phát: {_nfc(slot)}")
+    lines.append("")
+    for s in script.sections:
+        if s.title:
+            lines += [f"[{s.title.upper()}] ({format_duration(s.estimated_seconds)})"]
+        lines += [s.text, ""]
+    if (meta or {}).get("include_reading", True):
+        lines += ["=" * 40, READING_HEADING, ""]
+        for s in script.sections:
+            if s.title:
+                lines.append(f"[{s.title.upper()}]")
+            lines += [s.reading_text, ""]
+    lines += ["=" * 40, NOTES_HEADING] + [f"- {n}" for n in _notes(script)]
+    text = "\r\n".join(_nfc(line).replace("\n", "\r\n") for line in lines) + "\r\n"
+    return b"\xef\xbb\xbf" + text.encode("utf-8")
+
+
+# --------------------------------------------------------------------- DOCX
+
+
+def _has_khmer(text: str) -> bool:
+    return any("\u1780" <= c <= "\u17ff" for c in text)
+
+
+def _set_run_fonts(run, latin: str, complex_script: str | None = None) -> None:
+    from docx.oxml.ns import qn
+
+    run.font.name = latin
+    rpr = run._element.get_or_add_rPr()
+    fonts = rpr.find(qn("w:rFonts"))
+    if fonts is None:
+        fonts = rpr.makeelement(qn("w:rFonts"), {})
+        rpr.insert(0, fonts)
+    for attr in ("w:ascii", "w:hAnsi", "w:eastAsia"):
+        fonts.set(qn(attr), latin)
+    fonts.set(qn("w:cs"), complex_script or latin)
+
+
+def _add_text(paragraph, text: str, *, bold: bool = False, size: float | None = None) -> None:
+    from docx.shared import Pt
+
+    # Split Khmer and non-Khmer runs so Word picks the complex-script font.
+    for chunk in re.findall(
+        r"[\u1780-\u17ff\u19e0-\u19ff]+(?:\s+[\u1780-\u17ff\u19e0-\u19ff]+)*|[^\u1780-\u17ff\u19e0-\u19ff]+",
+        text,
+    ):
+        run = paragraph.add_run(chunk)
+        run.bold = bold
+        if size:
+            run.font.size = Pt(size)
+        _set_run_fonts(run, "Times New Roman", KHMER_DOCX_FONT if _has_khmer(chunk) else None)
+
+
+def script_to_docx(script: Script, meta: dict | None = None) -> bytes:
+    """A Word file: page header naming unit and campaign, a facts table
+    (unit, campaign, date dd/mm/yyyy, duration), the script by section, the
+    reading version and notes. Times New Roman 14 pt, A4."""
+    from docx import Document
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Cm, Pt
+
+    h = header_fields(script, meta)
+    doc = Document()
+    section = doc.sections[0]
+    section.page_width, section.page_height = Cm(21), Cm(29.7)
+    section.left_margin = section.right_margin = Cm(2.5)
+    section.top_margin = section.bottom_margin = Cm(2)
+    normal = doc.styles["Normal"]
+    normal.font.name = "Times New Roman"
+    normal.font.size = Pt(14)
+
+    header_p = section.header.paragraphs[0]
+    _add_text(header_p, f"{h['unit']} — {h['campaign']}", size=10)
+    header_p.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    header_p2 = section.header.add_paragraph()
+    _add_text(header_p2, f"Ngày {h['date']} · Thời lượng {h['duration']}", size=10)
+    header_p2.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+
+    title = doc.add_paragraph()
+    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _add_text(title, HEADING, bold=True, size=16)
+    subtitle = doc.add_paragraph()
+    subtitle.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _add_text(subtitle, h["title"], size=13)
+
+    rows = [
+        ("Đơn vị", h["unit"]),
+        ("Chiến dịch", h["campaign"]),
+        ("Ngày", h["date"]),
+        ("Thời lượng ước tính", h["duration"]),
+    ]
+    rows += [("Lịch phát", _nfc(s)) for s in (meta or {}).get("slots") or []]
+    table = doc.add_table(rows=0, cols=2)
+    table.style = "Table Grid"
+    for label, value in rows:
+        cells = table.add_row().cells
+        cells[0].paragraphs[0].text = ""
+        _add_text(cells[0].paragraphs[0], label, bold=True, size=12)
+        _add_text(cells[1].paragraphs[0], value, size=12)
+
+    doc.add_paragraph()
+    for s in script.sections:
+        if s.title:
+            p = doc.add_paragraph()
+            _add_text(p, f"{s.title} ({format_duration(s.estimated_seconds)})", bold=True)
+        for para in s.text.split("\n"):
+            if para.strip():
+                _add_text(doc.add_paragraph(), para)
+
+    if (meta or {}).get("include_reading", True):
+        doc.add_page_break()
+        p = doc.add_paragraph()
+        _add_text(p, READING_HEADING, bold=True)
+        for s in script.sections:
+            if s.title:
+                _add_text(doc.add_paragraph(), s.title, bold=True)
+            for para in s.reading_text.split("\n"):
+                if para.strip():
+                    _add_text(doc.add_paragraph(), para)
+
+    p = doc.add_paragraph()
+    _add_text(p, NOTES_HEADING, bold=True, size=12)
+    for note in _notes(script):
+        _add_text(doc.add_paragraph(style="List Bullet"), note, size=12)
+
+    props = doc.core_properties
+    props.title = f"{HEADING}: {h['campaign']}"[:250]
+    props.author = h["unit"][:250]
+    props.language = "vi-VN"
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------- PDF
+
+
+def _font_paths() -> dict[str, str]:
+    import fontpkg_be_vietnam_pro as vn
+    import fontpkg_noto_sans_khmer as km
+
+    return {
+        "regular": str(vn.ROOT / "files" / "BeVietnamPro-Regular.ttf"),
+        "bold": str(vn.ROOT / "files" / "BeVietnamPro-Bold.ttf"),
+        "khmer": str(next((km.ROOT / "files").glob("NotoSansKhmer*.ttf"))),
+    }
+
+
+def script_to_pdf(script: Script, meta: dict | None = None) -> bytes:
+    """A4 PDF with vector text: Be Vietnam Pro for Vietnamese, Noto Sans Khmer
+    (shaped by HarfBuzz) for Khmer, a header/footer on every page."""
+    from fpdf import FPDF
+
+    h = header_fields(script, meta)
+    fonts = _font_paths()
+
+    class _Pdf(FPDF):
+        def header(self) -> None:
+            self.set_font("BeVietnamPro", size=8.5)
+            self.set_text_color(90, 90, 90)
+            self.cell(
+                0, 5, f"{h['unit']} — {h['campaign']}", align="R", new_x="LMARGIN", new_y="NEXT"
+            )
+            self.set_text_color(0, 0, 0)
+            self.ln(3)
+
+        def footer(self) -> None:
+            self.set_y(-14)
+            self.set_font("BeVietnamPro", size=8.5)
+            self.set_text_color(90, 90, 90)
+            self.cell(0, 5, f"Ngày {h['date']} · Trang {self.page_no()}/{{nb}}", align="C")
+
+    pdf = _Pdf(format="A4", unit="mm")
+    pdf.set_margins(20, 16, 20)
+    pdf.set_auto_page_break(True, margin=18)
+    pdf.add_font("BeVietnamPro", "", fonts["regular"])
+    pdf.add_font("BeVietnamPro", "B", fonts["bold"])
+    pdf.add_font("NotoSansKhmer", "", fonts["khmer"], variations={"wght": 400})
+    pdf.add_font("NotoSansKhmer", "B", fonts["khmer"], variations={"wght": 700})
+    pdf.set_text_shaping(True)
+    pdf.set_fallback_fonts(["NotoSansKhmer"])
+    pdf.set_title(f"{HEADING}: {h['campaign']}")
+    pdf.set_author(h["unit"])
+    pdf.set_lang("vi-VN")
+    pdf.add_page()
+
+    def para(
+        text: str, *, size: float = 12, bold: bool = False, gap: float = 1.5, align: str = "L"
+    ) -> None:
+        pdf.set_font("BeVietnamPro", "B" if bold else "", size=size)
+        pdf.multi_cell(0, size * 0.5, text, align=align, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(gap)
+
+    para(HEADING, size=16, bold=True, align="C", gap=1)
+    para(h["title"], size=12, align="C", gap=4)
+    facts = [("Đơn vị", h["unit"]), ("Chiến dịch", h["campaign"]), ("Ngày", h["date"]),
+             ("Thời lượng ước tính", h["duration"])]  # fmt: skip
+    facts += [("Lịch phát", _nfc(s)) for s in (meta or {}).get("slots") or []]
+    for label, value in facts:
+        pdf.set_font("BeVietnamPro", "B", size=11)
+        pdf.cell(45, 6.5, label, border=1)
+        pdf.set_font("BeVietnamPro", "", size=11)
+        pdf.multi_cell(0, 6.5, value, border=1, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(5)
+    for s in script.sections:
+        if s.title:
+            para(f"{s.title} ({format_duration(s.estimated_seconds)})", size=12.5, bold=True, gap=1)
+        for line in s.text.split("\n"):
+            if line.strip():
+                para(line, size=12.5)
+        pdf.ln(2)
+    if (meta or {}).get("include_reading", True):
+        pdf.add_page()
+        para(READING_HEADING, size=12.5, bold=True, gap=3)
+        for s in script.sections:
+            if s.title:
+                para(s.title, size=12, bold=True, gap=1)
+            for line in s.reading_text.split("\n"):
+                if line.strip():
+                    para(line, size=12)
+    pdf.ln(3)
+    para(NOTES_HEADING, size=11, bold=True, gap=1)
+    for note in _notes(script):
+        para(f"• {note}", size=10.5, gap=0.8)
+    return bytes(pdf.output())
+
+
+# -------------------------------------------------------------------- audio
+
+
+def script_audio(
+    script: Script,
+    *,
+    voice: str = "vi",
+    mp3: bool = True,
+    jingle: bytes | None = None,
+    engine: Any = None,
+    target_dbfs: float = -16.0,
+    bitrate_kbps: int = 64,
+) -> dict[str, bytes]:
+    """Speak the script's reading text: {"wav": ..., "mp3": ...}.
+
+    Loudness is normalised to ``target_dbfs`` (so every file plays at the
+    same level), then the optional jingle is mixed in. Khmer text raises
+    :class:`~media_templates.speech.NoVoiceError` (a SpeechError) with a note;
+    callers building kits skip the audio and show that note.
+    """
+    from media_templates.speech import mix_jingle, normalize_loudness, synthesize, wav_to_mp3
+
+    wav = synthesize(
+        script.reading_text,
+        voice,
+        engine=engine,
+        syllables_per_minute=script.syllables_per_minute,
+        normalise=False,
+    )
+    wav = normalize_loudness(wav, target_dbfs)
+    if jingle is not None:
+        wav = normalize_loudness(mix_jingle(wav, jingle), target_dbfs)
+    out = {"wav": wav}
+    if mp3:
+        out["mp3"] = wav_to_mp3(wav, bitrate_kbps)
+    return out
