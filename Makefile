@@ -11,16 +11,19 @@ $(VENV)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
-	$(VENV)/bin/pybabel compile -f -d translations -D messages >/dev/null 2>&1 || true
 	touch $@
+
+MO := translations/en/LC_MESSAGES/messages.mo
+$(MO): translations/en/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(VENV)/bin/pybabel compile -f -d translations -D messages -l en >/dev/null
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(MO)
 
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev $(MO)
 
 migrate: install
 	$(FLASK) db upgrade
