@@ -7,6 +7,8 @@ Create Date: ${create_date}
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
+from sqlalchemy import Text
+from sqlalchemy.dialects import postgresql
 import core.types
 ${imports if imports else ""}
 
