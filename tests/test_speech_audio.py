@@ -303,3 +303,14 @@ def test_http_engine_errors_are_clear(fake_tts, monkeypatch):
     with pytest.raises(SpeechError, match="Không kết nối"):
         down.synthesize("xin chào", "vi")
     assert re.search("LANTOA_TTS", HttpEngine.__doc__ or "")
+
+
+@pytest.mark.parametrize(("n", "radius"), [(1, 1), (5, 2), (100, 3), (1000, 110), (37, 50)])
+def test_limiter_moving_minimum_matches_a_direct_window(n, radius):
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from media_templates.speech.audio import _moving_min
+
+    x = np.random.default_rng(n).random(n)
+    direct = sliding_window_view(np.pad(x, radius, mode="edge"), 2 * radius + 1).min(axis=1)
+    assert np.array_equal(_moving_min(x, radius), direct)

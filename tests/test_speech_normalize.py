@@ -88,6 +88,14 @@ CASES = [
     ("tháng 10/2025", "tháng mười năm hai nghìn không trăm hai mươi lăm"),
     ("tháng 4", "tháng tư"),
     ("32/13/2025", None),  # not a date: must not read as one
+    ("Ngày Chuyển đổi số quốc gia 10/10", "Ngày Chuyển đổi số quốc gia mười tháng mười"),
+    ("Ngày 10/10 hằng năm", "Ngày mười tháng mười hằng năm"),
+    ("nhà số 19/5 đường Lê Lợi", "nhà số mười chín trên năm đường Lê Lợi"),
+    ("phục vụ 24/7", "phục vụ hai mươi tư trên bảy"),
+    (
+        "giai đoạn 2021 - 2025",
+        "giai đoạn hai nghìn không trăm hai mươi mốt đến hai nghìn không trăm hai mươi lăm",
+    ),
     # times
     ("06:30", "sáu giờ ba mươi phút"),
     ("lúc 17:00", "lúc mười bảy giờ"),

@@ -107,6 +107,21 @@ def measure_loudness(data: bytes | None = None, *, samples=None, rate: int | Non
     return float(10 * np.log10(gated.mean()))
 
 
+def _moving_min(x, radius: int):
+    """min(x[i-radius : i+radius+1]) for every i, in O(n) (van Herk/Gil-Werman)."""
+    import numpy as np
+
+    w = 2 * radius + 1
+    padded = np.pad(x, radius, mode="edge")
+    n = len(padded)
+    blocks = -(-n // w)
+    full = np.pad(padded, (0, blocks * w - n), mode="edge").reshape(blocks, w)
+    prefix = np.minimum.accumulate(full, axis=1).ravel()
+    suffix = np.minimum.accumulate(full[:, ::-1], axis=1)[:, ::-1].ravel()
+    starts = np.arange(len(x))
+    return np.minimum(suffix[starts], prefix[starts + w - 1])
+
+
 def _limit(x, ceiling: float, rate: int):
     """Peak limiter: a gain envelope that never lets |x| exceed ``ceiling``.
 
@@ -115,21 +130,16 @@ def _limit(x, ceiling: float, rate: int):
     the gain it needs (no overshoot), with smooth 5 ms attack and release.
     """
     import numpy as np
-    from numpy.lib.stride_tricks import sliding_window_view
 
-    peak = np.abs(x)
-    need = np.minimum(1.0, ceiling / np.maximum(peak, 1e-12))
+    need = np.minimum(1.0, ceiling / np.maximum(np.abs(x), 1e-12))
     if need.min() >= 1.0:
         return x
     half = max(1, int(0.005 * rate))
-    padded = np.pad(need, half, mode="edge")
-    env = sliding_window_view(padded, 2 * half + 1).min(axis=1)
-    width = half
-    kernel = np.ones(width) / width
-    pad_l, pad_r = width // 2, width - 1 - width // 2
+    env = _moving_min(need, half)
+    kernel = np.ones(half) / half
+    pad_l, pad_r = half // 2, half - 1 - half // 2
     smooth = np.convolve(np.pad(env, (pad_l, pad_r), mode="edge"), kernel, mode="valid")
-    out = x * smooth
-    return np.clip(out, -ceiling, ceiling)
+    return np.clip(x * smooth, -ceiling, ceiling)
 
 
 def normalize_loudness(wav: bytes, target_dbfs: float = -16.0, *, peak_dbfs: float = -1.0) -> bytes:

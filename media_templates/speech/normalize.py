@@ -363,26 +363,42 @@ class _Normaliser:
     def month_word(self, month: int) -> str:
         return "tư" if month == 4 else read_number(month, self.style)
 
-    def _day_word(self, prefix: str | None) -> str:
-        return prefix.strip() if prefix else "ngày"
+    _EVENT_NAME = re.compile(r"Ngày\s+(\S)[^,.;:!?\n]{0,60}\s$")
+    _HOUSE_NUMBER = re.compile(r"(?:^|\s)(?:[Ss]ố|[Hh]ẻm|[Nn]gõ|[Kk]iệt|[Nn]hà|[Ll]ô)\s+$")
+    _ROUND_THE_CLOCK = re.compile(rf"(?<![{_D}/])24/(7|24)(?![{_D}/])")
+
+    def _day_prefix(self, text: str, start: int, given: str | None) -> str:
+        """'ngày' before a date, unless the text already says it or the date
+        closes an event name ("Ngày Chuyển đổi số quốc gia 10/10")."""
+        if given:
+            return given.strip() + " "
+        before = text[max(0, start - 80) : start]
+        event = self._EVENT_NAME.search(before)
+        if event and event.group(1).isupper():
+            return ""
+        return "ngày "
 
     def dates(self, text: str) -> str:
         def dmy(m: re.Match[str]) -> str:
             day, month, year = int(m.group(2)), int(m.group(4)), int(m.group(5))
             if not (1 <= day <= 31 and 1 <= month <= 12):
                 return m.group(0)
+            prefix = self._day_prefix(m.string, m.start(), m.group(1))
             return self.hold(
-                f"{self._day_word(m.group(1))} {self.num(str(day))} tháng {self.month_word(month)}"
+                f"{prefix}{self.num(str(day))} tháng {self.month_word(month)}"
                 f" năm {self.num(str(year))}"
             )
 
         def dm(m: re.Match[str]) -> str:
             day, month = int(m.group(2)), int(m.group(3))
+            before = m.string[max(0, m.start() - 12) : m.start()]
+            if not m.group(1) and self._HOUSE_NUMBER.search(before):
+                # an address: "số 19/5 đường ..." reads "mười chín trên năm"
+                return self.hold(f"{self.num(m.group(2))} trên {self.num(m.group(3))}")
             if not (1 <= day <= 31 and 1 <= month <= 12):
                 return m.group(0)
-            return self.hold(
-                f"{self._day_word(m.group(1))} {self.num(str(day))} tháng {self.month_word(month)}"
-            )
+            prefix = self._day_prefix(m.string, m.start(), m.group(1))
+            return self.hold(f"{prefix}{self.num(str(day))} tháng {self.month_word(month)}")
 
         def my(m: re.Match[str]) -> str:
             month, year = int(m.group(2)), int(m.group(3))
@@ -391,6 +407,9 @@ class _Normaliser:
             word = m.group(1).strip() if m.group(1) else "tháng"
             return self.hold(f"{word} {self.month_word(month)} năm {self.num(str(year))}")
 
+        text = self._ROUND_THE_CLOCK.sub(
+            lambda m: self.hold(f"hai mươi tư trên {self.num(m.group(1))}"), text
+        )
         text = self._DMY.sub(dmy, text)
         text = self._MY.sub(my, text)
         return self._DM.sub(dm, text)
