@@ -1,3 +1,213 @@
-"""Tables of the measure package (plan targets, figures, feedback)."""
+"""Tables of the measure package: the plan's targets and tasks, figures entered
+by units (KpiValue), task progress, citizens' feedback, report texts and
+in-app reminders.
+
+A plan (province + year) is loaded from a YAML file (``plans/*.yaml``); its
+targets and tasks become rows that an admin may edit afterwards.
+"""
 
 from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Column, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from core.models import utc_column
+
+
+class TargetKind(enum.StrEnum):
+    #: computed from the app's own activity (deliveries, broadcasts, kits, feedback)
+    measured = "measured"
+    #: a figure entered by a unit with evidence
+    entered = "entered"
+
+
+class TaskStatus(enum.StrEnum):
+    not_started = "not_started"
+    in_progress = "in_progress"
+    done = "done"
+    #: derived, never stored: not done and past its due date
+    overdue = "overdue"
+
+
+TASK_STATUS_LABELS = {
+    TaskStatus.not_started: "Chưa bắt đầu",
+    TaskStatus.in_progress: "Đang thực hiện",
+    TaskStatus.done: "Hoàn thành",
+    TaskStatus.overdue: "Quá hạn",
+}
+
+
+class FeedbackStatus(enum.StrEnum):
+    new = "new"
+    in_progress = "in_progress"
+    handled = "handled"
+
+
+FEEDBACK_STATUS_LABELS = {
+    FeedbackStatus.new: "Mới tiếp nhận",
+    FeedbackStatus.in_progress: "Đang xử lý",
+    FeedbackStatus.handled: "Đã tiếp thu, xử lý",
+}
+
+
+class Plan(SQLModel, table=True):
+    """One province's plan for one year (targets + tasks), loaded from YAML."""
+
+    __tablename__ = "measure_plan"
+    __table_args__ = (UniqueConstraint("key", name="uq_measure_plan_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: e.g. "soc-trang-2025"
+    key: str = Field(max_length=80)
+    province_code: str = Field(max_length=64)
+    year: int = Field(index=True)
+    title: str = Field(max_length=500)
+    #: legal basis line shown in reports
+    basis: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    #: units report to this unit (Sở KH&CN)
+    report_to: str = Field(default="", max_length=64)
+    #: yearly report deadline (15/12 of the year)
+    deadline: date
+    #: reminders start on this date (1/12)
+    remind_from: date
+    source: str = Field(default="", max_length=300)
+    loaded_at: datetime | None = utc_column()
+
+
+class PlanTarget(SQLModel, table=True):
+    __tablename__ = "measure_target"
+    __table_args__ = (UniqueConstraint("plan_id", "code", name="uq_measure_target_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="measure_plan.id", index=True)
+    code: str = Field(max_length=20)
+    section: str = Field(default="", max_length=20)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    kind: TargetKind = Field(sa_column=Column(String(10), nullable=False))
+    #: for measured targets: the metric's name (see measure.compute.METRICS)
+    metric: str | None = Field(default=None, max_length=40)
+    #: metric options (e.g. {"services": ["dat-dai", ...]})
+    options: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    goal: float
+    unit: str = Field(default="%", max_length=10)
+    #: year the goal is due (2025, 2030)
+    due_year: int
+    #: unit codes or groups ("@departments", "@districts", "@all") that enter the figure
+    responsible: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    position: int = 0
+
+
+class PlanTask(SQLModel, table=True):
+    __tablename__ = "measure_task"
+    __table_args__ = (UniqueConstraint("plan_id", "code", name="uq_measure_task_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="measure_plan.id", index=True)
+    code: str = Field(max_length=20)
+    section: str = Field(default="", max_length=80)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    #: unit codes or groups (section VI of the plan)
+    responsible: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    due: date
+    position: int = 0
+
+
+class TaskProgress(SQLModel, table=True):
+    """What one unit reports on one task."""
+
+    __tablename__ = "measure_task_progress"
+    __table_args__ = (UniqueConstraint("task_id", "unit_id", name="uq_measure_task_unit"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="measure_task.id", index=True)
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    status: str = Field(default=TaskStatus.not_started, max_length=12)
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    updated_by: int | None = Field(default=None, foreign_key="user_account.id")
+    updated_at: datetime | None = utc_column()
+
+
+class KpiValue(SQLModel, table=True):
+    """A figure entered by a unit against a target, with its evidence.
+
+    Every entry is kept (history drives the trend chart); the latest entry of a
+    unit for a target and year is its current value.
+    """
+
+    __tablename__ = "measure_kpi_value"
+
+    id: int | None = Field(default=None, primary_key=True)
+    target_id: int = Field(foreign_key="measure_target.id", index=True)
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    year: int = Field(index=True)
+    value: float
+    #: the date the figure refers to (not in the future)
+    as_of: date
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    evidence_url: str | None = Field(default=None, max_length=500)
+    attachment_path: str | None = Field(default=None, max_length=500)
+    attachment_name: str | None = Field(default=None, max_length=200)
+    attachment_mime: str | None = Field(default=None, max_length=100)
+    entered_by: int | None = Field(default=None, foreign_key="user_account.id")
+    entered_at: datetime | None = utc_column(index=True)
+
+
+class Feedback(SQLModel, table=True):
+    """A citizen's feedback from the public form (personal data optional)."""
+
+    __tablename__ = "measure_feedback"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime | None = utc_column(index=True)
+    #: service key (see feedback.SERVICES)
+    service: str = Field(max_length=40, index=True)
+    satisfaction: int
+    #: stored exactly as typed (escaped on output)
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    #: the unit the feedback is routed to
+    unit_id: int | None = Field(default=None, foreign_key="org_unit.id", index=True)
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
+    #: optional personal data (Decree 13/2023): only with consent, purged after retention
+    name: str | None = Field(default=None, max_length=120)
+    contact: str | None = Field(default=None, max_length=160)
+    consent: bool = False
+    personal_purge_after: date | None = None
+    status: str = Field(default=FeedbackStatus.new, max_length=12, index=True)
+    handling_note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    handled_by: int | None = Field(default=None, foreign_key="user_account.id")
+    handled_at: datetime | None = utc_column()
+
+
+class ReportText(SQLModel, table=True):
+    """Editable free-text sections of a yearly report (unit_id None = consolidated)."""
+
+    __tablename__ = "measure_report_text"
+    __table_args__ = (UniqueConstraint("year", "unit_id", "section", name="uq_measure_report_text"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    year: int
+    unit_id: int | None = Field(default=None, foreign_key="org_unit.id")
+    #: results | difficulties | proposals | number | signer
+    section: str = Field(max_length=20)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    updated_by: int | None = Field(default=None, foreign_key="user_account.id")
+    updated_at: datetime | None = utc_column()
+
+
+class Notice(SQLModel, table=True):
+    """An in-app reminder for a unit (deduplicated per unit, kind and day)."""
+
+    __tablename__ = "measure_notice"
+    __table_args__ = (UniqueConstraint("dedupe_key", name="uq_measure_notice_dedupe"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    year: int
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    dedupe_key: str = Field(max_length=120)
+    emailed_to: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime | None = utc_column()
+    read_at: datetime | None = utc_column()
