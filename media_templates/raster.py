@@ -30,7 +30,7 @@ def _gradient(w: int, h: int, c1: tuple, c2: tuple, direction: str):
 
     ramp = Image.linear_gradient("L")  # 256x256, black at top
     if direction == "horizontal":
-        ramp = ramp.rotate(90, expand=True).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        ramp = ramp.rotate(90, expand=True)  # black (colour 1) on the left
     elif direction == "diagonal":
         ramp = ramp.rotate(45, resample=Image.Resampling.BILINEAR, expand=False, fillcolor=None)
     mask = ramp.resize((max(1, w), max(1, h)), Image.Resampling.BILINEAR)

@@ -204,13 +204,25 @@ def load_template(folder: Path) -> Template:
 _CACHE: dict[Path, Template] = {}
 
 
+def _folder_stamp(folder: Path) -> float:
+    """Changes whenever any file of the template changes (spec, text, assets)."""
+    stamp = 0.0
+    count = 0
+    for entry in folder.rglob("*"):
+        if entry.is_file() and "__pycache__" not in entry.parts:
+            st = entry.stat()
+            stamp = max(stamp, st.st_mtime_ns / 1e9)
+            count += st.st_size
+    return stamp + count * 1e-3
+
+
 def _cached_load(folder: Path) -> Template:
-    spec_path = folder / SPEC_FILE
-    mtime = spec_path.stat().st_mtime
+    stamp = _folder_stamp(folder)
     hit = _CACHE.get(folder)
-    if hit is not None and hit.mtime == mtime:
+    if hit is not None and hit.mtime == stamp:
         return hit
     tpl = load_template(folder)
+    tpl.mtime = stamp
     _CACHE[folder] = tpl
     return tpl
 
