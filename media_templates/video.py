@@ -200,10 +200,9 @@ def render_video(tpl: Template, data: dict, brand: dict | None, out_path: Path, 
     if network is not None and network not in NETWORK_LIMITS:
         raise TemplateError(f"Mạng '{network}' không được hỗ trợ (có: {', '.join(NETWORK_LIMITS)}).",
                             field="network", code="unknown_network")
-    limits = (float(options.get("min_seconds", vs.get("min_seconds", 15))), float(vs.get("max_seconds", 60)))
-    if network:
-        limits = (max(limits[0], NETWORK_LIMITS[network][0]) if "min_seconds" not in options else limits[0],
-                  min(limits[1], NETWORK_LIMITS[network][1]))
+    # the template's range (15-60 s) is the default; a chosen network's own limits replace its cap
+    stretch_to = float(options.get("min_seconds", vs.get("min_seconds", 15)))
+    limits = NETWORK_LIMITS[network] if network else (0.0, float(vs.get("max_seconds", 60)))
     report = _Progress(progress, 0.0, 0.15)
     slides = slide_layouts(tpl, data, brand)
     n = len(slides)
@@ -231,10 +230,10 @@ def render_video(tpl: Template, data: dict, brand: dict | None, out_path: Path, 
             d = max(d, len(x) / rate + lead + 0.45 + transition)
         durations.append(d)
     total = sum(durations) - transition * (n - 1)
-    if total < limits[0]:  # stretch evenly up to the minimum length
-        extra = (limits[0] - total) / n
+    if total < stretch_to:  # stretch evenly up to the minimum length
+        extra = (stretch_to - total) / n
         durations = [d + extra for d in durations]
-        total = limits[0]
+        total = stretch_to
     _check_length(total, limits, network, "messages")
 
     canvas = canvas_of(tpl, "mp4")
