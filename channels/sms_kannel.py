@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
@@ -267,14 +267,26 @@ class KannelAdapter(Adapter):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
-        clean = super().validate_config(config)
         errors: dict[str, str] = {}
+        try:
+            clean = super().validate_config(config)
+        except ConfigError as exc:
+            errors.update(exc.fields)
+            clean = dict(config)
         pps = clean.get("parts_per_second")
-        if pps is not None and not (0 < pps <= 1000):
-            errors["parts_per_second"] = "Số phần tin mỗi giây phải lớn hơn 0 và không quá 1000."
-        sender = clean.get("sender", "")
-        if sender and not sender.lstrip("+").isdigit():
-            problem = check_brandname(sender)
+        if "parts_per_second" not in errors and pps is not None:
+            try:
+                ok = 0 < float(pps) <= 1000
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                errors["parts_per_second"] = (
+                    "Số phần tin mỗi giây phải lớn hơn 0 và không quá 1000."
+                )
+        sender = clean.get("sender")
+        if "sender" not in errors and isinstance(sender, str) and sender \
+                and not sender.lstrip("+").isdigit():
+            problem = check_brandname(sender.strip())
             if problem:
                 errors["sender"] = problem
         if errors:

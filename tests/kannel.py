@@ -313,12 +313,13 @@ def decode_handset(line: str) -> HandsetMessage:
     if kind == "udh":
         udh = raw(parts[3])
         coding, data = parts[4], raw(parts[5] if len(parts) > 5 else "")
-        text = data.decode("utf-16-be") if coding == "data" else data.decode("latin-1")
+        text = data.decode("utf-16-be") if coding == "data" else data.decode("utf-8", "replace")
         return HandsetMessage(sender, receiver, kind, text, udh)
     data = raw(" ".join(parts[3:]))
     if kind == "ucs-2":
         return HandsetMessage(sender, receiver, kind, data.decode("utf-16-be"))
-    return HandsetMessage(sender, receiver, kind, data.decode("latin-1"))
+    # GSM-7 text: fakesmsc prints it in the charset smsbox was given (UTF-8)
+    return HandsetMessage(sender, receiver, kind, data.decode("utf-8", "replace"))
 
 
 def reassemble(messages: list[HandsetMessage]) -> list[str]:
