@@ -24,10 +24,29 @@ def endpoints(app=None) -> dict:
     }
 
 
-def build_adapter(account: ChannelAccount, app=None):
+def send_timeout(app=None) -> tuple[float, float]:
+    """(connect, read) seconds for adapters' HTTP calls, from
+    ``LANTOA_SEND_TIMEOUT`` ("5,30" or one number for both); default (5, 30)."""
+    raw = str((app or current_app).config.get("LANTOA_SEND_TIMEOUT") or "5,30")
+    try:
+        parts = [float(p) for p in raw.split(",") if p.strip()]
+        if len(parts) == 1:
+            parts = parts * 2
+        connect, read = parts[0], parts[1]
+        if connect <= 0 or read <= 0:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise ValueError(
+            f"LANTOA_SEND_TIMEOUT: giá trị '{raw}' không hợp lệ (ví dụ: 5,30)."
+        ) from None
+    return (connect, read)
+
+
+def build_adapter(account: ChannelAccount, app=None, *, clock=None):
     """An adapter for ``account``. Rotated secrets are written back at once, in
     their own transaction, before the adapter goes on (Zalo refresh tokens are
-    single-use)."""
+    single-use). ``clock`` (a callable returning an aware UTC datetime) is
+    handed to the adapter, so deadlines follow an injected time."""
     app = app or current_app._get_current_object()
     box = SecretBox(app.config["SECRET_KEY"])
     account_id = account.id
@@ -40,7 +59,10 @@ def build_adapter(account: ChannelAccount, app=None):
 
     creds = DictCredentials(box.decrypt(account.secrets_encrypted), on_save=persist)
     cls = registry.adapter_class(account.channel)
-    return cls(dict(account.config), creds, endpoints=endpoints(app))
+    kwargs = {"endpoints": endpoints(app), "timeout": send_timeout(app)}
+    if clock is not None:
+        kwargs["clock"] = clock
+    return cls(dict(account.config), creds, **kwargs)
 
 
 def check_account(session: Session, account: ChannelAccount) -> dict:

@@ -26,14 +26,17 @@ S = Status
 
 #: from -> allowed targets
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    S.scheduled: frozenset({S.queued, S.cancelled, S.missed}),
+    # scheduled/queued/retry_wait -> needs_auth: the account's token expired on
+    # another delivery; every waiting delivery of that account is parked (no
+    # attempt spent) until the account is reconnected (needs_auth -> scheduled).
+    S.scheduled: frozenset({S.queued, S.cancelled, S.missed, S.needs_auth}),
     # queued -> scheduled: a queued lease expired, nothing was sent.
     # queued -> scheduled also when a worker finds it must wait (SMS window, night ban).
-    S.queued: frozenset({S.sending, S.scheduled, S.cancelled, S.missed}),
+    S.queued: frozenset({S.sending, S.scheduled, S.cancelled, S.missed, S.needs_auth}),
     S.sending: frozenset(
         {S.sent, S.retry_wait, S.failed, S.needs_auth, S.needs_review, S.unknown, S.scheduled, S.missed}
     ),
-    S.retry_wait: frozenset({S.queued, S.cancelled, S.missed}),
+    S.retry_wait: frozenset({S.queued, S.cancelled, S.missed, S.needs_auth}),
     S.unknown: frozenset({S.sent, S.needs_review, S.failed}),
     S.needs_auth: frozenset({S.scheduled, S.cancelled}),
     S.needs_review: frozenset({S.sent, S.failed, S.scheduled}),
@@ -48,6 +51,11 @@ TERMINAL = frozenset({S.sent, S.failed, S.cancelled, S.missed})
 SETTLED = TERMINAL | {S.needs_review, S.needs_auth}
 #: States the dispatcher may claim.
 CLAIMABLE = frozenset({S.scheduled, S.retry_wait})
+#: Waiting states: parked together when their account needs re-authorising.
+WAITING = frozenset({S.scheduled, S.queued, S.retry_wait})
+assert all(S.queued in TRANSITIONS[s] for s in CLAIMABLE)
+assert all(S.needs_auth in TRANSITIONS[s] for s in WAITING)
+assert all(S.missed in TRANSITIONS[s] for s in CLAIMABLE)
 
 STATUS_LABELS = {
     S.scheduled: "Đã lên lịch",
@@ -81,3 +89,9 @@ def check_transition(current: Status | str, target: Status | str) -> Status:
 def transition(delivery, target: Status | str) -> None:
     """Move a Delivery row to ``target`` or raise IllegalTransition."""
     delivery.status = check_transition(delivery.status, target)
+
+
+def sources(target: Status | str) -> frozenset[Status]:
+    """Every status from which ``target`` may be reached (for guarded bulk UPDATEs)."""
+    tgt = Status(target)
+    return frozenset(s for s, targets in TRANSITIONS.items() if tgt in targets)

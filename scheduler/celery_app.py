@@ -1,0 +1,114 @@
+"""The Celery executor's entry module: ``celery -A scheduler.celery_app worker``.
+
+Built as in Flask's Celery example: tasks run inside the Flask app context.
+This is the one module that imports ``app.create_app``, and only lazily, when
+the Celery CLI asks for ``scheduler.celery_app.app`` (a worker); the scheduler
+process calls ``make_celery(its_app)`` to get a client for enqueueing.
+
+Tasks:
+
+- ``lantoa.send_delivery(delivery_id, lease_token)``: sends a delivery the
+  dispatcher claimed; the lease token is re-checked first (a late or repeated
+  task finds the token changed and does nothing).
+- ``lantoa.run_job(job_id)``: claims a pending background job and runs it.
+
+Broker: ``LANTOA_BROKER_URL`` (``redis://127.0.0.1:6379/0`` or
+``amqp://guest:guest@127.0.0.1:5672//``); queue ``LANTOA_CELERY_QUEUE``
+(default ``lantoa``). Workers need the same ``LANTOA_DATABASE_URL`` (PostgreSQL)
+and ``LANTOA_SECRET_KEY`` as the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery, Task
+from celery.signals import worker_process_init
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+_worker_app: Celery | None = None
+_flask_apps: list[Flask] = []
+
+
+def queue_name(flask_app: Flask) -> str:
+    return str(flask_app.config.get("LANTOA_CELERY_QUEUE") or "lantoa")
+
+
+def _dispatcher(flask_app: Flask):
+    from scheduler.dispatcher import Dispatcher
+
+    disp = flask_app.extensions.get("lantoa_dispatcher")
+    if disp is None:
+        disp = flask_app.extensions["lantoa_dispatcher"] = Dispatcher(flask_app)
+    return disp
+
+
+def make_celery(flask_app: Flask) -> Celery:
+    """The Celery app bound to ``flask_app`` (created once per Flask app)."""
+    existing = flask_app.extensions.get("celery")
+    if existing is not None:
+        return existing
+
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with flask_app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(flask_app.import_name, task_cls=FlaskTask)
+    queue = queue_name(flask_app)
+    celery.conf.update(
+        broker_url=flask_app.config["LANTOA_BROKER_URL"],
+        task_ignore_result=True,
+        result_backend=None,
+        # A task is acknowledged after it ran: a worker killed mid-task has its
+        # task redelivered, and the lease token makes the repeat a no-op.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=16,
+        task_default_queue=queue,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+
+    @celery.task(name="lantoa.send_delivery")
+    def send_delivery(delivery_id: int, lease_token: str) -> str | None:
+        return _dispatcher(flask_app).send(int(delivery_id), str(lease_token))
+
+    @celery.task(name="lantoa.run_job")
+    def run_job(job_id: int) -> str | None:
+        from scheduler.jobs import JobRunner
+
+        disp = _dispatcher(flask_app)
+        runner = JobRunner(flask_app, worker=disp.worker, lease=disp.lease.total_seconds())
+        token = runner.claim_one(int(job_id))
+        if token is None:
+            return None
+        return runner.run(int(job_id), token)
+
+    flask_app.extensions["celery"] = celery
+    _flask_apps.append(flask_app)
+    return celery
+
+
+@worker_process_init.connect
+def _fresh_connections(**_kwargs) -> None:
+    """Prefork children must not share the parent's database connections."""
+    from core.db import get_engine
+
+    for flask_app in _flask_apps:
+        get_engine(flask_app).dispose(close=False)
+        flask_app.extensions.pop("lantoa_dispatcher", None)
+
+
+def __getattr__(name: str):
+    """``celery -A scheduler.celery_app`` looks up ``app``: build it on demand."""
+    global _worker_app
+    if name in ("app", "celery"):
+        if _worker_app is None:
+            from app import create_app
+
+            _worker_app = make_celery(create_app())
+        return _worker_app
+    raise AttributeError(name)

@@ -1,0 +1,533 @@
+"""The dispatcher: claim due deliveries with a lease, send them, apply outcomes.
+
+Ownership is by lease only. A claim is one guarded ``UPDATE`` (status,
+``held``, due time, account active) that moves rows to ``queued`` and stamps
+them with a lease token (``leased_by``) and ``lease_until``; on PostgreSQL the
+candidate rows are picked with ``FOR UPDATE SKIP LOCKED`` so concurrent
+dispatchers never wait on each other. Every later move of that delivery is a
+guarded ``UPDATE ... WHERE status=... AND leased_by=<token>``, so a worker that
+lost its lease can never overwrite what the reaper or another worker did.
+
+Status changes follow ``scheduler.states``: the guarded statements take their
+allowed source statuses from the transition table (``states.sources``) and
+every single-row move is checked with ``check_transition``.
+
+Time comes from an injected clock (``clock() -> aware UTC datetime``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import and_, false, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from channels.base import MediaFile, Message, Outcome, SendResult
+from core.db import get_engine
+from core.timeutil import utcnow
+from scheduler.models import ChannelAccount, Delivery, DeliveryAttempt
+from scheduler.policy import RetryPolicy
+from scheduler.states import CLAIMABLE, WAITING, Status, check_transition, sources
+from scheduler.waves import wave_sender_for
+
+log = logging.getLogger(__name__)
+
+D = Delivery.__table__
+A = ChannelAccount.__table__
+ATT = DeliveryAttempt.__table__
+
+Clock = Callable[[], datetime]
+
+#: Why a delivery is where it is, in plain Vietnamese (shown in the UI).
+REASONS = {
+    "transient": "Nhà cung cấp tạm thời không nhận được tin; hệ thống sẽ tự gửi lại.",
+    "rate_limited": "Nhà cung cấp yêu cầu gửi chậm lại; hệ thống sẽ tự gửi lại sau.",
+    "exhausted": "Đã thử gửi nhiều lần nhưng không thành công.",
+    "permanent": "Nhà cung cấp từ chối nội dung hoặc yêu cầu; gửi lại sẽ không giúp được.",
+    "auth_expired": "Tài khoản kênh hết hạn đăng nhập hoặc mất quyền; cần kết nối lại tài khoản.",
+    "parked": "Tạm dừng vì tài khoản kênh cần kết nối lại.",
+    "ambiguous": "Không rõ tin đã đến nơi hay chưa; cần cán bộ kiểm tra trước khi gửi lại.",
+    "unknown": "Quá trình gửi bị gián đoạn; không xác định được kết quả, cần kiểm tra.",
+    "deferred": "Chưa đến khung giờ được phép gửi; đã dời lịch.",
+    "missed": "Đã quá hạn gửi cho phép (lỡ lịch).",
+    "config": "Cấu hình tài khoản kênh không hợp lệ.",
+}
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def lease_seconds(app: Flask) -> float:
+    raw = app.config.get("LANTOA_LEASE_SECONDS", "75")
+    try:
+        value = float(raw)
+        if value <= 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"LANTOA_LEASE_SECONDS: giá trị '{raw}' không hợp lệ (số giây > 0).") from None
+    return value
+
+
+def _error_text(reason: str, result: SendResult | None) -> str:
+    text = REASONS[reason]
+    if result is not None and result.message:
+        text += f" ({result.message[:300]})"
+    return text
+
+
+@dataclass
+class Claimed:
+    id: int
+    token: str
+
+
+class Dispatcher:
+    """One process's view of the send side. Thread-safe: one per process is enough."""
+
+    def __init__(
+        self,
+        app: Flask,
+        *,
+        clock: Clock | None = None,
+        worker: str | None = None,
+        policy: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+        lease: float | None = None,
+    ):
+        self.app = app
+        self.engine = get_engine(app)
+        self.clock: Clock = clock or utcnow
+        self.worker = worker or default_worker_id()
+        self.policy = policy or RetryPolicy.from_config(app.config)
+        self.rng = rng or random.Random()
+        self.lease = timedelta(seconds=lease if lease is not None else lease_seconds(app))
+        self.is_pg = self.engine.dialect.name == "postgresql"
+        self._adapters: dict[int, tuple[float, Any, str]] = {}
+        self._adapters_lock = threading.Lock()
+        self.adapter_ttl = 10.0
+
+    # -- time and tokens ---------------------------------------------------------------
+
+    def now(self) -> datetime:
+        value = self.clock()
+        if value.tzinfo is None:
+            raise ValueError("the dispatcher's clock must return aware datetimes")
+        return value.astimezone(UTC)
+
+    def new_token(self) -> str:
+        return f"{self.worker}/{uuid.uuid4().hex[:12]}"
+
+    # -- claiming ----------------------------------------------------------------------
+
+    def expire_overdue(self) -> int:
+        """Released deliveries still waiting past their ``not_after`` -> missed."""
+        now = self.now()
+        frm = [s.value for s in CLAIMABLE]
+        for s in CLAIMABLE:
+            check_transition(s, Status.missed)
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(D)
+                .where(
+                    D.c.status.in_(frm),
+                    D.c.held == false(),
+                    D.c.not_after.is_not(None),
+                    D.c.not_after < now,
+                )
+                .values(
+                    status=Status.missed.value, last_outcome="missed", leased_by=None,
+                    lease_until=None, last_error=REASONS["missed"], updated_at=now,
+                )
+            )
+            return res.rowcount or 0
+
+    def claim(self, limit: int) -> list[Claimed]:
+        """Atomically take up to ``limit`` due deliveries; returns (id, token) pairs."""
+        if limit <= 0:
+            return []
+        now = self.now()
+        token = self.new_token()
+        frm = [s.value for s in CLAIMABLE]
+        due = or_(
+            D.c.next_attempt_at <= now,
+            and_(D.c.next_attempt_at.is_(None), D.c.scheduled_at <= now),
+        )
+        candidates = (
+            select(D.c.id)
+            .select_from(D.join(A, A.c.id == D.c.channel_account_id))
+            .where(
+                D.c.status.in_(frm),
+                D.c.held == false(),
+                A.c.status == "active",
+                due,
+                or_(D.c.not_after.is_(None), D.c.not_after >= now),
+            )
+            .order_by(func.coalesce(D.c.next_attempt_at, D.c.scheduled_at), D.c.id)
+            .limit(limit)
+        )
+        if self.is_pg:
+            candidates = candidates.with_for_update(skip_locked=True, of=D)
+        stmt = (
+            update(D)
+            .where(D.c.id.in_(candidates.scalar_subquery()), D.c.status.in_(frm), D.c.held == false())
+            .values(
+                status=Status.queued.value, leased_by=token, lease_until=now + self.lease,
+                updated_at=now,
+            )
+            .returning(D.c.id)
+        )
+        with self.engine.begin() as conn:
+            ids = [row[0] for row in conn.execute(stmt)]
+        return [Claimed(i, token) for i in sorted(ids)]
+
+    # -- sending -----------------------------------------------------------------------
+
+    def renew_lease(self, delivery_id: int, token: str) -> bool:
+        """Extend a sending delivery's lease; False if the lease was lost."""
+        now = self.now()
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(D)
+                .where(D.c.id == delivery_id, D.c.status == Status.sending.value, D.c.leased_by == token)
+                .values(lease_until=now + self.lease)
+            )
+            return res.rowcount == 1
+
+    def _account_adapter(self, account_id: int):
+        """(adapter, channel) for an account, cached briefly per process."""
+        from scheduler.accounts import build_adapter
+
+        mono = time.monotonic()
+        with self._adapters_lock:
+            hit = self._adapters.get(account_id)
+            if hit is not None and mono - hit[0] < self.adapter_ttl:
+                return hit[1], hit[2]
+        with self.engine.connect() as conn:
+            row = conn.execute(select(A).where(A.c.id == account_id)).first()
+        if row is None:
+            raise LookupError(f"channel account {account_id} not found")
+        account = ChannelAccount(
+            id=row.id, channel=row.channel, name=row.name, config=row.config,
+            secrets_encrypted=row.secrets_encrypted, status=row.status,
+        )
+        adapter = build_adapter(account, self.app, clock=self.clock)
+        with self._adapters_lock:
+            self._adapters[account_id] = (mono, adapter, account.channel)
+        return adapter, account.channel
+
+    def forget_adapter(self, account_id: int) -> None:
+        with self._adapters_lock:
+            self._adapters.pop(account_id, None)
+
+    def build_message(self, row) -> Message:
+        content = row.content or {}
+        base = str(self.app.config.get("LANTOA_PUBLIC_BASE_URL", "")).rstrip("/")
+        media = []
+        for m in content.get("media") or []:
+            url = m.get("url")
+            if not url and m.get("asset_id") is not None and base:
+                url = f"{base}/api/v1/assets/{m['asset_id']}/file"
+            media.append(
+                MediaFile(
+                    path=m.get("path", ""), mime=m.get("mime", "application/octet-stream"), url=url,
+                    size=m.get("size"), width=m.get("width"), height=m.get("height"),
+                    duration=m.get("duration"),
+                )
+            )
+        return Message(
+            idempotency_key=row.idempotency_key,
+            text=content.get("text") or "",
+            title=content.get("title"),
+            media=tuple(media),
+            options=content.get("options") or {},
+            to=content.get("to"),
+            delivery_id=row.id,
+            campaign_id=row.campaign_id,
+            scheduled_at=row.scheduled_at,
+            not_after=row.not_after,
+        )
+
+    def send(self, delivery_id: int, token: str) -> str | None:
+        """Send one claimed delivery. Returns its new status, or None when the
+        lease was no longer ours (someone else owns it now: do nothing)."""
+        now = self.now()
+        check_transition(Status.queued, Status.sending)
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                update(D)
+                .where(D.c.id == delivery_id, D.c.status == Status.queued.value, D.c.leased_by == token)
+                .values(status=Status.sending.value, lease_until=now + self.lease, updated_at=now)
+                .returning(
+                    D.c.id, D.c.channel_account_id, D.c.campaign_id, D.c.content,
+                    D.c.idempotency_key, D.c.scheduled_at, D.c.not_after, D.c.attempts,
+                    D.c.max_attempts,
+                )
+            ).first()
+            if row is None:
+                return None
+            if row.not_after is not None and now > row.not_after:
+                self._move(conn, delivery_id, Status.sending, Status.missed, token,
+                           last_outcome="missed", last_error=REASONS["missed"])
+                return Status.missed.value
+            number = (
+                select(func.coalesce(func.max(ATT.c.number), 0) + 1)
+                .where(ATT.c.delivery_id == delivery_id)
+                .scalar_subquery()
+            )
+            attempt_id = conn.execute(
+                insert(ATT)
+                .values(delivery_id=delivery_id, number=number, worker=self.worker, started_at=now)
+                .returning(ATT.c.id)
+            ).scalar_one()
+
+        try:
+            adapter, channel = self._account_adapter(row.channel_account_id)
+            message = self.build_message(row)
+        except Exception as exc:  # noqa: BLE001 - bad account config is data, not a crash
+            log.warning("delivery %s: cannot build adapter: %s", delivery_id, exc)
+            result = SendResult(Outcome.PERMANENT, message=f"{type(exc).__name__}: {exc}")
+            return self.apply(delivery_id, token, attempt_id, row, result, config_error=True)
+
+        wave = wave_sender_for(channel)
+        heartbeat = None
+        if wave is not None or getattr(adapter, "long_running", False):
+            heartbeat = _Heartbeat(self, delivery_id, token)
+            heartbeat.start()
+        try:
+            if wave is not None:
+                try:
+                    result = wave(self.app, row, adapter, lambda: self.renew_lease(delivery_id, token))
+                except Exception as exc:  # noqa: BLE001 - part of a wave may have gone out
+                    log.exception("wave sender for %s crashed", channel)
+                    result = SendResult(Outcome.AMBIGUOUS, message=f"wave error: {type(exc).__name__}: {exc}")
+                if not isinstance(result, SendResult):
+                    result = SendResult(Outcome.AMBIGUOUS, message="wave sender returned no SendResult")
+            else:
+                result = adapter.deliver(message)
+            lookup_result = None
+            if result.outcome == Outcome.AMBIGUOUS:
+                lookup_result = self._lookup(adapter, message, result)
+        finally:
+            if heartbeat is not None:
+                heartbeat.stop()
+        return self.apply(delivery_id, token, attempt_id, row, result, lookup_result=lookup_result,
+                          account_id=row.channel_account_id)
+
+    def _lookup(self, adapter, message: Message, last: SendResult | None) -> SendResult | None:
+        try:
+            return adapter.lookup(message, last)
+        except Exception as exc:  # noqa: BLE001 - no answer is an answer: needs review
+            log.warning("lookup failed for delivery %s: %s", message.delivery_id, exc)
+            return None
+
+    def _move(self, conn: Connection, delivery_id: int, frm: Status, to: Status, token: str | None,
+              **values) -> bool:
+        """One guarded single-row move that the transition table allows."""
+        check_transition(frm, to)
+        cond = [D.c.id == delivery_id, D.c.status == frm.value]
+        if token is not None:
+            cond.append(D.c.leased_by == token)
+        values.setdefault("updated_at", self.now())
+        if to not in (Status.queued, Status.sending):
+            values.setdefault("leased_by", None)
+            values.setdefault("lease_until", None)
+        res = conn.execute(update(D).where(*cond).values(status=to.value, **values))
+        return res.rowcount == 1
+
+    def apply(self, delivery_id: int, token: str, attempt_id: int, row, result: SendResult,
+              *, lookup_result: SendResult | None = None, config_error: bool = False,
+              account_id: int | None = None) -> str | None:
+        """Record the attempt and move the delivery according to the outcome."""
+        now = self.now()
+        outcome = result.outcome
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(ATT).where(ATT.c.id == attempt_id).values(
+                    ended_at=now, outcome=outcome.value, provider_code=result.provider_code,
+                    http_status=result.http_status, retry_after=result.retry_after,
+                    error=(result.message or None),
+                    external_id=(result.external_id or (lookup_result.external_id if lookup_result else None)),
+                )
+            )
+            q = select(D.c.status, D.c.leased_by, D.c.attempts, D.c.max_attempts).where(D.c.id == delivery_id)
+            if self.is_pg:
+                q = q.with_for_update()
+            cur = conn.execute(q).first()
+            if cur is None:
+                return None
+            delivered = result.delivered or (lookup_result is not None and lookup_result.delivered)
+            if cur.status != Status.sending.value or cur.leased_by != token:
+                # The lease was lost (the reaper moved it to unknown). A delivered
+                # answer still settles an unknown delivery; nothing else may.
+                if delivered and cur.status == Status.unknown.value:
+                    ext = result.external_id or (lookup_result.external_id if lookup_result else None)
+                    self._move(conn, delivery_id, Status.unknown, Status.sent, None,
+                               sent_at=now, external_id=ext, last_outcome=outcome.value, last_error=None)
+                    return Status.sent.value
+                log.warning("delivery %s: lease lost before the outcome (%s) was applied",
+                            delivery_id, outcome.value)
+                return None
+
+            spent = cur.attempts + 1
+            mv = lambda to, **kw: self._move(conn, delivery_id, Status.sending, to, token,  # noqa: E731
+                                             last_outcome=outcome.value, **kw)
+            if delivered:
+                ext = result.external_id if result.delivered else lookup_result.external_id
+                mv(Status.sent, sent_at=now, external_id=ext, attempts=spent, last_error=None)
+                return Status.sent.value
+            if outcome == Outcome.AMBIGUOUS:
+                if lookup_result is not None and lookup_result.outcome in (Outcome.PERMANENT, Outcome.TRANSIENT):
+                    # The provider surely does not have it: an ordinary retry is safe.
+                    return self._retry_or_fail(mv, spent, cur.max_attempts, result, now, "transient")
+                mv(Status.needs_review, attempts=spent, last_error=_error_text("ambiguous", result))
+                return Status.needs_review.value
+            if outcome in (Outcome.TRANSIENT, Outcome.RATE_LIMITED):
+                return self._retry_or_fail(mv, spent, cur.max_attempts, result, now, outcome.value)
+            if outcome == Outcome.AUTH_EXPIRED:
+                mv(Status.needs_auth, last_error=_error_text("auth_expired", result))
+                self._park_account(conn, account_id or row.channel_account_id, now)
+                return Status.needs_auth.value
+            if outcome == Outcome.DEFERRED:
+                retry_at = result.retry_at or (now + timedelta(seconds=self.policy.base))
+                mv(Status.scheduled, next_attempt_at=retry_at, last_error=_error_text("deferred", result))
+                return Status.scheduled.value
+            if outcome == Outcome.EXPIRED:
+                mv(Status.missed, last_error=_error_text("missed", result))
+                return Status.missed.value
+            reason = "config" if config_error else "permanent"
+            mv(Status.failed, attempts=spent, last_error=_error_text(reason, result))
+            return Status.failed.value
+
+    def _retry_or_fail(self, mv, spent: int, max_attempts: int | None, result: SendResult,
+                       now: datetime, reason: str) -> str:
+        if self.policy.exhausted(spent, max_attempts):
+            mv(Status.failed, attempts=spent, last_error=_error_text("exhausted", result))
+            return Status.failed.value
+        delay = self.policy.backoff(spent, result.retry_after, self.rng)
+        mv(Status.retry_wait, attempts=spent, next_attempt_at=now + timedelta(seconds=delay),
+           last_error=_error_text(reason, result))
+        return Status.retry_wait.value
+
+    def _park_account(self, conn: Connection, account_id: int, now: datetime) -> int:
+        """The account needs re-authorising: stop claiming for it and park its
+        waiting deliveries as needs_auth (no attempt spent)."""
+        conn.execute(update(A).where(A.c.id == account_id).values(status="needs_auth"))
+        for s in WAITING:
+            check_transition(s, Status.needs_auth)
+        res = conn.execute(
+            update(D)
+            .where(D.c.channel_account_id == account_id, D.c.status.in_([s.value for s in WAITING]))
+            .values(status=Status.needs_auth.value, leased_by=None, lease_until=None,
+                    last_error=REASONS["parked"], updated_at=now)
+        )
+        self.forget_adapter(account_id)
+        return res.rowcount or 0
+
+    # -- recovery ----------------------------------------------------------------------
+
+    def reap(self) -> dict[str, int]:
+        """Expired leases: queued -> scheduled (nothing was sent); sending ->
+        unknown -> lookup() -> sent | needs_review (never a blind resend)."""
+        now = self.now()
+        check_transition(Status.queued, Status.scheduled)
+        check_transition(Status.sending, Status.unknown)
+        with self.engine.begin() as conn:
+            requeued = conn.execute(
+                update(D)
+                .where(D.c.status == Status.queued.value, D.c.lease_until < now)
+                .values(status=Status.scheduled.value, leased_by=None, lease_until=None, updated_at=now)
+            ).rowcount or 0
+            stale = [
+                (r.id, r.leased_by)
+                for r in conn.execute(
+                    update(D)
+                    .where(D.c.status == Status.sending.value, D.c.lease_until < now)
+                    .values(status=Status.unknown.value, lease_until=None, updated_at=now,
+                            last_outcome="unknown", last_error=REASONS["unknown"])
+                    .returning(D.c.id, D.c.leased_by)
+                )
+            ]
+        counts = {"requeued": requeued, "unknown": len(stale), "reconciled_sent": 0, "needs_review": 0}
+        for delivery_id, _token in stale:
+            status = self.reconcile_unknown(delivery_id)
+            if status == Status.sent.value:
+                counts["reconciled_sent"] += 1
+            elif status == Status.needs_review.value:
+                counts["needs_review"] += 1
+        # unknown rows left over by a crash of the reaper itself
+        with self.engine.connect() as conn:
+            leftover = [r[0] for r in conn.execute(
+                select(D.c.id).where(D.c.status == Status.unknown.value, D.c.leased_by.is_not(None),
+                                     D.c.updated_at < now - self.lease)
+            )]
+        for delivery_id in leftover:
+            self.reconcile_unknown(delivery_id)
+        return counts
+
+    def reconcile_unknown(self, delivery_id: int) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(D).where(D.c.id == delivery_id)).first()
+        if row is None or row.status != Status.unknown.value:
+            return None
+        answer = None
+        try:
+            adapter, _channel = self._account_adapter(row.channel_account_id)
+            answer = self._lookup(adapter, self.build_message(row), None)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("delivery %s: no lookup possible: %s", delivery_id, exc)
+        now = self.now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(ATT)
+                .where(ATT.c.delivery_id == delivery_id, ATT.c.ended_at.is_(None))
+                .values(ended_at=now, outcome="unknown", error="lease expired during the send")
+            )
+            if answer is not None and answer.delivered:
+                self._move(conn, delivery_id, Status.unknown, Status.sent, None, sent_at=now,
+                           external_id=answer.external_id, last_outcome="sent", last_error=None,
+                           attempts=row.attempts + 1)
+                return Status.sent.value
+            self._move(conn, delivery_id, Status.unknown, Status.needs_review, None,
+                       last_outcome="unknown", last_error=REASONS["unknown"], attempts=row.attempts + 1)
+            return Status.needs_review.value
+
+
+class _Heartbeat:
+    """Renews a delivery's lease every third of the lease while a long send runs."""
+
+    def __init__(self, dispatcher: Dispatcher, delivery_id: int, token: str):
+        self.dispatcher = dispatcher
+        self.delivery_id = delivery_id
+        self.token = token
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"lease-{delivery_id}")
+        self.renewals = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        interval = max(0.05, self.dispatcher.lease.total_seconds() / 3.0)
+        while not self._stop.wait(interval):
+            try:
+                if not self.dispatcher.renew_lease(self.delivery_id, self.token):
+                    return
+                self.renewals += 1
+            except Exception:  # noqa: BLE001 - try again next beat
+                log.exception("lease renewal failed for delivery %s", self.delivery_id)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

@@ -1,0 +1,172 @@
+"""Executors: who actually runs a claimed delivery's send.
+
+- ``InlineExecutor``: a thread pool inside the scheduler process
+  (``LANTOA_SEND_THREADS``).
+- ``CeleryExecutor``: enqueues ``send_delivery(delivery_id, lease_token)`` and
+  ``run_job(job_id)`` tasks; Celery workers re-check the lease token before
+  sending, so a task that arrives late (after its lease was reaped and the
+  delivery claimed again) does nothing.
+
+Both bound the work in flight, so a claim never takes more than can be sent
+within a lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from scheduler.dispatcher import D, Claimed, Dispatcher
+from scheduler.states import Status
+
+log = logging.getLogger(__name__)
+
+
+def _int_config(app: Flask, key: str, default: int, low: int = 1) -> int:
+    raw = app.config.get(key, default)
+    try:
+        value = int(str(raw).strip())
+        if value < low:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}: giá trị '{raw}' không hợp lệ (số nguyên ≥ {low}).") from None
+    return value
+
+
+class InlineExecutor:
+    name = "inline"
+
+    def __init__(self, dispatcher: Dispatcher, threads: int):
+        self.dispatcher = dispatcher
+        self.threads = threads
+        self.limit = threads * 2
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lantoa-send")
+        self._cond = threading.Condition()
+        self._inflight = 0
+        self.counts: Counter[str] = Counter()
+
+    def capacity(self) -> int:
+        with self._cond:
+            return self.limit - self._inflight
+
+    def wait_capacity(self, timeout: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._inflight < self.limit, timeout)
+
+    def submit(self, claimed: Claimed) -> None:
+        with self._cond:
+            self._inflight += 1
+        try:
+            self.pool.submit(self._run, claimed)
+        except RuntimeError:  # pool shut down: the lease reaper returns the delivery
+            with self._cond:
+                self._inflight -= 1
+                self._cond.notify_all()
+
+    def _run(self, claimed: Claimed) -> None:
+        status = "error"
+        try:
+            status = self.dispatcher.send(claimed.id, claimed.token) or "lease_lost"
+        except Exception:  # noqa: BLE001 - the lease reaper recovers the delivery
+            log.exception("sending delivery %s failed", claimed.id)
+        finally:
+            with self._cond:
+                self._inflight -= 1
+                self.counts[status] += 1
+                self._cond.notify_all()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._inflight == 0, timeout)
+
+    def results(self) -> dict[str, int]:
+        with self._cond:
+            return dict(self.counts)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.pool.shutdown(wait=wait, cancel_futures=not wait)
+
+
+class CeleryExecutor:
+    name = "celery"
+
+    def __init__(self, dispatcher: Dispatcher, app: Flask):
+        from scheduler.celery_app import make_celery, queue_name
+
+        self.dispatcher = dispatcher
+        self.app = app
+        self.celery = make_celery(app)
+        self.queue = queue_name(app)
+        self.limit = _int_config(app, "LANTOA_CELERY_INFLIGHT", 2000)
+        self._submitted: list[int] = []
+        self._lock = threading.Lock()
+
+    def _inflight(self) -> int:
+        with self.dispatcher.engine.connect() as conn:
+            return conn.execute(
+                select(func.count()).select_from(D).where(
+                    D.c.status.in_([Status.queued.value, Status.sending.value]))
+            ).scalar_one()
+
+    def capacity(self) -> int:
+        return self.limit - self._inflight()
+
+    def wait_capacity(self, timeout: float) -> None:
+        time.sleep(min(timeout, 0.2))
+
+    def submit(self, claimed: Claimed) -> None:
+        self.celery.send_task("lantoa.send_delivery", args=[claimed.id, claimed.token], queue=self.queue)
+        with self._lock:
+            self._submitted.append(claimed.id)
+
+    def submit_job(self, job_id: int) -> None:
+        self.celery.send_task("lantoa.run_job", args=[job_id], queue=self.queue)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until every delivery enqueued by this executor left queued/sending."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            ids = list(self._submitted)
+        while ids:
+            with self.dispatcher.engine.connect() as conn:
+                busy = set()
+                for i in range(0, len(ids), 500):
+                    busy.update(r[0] for r in conn.execute(
+                        select(D.c.id).where(D.c.id.in_(ids[i:i + 500]),
+                                             D.c.status.in_([Status.queued.value, Status.sending.value]))
+                    ))
+            ids = [i for i in ids if i in busy]
+            if not ids:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+    def results(self) -> dict[str, int]:
+        with self._lock:
+            ids = list(self._submitted)
+        counts: Counter[str] = Counter()
+        with self.dispatcher.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                for status, in conn.execute(select(D.c.status).where(D.c.id.in_(ids[i:i + 500]))):
+                    counts[status] += 1
+        return dict(counts)
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
+def make_executor(app: Flask, dispatcher: Dispatcher):
+    kind = str(app.config.get("LANTOA_EXECUTOR", "inline")).strip().lower()
+    if kind == "celery":
+        return CeleryExecutor(dispatcher, app)
+    if kind != "inline":
+        raise ValueError(f"LANTOA_EXECUTOR: '{kind}' không hợp lệ (inline hoặc celery).")
+    return InlineExecutor(dispatcher, _int_config(app, "LANTOA_SEND_THREADS", 16))
