@@ -145,7 +145,7 @@ def normalize_phone(raw: Any) -> PhoneResult:
     return PhoneResult("+84" + nat, _carrier_code(number, nat), converted, None)
 
 
-_SEPARATORS = str.maketrans("", "", " .-\t")
+_SEPARATORS = str.maketrans("", "", " .-")
 _DIGITS = frozenset("0123456789")
 #: First digits of a 9-digit national number that phonenumbers' general
 #: pattern accepts, i.e. where "84" + 9 digits is read as country code + number.
