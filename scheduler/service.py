@@ -96,7 +96,9 @@ def set_campaign_held(
     rows = session.exec(
         select(Delivery).where(
             Delivery.campaign_id == campaign_id,
-            Delivery.status.in_([Status.scheduled, Status.retry_wait]),  # type: ignore[attr-defined]
+            # needs_auth too: a delivery parked while its campaign was paused must
+            # stay held when its account is reconnected.
+            Delivery.status.in_([Status.scheduled, Status.retry_wait, Status.needs_auth]),  # type: ignore[attr-defined]
         )
     ).all()
     for d in rows:
@@ -125,11 +127,12 @@ def cancel(session: Session, delivery: Delivery, user_id: int | None) -> None:
     audit(session, user_id, "delivery.cancel", "delivery", delivery.id)
 
 
-def retry(session: Session, delivery: Delivery, user_id: int | None, *, grace: timedelta = DEFAULT_GRACE) -> None:
+def retry(session: Session, delivery: Delivery, user_id: int | None, *, grace: timedelta = DEFAULT_GRACE,
+          now: datetime | None = None) -> None:
     """A human sends a failed, missed or needs-review delivery again, now."""
     previous = delivery.status
     transition(delivery, Status.scheduled)
-    now = utcnow()
+    now = now or utcnow()
     delivery.scheduled_at = now
     delivery.next_attempt_at = None
     delivery.not_after = now + grace

@@ -199,3 +199,49 @@ def wait_until(pred, timeout: float, interval: float = 0.1) -> bool:
             return True
         time.sleep(interval)
     return pred()
+
+
+# -- a scripted adapter for outcomes a webhook receiver cannot produce ----------------
+
+from channels.base import Adapter, ConfigField, Message, Outcome, SendResult  # noqa: E402
+
+
+class ScriptedAdapter(Adapter):
+    """Answers from a per-text script: ``ScriptedAdapter.script[text] = [SendResult, ...]``
+    (popped in order; SENT when empty). ``lookups[text]`` answers lookup().
+    ``delay`` seconds of work per send; ``sent`` records every call."""
+
+    name = "scripted"
+    title = "Scripted (tests)"
+    rate_per_second = 1000.0
+    config_spec = (ConfigField("label", "Nhãn", required=False, default="x"),)
+    script: dict[str, list[SendResult]] = {}
+    lookups: dict[str, SendResult | None] = {}
+    calls: list[str] = []
+    delay: float = 0.0
+    lock = threading.Lock()
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.script, cls.lookups, cls.calls, cls.delay = {}, {}, [], 0.0
+        cls.long_running = False
+
+    def _send(self, message: Message) -> SendResult:
+        with self.lock:
+            self.calls.append(message.text)
+            todo = self.script.get(message.text) or []
+            result = todo.pop(0) if todo else SendResult(Outcome.SENT, external_id=f"ext-{message.delivery_id}")
+        if self.delay:
+            time.sleep(self.delay)
+        return result
+
+    def lookup(self, message: Message, last: SendResult | None = None) -> SendResult | None:
+        return self.lookups.get(message.text)
+
+
+def install_scripted(monkeypatch) -> type[ScriptedAdapter]:
+    from channels import registry
+
+    monkeypatch.setitem(registry.CHANNELS, "scripted", "tests.scheduler_helpers:ScriptedAdapter")
+    ScriptedAdapter.reset()
+    return ScriptedAdapter
