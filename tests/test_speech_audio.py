@@ -305,12 +305,23 @@ def test_http_engine_errors_are_clear(fake_tts, monkeypatch):
     assert re.search("LANTOA_TTS", HttpEngine.__doc__ or "")
 
 
-@pytest.mark.parametrize(("n", "radius"), [(1, 1), (5, 2), (100, 3), (1000, 110), (37, 50)])
-def test_limiter_moving_minimum_matches_a_direct_window(n, radius):
-    from numpy.lib.stride_tricks import sliding_window_view
+def test_limiter_holds_the_ceiling_and_leaves_quiet_parts_alone():
+    from media_templates.speech.audio import _limit
 
-    from media_templates.speech.audio import _moving_min
-
-    x = np.random.default_rng(n).random(n)
-    direct = sliding_window_view(np.pad(x, radius, mode="edge"), 2 * radius + 1).min(axis=1)
-    assert np.array_equal(_moving_min(x, radius), direct)
+    rate = 22050
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 0.05, rate * 2)
+    spikes = rng.choice(np.arange(rate // 2, rate), size=20, replace=False)
+    x[spikes] = rng.choice([-1.8, 1.8], size=20)
+    ceiling = 10 ** (-1 / 20)
+    y = _limit(x, ceiling, rate)
+    assert np.abs(y).max() <= ceiling + 1e-9
+    # the spikes come down to the ceiling (not below it by much: no over-limiting)
+    assert np.abs(y[spikes]).min() > 0.5 * ceiling
+    # far (more than 20 ms) from every spike the signal is untouched
+    far = np.ones(len(x), bool)
+    for s in spikes:
+        far[max(0, s - 441) : s + 441] = False
+    assert np.allclose(y[far], x[far], atol=1e-6)
+    quiet = rng.normal(0, 0.1, rate)
+    assert np.allclose(_limit(quiet, ceiling, rate), quiet)

@@ -331,7 +331,13 @@ def script_audio(
     :class:`~media_templates.speech.NoVoiceError` (a SpeechError) with a note;
     callers building kits skip the audio and show that note.
     """
-    from media_templates.speech import mix_jingle, normalize_loudness, synthesize, wav_to_mp3
+    from media_templates.speech import (
+        measure_loudness,
+        mix_jingle,
+        normalize_loudness,
+        synthesize,
+        wav_to_mp3,
+    )
 
     wav = synthesize(
         script.reading_text,
@@ -342,7 +348,10 @@ def script_audio(
     )
     wav = normalize_loudness(wav, target_dbfs)
     if jingle is not None:
-        wav = normalize_loudness(mix_jingle(wav, jingle), target_dbfs)
+        wav = mix_jingle(wav, jingle)
+        # The speech is already at the target; only a loud jingle moves the level.
+        if abs(measure_loudness(wav) - target_dbfs) > 0.5:
+            wav = normalize_loudness(wav, target_dbfs)
     out = {"wav": wav}
     if mp3:
         out["mp3"] = wav_to_mp3(wav, bitrate_kbps)
