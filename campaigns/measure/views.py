@@ -1,12 +1,563 @@
-"""Web views of the measure package (dashboards, feedback, tracked links)."""
+"""Web views: province/unit/campaign dashboards, figures, feedback, reports,
+the public feedback form and summary, and tracked links ``/r/<campaign>/<unit>``.
+
+Public endpoints (no login): ``feedback_form``, ``feedback_thanks``,
+``feedback_summary``, ``tracked_link``; each is rate-limited per IP.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+import io
+from datetime import datetime
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import gettext as _
+from sqlmodel import select
+
+from campaigns import service as cs
+from campaigns.measure import compute, entries, plans
+from campaigns.measure import feedback as fbk
+from campaigns.measure.models import (
+    FEEDBACK_STATUS_LABELS,
+    TASK_STATUS_LABELS,
+    Feedback,
+    KpiValue,
+    Notice,
+    Plan,
+    PlanTarget,
+    PlanTask,
+    TargetKind,
+)
+from campaigns.models import Campaign, LinkScan
+from core.auth import actor, role_required, visible_unit_ids
+from core.db import get_session
+from core.extensions import limiter
+from core.models import OrgUnit, Role, audit
+from core.timeutil import LOCAL_TZ, utcnow
 
 bp = Blueprint("measure", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/measure-static")
+               static_url_path="/static/measure")
+
+PROVINCE_ROLES = (Role.communicator, Role.reviewer)
+ALL_ROLES = (Role.communicator, Role.reviewer, Role.unit_officer)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def _feedback_limit() -> str:
+    return current_app.config.get("LANTOA_FEEDBACK_RATE_LIMIT", "5 per minute;50 per day")
+
+
+def _link_limit() -> str:
+    return current_app.config.get("LANTOA_LINK_RATE_LIMIT", "120 per minute")
+
+
+@bp.app_context_processor
+def _labels():
+    return {"task_status_labels": TASK_STATUS_LABELS, "feedback_status_labels": FEEDBACK_STATUS_LABELS,
+            "feedback_services": fbk.SERVICES, "satisfaction_labels": fbk.SATISFACTION_LABELS}
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def current_plan(year: int | None = None) -> Plan | None:
+    """The plan for ``year``; default: this year's, else the latest one before it."""
+    session = get_session()
+    if not session.exec(select(Plan.id)).first():
+        plans.ensure_default_plans(session)
+        session.commit()
+    if year is not None:
+        return plans.plan_for_year(session, year)
+    this_year = utcnow().astimezone(LOCAL_TZ).year
+    years = plans.plan_years(session)
+    past = [y for y in years if y <= this_year]
+    chosen = past[-1] if past else (years[0] if years else None)
+    return plans.plan_for_year(session, chosen) if chosen else None
+
+
+def _year_arg() -> int | None:
+    raw = request.args.get("year") or request.form.get("year")
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        abort(404)
+
+
+def _plan_or_404(year: int | None = None) -> Plan:
+    plan = current_plan(year if year is not None else _year_arg())
+    if plan is None:
+        abort(404)
+    return plan
+
+
+def _unit_or_404(code: str) -> OrgUnit:
+    """A unit the current user may see (404 otherwise)."""
+    session = get_session()
+    unit = session.exec(select(OrgUnit).where(OrgUnit.code == code)).first()
+    if unit is None:
+        abort(404)
+    visible = visible_unit_ids(session, actor())
+    if visible is not None and unit.id not in visible:
+        abort(404)
+    return unit
+
+
+def _filter_unit() -> OrgUnit | None:
+    code = request.args.get("unit")
+    return _unit_or_404(code) if code else None
+
+
+def _units_for_filter() -> list[OrgUnit]:
+    return list(get_session().exec(select(OrgUnit).where(OrgUnit.kind != "telecom")
+                                   .order_by(OrgUnit.kind, OrgUnit.name)).all())
+
+
+def _send(data: bytes, name: str, mime: str):
+    return send_file(io.BytesIO(data), mimetype=mime, as_attachment=True, download_name=name)
+
+
+# -- province view -------------------------------------------------------------------
+
+
+@bp.route("/measure")
+@role_required(*ALL_ROLES)
+def dashboard():
+    user = actor()
+    if user.role == Role.unit_officer:
+        unit = get_session().get(OrgUnit, user.unit_id) if user.unit_id else None
+        if unit is None:
+            abort(404)
+        return redirect(url_for("measure.unit_view", code=unit.code, year=request.args.get("year")))
+    session = get_session()
+    plan = current_plan(_year_arg())
+    unit = _filter_unit()
+    if plan is None:
+        return render_template("measure/no_plan.html"), 404 if request.args.get("year") else 200
+    results = compute.evaluate_plan(session, plan, unit_id=unit.id if unit else None)
+    scope = compute.scope_of(compute.load_activity(session, plan.year), unit.id) if unit else None
+    rows = compute.task_rows(session, plan, unit_ids=scope)
+    summary = compute.unit_task_summary(rows)
+    units = {r.unit.id: r.unit for r in rows}
+    return render_template("measure/dashboard.html", plan=plan, results=results, unit=unit,
+                           summary=[(units[k], v) for k, v in summary.items()], years=plans.plan_years(session),
+                           units=_units_for_filter())
+
+
+@bp.route("/measure/export.xlsx")
+@role_required(*ALL_ROLES)
+def export_xlsx():
+    from campaigns.measure.export import dashboard_xlsx
+
+    session = get_session()
+    plan = _plan_or_404()
+    unit = _filter_unit()
+    if actor().role == Role.unit_officer and unit is None:
+        unit = _unit_or_404(session.get(OrgUnit, actor().unit_id).code)
+    data = dashboard_xlsx(session, plan, unit)
+    name = f"chi-tieu-{plan.year}{'-' + unit.code if unit else ''}.xlsx"
+    return _send(data, name, XLSX)
+
+
+@bp.route("/measure/chart/<int:target_id>.png")
+@role_required(*ALL_ROLES)
+def trend_chart(target_id: int):
+    from campaigns.measure.charts import trend_png
+
+    session = get_session()
+    target = session.get(PlanTarget, target_id)
+    if target is None:
+        abort(404)
+    plan = session.get(Plan, target.plan_id)
+    unit = _filter_unit()
+    if actor().role == Role.unit_officer and unit is None:
+        abort(404)
+    results = compute.evaluate_plan(session, plan, unit_id=unit.id if unit else None)
+    result = next(r for r in results if r.target.id == target.id)
+    png = trend_png(f"{target.code}: {_('diễn biến theo tháng')} {plan.year}", result.trend, target.goal)
+    resp = send_file(io.BytesIO(png), mimetype="image/png")
+    resp.headers["Cache-Control"] = "private, max-age=60"
+    return resp
+
+
+# -- unit view -----------------------------------------------------------------------
+
+
+@bp.route("/measure/units/<code>")
+@role_required(*ALL_ROLES)
+def unit_view(code: str):
+    session = get_session()
+    unit = _unit_or_404(code)
+    plan = current_plan(_year_arg())
+    if plan is None:
+        return render_template("measure/no_plan.html")
+    owed = compute.unit_owes(session, plan, unit)
+    results = compute.evaluate_plan(session, plan, unit_id=unit.id, with_trend=False)
+    rows = compute.task_rows(session, plan, unit_ids={unit.id})
+    figures = session.exec(select(KpiValue).where(KpiValue.unit_id == unit.id, KpiValue.year == plan.year)
+                           .order_by(KpiValue.entered_at.desc())).all()  # type: ignore[union-attr]
+    targets = {t.id: t for t in session.exec(select(PlanTarget).where(PlanTarget.plan_id == plan.id)).all()}
+    notices = session.exec(select(Notice).where(Notice.unit_id == unit.id, Notice.year == plan.year)
+                           .order_by(Notice.created_at.desc()).limit(5)).all()  # type: ignore[union-attr]
+    user = actor()
+    can_edit = user.role == Role.admin or user.unit_id == unit.id
+    entered_targets = [t for t in targets.values() if t.kind == TargetKind.entered]
+    entered_targets.sort(key=lambda t: t.position)
+    return render_template("measure/unit.html", plan=plan, unit=unit, owed=owed, results=results, rows=rows,
+                           figures=figures, targets=targets, notices=notices, can_edit=can_edit,
+                           entered_targets=entered_targets, today=compute.local_today(),
+                           years=plans.plan_years(session))
+
+
+@bp.route("/measure/units/<code>/figures/<int:target_id>", methods=["GET", "POST"])
+@role_required(*ALL_ROLES)
+def enter_figure(code: str, target_id: int):
+    session = get_session()
+    unit = _unit_or_404(code)
+    target = session.get(PlanTarget, target_id)
+    if target is None:
+        abort(404)
+    plan = session.get(Plan, target.plan_id)
+    errors: dict[str, str] = {}
+    form = {"value": "", "as_of": compute.local_today().isoformat(), "note": "", "evidence_url": ""}
+    if plan.year < compute.local_today().year:
+        form["as_of"] = f"{plan.year}-12-31"
+    try:
+        entries.check_unit_access(session, actor(), unit)
+    except entries.EntryError as exc:
+        abort(exc.status)
+    if request.method == "POST":
+        form = {k: request.form.get(k, "") for k in form}
+        upload = request.files.get("attachment")
+        has_file = upload is not None and upload.filename
+        try:
+            entries.enter_figure(session, actor(), target, unit, form,
+                                 upload.stream if has_file else None, upload.filename if has_file else None,
+                                 year=plan.year, today=compute.local_today())
+        except entries.EntryError as exc:
+            session.rollback()
+            errors = exc.fields
+            if has_file and "attachment" not in errors:
+                errors.setdefault("_file", _("Vui lòng chọn lại tệp minh chứng (tệp chưa được lưu)."))
+            return render_template("measure/figure_form.html", unit=unit, target=target, plan=plan, form=form,
+                                   errors=errors), exc.status if exc.status in (413, 422) else 422
+        session.commit()
+        flash(_("Đã lưu số liệu %(code)s.", code=target.code), "success")
+        return redirect(url_for("measure.unit_view", code=unit.code, year=plan.year))
+    return render_template("measure/figure_form.html", unit=unit, target=target, plan=plan, form=form,
+                           errors=errors)
+
+
+@bp.route("/measure/figures/<int:value_id>/attachment")
+@role_required(*ALL_ROLES)
+def figure_attachment(value_id: int):
+    session = get_session()
+    kv = session.get(KpiValue, value_id)
+    if kv is None or not kv.attachment_path:
+        abort(404)
+    visible = visible_unit_ids(session, actor())
+    if visible is not None and kv.unit_id not in visible:
+        abort(404)
+    return send_file(kv.attachment_path, mimetype=kv.attachment_mime, as_attachment=True,
+                     download_name=kv.attachment_name or "minh-chung")
+
+
+@bp.route("/measure/units/<code>/tasks/<int:task_id>", methods=["POST"])
+@role_required(*ALL_ROLES)
+def task_progress(code: str, task_id: int):
+    session = get_session()
+    unit = _unit_or_404(code)
+    task = session.get(PlanTask, task_id)
+    if task is None:
+        abort(404)
+    plan = session.get(Plan, task.plan_id)
+    try:
+        entries.set_task_progress(session, actor(), task, unit, request.form.get("status", ""),
+                                  request.form.get("note", ""))
+    except entries.EntryError as exc:
+        session.rollback()
+        if exc.status in (403, 404):
+            abort(exc.status)
+        flash("; ".join(exc.fields.values()), "error")
+        return redirect(url_for("measure.unit_view", code=unit.code, year=plan.year)), 303
+    session.commit()
+    flash(_("Đã cập nhật nhiệm vụ %(code)s.", code=task.code), "success")
+    return redirect(url_for("measure.unit_view", code=unit.code, year=plan.year))
+
+
+# -- campaign reach ----------------------------------------------------------------------
+
+
+@bp.route("/measure/campaigns/<int:campaign_id>")
+@role_required(*ALL_ROLES)
+def campaign_view(campaign_id: int):
+    session = get_session()
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or not cs.can_see_campaign(session, actor(), campaign):
+        abort(404)
+    reach = compute.campaign_reach(session, campaign.id)
+    units = session.exec(select(OrgUnit).where(OrgUnit.id.in_(  # type: ignore[attr-defined]
+        cs.campaign_scope_ids(session, campaign.id) or [-1]))).all()
+    base = current_app.config.get("LANTOA_PUBLIC_BASE_URL", "").rstrip("/")
+    links = [(u, f"{base}{url_for('measure.tracked_link', campaign_id=campaign.id, unit_code=u.code)}")
+             for u in units]
+    return render_template("measure/campaign.html", campaign=campaign, reach=reach, links=links)
+
+
+# -- feedback (staff side) ------------------------------------------------------------------
+
+
+@bp.route("/measure/feedback")
+@role_required(*ALL_ROLES)
+def feedback_list():
+    session = get_session()
+    query = select(Feedback).order_by(Feedback.created_at.desc())  # type: ignore[union-attr]
+    visible = visible_unit_ids(session, actor())
+    if visible is not None:
+        query = query.where(Feedback.unit_id.in_(visible or [-1]))  # type: ignore[union-attr]
+    status = request.args.get("status")
+    if status in FEEDBACK_STATUS_LABELS:
+        query = query.where(Feedback.status == status)
+    items = session.exec(query.limit(300)).all()
+    units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
+    return render_template("measure/feedback_list.html", items=items, units=units, status=status)
+
+
+@bp.route("/measure/feedback/<int:feedback_id>", methods=["POST"])
+@role_required(*ALL_ROLES)
+def feedback_handle(feedback_id: int):
+    session = get_session()
+    fb = session.get(Feedback, feedback_id)
+    visible = visible_unit_ids(session, actor())
+    if fb is None or (visible is not None and fb.unit_id not in visible):
+        abort(404)
+    if actor().role == Role.reviewer:
+        abort(403)
+    try:
+        fbk.handle_feedback(session, fb, actor(), request.form.get("status", ""), request.form.get("note", ""))
+    except fbk.FeedbackError as exc:
+        session.rollback()
+        flash("; ".join(exc.fields.values()), "error")
+        return redirect(url_for("measure.feedback_list")), 303
+    session.commit()
+    flash(_("Đã lưu kết quả xử lý ý kiến #%(id)s.", id=fb.id), "success")
+    return redirect(url_for("measure.feedback_list"))
+
+
+# -- yearly report ----------------------------------------------------------------------------
+
+
+def _report_unit_and_check(plan: Plan) -> OrgUnit | None:
+    """The unit of the report (None = consolidated) if the user may edit/see it."""
+    session = get_session()
+    user = actor()
+    unit = _filter_unit()
+    if unit is None:
+        if user.role == Role.unit_officer:
+            unit = session.get(OrgUnit, user.unit_id) if user.unit_id else None
+            if unit is None:
+                abort(404)
+    return unit
+
+
+def _report_to_id(plan: Plan) -> int | None:
+    row = get_session().exec(select(OrgUnit.id).where(OrgUnit.code == plan.report_to)).first()
+    return row
+
+
+@bp.route("/measure/report", methods=["GET", "POST"])
+@role_required(*ALL_ROLES)
+def report_edit():
+    session = get_session()
+    plan = _plan_or_404()
+    unit = _report_unit_and_check(plan)
+    user = actor()
+    if unit is None:
+        can_edit = entries.can_edit_consolidated(user, _report_to_id(plan))
+    else:
+        can_edit = user.role == Role.admin or user.unit_id == unit.id
+    texts = entries.report_texts(session, plan.year, unit.id if unit else None)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        if not can_edit:
+            abort(403)
+        texts = {k: request.form.get(k, "") for k in entries.REPORT_SECTIONS}
+        try:
+            entries.save_report_texts(session, user, plan.year, unit.id if unit else None, texts)
+        except entries.EntryError as exc:
+            session.rollback()
+            errors = exc.fields
+        else:
+            session.commit()
+            flash(_("Đã lưu nội dung báo cáo."), "success")
+            return redirect(url_for("measure.report_edit", year=plan.year, unit=unit.code if unit else None))
+    return render_template("measure/report.html", plan=plan, unit=unit, texts=texts, errors=errors,
+                           can_edit=can_edit, defaults=__import__(
+                               "campaigns.measure.report", fromlist=["DEFAULT_TEXT"]).DEFAULT_TEXT), (
+        422 if errors else 200)
+
+
+@bp.route("/measure/report/download")
+@role_required(*ALL_ROLES)
+def report_download():
+    from campaigns.measure.report import yearly_report
+
+    session = get_session()
+    plan = _plan_or_404()
+    unit = _report_unit_and_check(plan)
+    fmt = request.args.get("format", "docx")
+    if fmt not in ("docx", "pdf"):
+        abort(404)
+    data = yearly_report(session, plan, unit, fmt)
+    name = f"bao-cao-{plan.year}-{unit.code if unit else 'tong-hop'}.{fmt}"
+    return _send(data, name, DOCX if fmt == "docx" else "application/pdf")
+
+
+# -- plans (admin) ------------------------------------------------------------------------------
+
+
+@bp.route("/measure/plans", methods=["GET", "POST"])
+@role_required(Role.reviewer)
+def plans_admin():
+    session = get_session()
+    errors: list[str] = []
+    if request.method == "POST":
+        if actor().role != Role.admin:
+            abort(403)
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            errors = [_("Vui lòng chọn tệp kế hoạch (.yaml).")]
+        elif not upload.filename.lower().endswith((".yaml", ".yml")):
+            errors = [_("Tệp kế hoạch phải có đuôi .yaml hoặc .yml.")]
+        else:
+            try:
+                plan = plans.load_plan(session, upload.read(1_000_001))
+            except plans.PlanError as exc:
+                session.rollback()
+                errors = exc.errors
+            else:
+                audit(session, actor().id, "plan.load", "plan", plan.id, key=plan.key)
+                session.commit()
+                flash(_("Đã nạp kế hoạch %(key)s.", key=plan.key), "success")
+                return redirect(url_for("measure.plans_admin"))
+    all_plans = session.exec(select(Plan).order_by(Plan.year.desc(), Plan.key)).all()  # type: ignore[union-attr]
+    targets = {p.id: session.exec(select(PlanTarget).where(PlanTarget.plan_id == p.id)
+                                  .order_by(PlanTarget.position)).all() for p in all_plans}
+    return render_template("measure/plans.html", plans=all_plans, targets=targets, errors=errors), (
+        422 if errors else 200)
+
+
+@bp.route("/measure/targets/<int:target_id>", methods=["POST"])
+@role_required()
+def target_edit(target_id: int):
+    session = get_session()
+    target = session.get(PlanTarget, target_id)
+    if target is None:
+        abort(404)
+    raw_goal = request.form.get("goal", "").replace(",", ".").strip()
+    title = request.form.get("title", "").strip()
+    try:
+        goal = float(raw_goal)
+    except ValueError:
+        goal = None
+    if goal is None or not 0 <= goal <= 100:
+        flash(_("Mục tiêu của %(code)s phải là số phần trăm 0–100.", code=target.code), "error")
+        return redirect(url_for("measure.plans_admin")), 303
+    if not title or len(title) > 2000:
+        flash(_("Nội dung chỉ tiêu %(code)s không được trống (tối đa 2000 ký tự).", code=target.code), "error")
+        return redirect(url_for("measure.plans_admin")), 303
+    import unicodedata
+
+    before = {"goal": target.goal, "title": target.title}
+    target.goal, target.title = goal, unicodedata.normalize("NFC", title)
+    session.add(target)
+    audit(session, actor().id, "target.edit", "target", target.id, before=before)
+    session.commit()
+    flash(_("Đã cập nhật chỉ tiêu %(code)s.", code=target.code), "success")
+    return redirect(url_for("measure.plans_admin"))
+
+
+# -- public: feedback form, summary, tracked links -------------------------------------------------
+
+
+def _public_units() -> list[OrgUnit]:
+    return list(get_session().exec(select(OrgUnit).where(OrgUnit.kind.in_(  # type: ignore[attr-defined]
+        ("province", "department", "district", "commune"))).order_by(OrgUnit.kind, OrgUnit.name)).all())
+
+
+@bp.route("/y-kien", methods=["GET", "POST"])
+@limiter.limit(_feedback_limit, methods=["POST"])
+def feedback_form():
+    session = get_session()
+    form = {"service": request.args.get("s", ""), "satisfaction": "", "comment": "", "name": "",
+            "contact": "", "consent": "", "unit": request.args.get("u", ""), "campaign": request.args.get("c", "")}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = {k: request.form.get(k, "") for k in form}
+        if request.form.get("website"):  # honeypot: people never see this field
+            current_app.logger.info("feedback honeypot filled; dropped")
+            return redirect(url_for("measure.feedback_thanks"), 303)
+        try:
+            fbk.submit_feedback(session, form)
+        except fbk.FeedbackError as exc:
+            session.rollback()
+            errors = exc.fields
+        else:
+            session.commit()
+            return redirect(url_for("measure.feedback_thanks"), 303)
+    return render_template("measure/feedback_form.html", form=form, errors=errors, units=_public_units(),
+                           purpose=fbk.purpose_text()), (422 if errors else 200)
+
+
+@bp.route("/y-kien/cam-on")
+def feedback_thanks():
+    return render_template("measure/feedback_thanks.html")
+
+
+@bp.route("/y-kien/tong-hop")
+@limiter.limit("60 per minute")
+def feedback_summary():
+    session = get_session()
+    year = _year_arg()
+    summary = fbk.public_summary(session, year)
+    return render_template("measure/feedback_summary.html", summary=summary, year=year)
+
+
+@bp.route("/r/<int:campaign_id>/<unit_code>")
+@limiter.limit(_link_limit)
+def tracked_link(campaign_id: int, unit_code: str):
+    session = get_session()
+    campaign = session.get(Campaign, campaign_id)
+    unit = session.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).first()
+    if campaign is None or unit is None:
+        abort(404)
+    session.add(LinkScan(campaign_id=campaign.id, unit_id=unit.id, at=utcnow()))
+    session.commit()
+    resp = redirect(campaign.target_url, 302)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+
+    @app.template_filter("pct")
+    def _pct(value):
+        return "—" if value is None else f"{value:g}%"
+
+    @app.template_filter("localtime")
+    def _localtime(value: datetime | None):
+        return "" if value is None else value.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
