@@ -99,14 +99,18 @@ def write_batch_xlsx(rows: Iterable[Any], path: str | Path) -> BatchFile:
     ws = wb.create_sheet("batch")
     ws.append(list(BATCH_COLUMNS))
     count = 0
-    for row in rows:
-        mid, phone, text = _row(row)
-        phone_cell = WriteOnlyCell(ws, value=phone)
-        phone_cell.data_type = "s"
-        text_cell = WriteOnlyCell(ws, value=neutralise(text))
-        text_cell.data_type = "s"
-        ws.append([mid, phone_cell, text_cell])
-        count += 1
+    try:
+        for row in rows:
+            mid, phone, text = _row(row)
+            phone_cell = WriteOnlyCell(ws, value=phone)
+            phone_cell.data_type = "s"
+            text_cell = WriteOnlyCell(ws, value=neutralise(text))
+            text_cell.data_type = "s"
+            ws.append([mid, phone_cell, text_cell])
+            count += 1
+    except BaseException:
+        ws.close()  # finish openpyxl's temp-file writer cleanly, then re-raise
+        raise
     wb.save(path)
     return BatchFile(path, count, _sha256(path))
 
