@@ -11,8 +11,6 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the SMS blueprints, hooks and the scheduler's wave senders."""
-    try:
-        from campaigns.sms import setup
-    except ImportError:  # pragma: no cover - only while the package is being built
-        return
+    from campaigns.sms import setup
+
     setup.init_app(app)
