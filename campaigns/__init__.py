@@ -13,9 +13,10 @@ PARTS = ("campaigns.media", "campaigns.sms", "campaigns.kits", "campaigns.measur
 
 
 def init_app(app: Flask) -> None:
-    from campaigns import api, cli, views
+    from campaigns import accounts, api, cli, views
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(accounts.bp)
     app.register_blueprint(api.bp)
     cli.init_app(app)
     for name in PARTS:

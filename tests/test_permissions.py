@@ -45,6 +45,11 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("campaigns.deliveries_progress", "GET"): STAFF,
     ("campaigns.delivery_detail", "GET"): STAFF,
     ("campaigns.delivery_action", "POST"): WRITE,
+    ("accounts.index", "GET"): PROVINCE,
+    ("accounts.new", "GET"): WRITE,
+    ("accounts.new", "POST"): WRITE,
+    ("accounts.detail", "GET"): PROVINCE,
+    ("accounts.test", "POST"): WRITE,
     ("api.openapi", "GET"): PUBLIC,
     ("api.units_list", "GET"): ANY,
     ("api.campaigns_list", "GET"): STAFF,
@@ -66,11 +71,9 @@ ACCESS: dict[tuple[str, str], set[str]] = {
 }
 
 #: Other parts declare their rows in their own modules as ACCESS dicts.
-EXTRA_ACCESS_MODULES = (
-    "campaigns.media.access",
-    "campaigns.sms.access",
-    "campaigns.kits.access",
-    "campaigns.measure.access",
+EXTRA_ACCESS_MODULES = tuple(
+    f"campaigns.{part}.{module}" for part in ("media", "sms", "kits", "measure")
+    for module in ("access", "permissions")
 )
 
 
@@ -85,7 +88,7 @@ def all_access() -> dict:
             if exc.name != name and not name.startswith(exc.name or "?"):
                 raise
             continue
-        for key, roles in module.ACCESS.items():
+        for key, roles in getattr(module, "ACCESS", {}).items():
             table[key] = {"PUBLIC": PUBLIC, "ANY": ANY, "STAFF": STAFF, "PROVINCE": PROVINCE, "WRITE": WRITE,
                           "REVIEW": REVIEW, "PARTNER": PARTNER}.get(roles, roles) if isinstance(roles, str) else set(roles)
     return table
@@ -125,6 +128,8 @@ def _path(rule, ids) -> str:
             values[arg] = "in_review"
         elif arg == "action":
             values[arg] = "cancel"
+        elif arg == "channel":
+            values[arg] = "webhook"
         elif arg == "code":
             values[arg] = "vi"
         elif arg in ("unit_code",):
