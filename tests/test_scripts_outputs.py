@@ -188,3 +188,53 @@ def test_script_audio_refuses_khmer_with_a_note(bilingual):
     assert "Khmer" in info.value.message
     # the text outputs still carry the Khmer text
     assert KHMER.encode() in script_to_txt(bilingual, {})
+
+
+def test_script_files_bundle_for_a_kit():
+    from media_templates.scripts import script_files
+
+    data = get_script_template("loudspeaker_short").sample()
+    files, script, notes = script_files(
+        data, META, template="loudspeaker_short", basename="loa-30s"
+    )
+    assert sorted(files) == [
+        "loa-30s.docx",
+        "loa-30s.mp3",
+        "loa-30s.pdf",
+        "loa-30s.txt",
+        "loa-30s.wav",
+    ]
+    assert files["loa-30s.pdf"].startswith(b"%PDF") and files["loa-30s.docx"].startswith(b"PK")
+    assert (
+        abs(wav_duration(files["loa-30s.wav"]) - script.estimated_seconds)
+        <= 0.2 * script.estimated_seconds
+    )
+    assert notes == []
+
+
+def test_script_files_skips_khmer_audio_with_a_note_and_keeps_text():
+    from media_templates.scripts import script_files
+
+    tpl = get_script_template("loudspeaker_bilingual")
+    data = {**tpl.sample(), "key_message_km": KHMER}
+    data.pop("office_address")
+    files, _, notes = script_files(data, {"date": "2025-10-10"}, template=tpl.name)
+    assert sorted(files) == [
+        "kich-ban-phat-thanh.docx",
+        "kich-ban-phat-thanh.pdf",
+        "kich-ban-phat-thanh.txt",
+    ]
+    assert any("Khmer" in n for n in notes)
+    assert any("office_address" in n for n in notes)  # unit without an address: warned, not a crash
+    assert KHMER.encode() in files["kich-ban-phat-thanh.txt"]
+    with pytest.raises(ScriptError) as info:
+        script_files(data, template=tpl.name, formats=("docx", "ogg"))
+    assert info.value.field == "formats"
+
+
+def test_template_public_description():
+    public = get_script_template("loudspeaker_default").to_public()
+    assert public["kind"] == "loudspeaker_script" and "docx" in public["formats"]
+    fields = {f["name"]: f for f in public["fields"]}
+    assert fields["unit_name"]["required"] is True and fields["unit_name"]["max_length"] == 120
+    assert fields["office_address"]["required"] is False

@@ -13,12 +13,22 @@ Public API::
     script_to_txt(script, meta) -> bytes
     script_audio(script, *, voice="vi", mp3=True, jingle=None, engine=None,
                  target_dbfs=-16.0, bitrate_kbps=64) -> {"wav": bytes, "mp3": bytes}
+    script_files(data, meta=None, *, template="loudspeaker_default", basename="kich-ban-phat-thanh",
+                 formats=("docx", "pdf", "txt", "wav", "mp3"), voice="vi", jingle=None,
+                 **render_options) -> (files: dict[name, bytes], script, notes: list[str])
     ScriptError(ValueError)  # .message Vietnamese, .field, .fields
 """
 
 from __future__ import annotations
 
-from .outputs import header_fields, script_audio, script_to_docx, script_to_pdf, script_to_txt
+from .outputs import (
+    header_fields,
+    script_audio,
+    script_files,
+    script_to_docx,
+    script_to_pdf,
+    script_to_txt,
+)
 from .render import (
     TEMPLATES_DIR,
     Script,
@@ -43,6 +53,7 @@ __all__ = [
     "list_script_templates",
     "render_script",
     "script_audio",
+    "script_files",
     "script_to_docx",
     "script_to_pdf",
     "script_to_txt",

@@ -16,7 +16,7 @@ import re
 import unicodedata
 from typing import Any
 
-from .render import Script, ScriptError, format_duration
+from .render import Script, ScriptError, format_duration, render_script
 
 HEADING = "KỊCH BẢN PHÁT THANH"
 READING_HEADING = "Bản đọc (số, ngày giờ, từ viết tắt, địa chỉ web đã viết thành chữ)"
@@ -356,3 +356,54 @@ def script_audio(
     if mp3:
         out["mp3"] = wav_to_mp3(wav, bitrate_kbps)
     return out
+
+
+# ------------------------------------------------------------------- bundle
+
+
+def script_files(
+    data: dict,
+    meta: dict | None = None,
+    *,
+    template: str = "loudspeaker_default",
+    basename: str = "kich-ban-phat-thanh",
+    formats: tuple[str, ...] = ("docx", "pdf", "txt", "wav", "mp3"),
+    voice: str = "vi",
+    jingle: bytes | None = None,
+    **render_options: Any,
+) -> tuple[dict[str, bytes], Script, list[str]]:
+    """Everything a kit needs for one script: ``({file name: bytes}, script, notes)``.
+
+    Audio that cannot be made (Khmer text without a Khmer voice, an engine
+    error) is left out and its Vietnamese note added to ``notes``, after the
+    script's own warnings; a bad template or data still raises ScriptError.
+    """
+    from media_templates.speech import SpeechError
+
+    allowed = {"docx", "pdf", "txt", "wav", "mp3"}
+    unknown = [f for f in formats if f not in allowed]
+    if unknown:
+        raise ScriptError(f"Định dạng không hỗ trợ: {', '.join(unknown)}.", field="formats")
+    if not re.fullmatch(r"[\w.-]{1,80}", basename):
+        raise ScriptError("Tên tệp chỉ gồm chữ, số, dấu chấm, gạch ngang.", field="basename")
+    script = render_script(data, template=template, **render_options)
+    notes = list(script.warnings)
+    files: dict[str, bytes] = {}
+    if "docx" in formats:
+        files[f"{basename}.docx"] = script_to_docx(script, meta)
+    if "pdf" in formats:
+        files[f"{basename}.pdf"] = script_to_pdf(script, meta)
+    if "txt" in formats:
+        files[f"{basename}.txt"] = script_to_txt(script, meta)
+    if "wav" in formats or "mp3" in formats:
+        try:
+            audio = script_audio(script, voice=voice, mp3="mp3" in formats, jingle=jingle)
+        except SpeechError as exc:
+            if exc.message not in notes:
+                notes.append(exc.message)
+        else:
+            if "wav" in formats:
+                files[f"{basename}.wav"] = audio["wav"]
+            if "mp3" in formats:
+                files[f"{basename}.mp3"] = audio["mp3"]
+    return files, script, notes

@@ -85,6 +85,23 @@ class ScriptTemplate:
     source: str
     path: Path
 
+    def to_public(self) -> dict[str, Any]:
+        """The template as the API lists it (fields as name/type/required/max_length)."""
+        keys = ("name", "type", "required", "max_length", "label", "default")
+        return {
+            "name": self.name,
+            "kind": "loudspeaker_script",
+            "title": self.title,
+            "description": self.description,
+            "language": self.language,
+            "formats": ["docx", "pdf", "txt", "wav", "mp3"],
+            "fields": [
+                {k: f[k] for k in keys if k in f}
+                | {"type": f.get("type", "text"), "required": bool(f.get("required"))}
+                for f in self.fields
+            ],
+        }
+
     def sample(self) -> dict[str, Any]:
         sample = self.path / "sample.json"
         return json.loads(sample.read_text(encoding="utf-8")) if sample.exists() else {}
