@@ -1,0 +1,680 @@
+"""Kit building: for each approved campaign and each unit it covers, one ZIP.
+
+Which units get a kit (:func:`kit_units`): every district and commune in the
+campaign's scope, including the communes and districts under any scope unit
+(a province in scope means every district and commune); departments and
+press units get one only when they are named in the scope themselves. The
+province itself gets none (its communicators have the originals).
+
+A kit holds (names in Vietnamese, NFC, safe for Windows):
+``README.txt``; ``1. Ấn phẩm in/`` posters A3/A4, A5 leaflet and standee as
+print PDFs with the unit's name and a QR code to
+``PUBLIC_BASE_URL/r/<campaign_id>/<unit_code>``; ``2. Truyền thanh/`` each
+loudspeaker script as DOCX, PDF, TXT, WAV and MP3; and
+``3. Lịch phát thanh.xlsx``. Problems that should not stop a kit (a unit
+without an address, a product that failed to render, Khmer text without a
+voice) become ``Kit.warnings`` and are listed in the README.
+
+A kit is rebuilt only when its inputs changed (``input_digest``); each build
+is a new version (``Kit.version``, one ``KitVersion`` row, one file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import shutil
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from campaigns.kits import broadcasts as bc
+from campaigns.kits.models import KitVersion
+from campaigns.kits.scripts import ScriptSettings, render_for_unit
+from campaigns.kits.zipsafe import safe_part, write_zip
+from campaigns.models import Campaign, CampaignUnit, ContentItem, Kit
+from core.models import OrgUnit, audit
+from core.timeutil import LOCAL_TZ, fmt_date, to_local, utcnow
+from core.units import subtree_ids
+
+log = logging.getLogger(__name__)
+logging.getLogger("fontTools").setLevel(logging.WARNING)  # PDF font subsetting is chatty at INFO
+
+BUILDER_VERSION = "1"
+KIT_KINDS = ("district", "commune")
+EXPLICIT_KINDS = ("district", "commune", "department", "press")
+PRINT_DIR = "1. Ấn phẩm in"
+RADIO_DIR = "2. Truyền thanh"
+SCHEDULE_NAME = "3. Lịch phát thanh.xlsx"
+
+#: print products every kit carries: (media template name prefix, label, field used to pick content)
+PRINT_PRODUCTS = (
+    ("poster-a3", "Áp phích A3", "poster"),
+    ("poster-a4", "Áp phích A4", "poster"),
+    ("leaflet-a5", "Tờ rơi A5", "leaflet"),
+    ("standee", "Standee", "standee"),
+)
+
+
+@dataclass(frozen=True)
+class KitConfig:
+    media_dir: Path
+    base_url: str
+    script: ScriptSettings = field(default_factory=ScriptSettings)
+    include_wav: bool = True
+    mp3_kbps: int = 64
+    tts_engine: str | None = None
+
+    @classmethod
+    def from_app(cls, app) -> KitConfig:
+        conf = app.config
+        wav = str(conf.get("LANTOA_KIT_WAV", "1")).lower() not in ("0", "false", "no")
+        return cls(
+            media_dir=Path(conf.get("LANTOA_MEDIA_DIR") or Path(app.instance_path) / "media"),
+            base_url=str(conf.get("LANTOA_PUBLIC_BASE_URL") or conf.get("PUBLIC_BASE_URL")
+                         or "http://127.0.0.1:5000"),
+            script=ScriptSettings.from_config(conf),
+            include_wav=wav,
+            tts_engine=conf.get("LANTOA_TTS_ENGINE") or None,
+        )
+
+
+class KitBuildError(RuntimeError):
+    pass
+
+
+# -- which units -----------------------------------------------------------------------
+
+
+def kit_units(session: Session, campaign_id: int) -> list[OrgUnit]:
+    """The units that get a kit for this campaign (see the module docstring)."""
+    units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
+    scope = session.exec(select(CampaignUnit.unit_id).where(CampaignUnit.campaign_id == campaign_id)).all()
+    chosen: set[int] = set()
+    for uid in scope:
+        unit = units.get(uid)
+        if unit is None:
+            continue
+        if unit.kind in EXPLICIT_KINDS:
+            chosen.add(uid)
+        chosen |= {d for d in subtree_ids(session, uid) if units[d].kind in KIT_KINDS}
+    order = {"district": 0, "commune": 1, "department": 2, "press": 3}
+    return sorted((units[i] for i in chosen), key=lambda u: (order.get(u.kind, 9), u.code))
+
+
+def tracked_link(base_url: str, campaign_id: int, unit_code: str) -> str:
+    return f"{base_url.rstrip('/')}/r/{campaign_id}/{unit_code}"
+
+
+# -- inputs ----------------------------------------------------------------------------
+
+
+def campaign_items(session: Session, campaign_id: int, channel: str) -> list[ContentItem]:
+    return list(session.exec(
+        select(ContentItem).where(ContentItem.campaign_id == campaign_id, ContentItem.channel == channel)
+        .order_by(ContentItem.planned_at, ContentItem.id)
+    ).all())
+
+
+def _print_templates() -> dict[str, str]:
+    """product prefix -> available media template name (print, with PDF)."""
+    from media_templates import get_template, list_templates
+
+    out: dict[str, str] = {}
+    for info in list_templates():
+        if "pdf" not in info.formats or get_template(info.name).kind != "print":
+            continue
+        for prefix, _label, _kind in PRINT_PRODUCTS:
+            if info.name.startswith(prefix) and prefix not in out:
+                out[prefix] = info.name
+    return out
+
+
+def _template_state() -> list:
+    from media_templates import list_templates, templates_dir
+
+    base = Path(templates_dir())
+    state = []
+    for info in list_templates():
+        folder = base / info.name
+        mtime = max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=0) if folder.is_dir() else 0
+        state.append([info.name, mtime])
+    return state
+
+
+def input_digest(session: Session, campaign: Campaign, unit: OrgUnit, config: KitConfig,
+                 template_state: list | None = None) -> str:
+    items = session.exec(select(ContentItem).where(ContentItem.campaign_id == campaign.id,
+                                                   ContentItem.channel.in_(("print", "loudspeaker")))  # type: ignore[attr-defined]
+                         .order_by(ContentItem.id)).all()
+    parent = session.get(OrgUnit, unit.parent_id) if unit.parent_id else None
+    rules = bc.unit_rules(session, campaign.id, unit.id)
+    payload = {
+        "v": BUILDER_VERSION,
+        "campaign": [campaign.id, campaign.title, campaign.description, str(campaign.starts_on),
+                     str(campaign.ends_on), campaign.target_url],
+        "unit": [unit.code, unit.name, unit.kind, unit.address, unit.phone, unit.office_hours,
+                 unit.portal_url, unit.brand],
+        "parent": [parent.name, parent.phone, parent.office_hours, parent.portal_url] if parent else None,
+        "items": [[i.id, i.channel, i.title, i.body, i.language, i.template, i.variants,
+                   str(i.planned_at)] for i in items],
+        "rules": [[r.id, r.weekdays, r.times, r.starts_on, r.ends_on, r.content] for r in rules],
+        "config": [config.base_url, config.script.syllables_per_minute, config.script.max_segment_seconds,
+                   config.script.max_total_seconds, config.script.voice, config.include_wav, config.mp3_kbps,
+                   config.tts_engine],
+        "templates": template_state if template_state is not None else _template_state(),
+    }
+    raw = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+# -- print products ----------------------------------------------------------------------
+
+
+def _cut(text: str, limit: int | None) -> str:
+    text = re.sub(r"\s+", " ", unicodedata.normalize("NFC", text or "")).strip()
+    if not limit or len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.;:–-") + "…"
+
+
+def _points(text: str) -> list[str]:
+    """Split a body into short points: 'Bước 1: …' steps, else sentences."""
+    text = unicodedata.normalize("NFC", text or "")
+    steps = [s.strip(" .;") for s in re.split(r"(?=Bước\s+\d+\s*:)", text) if s.strip(" .;")]
+    if len(steps) > 1:
+        return steps
+    return [s.strip() for s in re.split(r"(?<=[.!?;])\s+", text) if s.strip()]
+
+
+def _title_of(item: ContentItem | None, campaign: Campaign) -> str:
+    if item is None:
+        return campaign.title
+    title = re.sub(r"^(Áp phích|Tờ rơi( A5)?|Standee|Poster)\s*[:–-]\s*", "", item.title, flags=re.I)
+    return title or item.title
+
+
+DEFAULT_STEPS = [
+    "Đăng nhập Cổng dịch vụ công bằng tài khoản VNeID",
+    "Chọn thủ tục và điền thông tin",
+    "Nộp hồ sơ, theo dõi và nhận kết quả trực tuyến",
+]
+
+
+def print_data(tpl, item: ContentItem | None, campaign: Campaign, unit: OrgUnit, link: str,
+               hotline: str | None) -> dict:
+    """Fill any print template's fields from the content item, campaign and unit."""
+    body = item.body if item is not None else campaign.description
+    data: dict = {}
+    for f in tpl.fields:
+        name, kind, limit = f["name"], f["type"], f.get("max_length")
+        extras = tpl.field_extras.get(name, {}) if hasattr(tpl, "field_extras") else {}
+        if kind == "url":
+            data[name] = link
+        elif name == "title":
+            data[name] = _cut(_title_of(item, campaign), limit)
+        elif kind == "list":
+            points = [_cut(p, limit) for p in _points(body)][: int(extras.get("max_items", 5))]
+            if len(points) < int(extras.get("min_items", 0)) or (f.get("required") and not points):
+                points = DEFAULT_STEPS[: max(int(extras.get("min_items", 0)), len(DEFAULT_STEPS))]
+            if points:
+                data[name] = points
+        elif name in ("body", "intro"):
+            if body:
+                data[name] = _cut(body, limit)
+        elif name == "hotline" and hotline:
+            data[name] = _cut(hotline, limit)
+        elif name == "address" and unit.address:
+            data[name] = _cut(unit.address, limit)
+        elif name in ("unit_name", "unit"):
+            data[name] = _cut(unit.name, limit)
+    return data
+
+
+def _pick_item(items: list[ContentItem], kind: str) -> ContentItem | None:
+    for item in items:
+        tpl = (item.template or "").replace("_", "-")
+        if tpl.startswith(kind):
+            return item
+    return items[0] if items else None
+
+
+# -- the build ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    name: str
+    source: Path | bytes
+    kind: str
+    label: str
+
+
+def _readme(campaign: Campaign, unit: OrgUnit, link: str, entries: list[_Entry], warnings: list[str],
+            version: int, schedule_note: str) -> bytes:
+    lines = [
+        f"BỘ TÀI LIỆU TRUYỀN THÔNG – {unit.name.upper()}",
+        f"Chiến dịch: {campaign.title}",
+        f"Thời gian: {fmt_date(campaign.starts_on)} – {fmt_date(campaign.ends_on)}",
+        f"Phiên bản bộ tài liệu: {version} (tạo ngày {fmt_date(utcnow())})",
+        "",
+        "TRONG BỘ TÀI LIỆU CÓ GÌ",
+    ]
+    for e in entries:
+        lines.append(f"- {e.name}: {e.label}")
+    lines += [
+        "",
+        "CẦN LÀM GÌ",
+        "1. In áp phích A3/A4, tờ rơi A5 và standee (thư mục “1. Ấn phẩm in”, tệp PDF đã có lề "
+        "tràn và dấu cắt) rồi dán, đặt tại Bộ phận Một cửa, nhà văn hóa ấp, nơi đông người.",
+        f"2. Mã QR trên ấn phẩm dẫn tới {link} – đơn vị không cần sửa; số lượt quét được "
+        "tính cho đơn vị mình.",
+        "3. Phát các bản tin trong thư mục “2. Truyền thanh” trên loa truyền thanh cơ sở: "
+        "phát thanh viên đọc theo tệp DOCX/PDF (có bản đọc sẵn cho số, ngày, từ viết tắt) "
+        "hoặc phát tệp âm thanh MP3/WAV.",
+        f"4. Phát theo “{SCHEDULE_NAME}”. {schedule_note}",
+        "5. Sau mỗi buổi phát, bấm “Xác nhận đã phát” trên trang Lan Tỏa (mục Lịch phát thanh) "
+        "hoặc gọi API POST /api/v1/broadcasts/<mã buổi phát>/confirm.",
+        "6. Tệp DOCX có thể sửa cho phù hợp địa phương; giữ nguyên thông điệp chính.",
+    ]
+    if warnings:
+        lines += ["", "LƯU Ý"] + [f"- {w}" for w in warnings]
+    lines += ["", "Bộ tài liệu do hệ thống Lan Tỏa tạo tự động. Âm thanh được tổng hợp bằng "
+              "eSpeak NG (giọng máy); có thể thu âm lại bằng giọng phát thanh viên."]
+    text = "\r\n".join(unicodedata.normalize("NFC", ln) for ln in lines) + "\r\n"
+    return b"\xef\xbb\xbf" + text.encode("utf-8")
+
+
+def _schedule_xlsx(session: Session, campaign: Campaign, unit: OrgUnit, scripts: list[tuple[ContentItem, str]]
+                   ) -> tuple[bytes, str, bool]:
+    """The broadcast schedule workbook; returns (bytes, note for the README, has_rules)."""
+    import io
+
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    rules = bc.unit_rules(session, campaign.id, unit.id)
+    account = session.exec(select(bc.ChannelAccount).where(bc.ChannelAccount.channel == bc.CHANNEL,
+                                                           bc.ChannelAccount.unit_id == unit.id)).first()
+    deliveries = {}
+    if account is not None:
+        for d in session.exec(select(bc.Delivery).where(bc.Delivery.channel_account_id == account.id,
+                                                        bc.Delivery.campaign_id == campaign.id)).all():
+            if d.scheduled_at is not None:
+                deliveries[to_local(d.scheduled_at).replace(second=0, microsecond=0)] = d
+    titles = {item.id: item.title for item, _ in scripts}
+    default_title = scripts[0][0].title if scripts else campaign.title
+    slots: list[tuple[datetime, str, str]] = []
+    if rules:
+        for r in rules:
+            start = max(datetime.fromisoformat(r.starts_on).date(), campaign.starts_on)
+            end = min(datetime.fromisoformat(r.ends_on).date(), campaign.ends_on)
+            title = titles.get((r.content or {}).get("content_item_id"), default_title)
+            for s in bc.expand_slots(r.weekdays, r.times, start, end):
+                slots.append((s, title, "Theo lịch"))
+        note = "Lịch gồm: " + "; ".join(bc.slot_label(r.weekdays, r.times) for r in rules) + "."
+    else:
+        for s in bc.expand_slots(bc.DEFAULT_WEEKDAYS, bc.DEFAULT_TIMES, campaign.starts_on, campaign.ends_on):
+            slots.append((s, default_title, "Đề xuất"))
+        note = ("Đơn vị chưa đăng ký lịch phát; bảng là lịch đề xuất "
+                f"({bc.slot_label(bc.DEFAULT_WEEKDAYS, bc.DEFAULT_TIMES)}).")
+    slots.sort(key=lambda s: s[0])
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Lịch phát thanh"
+    ws.append([f"LỊCH PHÁT THANH – {unit.name}"])
+    ws.append([f"Chiến dịch: {campaign.title} ({fmt_date(campaign.starts_on)} – {fmt_date(campaign.ends_on)})"])
+    ws.append([])
+    header = ["STT", "Thứ", "Ngày", "Giờ", "Bản tin", "Loại lịch", "Tình trạng", "Xác nhận lúc"]
+    ws.append(header)
+    ws["A1"].font = Font(bold=True, size=14)
+    for cell in ws[4]:
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = PatternFill("solid", fgColor="0B5CAB")
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    now = utcnow()
+    for n, (slot, title, kind) in enumerate(slots, start=1):
+        d = deliveries.get(slot)
+        state = bc.STATE_LABELS[bc.broadcast_state(d, now)] if d is not None else (
+            "Sắp phát" if slot > now else "Chưa xác nhận")
+        confirmed = to_local(d.confirmed_at).strftime("%d/%m/%Y %H:%M") if d is not None and d.confirmed_at else ""
+        ws.append([n, bc.WEEKDAY_LABELS[slot.isoweekday()], slot.strftime("%d/%m/%Y"), slot.strftime("%H:%M"),
+                   title, kind, state, confirmed])
+    for col, width in zip("ABCDEFGH", (6, 11, 12, 8, 50, 11, 17, 17), strict=True):
+        ws.column_dimensions[col].width = width
+    ws.freeze_panes = "A5"
+    ws.print_title_rows = "4:4"
+    info = wb.create_sheet("Hướng dẫn")
+    for line in ("Cột “Tình trạng”: Sắp phát / Chưa xác nhận / Đã xác nhận phát.",
+                 "Sau mỗi buổi phát, cán bộ xã bấm “Xác nhận đã phát” trên Lan Tỏa.", note):
+        info.append([line])
+    info.column_dimensions["A"].width = 100
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue(), note, bool(rules)
+
+
+def _file_stem(label: str, unit_name: str) -> str:
+    return safe_part(f"{label} – {unit_name}")
+
+
+def _script_stem(n: int, title: str) -> str:
+    title = re.sub(r"^Bản tin( loa)?\s*:\s*", "", title, flags=re.I).replace(": ", " – ")
+    return safe_part(f"{n:02d}. {title}")
+
+
+_CAMPAIGN_FIELDS = ("id", "title", "description", "starts_on", "ends_on", "target_url")
+_UNIT_FIELDS = ("id", "code", "name", "kind", "address", "phone", "office_hours", "portal_url", "brand")
+_ITEM_FIELDS = ("id", "campaign_id", "title", "body", "language", "channel", "template", "variants", "planned_at")
+
+
+def _plain(obj, fields) -> dict:
+    return {f: getattr(obj, f) for f in fields}
+
+
+def unit_spec(session: Session, campaign: Campaign, unit: OrgUnit, config: KitConfig) -> dict:
+    """Everything ``produce_files`` needs, as plain data (it runs without a database)."""
+    parent = session.get(OrgUnit, unit.parent_id) if unit.parent_id else None
+    return {
+        "campaign": _plain(campaign, _CAMPAIGN_FIELDS),
+        "unit": _plain(unit, _UNIT_FIELDS),
+        "parent": _plain(parent, _UNIT_FIELDS) if parent else None,
+        "print_items": [_plain(i, _ITEM_FIELDS) for i in campaign_items(session, campaign.id, "print")],
+        "script_items": [_plain(i, _ITEM_FIELDS) for i in campaign_items(session, campaign.id, "loudspeaker")],
+        "link": tracked_link(config.base_url, campaign.id, unit.code),
+        "config": config,
+        "work": str(Path(tempfile.mkdtemp(prefix="kit-", dir=_ensure(config.media_dir / "kits" / "tmp")))),
+    }
+
+
+def produce_files(spec: dict) -> dict:
+    """Render a unit's print PDFs and scripts (DOCX/PDF/TXT/MP3/WAV) into ``spec["work"]``.
+
+    Pure (no database), so kits build side by side in worker processes.
+    Returns {"entries": [(name, path, kind, label)], "scripts": [(item_id, title)],
+    "warnings": [...]} -- file names are relative to the archive.
+    """
+    from media_templates import TemplateError, get_template, render
+    from media_templates.scripts import (
+        ScriptError,
+        script_audio,
+        script_to_docx,
+        script_to_pdf,
+        script_to_txt,
+    )
+    from media_templates.speech import SpeechError
+
+    config: KitConfig = spec["config"]
+    campaign = Campaign(**spec["campaign"])
+    unit = OrgUnit(**spec["unit"])
+    parent = OrgUnit(**spec["parent"]) if spec["parent"] else None
+    work = Path(spec["work"])
+    link = spec["link"]
+    warnings: list[str] = []
+    entries: list[tuple[str, str, str, str]] = []
+
+    def put(name: str, data: bytes) -> str:
+        path = work / f"f{len(entries):03d}"
+        path.write_bytes(data)
+        return str(path)
+
+    if not (unit.address or "").strip():
+        warnings.append(f"{unit.name} chưa có địa chỉ Bộ phận Một cửa: kịch bản và tờ rơi bỏ qua địa chỉ. "
+                        "Đề nghị cập nhật địa chỉ đơn vị.")
+    hotline = unit.phone or (parent.phone if parent else None)
+    templates = _print_templates()
+    print_items = [ContentItem(**i) for i in spec["print_items"]]
+    brand = {**(unit.brand or {}), "unit_name": unit.name}
+    if brand.get("logo_path") and not Path(brand["logo_path"]).is_file():
+        brand.pop("logo_path")
+    for n, (prefix, label, kind) in enumerate(PRINT_PRODUCTS):
+        name = templates.get(prefix)
+        if name is None:
+            warnings.append(f"Chưa có mẫu {label} trong hệ thống: bộ tài liệu không có {label.lower()}.")
+            continue
+        item = _pick_item(print_items, kind)
+        try:
+            tpl = get_template(name)
+            out = work / f"print-{n}.pdf"
+            render(tpl, "pdf", print_data(tpl, item, campaign, unit, link, hotline), out, brand=brand)
+            entries.append((f"{PRINT_DIR}/{_file_stem(label, unit.name)}.pdf", str(out), "print",
+                            f"{label} để in (PDF, có mã QR của đơn vị)"))
+        except TemplateError as exc:
+            warnings.append(f"Không tạo được {label}: {getattr(exc, 'message', str(exc))}")
+
+    scripts: list[tuple[int, str]] = []
+    items = [ContentItem(**i) for i in spec["script_items"]]
+    for n, item in enumerate(items, start=1):
+        try:
+            script = render_for_unit(campaign, unit, item, config.script, parent=parent)
+        except ScriptError as exc:
+            warnings.append(f"Bản tin “{item.title}”: {exc.message}")
+            continue
+        scripts.append((item.id, item.title))
+        when = to_local(item.planned_at) if item.planned_at else None
+        meta = {"unit_name": unit.name, "campaign_title": campaign.title, "title": item.title,
+                "date": when.date() if when else campaign.starts_on}
+        base = f"{RADIO_DIR}/{_script_stem(n, item.title)}"
+        entries.append((f"{base}.docx", put("docx", script_to_docx(script, meta)), "script",
+                        "kịch bản để sửa và in (Word)"))
+        entries.append((f"{base}.pdf", put("pdf", script_to_pdf(script, meta)), "script", "kịch bản (PDF)"))
+        entries.append((f"{base}.txt", put("txt", script_to_txt(script, meta)), "script",
+                        "kịch bản (văn bản thuần)"))
+        for w in script.warnings:
+            if "(office_address)" in w and not (unit.address or "").strip():
+                continue  # already said once for the whole kit
+            text = f"Bản tin “{item.title}”: {w}"
+            if text not in warnings:
+                warnings.append(text)
+        try:
+            audio = script_audio(script, voice=config.script.voice, mp3=True, engine=config.tts_engine,
+                                 bitrate_kbps=config.mp3_kbps)
+        except SpeechError as exc:
+            warnings.append(f"Bản tin “{item.title}” không có tệp âm thanh: {exc.message}")
+        else:
+            entries.append((f"{base}.mp3", put("mp3", audio["mp3"]), "audio", "âm thanh để phát (MP3)"))
+            if config.include_wav:
+                entries.append((f"{base}.wav", put("wav", audio["wav"]), "audio", "âm thanh chất lượng gốc (WAV)"))
+    if not items:
+        warnings.append("Chiến dịch chưa có bản tin loa truyền thanh.")
+    return {"entries": entries, "scripts": scripts, "warnings": warnings}
+
+
+def _kit_row(session: Session, campaign: Campaign, unit: OrgUnit) -> Kit:
+    kit = session.exec(select(Kit).where(Kit.campaign_id == campaign.id, Kit.unit_id == unit.id)).first()
+    if kit is None:
+        kit = Kit(campaign_id=campaign.id, unit_id=unit.id, status="pending", version=0)
+        session.add(kit)
+        session.flush()
+    return kit
+
+
+def _is_current(session: Session, kit: Kit, digest: str) -> bool:
+    if kit.status != "ready" or not kit.path or not Path(kit.path).is_file():
+        return False
+    last = session.exec(select(KitVersion).where(KitVersion.kit_id == kit.id)
+                        .order_by(KitVersion.version.desc())).first()  # type: ignore[attr-defined]
+    return last is not None and last.input_digest == digest
+
+
+def _finish(session: Session, campaign: Campaign, unit: OrgUnit, kit: Kit, config: KitConfig, digest: str,
+            produced: dict, started: float) -> Kit:
+    """Schedule sheet, README and the ZIP; record the new version."""
+    warnings = list(produced["warnings"])
+    entries = [_Entry(n, Path(p), k, lbl) for n, p, k, lbl in produced["entries"]]
+    items = {i.id: i for i in campaign_items(session, campaign.id, "loudspeaker")}
+    rendered = [(items[i], t) for i, t in produced["scripts"] if i in items]
+    xlsx, schedule_note, _has_rules = _schedule_xlsx(session, campaign, unit, rendered)
+    entries.append(_Entry(SCHEDULE_NAME, xlsx, "schedule", "lịch phát thanh (Excel)"))
+    version = kit.version + 1
+    link = tracked_link(config.base_url, campaign.id, unit.code)
+    readme = _readme(campaign, unit, link, entries, warnings, version, schedule_note)
+    all_entries = [_Entry("README.txt", readme, "readme", "hướng dẫn")] + entries
+    out = config.media_dir / "kits" / str(campaign.id) / unit.code / f"v{version}.zip"
+    sha, size, names = write_zip(out, [(e.name, e.source) for e in all_entries])
+    contents = []
+    for e, name in zip(all_entries, names, strict=True):
+        size_e = len(e.source) if isinstance(e.source, bytes) else Path(e.source).stat().st_size
+        contents.append({"name": name, "kind": e.kind, "size": size_e})
+    kit.status, kit.path, kit.sha256, kit.size = "ready", str(out), sha, size
+    kit.contents, kit.warnings, kit.version, kit.built_at = contents, warnings, version, utcnow()
+    session.add(kit)
+    session.add(KitVersion(kit_id=kit.id, version=version, input_digest=digest, path=str(out), sha256=sha,
+                           size=size, contents=contents, warnings=warnings,
+                           seconds=round(time.perf_counter() - started, 3), built_at=kit.built_at))
+    audit(session, None, "kit.build", "kit", kit.id, unit=unit.code, campaign_id=campaign.id, version=version)
+    session.flush()
+    return kit
+
+
+def _fail(session: Session, kit: Kit, unit: OrgUnit, exc: BaseException) -> KitBuildError:
+    log.error("kit build failed for unit %s: %s", unit.code, exc, exc_info=exc)
+    kit.status = "failed"
+    kit.warnings = [f"Lỗi khi tạo bộ tài liệu: {exc}"]
+    session.add(kit)
+    session.flush()
+    return KitBuildError(f"Không tạo được bộ tài liệu cho {unit.name}: {exc}")
+
+
+def build_unit_kit(session: Session, campaign: Campaign, unit: OrgUnit, config: KitConfig, *,
+                   force: bool = False, template_state: list | None = None,
+                   progress: Callable[[float], None] | None = None) -> tuple[Kit, bool]:
+    """Build (or keep, when its inputs are unchanged) ``unit``'s kit. Returns (kit, rebuilt).
+
+    The kit row is flushed, not committed. Problems that must not stop a kit
+    become warnings; an unexpected error marks the kit ``failed`` and raises
+    :class:`KitBuildError` with a Vietnamese message.
+    """
+    report = progress or (lambda _f: None)
+    kit = _kit_row(session, campaign, unit)
+    digest = input_digest(session, campaign, unit, config, template_state)
+    if not force and _is_current(session, kit, digest):
+        report(1.0)
+        return kit, False
+    started = time.perf_counter()
+    kit.status = "building"
+    session.add(kit)
+    session.flush()
+    spec = unit_spec(session, campaign, unit, config)
+    try:
+        produced = produce_files(spec)
+        report(0.9)
+        _finish(session, campaign, unit, kit, config, digest, produced, started)
+    except Exception as exc:
+        raise _fail(session, kit, unit, exc) from exc
+    finally:
+        shutil.rmtree(spec["work"], ignore_errors=True)
+    report(1.0)
+    return kit, True
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _workers(config_workers: int | None, jobs: int) -> int:
+    import os
+
+    n = config_workers if config_workers is not None else min(os.cpu_count() or 1, 4)
+    return max(1, min(n, jobs))
+
+
+def build_campaign_kits(session: Session, campaign_id: int, config: KitConfig, *,
+                        unit_ids: list[int] | None = None, force: bool = False,
+                        progress: Callable[[float], None] | None = None,
+                        commit: bool = True, workers: int | None = None) -> dict:
+    """Build every kit of a campaign (or only ``unit_ids``) whose inputs changed.
+
+    Files are produced side by side in ``workers`` processes (default: the
+    CPU count, at most 4; 1 = in this process); each finished kit is recorded
+    (and committed, unless ``commit=False``) as soon as it is ready, so
+    progress is visible. Returns a summary dict.
+    """
+    report = progress or (lambda _f: None)
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise KitBuildError(f"Không có chiến dịch mã {campaign_id}.")
+    units = kit_units(session, campaign_id)
+    if unit_ids is not None:
+        wanted = set(unit_ids)
+        units = [u for u in units if u.id in wanted]
+    state = _template_state()
+    summary: dict = {"campaign_id": campaign_id, "units": len(units), "built": 0, "unchanged": 0,
+                     "failed": [], "kit_ids": []}
+    todo = []
+    for unit in units:
+        kit = _kit_row(session, campaign, unit)
+        digest = input_digest(session, campaign, unit, config, state)
+        if not force and _is_current(session, kit, digest):
+            summary["unchanged"] += 1
+            summary["kit_ids"].append(kit.id)
+            continue
+        kit.status = "building"
+        session.add(kit)
+        todo.append((unit, kit, digest, unit_spec(session, campaign, unit, config)))
+    session.flush()
+    if commit:
+        session.commit()
+    done = summary["unchanged"]
+    report(done / max(len(units), 1))
+    n_workers = _workers(workers, len(todo))
+    started = time.perf_counter()
+
+    def record(unit, kit, digest, spec, result: dict | None, error: BaseException | None) -> None:
+        nonlocal done
+        try:
+            if error is not None:
+                raise error
+            _finish(session, campaign, unit, kit, config, digest, result, started)
+        except Exception as exc:  # noqa: BLE001 - one unit's failure must not stop the others
+            summary["failed"].append({"unit": unit.code, "error": str(_fail(session, kit, unit, exc))})
+        else:
+            summary["built"] += 1
+            summary["kit_ids"].append(kit.id)
+        finally:
+            shutil.rmtree(spec["work"], ignore_errors=True)
+        if commit:
+            session.commit()
+        done += 1
+        report(done / max(len(units), 1))
+
+    if n_workers <= 1:
+        for unit, kit, digest, spec in todo:
+            try:
+                result, error = produce_files(spec), None
+            except Exception as exc:  # noqa: BLE001
+                result, error = None, exc
+            record(unit, kit, digest, spec, result, error)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ctx = multiprocessing.get_context("spawn")  # never fork a process holding DB connections or threads
+        with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
+            futures = {pool.submit(produce_files, spec): (unit, kit, digest, spec) for unit, kit, digest, spec in todo}
+            for fut in as_completed(futures):
+                unit, kit, digest, spec = futures[fut]
+                try:
+                    result, error = fut.result(), None
+                except Exception as exc:  # noqa: BLE001
+                    result, error = None, exc
+                record(unit, kit, digest, spec, result, error)
+    report(1.0)
+    return summary
+
+
+def local_now() -> datetime:
+    return datetime.now(LOCAL_TZ)

@@ -1,0 +1,145 @@
+"""Loudspeaker scripts as the app sees them: a content item of channel
+``loudspeaker`` rendered for one unit, previewed while editing, and turned
+into DOCX/PDF/TXT/WAV/MP3 for the unit's radio kit.
+
+The script settings live on the content item: ``body`` is the key message and
+``variants["script"]`` holds ``template``, ``call_to_action`` and optional
+``extra`` (more body text) and ``audience``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from campaigns.models import Campaign, ContentItem
+from core.models import OrgUnit
+
+DEFAULT_TEMPLATE = "loudspeaker_default"
+DEFAULT_CALL_TO_ACTION = (
+    "Bà con hãy kích hoạt tài khoản định danh điện tử VNeID và nộp hồ sơ thủ tục hành chính "
+    "trực tuyến trên Cổng dịch vụ công."
+)
+
+
+@dataclass(frozen=True)
+class ScriptSettings:
+    """Reading rate and limits, from config (``LANTOA_SPEECH_RATE`` etc.)."""
+
+    syllables_per_minute: int = 180
+    max_segment_seconds: float | None = None
+    max_total_seconds: float | None = None
+    voice: str = "vi"
+
+    @classmethod
+    def from_config(cls, config: dict) -> ScriptSettings:
+        def num(key: str, cast, default):
+            raw = config.get(key)
+            if raw in (None, ""):
+                return default
+            try:
+                return cast(raw)
+            except (TypeError, ValueError):
+                return default
+
+        return cls(
+            syllables_per_minute=num("LANTOA_SPEECH_RATE", int, 180),
+            max_segment_seconds=num("LANTOA_SCRIPT_MAX_SEGMENT_SECONDS", float, None),
+            max_total_seconds=num("LANTOA_SCRIPT_MAX_TOTAL_SECONDS", float, None),
+            voice=str(config.get("LANTOA_SPEECH_VOICE") or "vi"),
+        )
+
+
+def _nfc(value: Any) -> str:
+    return unicodedata.normalize("NFC", str(value or "")).strip()
+
+
+def _portal_for_reading(url: str | None) -> str:
+    url = _nfc(url)
+    for prefix in ("https://", "http://"):
+        if url.lower().startswith(prefix):
+            url = url[len(prefix):]
+    return url.rstrip("/")
+
+
+def script_fields(item: ContentItem) -> dict:
+    settings = (item.variants or {}).get("script") or {}
+    return settings if isinstance(settings, dict) else {}
+
+
+def script_data(campaign: Campaign, unit: OrgUnit, item: ContentItem, *,
+                parent: OrgUnit | None = None, overrides: dict | None = None) -> tuple[str, dict]:
+    """(template name, data) for ``render_script`` for this unit.
+
+    A commune without its own phone or hours borrows its district's (``parent``).
+    """
+    fields = {**script_fields(item), **(overrides or {})}
+    data = {
+        "unit_name": _nfc(unit.name),
+        "campaign_title": _nfc(campaign.title),
+        "key_message": _nfc(fields.get("key_message") or item.body),
+        "call_to_action": _nfc(fields.get("call_to_action") or DEFAULT_CALL_TO_ACTION),
+        "office_address": _nfc(unit.address),
+        "office_hours": _nfc(unit.office_hours or (parent.office_hours if parent else "")),
+        "hotline": _nfc(unit.phone or (parent.phone if parent else "")),
+        "portal_url": _portal_for_reading(unit.portal_url or (parent.portal_url if parent else "")
+                                          or "dichvucong.gov.vn"),
+        "body": _nfc(fields.get("extra")),
+    }
+    if fields.get("audience"):
+        data["audience"] = _nfc(fields["audience"])
+    if item.language == "km":
+        data["language"] = "km"
+    return str(fields.get("template") or DEFAULT_TEMPLATE), data
+
+
+def render_for_unit(campaign: Campaign, unit: OrgUnit, item: ContentItem, settings: ScriptSettings, *,
+                    parent: OrgUnit | None = None, overrides: dict | None = None):
+    """Render the item's script for ``unit``; raises ``ScriptError`` (Vietnamese, names the field)."""
+    from media_templates.scripts import render_script
+
+    template, data = script_data(campaign, unit, item, parent=parent, overrides=overrides)
+    return render_script(
+        data,
+        template=template,
+        syllables_per_minute=settings.syllables_per_minute,
+        max_segment_seconds=settings.max_segment_seconds,
+        max_total_seconds=settings.max_total_seconds,
+    )
+
+
+def preview(campaign: Campaign, unit: OrgUnit, item: ContentItem, settings: ScriptSettings, *,
+            parent: OrgUnit | None = None, overrides: dict | None = None) -> dict:
+    """What the editor shows: text, reading text, unknown tokens, durations, warnings.
+
+    Never raises for bad input: a script error becomes ``error`` + ``fields``.
+    """
+    from media_templates.scripts import ScriptError, format_duration
+
+    try:
+        script = render_for_unit(campaign, unit, item, settings, parent=parent, overrides=overrides)
+    except ScriptError as exc:
+        return {"ok": False, "error": exc.message, "fields": exc.fields}
+    from media_templates.scripts import get_script_template
+
+    tpl = get_script_template(script.template)
+    max_seg = settings.max_segment_seconds or tpl.max_segment_seconds
+    return {
+        "ok": True,
+        "template": script.template,
+        "text": script.text,
+        "reading_text": script.reading_text,
+        "unknown_tokens": list(script.unknown_tokens),
+        "estimated_seconds": script.estimated_seconds,
+        "estimated_label": format_duration(script.estimated_seconds),
+        "syllables_per_minute": script.syllables_per_minute,
+        "max_segment_seconds": max_seg,
+        "sections": [
+            {"title": s.title, "text": s.text, "reading_text": s.reading_text,
+             "estimated_seconds": s.estimated_seconds, "estimated_label": format_duration(s.estimated_seconds),
+             "too_long": s.estimated_seconds > max_seg}
+            for s in script.sections
+        ],
+        "warnings": list(script.warnings),
+    }
