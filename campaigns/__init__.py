@@ -13,10 +13,11 @@ PARTS = ("campaigns.media", "campaigns.sms", "campaigns.kits", "campaigns.measur
 
 
 def init_app(app: Flask) -> None:
-    from campaigns import accounts, api, cli, views
+    from campaigns import accounts, api, cli, items, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(accounts.bp)
+    app.register_blueprint(items.bp)
     app.register_blueprint(api.bp)
     cli.init_app(app)
     for name in PARTS:

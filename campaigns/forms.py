@@ -52,3 +52,28 @@ class ContentItemForm(FlaskForm):
     body = TextAreaField("Nội dung", validators=[Length(max=20000, message="Tối đa 20000 ký tự.")])
     channel = SelectField("Kênh", choices=[])
     language = SelectField("Ngôn ngữ", choices=[("vi", "Tiếng Việt"), ("km", "Tiếng Khmer"), ("en", "English")])
+
+
+class ItemForm(FlaskForm):
+    title = StringField("Tiêu đề", validators=[DataRequired(message="Vui lòng nhập tiêu đề."),
+                                               Length(max=200, message="Tiêu đề tối đa 200 ký tự.")])
+    body = TextAreaField("Nội dung (viết một lần, dùng cho mọi kênh)", validators=[
+        Length(max=20000, message="Nội dung tối đa 20000 ký tự.")])
+    channel = SelectField("Kênh", choices=[])
+    language = SelectField("Ngôn ngữ", choices=[("vi", "Tiếng Việt"), ("km", "Tiếng Khmer (ភាសាខ្មែរ)"),
+                                                 ("en", "English")])
+    planned_on = DateField("Ngày dự kiến", validators=[DataRequired(message="Vui lòng nhập ngày hợp lệ.")])
+    planned_time = StringField("Giờ (HH:MM)", default="08:00", validators=[
+        DataRequired(message="Vui lòng nhập giờ."), Length(max=5)])
+    unit = SelectField("Đơn vị phụ trách", choices=[])
+
+    def validate_planned_time(self, field):
+        import re
+
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", field.data or ""):
+            raise ValidationError("Giờ phải có dạng HH:MM, ví dụ 06:30.")
+
+
+class ScheduleForm(FlaskForm):
+    account = SelectField("Tài khoản kênh", choices=[], coerce=int)
+    when = StringField("Thời điểm gửi (dd/mm/yyyy HH:MM)", validators=[DataRequired(message="Vui lòng nhập thời điểm.")])

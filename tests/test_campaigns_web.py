@@ -203,3 +203,38 @@ def test_first_run_admin_is_created_once(app, runner):
     first = runner.invoke(args=["ensure-admin"])
     assert "admin@lantoa.local" in first.output and "mật khẩu" in first.output
     assert runner.invoke(args=["ensure-admin"]).output == ""
+
+
+def test_content_items_written_once_and_scheduled(app):
+    client = app.test_client()
+    login(client, make_user(app, "communicator"))
+    api = api_headers(app, "communicator")
+    cid = app.test_client().post("/api/v1/campaigns", json={"title": "T", "starts_on": "2026-12-01",
+                                                            "ends_on": "2026-12-31"}, headers=api).json["id"]
+    r = client.post(f"/campaigns/{cid}/items/new", data={"title": "", "body": "x", "channel": "facebook",
+                                                         "language": "vi", "planned_on": "2026-12-05",
+                                                         "planned_time": "25:00", "unit": ""})
+    assert r.status_code == 422 and "Vui lòng nhập tiêu đề." in r.text and "HH:MM" in r.text
+    r = client.post(f"/campaigns/{cid}/items/new", data={"title": "Bài 1", "body": "Nội dung <i>một</i> lần",
+                                                         "channel": "webhook", "language": "vi",
+                                                         "planned_on": "2026-12-05", "planned_time": "06:30",
+                                                         "unit": "so-vhttdl"})
+    assert r.status_code == 302
+    page = client.get(f"/campaigns/{cid}").text
+    assert "Bài 1" in page and "05/12/2026 06:30" in page and "Nội dung &lt;i&gt;một&lt;/i&gt; lần" in page
+    from campaigns.models import ContentItem
+
+    with app.app_context(), session_scope(app) as s:
+        item = s.exec(select(ContentItem)).one()
+    assert client.get(f"/items/{item.id}/schedule").status_code == 200  # no account yet: explains
+    aid = app.test_client().post("/api/v1/channel-accounts", json={"channel": "webhook", "name": "Hook",
+                                                                   "config": {"url": "http://127.0.0.1:9/h"}},
+                                 headers=api).json["id"]
+    r = client.post(f"/items/{item.id}/schedule", data={"account": aid, "when": "31/12/2026 7:00"})
+    assert r.status_code in (302, 422)
+    r = client.post(f"/items/{item.id}/schedule", data={"account": aid, "when": "mai"})
+    assert r.status_code == 422 and "dd/mm/yyyy HH:MM" in r.text
+    r = client.post(f"/items/{item.id}/schedule", data={"account": aid, "when": "05/12/2026 06:30"})
+    assert r.status_code == 302
+    ds = app.test_client().get(f"/api/v1/deliveries?campaign_id={cid}", headers=api).json["items"]
+    assert any(d["scheduled_at"].startswith("2026-12-04T23:30") and d["held"] for d in ds)

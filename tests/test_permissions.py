@@ -50,6 +50,12 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("accounts.new", "POST"): WRITE,
     ("accounts.detail", "GET"): PROVINCE,
     ("accounts.test", "POST"): WRITE,
+    ("items.new", "GET"): WRITE,
+    ("items.new", "POST"): WRITE,
+    ("items.edit", "GET"): WRITE,
+    ("items.edit", "POST"): WRITE,
+    ("items.schedule", "GET"): WRITE,
+    ("items.schedule", "POST"): WRITE,
     ("api.openapi", "GET"): PUBLIC,
     ("api.units_list", "GET"): ANY,
     ("api.campaigns_list", "GET"): STAFF,
@@ -113,7 +119,10 @@ def world(app, runner):
 
         d = ss.create_delivery(s, account=account, content={"text": "x"}, campaign_id=campaign.id,
                                scheduled_at=datetime(2030, 1, 1, tzinfo=UTC), unit_id=account.unit_id)
-        ids = {"campaign_id": campaign.id, "delivery_id": d.id, "account_id": account.id}
+        from campaigns.models import ContentItem
+
+        item = s.exec(select(ContentItem).where(ContentItem.campaign_id == campaign.id)).first()
+        ids = {"campaign_id": campaign.id, "delivery_id": d.id, "account_id": account.id, "item_id": item.id}
     return users, ids
 
 
