@@ -132,7 +132,9 @@ def _insert_rendered(conn: Any, delivery_id: int, list_id: int,
     r = Recipient.__table__
     query = select(r.c.id, r.c.phone, r.c.carrier, r.c.name, r.c.fields) \
         .where(r.c.list_id == list_id).order_by(r.c.id)
-    rows = conn.execution_options(stream_results=True, yield_per=2000).execute(query)
+    # execution options per statement: Connection.execution_options() would
+    # switch the caller's whole connection to server-side cursors
+    rows = conn.execute(query.execution_options(stream_results=True, yield_per=2000))
     batch: list[dict[str, Any]] = []
     for rid, phone, carrier, name, fields in rows:
         values = dict(fields or {})
@@ -176,9 +178,9 @@ def create_partner_batches(conn: Any, delivery_id: int, *,
 
 def batch_rows(conn: Any, batch_id: int) -> Iterable[tuple[int, str, str]]:
     """(message_id, phone, text) of a batch, streamed in id order."""
-    result = conn.execution_options(stream_results=True, yield_per=5000).execute(_sql(
-        "SELECT id, phone, text FROM sms_message WHERE batch_id = :b ORDER BY id"),
-        {"b": batch_id})
+    result = conn.execute(_sql(
+        "SELECT id, phone, text FROM sms_message WHERE batch_id = :b ORDER BY id"
+    ).execution_options(stream_results=True, yield_per=5000), {"b": batch_id})
     for row in result:
         yield row[0], row[1], row[2]
 
@@ -201,13 +203,15 @@ def set_batch_status(conn: Any, batch_id: int, new: str, *, now: datetime | None
     now = _now(now)
     current = conn.execute(_sql("SELECT status FROM sms_batch WHERE id = :b"),
                            {"b": batch_id}).scalar_one_or_none()
-    if current is None or not can_transition(BATCH_TRANSITIONS, current, new):
+    if current is None:
+        return False
+    # A repeated download keeps the status (the caller logs every download).
+    if current == new or (new == "downloaded" and current != "ready"):
+        return True
+    if not can_transition(BATCH_TRANSITIONS, current, new):
         return False
     column = {"downloaded": "downloaded_at", "acknowledged": "acknowledged_at",
               "reported": "reported_at"}.get(new)
-    # A later download does not move an acknowledged batch back.
-    if current == new or (new == "downloaded" and current != "ready"):
-        return True
     sets = "status = :s" + (f", {column} = :now" if column else "")
     conn.execute(_sql(f"UPDATE sms_batch SET {sets} WHERE id = :b"),
                  {"s": new, "b": batch_id, "now": now})

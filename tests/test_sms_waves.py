@@ -1,0 +1,224 @@
+"""SMS waves in the database (SQLite and PostgreSQL): expansion with opt-out
+and 24 h cap suppression, resumable re-expansion, per-carrier partner batches,
+reports, re-batching, DLRs and refusal replies."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.pool import StaticPool
+from sqlmodel import SQLModel
+
+from scheduler.sms import waves
+from scheduler.sms.batchfiles import ReportRow
+from scheduler.sms.compliance import SmsPolicy
+from scheduler.sms.importer import copy_recipients, read_recipients
+from scheduler.sms.models import sms_metadata
+
+NOW = datetime(2026, 10, 10, 2, 0, tzinfo=UTC)  # 09:00 in Sóc Trăng
+
+LIST = (
+    "Họ tên,SĐT,Xã\n"
+    "An,0912345678,Phường 1\n"  # vinaphone
+    "Bình,0987654321,Phường 2\n"  # viettel, opted out (DNC)
+    "Cường,0901234567,Phường 3\n"  # mobifone, 24 h cap reached
+    "Dung,0961111111,Phường 4\n"  # viettel
+    "Em,0991234567,Phường 5\n"  # gmobile
+).encode()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request):
+    if request.param == "sqlite":
+        eng = create_engine("sqlite://", poolclass=StaticPool,
+                            connect_args={"check_same_thread": False})
+    else:
+        eng = create_engine(request.getfixturevalue("pg_url"))
+    sms_metadata(delivery_stub=True).create_all(eng)
+    with eng.begin() as conn:
+        conn.execute(text("INSERT INTO delivery (id) VALUES (1), (2), (10), (11), (12), (13)"))
+        conn.execute(text(
+            "INSERT INTO recipient_list (id, name, created_at, rows, valid, invalid, duplicates, "
+            "converted, by_carrier, errors_preview, status) VALUES "
+            "(1, 'Sóc Trăng', CURRENT_TIMESTAMP, 0, 0, 0, 0, 0, '{}', '[]', 'ready')"))
+        copy_recipients(conn, 1, read_recipients(io.BytesIO(LIST), "ds.csv"))
+        waves.add_opt_outs(conn, ["0987 654 321"], "dnc", now=NOW)
+        # three earlier waves reached 0901234567 in the last 24 h; 0912345678 was
+        # reached 30 h ago, which no longer counts
+        for i, age in enumerate((1, 5, 23, 30)):
+            conn.execute(text(
+                "INSERT INTO sms_message (delivery_id, phone, carrier, text, segments, encoding, "
+                "status, attempts, updated_at) VALUES (:d, :p, 'mobifone', 't', 1, 'GSM-7', "
+                "'delivered', 1, :at)").bindparams(
+                    waves.bindparam("at", type_=waves._TS)),
+                {"d": 10 + i, "p": "+84901234567" if i < 3 else "+84912345678",
+                 "at": NOW - timedelta(hours=age)})
+    yield eng
+    eng.dispose()
+
+
+def statuses(conn, delivery_id):
+    return {phone: (status, reason) for phone, status, reason in conn.execute(text(
+        "SELECT phone, status, reason FROM sms_message WHERE delivery_id = :d"),
+        {"d": delivery_id})}
+
+
+def test_expand_suppresses_opt_outs_and_cap(engine):
+    with engine.begin() as conn:
+        counts = waves.expand_wave(conn, delivery_id=1, list_id=1, text_="Xin chào bà con",
+                                   now=NOW)
+        assert counts["pending"] == 3 and counts["suppressed"] == 2
+        st = statuses(conn, 1)
+    assert st["+84987654321"] == ("suppressed", "opt_out:dnc")
+    assert st["+84901234567"] == ("suppressed", "cap_24h")
+    assert st["+84912345678"] == ("pending", None)  # its 4th message is 30 h old
+    with engine.begin() as conn:
+        row = conn.execute(text(
+            "SELECT text, segments, encoding, attempts, batch_id FROM sms_message "
+            "WHERE delivery_id = 1 AND phone = '+84912345678'")).one()
+    assert tuple(row) == ("Xin chào bà con", 1, "GSM-7", 0, None)
+
+
+def test_policy_switches(engine):
+    with engine.begin() as conn:
+        counts = waves.expand_wave(
+            conn, delivery_id=1, list_id=1, text_="x", now=NOW,
+            policy=SmsPolicy(max_per_24h=None, honour_opt_out=False))
+    assert counts["pending"] == 5 and counts["suppressed"] == 0
+
+
+def test_expansion_is_resumable(engine):
+    with engine.begin() as conn:
+        waves.expand_wave(conn, delivery_id=1, list_id=1, text_="x", now=NOW)
+        conn.execute(text("DELETE FROM sms_message WHERE delivery_id = 1 AND phone = "
+                          "'+84912345678'"))  # as if a crash stopped half-way
+        conn.execute(text("UPDATE sms_message SET status = 'sent' WHERE delivery_id = 1 "
+                          "AND phone = '+84961111111'"))
+        counts = waves.expand_wave(conn, delivery_id=1, list_id=1, text_="x", now=NOW)
+    assert counts == {"pending": 2, "suppressed": 2, "sent": 1, "delivered": 0, "failed": 0,
+                      "not_our_subscriber": 0}
+
+
+def test_rendered_text_per_recipient(engine):
+    with engine.begin() as conn:
+        waves.expand_wave(conn, delivery_id=1, list_id=1, now=NOW,
+                          text_=lambda r: f"Chào {r['name']} ({r['xa']}) – Sóc Trăng")
+        rows = dict(conn.execute(text(
+            "SELECT phone, text FROM sms_message WHERE delivery_id = 1")).all())
+        enc = conn.execute(text("SELECT DISTINCT encoding FROM sms_message "
+                                "WHERE delivery_id = 1")).scalar_one()
+        st = statuses(conn, 1)
+    assert rows["+84912345678"] == "Chào An (Phường 1) – Sóc Trăng"
+    assert enc == "UCS-2"
+    assert st["+84987654321"] == ("suppressed", "opt_out:dnc")
+    assert st["+84901234567"] == ("suppressed", "cap_24h")
+
+
+def test_partner_batches_flow(engine, tmp_path):
+    with engine.begin() as conn:
+        waves.expand_wave(conn, delivery_id=1, list_id=1, text_="=Thông báo", now=NOW,
+                          batches=True)
+        batches = {b["carrier"]: b for b in conn.execute(text(
+            "SELECT id, carrier, message_count, status FROM sms_batch WHERE delivery_id = 1"
+        )).mappings()}
+    assert {c: b["message_count"] for c, b in batches.items()} == \
+        {"vinaphone": 1, "viettel": 1, "gmobile": 1}  # suppressed numbers are not batched
+    assert {b["status"] for b in batches.values()} == {"ready"}
+
+    viettel = batches["viettel"]["id"]
+    with engine.begin() as conn:
+        info = waves.write_batch_file(conn, viettel, tmp_path / "viettel.csv")
+        sha = conn.execute(text("SELECT file_sha256 FROM sms_batch WHERE id = :b"),
+                           {"b": viettel}).scalar_one()
+        waves.write_batch_file(conn, viettel, tmp_path / "viettel.xlsx", "xlsx")
+        message_id = conn.execute(text("SELECT id FROM sms_message WHERE batch_id = :b"),
+                                  {"b": viettel}).scalar_one()
+    rows = list(csv.reader(io.StringIO((tmp_path / "viettel.csv").read_text("utf-8"))))
+    assert rows == [["message_id", "phone", "text"],
+                    [str(message_id), "+84961111111", "'=Thông báo"]]
+    assert info.sha256 == sha and info.rows == 1
+    assert (tmp_path / "viettel.xlsx").stat().st_size > 0
+
+    with engine.begin() as conn:
+        assert waves.set_batch_status(conn, viettel, "downloaded", now=NOW)
+        assert waves.set_batch_status(conn, viettel, "acknowledged", now=NOW)
+        assert waves.set_batch_status(conn, viettel, "downloaded", now=NOW)  # no step back
+        assert not waves.set_batch_status(conn, viettel, "ready", now=NOW)
+        assert statuses(conn, 1)["+84961111111"] == ("sent", None)
+        other_batch_msg = conn.execute(text(
+            "SELECT id FROM sms_message WHERE batch_id = :b"),
+            {"b": batches["vinaphone"]["id"]}).scalar_one()
+        result = waves.apply_partner_report(conn, viettel, [
+            ReportRow(2, message_id, "not_our_subscriber", NOW, "chuyển mạng"),
+            ReportRow(3, other_batch_msg, "delivered", NOW, None),  # another carrier's
+        ], now=NOW)
+        assert result["applied"] == 1
+        assert [e["line"] for e in result["errors"]] == [3]
+        assert statuses(conn, 1)["+84912345678"] == ("pending", None)  # untouched
+        batch = conn.execute(text("SELECT status, acknowledged_at, reported_at FROM sms_batch "
+                                  "WHERE id = :b"), {"b": viettel}).one()
+        assert batch[0] == "reported" and batch[1] is not None and batch[2] is not None
+
+        new = waves.rebatch_not_our_subscriber(conn, 1, "mobifone", now=NOW)
+        assert [(b["carrier"], b["message_count"]) for b in new] == [("mobifone", 1)]
+        assert statuses(conn, 1)["+84961111111"] == ("pending", "chuyển mạng")
+
+
+def test_dlrs_never_move_backwards(engine):
+    with engine.begin() as conn:
+        waves.expand_wave(conn, delivery_id=1, list_id=1, text_="x", now=NOW)
+        ids = [r[0] for r in conn.execute(text(
+            "SELECT id FROM sms_message WHERE delivery_id = 1 AND status = 'pending' "
+            "ORDER BY id"))]
+        a, b, c = ids
+        assert waves.apply_dlr(conn, a, 1, now=NOW) == "delivered"  # 1 before 8
+        assert waves.apply_dlr(conn, a, 8, now=NOW) is None
+        assert waves.apply_dlr(conn, b, 8, now=NOW) == "sent"
+        assert waves.apply_dlr(conn, b, 16, now=NOW, reason="SMSC rejected") == "failed"
+        assert waves.apply_dlr(conn, c, 99, now=NOW) is None
+        assert waves.apply_dlr(conn, 10**9, 1, now=NOW) is None
+        counts = waves.wave_counts(conn, 1)
+    assert counts["by_status"]["delivered"] == 1 and counts["by_status"]["failed"] == 1
+    assert counts["by_status"]["pending"] == 1 and counts["total"] == 5
+    assert counts["progress"] == pytest.approx(4 / 5)
+    assert counts["by_carrier"]["viettel"]["suppressed"] == 1
+
+
+def test_refusal_reply_suppresses_at_once(engine):
+    with engine.begin() as conn:
+        waves.expand_wave(conn, delivery_id=1, list_id=1, text_="x", now=NOW)
+        assert not waves.record_reply(conn, "0912345678", "Cảm ơn", now=NOW)
+        assert waves.record_reply(conn, "0912345678", "Từ chối", now=NOW)
+        assert waves.record_reply(conn, "+84912345678", "HUY", now=NOW)  # already listed
+        assert not waves.record_reply(conn, "abc", "TC", now=NOW)
+        assert statuses(conn, 1)["+84912345678"] == ("suppressed", "opt_out:reply")
+        rows = conn.execute(text("SELECT phone, source FROM opt_out ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [("+84987654321", "dnc"), ("+84912345678", "reply")]
+        result = waves.add_opt_outs(conn, ["0912345678", "09x", "0961111111"], "import",
+                                    now=NOW)
+        assert result == {"added": 1, "invalid": 1, "already": 1}
+        # the next wave honours them
+        counts = waves.expand_wave(conn, delivery_id=2, list_id=1, text_="x", now=NOW)
+    assert counts["pending"] == 1 and counts["suppressed"] == 4
+
+
+def test_models_register_the_fixed_table_names(engine):
+    import scheduler.sms.models  # noqa: F401
+
+    for name in ("recipient_list", "recipient", "opt_out", "sms_message", "sms_batch"):
+        assert name in SQLModel.metadata.tables
+    insp = inspect(engine)
+    uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints("recipient")}
+    assert ("list_id", "phone") in uniques
+    uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints("sms_message")}
+    assert ("delivery_id", "phone") in uniques
+    indexes = {tuple(i["column_names"]) for i in insp.get_indexes("sms_message")}
+    assert ("delivery_id", "status") in indexes
+    fks = {fk["referred_table"] for fk in insp.get_foreign_keys("sms_message")}
+    assert fks == {"delivery", "sms_batch"}
+    cols = {c["name"]: c for c in insp.get_columns("sms_message")}
+    assert cols["updated_at"]["type"].timezone if engine.dialect.name == "postgresql" else True
