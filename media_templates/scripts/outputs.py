@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import re
+import threading
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 from .render import Script, ScriptError, format_duration, render_script
@@ -223,13 +226,52 @@ def script_to_docx(script: Script, meta: dict | None = None) -> bytes:
 
 def _font_paths() -> dict[str, str]:
     import fontpkg_be_vietnam_pro as vn
-    import fontpkg_noto_sans_khmer as km
 
     return {
         "regular": str(vn.ROOT / "files" / "BeVietnamPro-Regular.ttf"),
         "bold": str(vn.ROOT / "files" / "BeVietnamPro-Bold.ttf"),
-        "khmer": str(next((km.ROOT / "files").glob("NotoSansKhmer*.ttf"))),
     }
+
+
+_khmer_lock = threading.Lock()
+
+
+def _khmer_font(weight: int) -> str:
+    """A static instance of the variable Noto Sans Khmer at ``weight``.
+
+    Instancing a variable font takes about a second, so it is done once and
+    cached on disk (the temp dir, keyed by the source file's size and mtime).
+    """
+    import tempfile
+
+    import fontpkg_noto_sans_khmer as km
+
+    source = next((km.ROOT / "files").glob("NotoSansKhmer*.ttf"))
+    stat = source.stat()
+    cache = Path(tempfile.gettempdir()) / "lantoa-fonts"
+    target = cache / f"NotoSansKhmer-{weight}-{stat.st_size}-{int(stat.st_mtime)}.ttf"
+    if target.is_file():
+        return str(target)
+    with _khmer_lock:
+        if target.is_file():
+            return str(target)
+        from fontTools.ttLib import TTFont
+        from fontTools.varLib.instancer import instantiateVariableFont
+
+        font = TTFont(str(source))
+        axes = {a.axisTag: a for a in font["fvar"].axes} if "fvar" in font else {}
+        if axes:
+            limits = {"wght": weight}
+            if "wdth" in axes:
+                limits["wdth"] = 100
+            font = instantiateVariableFont(font, limits)
+        cache.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache, suffix=".ttf")
+        os.close(fd)
+        font.save(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)  # atomic: other processes see a whole file or none
+    return str(target)
 
 
 def script_to_pdf(script: Script, meta: dict | None = None) -> bytes:
@@ -261,10 +303,14 @@ def script_to_pdf(script: Script, meta: dict | None = None) -> bytes:
     pdf.set_auto_page_break(True, margin=18)
     pdf.add_font("BeVietnamPro", "", fonts["regular"])
     pdf.add_font("BeVietnamPro", "B", fonts["bold"])
-    pdf.add_font("NotoSansKhmer", "", fonts["khmer"], variations={"wght": 400})
-    pdf.add_font("NotoSansKhmer", "B", fonts["khmer"], variations={"wght": 700})
     pdf.set_text_shaping(True)
-    pdf.set_fallback_fonts(["NotoSansKhmer"])
+    khmer_text = script.text + " ".join(str(v) for v in h.values())
+    if _has_khmer(khmer_text) or _has_khmer(
+        " ".join(str(x) for x in (meta or {}).get("slots") or [])
+    ):
+        pdf.add_font("NotoSansKhmer", "", _khmer_font(400))
+        pdf.add_font("NotoSansKhmer", "B", _khmer_font(700))
+        pdf.set_fallback_fonts(["NotoSansKhmer"])
     pdf.set_title(f"{HEADING}: {h['campaign']}")
     pdf.set_author(h["unit"])
     pdf.set_lang("vi-VN")
