@@ -272,3 +272,14 @@ def test_estimate_duration_rejects_bad_rate():
     with pytest.raises(SpeechError) as info:
         estimate_duration("abc", syllables_per_minute=0)
     assert info.value.field == "syllables_per_minute"
+
+
+def test_long_text_with_thousands_of_numbers():
+    result = normalize_for_reading("Ngày 10/10/2025 lúc 7h30, 80% hộ. " * 2500)
+    assert result.text.count("bảy giờ ba mươi phút") == 2500
+    assert result.text.endswith("tám mươi phần trăm hộ.")
+    assert not any("\ue000" <= c <= "\uf8ff" or c >= "\U000f0000" for c in result.text)
+
+
+def test_private_use_characters_in_input_do_not_leak_placeholders():
+    assert normalize_for_reading("a\ue000b 5").text == "ab năm"

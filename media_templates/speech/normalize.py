@@ -29,7 +29,9 @@ from .numbers import NumberStyle, read_decimal, read_digits, read_number, style_
 DEFAULT_TABLE = Path(__file__).with_name("reading_table.yaml")
 
 _PUA_BASE = 0xE000
-_PUA_RE = re.compile("[\ue000-\uf8ff]")
+_BMP_SLOTS = 0xF900 - 0xE000
+_PH = "\ue000-\uf8ff\U000f0000-\U000ffffd"  # placeholder characters (private use)
+_PUA_RE = re.compile(f"[{_PH}]")
 _D = "0-9"  # ASCII digits only: \d would also match Khmer digits
 
 
@@ -210,12 +212,22 @@ class _Normaliser:
     # Placeholders -------------------------------------------------------
     def hold(self, spoken: str) -> str:
         self.slots.append(spoken)
-        return chr(_PUA_BASE + len(self.slots) - 1)
+        i = len(self.slots) - 1
+        if i < _BMP_SLOTS:
+            return chr(_PUA_BASE + i)
+        if i - _BMP_SLOTS < 0xFFFE:
+            return chr(0xF0000 + i - _BMP_SLOTS)
+        raise SpeechError("Văn bản quá dài để chuẩn hóa một lần; hãy chia nhỏ.", field="text")
+
+    @staticmethod
+    def _slot(ch: str) -> int:
+        code = ord(ch)
+        return code - _PUA_BASE if code < 0xF0000 else _BMP_SLOTS + code - 0xF0000
 
     def restore(self, text: str) -> str:
         # Slots may nest (a range holds two held dates), so repeat until stable.
         for _ in range(5):
-            new = _PUA_RE.sub(lambda m: self.slots[ord(m.group(0)) - _PUA_BASE], text)
+            new = _PUA_RE.sub(lambda m: self.slots[self._slot(m.group(0))], text)
             if new == text:
                 break
             text = new
@@ -442,7 +454,7 @@ class _Normaliser:
 
     # Ranges -----------------------------------------------------------------
     _RANGE = re.compile(
-        rf"(?<=[{_D}\ue000-\uf8ff])\s*[–—-]\s*(?=(?:(?:[Tt]hứ|[Nn]gày|[Tt]háng|[Nn]ăm)\s+)?[{_D}\ue000-\uf8ff])"
+        rf"(?<=[{_D}{_PH}])\s*[–—-]\s*(?=(?:(?:[Tt]hứ|[Nn]gày|[Tt]háng|[Nn]ăm)\s+)?[{_D}{_PH}])"
     )
 
     def ranges(self, text: str) -> str:
@@ -543,8 +555,8 @@ class _Normaliser:
         text = re.sub(r"\s*&\s*", " và ", text)
         text = re.sub(r"(?<=\w)\s*\+\s*(?=\w)", " cộng ", text)
         text = re.sub(r"(?<=\w)\s*=\s*(?=\w)", " bằng ", text)
-        text = re.sub(r"(?<=[\w\ue000-\uf8ff])\s*/\s*(?=[\w\ue000-\uf8ff])", " trên ", text)
-        text = re.sub(r"(?<=[^\W\d_]|[\ue000-\uf8ff])-(?=[^\W\d_]|[\ue000-\uf8ff])", " ", text)
+        text = re.sub(rf"(?<=[\w{_PH}])\s*/\s*(?=[\w{_PH}])", " trên ", text)
+        text = re.sub(rf"(?<=[^\W\d_]|[{_PH}])-(?=[^\W\d_]|[{_PH}])", " ", text)
         return text
 
 
