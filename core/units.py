@@ -97,7 +97,7 @@ def import_units(session: Session, rows: Iterable[dict]) -> tuple[int, int]:
             errors.append(f"Dòng {n}: loại đơn vị '{kind}' không hợp lệ.")
         codes_in_file.add(code)
         clean.append({**row, "code": code, "name": name, "kind": kind, "parent_code": parent})
-    for n, row in enumerate(clean, start=1):
+    for row in clean:
         parent = row["parent_code"]
         if parent and parent not in codes_in_file and parent not in existing:
             errors.append(f"Mã đơn vị cấp trên '{parent}' của '{row['code']}' không tồn tại.")

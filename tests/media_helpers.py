@@ -10,8 +10,12 @@ from pathlib import Path
 
 from tests._require import missing
 
-BRAND = {"primary": "#0b5cab", "secondary": "#f2a900", "logo_path": None,
-         "unit_name": "Sở Văn hóa, Thể thao và Du lịch tỉnh Sóc Trăng"}
+BRAND = {
+    "primary": "#0b5cab",
+    "secondary": "#f2a900",
+    "logo_path": None,
+    "unit_name": "Sở Văn hóa, Thể thao và Du lịch tỉnh Sóc Trăng",
+}
 
 
 def squash(text: str) -> str:
@@ -23,7 +27,9 @@ def squash(text: str) -> str:
 def require_tesseract_vie() -> str:
     exe = shutil.which("tesseract")
     if not exe:
-        missing("tesseract not found: install the Debian packages 'tesseract-ocr' and 'tesseract-ocr-vie'")
+        missing(
+            "tesseract not found: install the Debian packages 'tesseract-ocr' and 'tesseract-ocr-vie'"
+        )
     langs = subprocess.run([exe, "--list-langs"], capture_output=True, text=True).stdout.split()
     if "vie" not in langs:
         missing("tesseract has no Vietnamese data: install the Debian package 'tesseract-ocr-vie'")
@@ -44,7 +50,9 @@ def ocr(png: Path, *, crop=None, invert: bool = False, scale: float = 1.0) -> st
         im = ImageOps.invert(im)
     tmp = Path(png).with_suffix(".ocr.png")
     im.save(tmp)
-    out = subprocess.run([exe, str(tmp), "-", "-l", "vie", "--psm", "6"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [exe, str(tmp), "-", "-l", "vie", "--psm", "6"], capture_output=True, text=True, timeout=120
+    )
     return unicodedata.normalize("NFC", out.stdout)
 
 

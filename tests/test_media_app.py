@@ -10,8 +10,12 @@ from PIL import Image
 
 from tests.helpers import api_headers, login, make_user
 
-SAMPLE = {"title": "Ngày Chuyển đổi số quốc gia 10/10", "body": "Nộp hồ sơ trực tuyến.",
-          "url": "https://dichvucong.gov.vn", "cta": "Quét mã"}
+SAMPLE = {
+    "title": "Ngày Chuyển đổi số quốc gia 10/10",
+    "body": "Nộp hồ sơ trực tuyến.",
+    "url": "https://dichvucong.gov.vn",
+    "cta": "Quét mã",
+}
 
 
 def run_jobs(app) -> dict:
@@ -32,15 +36,30 @@ def test_templates_api_shape(app):
             assert f["type"] in {"text", "textarea", "list", "url", "image", "number", "date"}
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"template": "khong-co", "format": "png", "data": SAMPLE}, "template"),
-    ({"template": "social-square", "format": "gif", "data": SAMPLE}, "format"),
-    ({"template": "social-square", "format": "png", "data": {**SAMPLE, "title": ""}}, "data.title"),
-    ({"template": "social-square", "format": "png", "data": {**SAMPLE, "title": "x" * 500}}, "data.title"),
-    ({"template": "social-square", "format": "png", "data": {**SAMPLE, "extra": 1}}, "data.extra"),
-    ({"template": "social-square", "format": "pdf", "data": SAMPLE}, "format"),
-    ({"template": "story", "format": "png", "data": {**SAMPLE, "photo": "/etc/passwd"}}, "data.photo"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"template": "khong-co", "format": "png", "data": SAMPLE}, "template"),
+        ({"template": "social-square", "format": "gif", "data": SAMPLE}, "format"),
+        (
+            {"template": "social-square", "format": "png", "data": {**SAMPLE, "title": ""}},
+            "data.title",
+        ),
+        (
+            {"template": "social-square", "format": "png", "data": {**SAMPLE, "title": "x" * 500}},
+            "data.title",
+        ),
+        (
+            {"template": "social-square", "format": "png", "data": {**SAMPLE, "extra": 1}},
+            "data.extra",
+        ),
+        ({"template": "social-square", "format": "pdf", "data": SAMPLE}, "format"),
+        (
+            {"template": "story", "format": "png", "data": {**SAMPLE, "photo": "/etc/passwd"}},
+            "data.photo",
+        ),
+    ],
+)
 def test_render_bad_input(app, payload, field):
     client = app.test_client()
     r = client.post("/api/v1/renders", json=payload, headers=api_headers(app, "communicator"))
@@ -52,8 +71,11 @@ def test_render_bad_input(app, payload, field):
 def test_render_job_asset_and_cache(app):
     client = app.test_client()
     h = api_headers(app, "communicator")
-    r = client.post("/api/v1/renders", json={"template": "social-square", "format": "png", "data": SAMPLE,
-                                             "tags": ["10-10"]}, headers=h)
+    r = client.post(
+        "/api/v1/renders",
+        json={"template": "social-square", "format": "png", "data": SAMPLE, "tags": ["10-10"]},
+        headers=h,
+    )
     assert r.status_code == 202
     job_id = r.json["id"]
     assert client.get(f"/api/v1/renders/{job_id}", headers=h).json["status"] == "pending"
@@ -68,16 +90,27 @@ def test_render_job_asset_and_cache(app):
     import hashlib
 
     assert hashlib.sha256(f.data).hexdigest() == asset["sha256"]
-    again = client.post("/api/v1/renders", json={"template": "social-square", "format": "png", "data": SAMPLE},
-                        headers=h)
-    assert again.status_code == 200 and again.json["cached"] and again.json["asset_id"] == asset["id"]
+    again = client.post(
+        "/api/v1/renders",
+        json={"template": "social-square", "format": "png", "data": SAMPLE},
+        headers=h,
+    )
+    assert (
+        again.status_code == 200 and again.json["cached"] and again.json["asset_id"] == asset["id"]
+    )
     listing = client.get("/api/v1/assets?tag=10-10", headers=h).json
     assert listing["total"] == 1
     # a unit officer may view the library, not render
     officer = api_headers(app, "unit_officer")
     assert client.get("/api/v1/assets", headers=officer).status_code == 200
-    assert client.post("/api/v1/renders", json={"template": "social-square", "format": "png", "data": SAMPLE},
-                       headers=officer).status_code == 403
+    assert (
+        client.post(
+            "/api/v1/renders",
+            json={"template": "social-square", "format": "png", "data": SAMPLE},
+            headers=officer,
+        ).status_code
+        == 403
+    )
 
 
 def _jpeg_with_gps() -> bytes:
@@ -93,16 +126,28 @@ def _jpeg_with_gps() -> bytes:
 def test_uploads_checked_by_content(app):
     client = app.test_client()
     h = api_headers(app, "communicator")
-    r = client.post("/api/v1/assets", data={"file": (io.BytesIO(b"%PDF-1.4 not an image"), "anh.png")},
-                    headers=h, content_type="multipart/form-data")
+    r = client.post(
+        "/api/v1/assets",
+        data={"file": (io.BytesIO(b"%PDF-1.4 not an image"), "anh.png")},
+        headers=h,
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 422 and "file" in r.json["error"]["fields"]
     big = io.BytesIO()
     Image.new("1", (20000, 20000)).save(big, "PNG")
-    r = client.post("/api/v1/assets", data={"file": (io.BytesIO(big.getvalue()), "bomb.png")}, headers=h,
-                    content_type="multipart/form-data")
+    r = client.post(
+        "/api/v1/assets",
+        data={"file": (io.BytesIO(big.getvalue()), "bomb.png")},
+        headers=h,
+        content_type="multipart/form-data",
+    )
     assert r.status_code in (413, 422) and r.json["error"]["message"]
-    r = client.post("/api/v1/assets", data={"file": (io.BytesIO(_jpeg_with_gps()), "anh.jpg"), "tags": "logo"},
-                    headers=h, content_type="multipart/form-data")
+    r = client.post(
+        "/api/v1/assets",
+        data={"file": (io.BytesIO(_jpeg_with_gps()), "anh.jpg"), "tags": "logo"},
+        headers=h,
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 201, r.json
     a = r.json
     assert (a["width"], a["height"]) == (48, 64)  # EXIF orientation applied
@@ -110,8 +155,11 @@ def test_uploads_checked_by_content(app):
     exif = Image.open(io.BytesIO(data)).getexif()
     assert 0x8825 not in exif
     # the uploaded image can be used by an image field, by id only
-    r = client.post("/api/v1/renders", json={"template": "story", "format": "png",
-                                             "data": {**SAMPLE, "photo": a["id"]}}, headers=h)
+    r = client.post(
+        "/api/v1/renders",
+        json={"template": "story", "format": "png", "data": {**SAMPLE, "photo": a["id"]}},
+        headers=h,
+    )
     assert r.status_code == 202, r.json
 
 
@@ -121,12 +169,24 @@ def test_cli_templates_list_and_render(app, runner, tmp_path):
     data = tmp_path / "d.json"
     data.write_text(json.dumps(SAMPLE, ensure_ascii=False), encoding="utf-8")
     out = tmp_path / "o.png"
-    r = runner.invoke(args=["render", "social-square", "--format", "png", "--data", str(data), "--out", str(out)])
+    r = runner.invoke(
+        args=["render", "social-square", "--format", "png", "--data", str(data), "--out", str(out)]
+    )
     assert r.exit_code == 0, r.output
     assert Image.open(out).size == (1080, 1080)
     data.write_text(json.dumps({"body": "thiếu tiêu đề"}), encoding="utf-8")
-    r = runner.invoke(args=["render", "social-square", "--format", "png", "--data", str(data), "--out",
-                            str(tmp_path / "x.png")])
+    r = runner.invoke(
+        args=[
+            "render",
+            "social-square",
+            "--format",
+            "png",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "x.png"),
+        ]
+    )
     assert r.exit_code != 0 and "title" in r.output
     assert not (tmp_path / "x.png").exists()
 

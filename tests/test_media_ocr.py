@@ -30,8 +30,12 @@ def _title_box(name: str, data: dict, width_px: int):
     k = width_px / lay.width
     op = next(o for o in lay.pages[0].ops if o.kind == "text" and o.data["field"] == "title")
     pad = 8
-    return (max(0, int(op.x * k) - pad), max(0, int(op.y * k) - pad),
-            int((op.x + op.w) * k) + pad, int((op.y + op.h) * k) + pad)
+    return (
+        max(0, int(op.x * k) - pad),
+        max(0, int(op.y * k) - pad),
+        int((op.x + op.w) * k) + pad,
+        int((op.y + op.h) * k) + pad,
+    )
 
 
 @pytest.mark.parametrize("name", PNG_TEMPLATES)
@@ -57,12 +61,20 @@ def test_pdf_title_ocr_after_rasterising(tmp_path):
         missing("pdftoppm not found: install the Debian package 'poppler-utils'")
     data = mt.get_template("poster-a4").sample_data()
     res = mt.render("poster-a4", "pdf", data, tmp_path / "a4.pdf", brand=BRAND)
-    subprocess.run([pdftoppm, "-r", "150", "-png", "-singlefile", str(res.path), str(tmp_path / "a4")], check=True)
+    subprocess.run(
+        [pdftoppm, "-r", "150", "-png", "-singlefile", str(res.path), str(tmp_path / "a4")],
+        check=True,
+    )
     png = tmp_path / "a4.png"
     with Image.open(png) as im:
         w, h = im.size
     # the A4 title box (12.7, 48.1, 184.6, 76.4 mm) plus the crop-mark margin (12 mm)
     k = w / (210 + 24)
-    box = (int((12 + 12.7 - 2) * k), int((12 + 48.1 - 2) * k), int((12 + 12.7 + 184.6 + 2) * k), int((12 + 48.1 + 76.4 + 2) * k))
+    box = (
+        int((12 + 12.7 - 2) * k),
+        int((12 + 48.1 - 2) * k),
+        int((12 + 12.7 + 184.6 + 2) * k),
+        int((12 + 48.1 + 76.4 + 2) * k),
+    )
     text = ocr(png, crop=box, invert=True)
     assert similarity(text, data["title"]) >= 0.9, text

@@ -12,7 +12,12 @@ import media_templates as mt
 from tests.media_helpers import BRAND, squash
 
 MM = 72 / 25.4
-PRINT = {"poster-a3": (297, 420, 1), "poster-a4": (210, 297, 1), "leaflet-a5": (148, 210, 2), "standee-rollup": (800, 1800, 1)}
+PRINT = {
+    "poster-a3": (297, 420, 1),
+    "poster-a4": (210, 297, 1),
+    "leaflet-a5": (148, 210, 2),
+    "standee-rollup": (800, 1800, 1),
+}
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +77,16 @@ def test_crop_marks_drawn_outside_the_bleed(rendered):
     lines = re.findall(r"([\d.]+) ([\d.]+) m ([\d.]+) ([\d.]+) l S", content)
     trim = page.trimbox
     bleed = page.bleedbox
-    outside = [tuple(map(float, ln)) for ln in lines
-               if all(float(v) < float(bleed.left) or float(v) > float(bleed.right) for v in (ln[0], ln[2]))
-               or all(float(v) < float(bleed.bottom) or float(v) > float(bleed.top) for v in (ln[1], ln[3]))]
+    outside = [
+        tuple(map(float, ln))
+        for ln in lines
+        if all(
+            float(v) < float(bleed.left) or float(v) > float(bleed.right) for v in (ln[0], ln[2])
+        )
+        or all(
+            float(v) < float(bleed.bottom) or float(v) > float(bleed.top) for v in (ln[1], ln[3])
+        )
+    ]
     assert len(outside) >= 8  # two marks at each of the four corners
     xs = {round(x1, 1) for x1, y1, x2, y2 in outside if abs(x1 - x2) < 0.01}
     assert round(float(trim.left), 1) in xs and round(float(trim.right), 1) in xs
@@ -93,8 +105,11 @@ def test_khmer_pdf_is_shaped_vector_text(tmp_path):
     res = mt.render("poster-a4", "pdf", data, tmp_path / "km.pdf")
     reader = PdfReader(str(res.path))
     assert squash(data["title"]) in squash(reader.pages[0].extract_text())
-    khmer = [f.get_object() for f in reader.pages[0]["/Resources"]["/Font"].values()
-             if "NotoSansKhmer" in str(f.get_object()["/BaseFont"])]
+    khmer = [
+        f.get_object()
+        for f in reader.pages[0]["/Resources"]["/Font"].values()
+        if "NotoSansKhmer" in str(f.get_object()["/BaseFont"])
+    ]
     assert khmer, "the Khmer title must be set in the embedded Noto Sans Khmer subset"
     cmap = khmer[0]["/ToUnicode"].get_object().get_data().decode("ascii")
     # shaped text: one glyph stands for a cluster (e.g. ស + coeng + រ -> one glyph)

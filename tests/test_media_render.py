@@ -55,12 +55,23 @@ def test_identical_inputs_give_identical_files(tmp_path):
     data = mt.get_template("social-square").sample_data()
     a = mt.render("social-square", "png", data, tmp_path / "a.png", brand=BRAND)
     b = mt.render("social-square", "png", data, tmp_path / "b.png", brand=BRAND)
-    c = mt.render("social-square", "png", {**data, "title": "Tiêu đề khác hẳn"}, tmp_path / "c.png", brand=BRAND)
+    c = mt.render(
+        "social-square",
+        "png",
+        {**data, "title": "Tiêu đề khác hẳn"},
+        tmp_path / "c.png",
+        brand=BRAND,
+    )
     assert a.sha256 == b.sha256 != c.sha256
 
 
 def test_preview_is_small_and_fast(tmp_path):
-    for name, fmt in (("poster-a3", "pdf"), ("video-vertical", "mp4"), ("social-portrait", "png"), ("standee-rollup", "pdf")):
+    for name, fmt in (
+        ("poster-a3", "pdf"),
+        ("video-vertical", "mp4"),
+        ("social-portrait", "png"),
+        ("standee-rollup", "pdf"),
+    ):
         data = mt.get_template(name).sample_data()
         mt.render(name, fmt, data, tmp_path / "warm.png", preview=True)
         t0 = time.perf_counter()
@@ -76,8 +87,18 @@ def test_brand_kit_applies_colour_logo_and_unit(tmp_path):
     logo = tmp_path / "logo.png"
     Image.new("RGBA", (200, 200), (255, 0, 255, 255)).save(logo)
     plain = mt.render("zalo-cover", "png", data, tmp_path / "plain.png")
-    branded = mt.render("zalo-cover", "png", data, tmp_path / "brand.png",
-                        brand={"primary": "#c0392b", "secondary": "#27ae60", "logo_path": str(logo), "unit_name": "UBND xã Đại Tâm"})
+    branded = mt.render(
+        "zalo-cover",
+        "png",
+        data,
+        tmp_path / "brand.png",
+        brand={
+            "primary": "#c0392b",
+            "secondary": "#27ae60",
+            "logo_path": str(logo),
+            "unit_name": "UBND xã Đại Tâm",
+        },
+    )
     with Image.open(plain.path) as a, Image.open(branded.path) as b:
         a, b = a.convert("RGB"), b.convert("RGB")
         assert a.getpixel((5, 360)) != b.getpixel((5, 360))  # background follows the brand
@@ -89,7 +110,13 @@ def test_brand_kit_applies_colour_logo_and_unit(tmp_path):
         mt.render("zalo-cover", "png", data, tmp_path / "bad.png", brand={"primary": "đỏ"})
     assert exc.value.code == "bad_color" and exc.value.field == "brand"
     with pytest.raises(mt.TemplateError) as exc:
-        mt.render("zalo-cover", "png", data, tmp_path / "bad.png", brand={"logo_path": str(tmp_path / "none.png")})
+        mt.render(
+            "zalo-cover",
+            "png",
+            data,
+            tmp_path / "bad.png",
+            brand={"logo_path": str(tmp_path / "none.png")},
+        )
     assert exc.value.field == "brand.logo_path"
 
 
@@ -106,15 +133,32 @@ def test_photo_field_and_khmer(tmp_path):
 
 def test_unsupported_format_and_bad_page(tmp_path):
     with pytest.raises(mt.TemplateError) as exc:
-        mt.render("social-square", "pdf", mt.get_template("social-square").sample_data(), tmp_path / "x.pdf")
+        mt.render(
+            "social-square",
+            "pdf",
+            mt.get_template("social-square").sample_data(),
+            tmp_path / "x.pdf",
+        )
     assert exc.value.code == "unsupported_format" and exc.value.field == "format"
     with pytest.raises(mt.TemplateError) as exc:
         mt.render("social-square", "gif", {}, tmp_path / "x.gif")
     assert exc.value.code == "unsupported_format"
-    back = mt.render("leaflet-a5", "png", mt.get_template("leaflet-a5").sample_data(), tmp_path / "back.png", options={"page": 1})
+    back = mt.render(
+        "leaflet-a5",
+        "png",
+        mt.get_template("leaflet-a5").sample_data(),
+        tmp_path / "back.png",
+        options={"page": 1},
+    )
     assert back.width > 0
     with pytest.raises(mt.TemplateError):
-        mt.render("leaflet-a5", "png", mt.get_template("leaflet-a5").sample_data(), tmp_path / "p3.png", options={"page": 2})
+        mt.render(
+            "leaflet-a5",
+            "png",
+            mt.get_template("leaflet-a5").sample_data(),
+            tmp_path / "p3.png",
+            options={"page": 2},
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["back.png"]
 
 
@@ -141,12 +185,16 @@ def test_new_template_is_data_only(tmp_path):
     names = {t.name: t for t in mt.list_templates([tmp_path / "mine"])}
     assert names["thong-bao-xa"].title == "Thông báo của xã"
     data = mt.get_template("thong-bao-xa", [tmp_path / "mine"]).sample_data()
-    res = mt.render("thong-bao-xa", "pdf", data, tmp_path / "xa.pdf", extra_dirs=[tmp_path / "mine"])
+    res = mt.render(
+        "thong-bao-xa", "pdf", data, tmp_path / "xa.pdf", extra_dirs=[tmp_path / "mine"]
+    )
     from pypdf import PdfReader
 
     text = PdfReader(str(res.path)).pages[1].extract_text()
     assert "Hướng dẫn của xã" in text and "Liên hệ UBND xã" in text
-    png = mt.render("thong-bao-xa", "png", data, tmp_path / "xa.png", extra_dirs=[tmp_path / "mine"])
+    png = mt.render(
+        "thong-bao-xa", "png", data, tmp_path / "xa.png", extra_dirs=[tmp_path / "mine"]
+    )
     with Image.open(png.path) as im:
         r, g, b = im.convert("RGB").getpixel((10, png.height // 2))
         assert g > r and g > b  # the new green primary

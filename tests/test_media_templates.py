@@ -14,9 +14,18 @@ from media_templates import fonts
 from media_templates.textfit import fit_text
 
 EXPECTED = {
-    "social-square", "social-portrait", "story", "zalo-cover", "facebook-link",
-    "poster-a3", "poster-a4", "leaflet-a5", "standee-rollup",
-    "video-vertical", "video-horizontal", "targets-motion",
+    "social-square",
+    "social-portrait",
+    "story",
+    "zalo-cover",
+    "facebook-link",
+    "poster-a3",
+    "poster-a4",
+    "leaflet-a5",
+    "standee-rollup",
+    "video-vertical",
+    "video-horizontal",
+    "targets-motion",
 }
 
 
@@ -42,7 +51,9 @@ def test_import_is_light():
     import sys
 
     code = "import sys, media_templates; print(any(m in sys.modules for m in ('numpy', 'moviepy', 'fpdf', 'PIL.ImageDraw')))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "False"
 
 
@@ -58,7 +69,11 @@ def test_unknown_template():
     [
         ({"url": "https://dichvucong.gov.vn"}, "missing_field", "title"),
         ({"title": "   ", "url": "https://dichvucong.gov.vn"}, "missing_field", "title"),
-        ({"title": "A", "url": "https://dichvucong.gov.vn", "mau_sac": "do"}, "unknown_field", "mau_sac"),
+        (
+            {"title": "A", "url": "https://dichvucong.gov.vn", "mau_sac": "do"},
+            "unknown_field",
+            "mau_sac",
+        ),
         ({"title": "A" * 91, "url": "https://dichvucong.gov.vn"}, "too_long", "title"),
         ({"title": "A", "url": "dichvucong.gov.vn"}, "bad_url", "url"),
         ({"title": "A", "url": "javascript:alert(1)"}, "bad_url", "url"),
@@ -77,13 +92,16 @@ def test_validation_errors_name_the_field(data, code, field):
 def test_validation_normalises_types_and_nfc():
     tpl = mt.get_template("social-portrait")
     decomposed = unicodedata.normalize("NFD", "Dịch vụ công trực tuyến")
-    clean = mt.validate_data(tpl, {
-        "title": "  " + decomposed + "  ",
-        "stat_value": "1.250",
-        "bullets": "Bước một\n\nBước hai\n",
-        "url": "https://dichvucong.gov.vn",
-        "date": "10/10/2025",
-    })
+    clean = mt.validate_data(
+        tpl,
+        {
+            "title": "  " + decomposed + "  ",
+            "stat_value": "1.250",
+            "bullets": "Bước một\n\nBước hai\n",
+            "url": "https://dichvucong.gov.vn",
+            "date": "10/10/2025",
+        },
+    )
     assert clean["title"] == unicodedata.normalize("NFC", "Dịch vụ công trực tuyến")
     assert clean["stat_value"] == 1250
     assert clean["bullets"] == ["Bước một", "Bước hai"]
@@ -93,7 +111,9 @@ def test_validation_normalises_types_and_nfc():
         mt.validate_data(tpl, {**clean, "date": "31/02/2025", "stat_value": 1})
     assert exc.value.field == "date"
     with pytest.raises(mt.TemplateError) as exc:
-        mt.validate_data(tpl, {"title": "x", "bullets": ["a", "b"], "url": "https://a.vn", "stat_value": "nhiều"})
+        mt.validate_data(
+            tpl, {"title": "x", "bullets": ["a", "b"], "url": "https://a.vn", "stat_value": "nhiều"}
+        )
     assert exc.value.field == "stat_value"
     with pytest.raises(mt.TemplateError) as exc:
         mt.validate_data(tpl, {"title": "x", "bullets": ["chỉ một"], "url": "https://a.vn"})
@@ -101,25 +121,54 @@ def test_validation_normalises_types_and_nfc():
 
 
 def test_html_is_text_not_an_error(tmp_path):
-    res = mt.render("zalo-cover", "png", {"title": "<b>Dịch vụ công</b> & <i>bạn</i>"}, tmp_path / "x.png")
+    res = mt.render(
+        "zalo-cover", "png", {"title": "<b>Dịch vụ công</b> & <i>bạn</i>"}, tmp_path / "x.png"
+    )
     assert res.size > 0
 
 
 def test_text_fit_shrinks_then_fails_with_amount():
-    short = fit_text(["Dịch vụ công"], family="be-vietnam-pro", weight=700, box_w=600, box_h=200,
-                     size_min=20, size_max=80, field="title")
+    short = fit_text(
+        ["Dịch vụ công"],
+        family="be-vietnam-pro",
+        weight=700,
+        box_w=600,
+        box_h=200,
+        size_min=20,
+        size_max=80,
+        field="title",
+    )
     assert short.size == 80 and len(short.lines) == 1
     long_text = "Nộp hồ sơ trực tuyến mọi lúc mọi nơi tiết kiệm thời gian " * 3
-    fitted = fit_text([long_text], family="be-vietnam-pro", weight=700, box_w=600, box_h=200,
-                      size_min=10, size_max=80, field="title")
+    fitted = fit_text(
+        [long_text],
+        family="be-vietnam-pro",
+        weight=700,
+        box_w=600,
+        box_h=200,
+        size_min=10,
+        size_max=80,
+        field="title",
+    )
     assert 10 <= fitted.size < 80
     assert fitted.height <= 200 + 1e-6
     for line, _ in fitted.lines:  # every line fits the width at the chosen size
-        assert fonts.pil_font("be-vietnam-pro", 700, 64).getlength(line) * fitted.size / 64 <= 600 * 1.003
+        assert (
+            fonts.pil_font("be-vietnam-pro", 700, 64).getlength(line) * fitted.size / 64
+            <= 600 * 1.003
+        )
     assert " ".join(line for line, _ in fitted.lines).split() == long_text.split()
     with pytest.raises(mt.TemplateError) as exc:
-        fit_text([long_text * 4], family="be-vietnam-pro", weight=700, box_w=600, box_h=200,
-                 size_min=40, size_max=80, field="title")
+        fit_text(
+            [long_text * 4],
+            family="be-vietnam-pro",
+            weight=700,
+            box_w=600,
+            box_h=200,
+            size_min=40,
+            size_max=80,
+            field="title",
+        )
     assert exc.value.code == "text_overflow" and exc.value.field == "title"
     assert "%" in exc.value.message and "ký tự" in exc.value.message
 
@@ -130,14 +179,22 @@ def test_render_reports_overflowing_field(tmp_path):
     dst = tmp_path / "tpl" / "zalo-long"
     shutil.copytree(src, dst)
     spec = (src / "template.yaml").read_text(encoding="utf-8")
-    spec = spec.replace("{name: subtitle, type: text, required: false, max_length: 120", "{name: subtitle, type: text, required: false, max_length: 1000")
+    spec = spec.replace(
+        "{name: subtitle, type: text, required: false, max_length: 120",
+        "{name: subtitle, type: text, required: false, max_length: 1000",
+    )
     (dst / "template.yaml").write_text(spec, encoding="utf-8")
     outdir = tmp_path / "media"
     outdir.mkdir()
     out = outdir / "o.png"
     with pytest.raises(mt.TemplateError) as exc:
-        mt.render("zalo-long", "png", {"title": "Tiêu đề", "subtitle": "Nộp hồ sơ trực tuyến " * 30}, out,
-                  extra_dirs=[tmp_path / "tpl"])
+        mt.render(
+            "zalo-long",
+            "png",
+            {"title": "Tiêu đề", "subtitle": "Nộp hồ sơ trực tuyến " * 30},
+            out,
+            extra_dirs=[tmp_path / "tpl"],
+        )
     assert exc.value.field == "subtitle" and exc.value.code == "text_overflow"
     assert "subtitle" in exc.value.message
     assert list(outdir.iterdir()) == []  # nothing half-written
@@ -159,7 +216,9 @@ def test_glyph_coverage_is_checked_before_rendering(tmp_path):
 def test_raqm_shaping_is_active_for_khmer():
     from PIL import ImageFont, features
 
-    assert fonts.raqm_available(), "Pillow's raqm layout is not active (Debian package libfribidi0 missing?)"
+    assert fonts.raqm_available(), (
+        "Pillow's raqm layout is not active (Debian package libfribidi0 missing?)"
+    )
     assert features.check("fribidi")
     path, _ = fonts.font_file("noto-sans-khmer", 400)
     text = "ស្រុក"  # coeng (U+17D2) makes a subscript: shaping changes the glyph run
@@ -180,7 +239,9 @@ def test_khmer_refused_clearly_without_raqm(monkeypatch):
 def test_cache_key_stable_and_sensitive(tmp_path):
     data = mt.get_template("social-square").sample_data()
     k1 = mt.cache_key("social-square", "png", data, {"unit_name": "A"})
-    k2 = mt.cache_key("social-square", "png", dict(reversed(list(data.items()))), {"unit_name": "A"})
+    k2 = mt.cache_key(
+        "social-square", "png", dict(reversed(list(data.items()))), {"unit_name": "A"}
+    )
     assert k1 == k2 and len(k1) == 64
     nfd = {**data, "title": unicodedata.normalize("NFD", data["title"])}
     assert mt.cache_key("social-square", "png", nfd, {"unit_name": "A"}) == k1
@@ -247,7 +308,12 @@ def test_upload_refuses_decompression_bomb():
 
     # a real PNG header claiming 20000x20000 pixels, with a tiny (truncated) body
     def chunk(tag, data):
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + tag
+            + data
+            + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * (20000 * 3 + 1) * 4)
@@ -281,7 +347,9 @@ def test_make_qr_raster_and_vector():
     module = 300 // n
     off = (300 - n * module) // 2
     first_dark = next(c for c in range(n) if vec.modules[2][c])
-    assert im.getpixel((off + first_dark * module + module // 2, off + 2 * module + module // 2)) == (0, 0, 0)
+    assert im.getpixel(
+        (off + first_dark * module + module // 2, off + 2 * module + module // 2)
+    ) == (0, 0, 0)
     with pytest.raises(mt.TemplateError):
         mt.make_qr("ftp://x", 100)
 
@@ -290,13 +358,19 @@ def test_extra_dirs_override_and_bad_spec(tmp_path):
     src = mt.templates_dir() / "zalo-cover"
     dst = tmp_path / "tpls" / "zalo-cover"
     shutil.copytree(src, dst)
-    (dst / "template.yaml").write_text((src / "template.yaml").read_text(encoding="utf-8").replace(
-        "title: Ảnh bìa bài viết Zalo 16:9", "title: Bìa Zalo riêng"), encoding="utf-8")
+    (dst / "template.yaml").write_text(
+        (src / "template.yaml")
+        .read_text(encoding="utf-8")
+        .replace("title: Ảnh bìa bài viết Zalo 16:9", "title: Bìa Zalo riêng"),
+        encoding="utf-8",
+    )
     info = {t.name: t for t in mt.list_templates([tmp_path / "tpls"])}
     assert info["zalo-cover"].title == "Bìa Zalo riêng"
     bad = tmp_path / "bad" / "no-title"
     bad.mkdir(parents=True)
-    (bad / "template.yaml").write_text("title: X\nfields: [{name: body}]\nformats: {png: {}}\n", encoding="utf-8")
+    (bad / "template.yaml").write_text(
+        "title: X\nfields: [{name: body}]\nformats: {png: {}}\n", encoding="utf-8"
+    )
     with pytest.raises(mt.TemplateError) as exc:
         mt.get_template("no-title", [tmp_path / "bad"])
     assert exc.value.code == "bad_spec"

@@ -1,6 +1,8 @@
 """Measure: plan targets, unit progress, citizens' feedback and the yearly report.
 
-``init_app(app)`` registers the blueprints and CLI commands of this package.
+``init_app(app)`` registers the web and API blueprints, the CLI groups
+(``report``, ``plans``, ``feedback``), the ``measure.reminders`` background job
+and the OpenAPI paths. See docs/measure.md.
 """
 
 from __future__ import annotations
@@ -9,6 +11,12 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from campaigns.measure import views
+    from campaigns import openapi_extra
+    from campaigns.measure import api, cli, reminders, views
 
     views.init_app(app)
+    app.register_blueprint(api.bp)
+    cli.init_app(app)
+    reminders.register(app)
+    if api.openapi_paths not in openapi_extra.EXTRA_PATHS:
+        openapi_extra.EXTRA_PATHS.append(api.openapi_paths)

@@ -126,6 +126,17 @@ def _units_for_filter() -> list[OrgUnit]:
                                    .order_by(OrgUnit.kind, OrgUnit.name)).all())
 
 
+def _queue_reminders(plan: Plan) -> None:
+    """From 1 December, make sure today's reminder run is queued for the scheduler."""
+    from campaigns.measure.reminders import enqueue_today, in_reminder_period
+
+    today = compute.local_today()
+    if in_reminder_period(plan, today):
+        session = get_session()
+        enqueue_today(session, plan, today)
+        session.commit()
+
+
 def _send(data: bytes, name: str, mime: str):
     return send_file(io.BytesIO(data), mimetype=mime, as_attachment=True, download_name=name)
 
@@ -147,6 +158,7 @@ def dashboard():
     unit = _filter_unit()
     if plan is None:
         return render_template("measure/no_plan.html"), 404 if request.args.get("year") else 200
+    _queue_reminders(plan)
     results = compute.evaluate_plan(session, plan, unit_id=unit.id if unit else None)
     scope = compute.scope_of(compute.load_activity(session, plan.year), unit.id) if unit else None
     rows = compute.task_rows(session, plan, unit_ids=scope)
@@ -204,6 +216,7 @@ def unit_view(code: str):
     plan = current_plan(_year_arg())
     if plan is None:
         return render_template("measure/no_plan.html")
+    _queue_reminders(plan)
     owed = compute.unit_owes(session, plan, unit)
     results = compute.evaluate_plan(session, plan, unit_id=unit.id, with_trend=False)
     rows = compute.task_rows(session, plan, unit_ids={unit.id})

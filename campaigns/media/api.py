@@ -84,7 +84,6 @@ def validate_render_request(data: dict) -> tuple[str, str, dict, dict | None]:
 @roles(*PRODUCERS)
 def renders_create():
     import media_templates as mt
-
     from scheduler.jobs import enqueue_job
 
     session = get_session()

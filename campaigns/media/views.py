@@ -6,7 +6,17 @@ import io
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import gettext as _
 from sqlmodel import select
 
@@ -70,9 +80,8 @@ def _form_values(template) -> dict:
 
 
 def _validate(template, values):
-    from campaigns.media.api import resolve_image_fields
-
     import media_templates as mt
+    from campaigns.media.api import resolve_image_fields
 
     return mt.validate_data(template, resolve_image_fields(template, values))
 
@@ -81,7 +90,6 @@ def _validate(template, values):
 @role_required(Role.communicator)
 def new(name: str):
     import media_templates as mt
-
     from scheduler.jobs import enqueue_job
 
     try:
@@ -176,9 +184,9 @@ def asset_file(asset_id: int):
 @bp.route("/media/upload", methods=["POST"])
 @role_required(Role.communicator)
 def upload():
-    import media_templates as mt
-
     from flask import current_app
+
+    import media_templates as mt
 
     file = request.files.get("file")
     if file is None or not file.filename:
