@@ -65,6 +65,12 @@ REASONS = {
 }
 
 
+def real_app(app: Flask) -> Flask:
+    """The Flask app behind ``current_app`` (threads cannot use the proxy)."""
+    getter = getattr(app, "_get_current_object", None)
+    return getter() if getter is not None else app
+
+
 def default_worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}"
 
@@ -106,6 +112,7 @@ class Dispatcher:
         rng: random.Random | None = None,
         lease: float | None = None,
     ):
+        app = real_app(app)
         self.app = app
         self.engine = get_engine(app)
         self.clock: Clock = clock or utcnow

@@ -72,7 +72,8 @@ class InlineExecutor:
     def _run(self, claimed: Claimed) -> None:
         status = "error"
         try:
-            status = self.dispatcher.send(claimed.id, claimed.token) or "lease_lost"
+            with self.dispatcher.app.app_context():
+                status = self.dispatcher.send(claimed.id, claimed.token) or "lease_lost"
         except Exception:  # noqa: BLE001 - the lease reaper recovers the delivery
             log.exception("sending delivery %s failed", claimed.id)
         finally:

@@ -92,6 +92,9 @@ def enqueue_job(session: Session, name: str, payload: dict | None = None,
 class JobRunner:
     def __init__(self, app: Flask, *, clock: Callable[[], datetime] | None = None,
                  worker: str = "jobs", lease: float = 75.0):
+        from scheduler.dispatcher import real_app
+
+        app = real_app(app)
         self.app = app
         self.engine = get_engine(app)
         self.clock = clock or utcnow
@@ -190,7 +193,8 @@ class JobRunner:
             hb = threading.Thread(target=beat, daemon=True, name=f"job-{job_id}")
             hb.start()
             try:
-                out = fn(self.app, dict(row.payload or {}), progress)
+                with self.app.app_context():
+                    out = fn(self.app, dict(row.payload or {}), progress)
                 if out is None:
                     out = {}
                 if not isinstance(out, dict):

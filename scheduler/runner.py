@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from flask import Flask
 
 from core.timeutil import utcnow
-from scheduler.dispatcher import Dispatcher
+from scheduler.dispatcher import Dispatcher, real_app
 from scheduler.executors import CeleryExecutor, InlineExecutor, _int_config, make_executor
 from scheduler.jobs import JobRunner
 
@@ -69,6 +69,7 @@ def dispatch_due(app: Flask, *, clock: Callable[[], datetime] | None = None,
     """One pass: reap expired leases, mark overdue deliveries missed, claim and
     send what is due, wait for those sends, run due background jobs.
     Returns counts (failed deliveries are data, not errors)."""
+    app = real_app(app)
     dispatcher = Dispatcher(app, clock=clock)
     jobs = JobRunner(app, clock=dispatcher.clock, worker=dispatcher.worker,
                      lease=dispatcher.lease.total_seconds())
@@ -115,6 +116,7 @@ def refresh_credentials(app: Flask) -> dict[str, int]:
     from scheduler.accounts import build_adapter
     from scheduler.models import ChannelAccount
 
+    app = real_app(app)
     counts = {"checked": 0, "refreshed": 0, "errors": 0}
     with session_scope(app) as session:
         accounts = session.exec(select(ChannelAccount).where(ChannelAccount.status == "active")).all()
@@ -150,6 +152,7 @@ class SchedulerProcess:
     """The long-running scheduler: APScheduler tickers + an executor."""
 
     def __init__(self, app: Flask, *, clock: Callable[[], datetime] | None = None):
+        app = real_app(app)
         self.app = app
         self.dispatcher = Dispatcher(app, clock=clock)
         self.executor = make_executor(app, self.dispatcher)
@@ -255,6 +258,7 @@ def run_forever(app: Flask, *, clock: Callable[[], datetime] | None = None,
                 stop_event: threading.Event | None = None) -> None:
     """Run the scheduler until SIGTERM/SIGINT (or ``stop_event``) arrives, then
     stop cleanly: no new claims, in-flight sends finish."""
+    app = real_app(app)
     proc = SchedulerProcess(app, clock=clock)
     stop = stop_event or proc.stop_event
 
