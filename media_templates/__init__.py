@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TemplateError
+from .qr import QrVector, make_qr
 from .renderer import RenderResult, cache_key, render
 from .spec import Template, TemplateInfo, get_template, list_templates, templates_dir, validate_data
 from .uploads import check_upload_image
-from .qr import QrVector, make_qr
 
 __all__ = [
     "QrVector",

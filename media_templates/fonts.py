@@ -132,6 +132,10 @@ def pil_font(family: str, weight: int, size: float):
         for axis in font.get_variation_axes():
             name = axis["name"]
             name = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
-            values.append(float(weight) if name.strip().lower() in ("weight", "wght") else float(axis["default"]))
+            values.append(
+                float(weight)
+                if name.strip().lower() in ("weight", "wght")
+                else float(axis["default"])
+            )
         font.set_variation_by_axes(values)
     return font

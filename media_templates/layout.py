@@ -65,11 +65,21 @@ def parse_color(value: Any, palette: dict[str, str], *, where: str = "") -> RGBA
             rgb = m.group(1)
             a = int(m.group(2), 16) if m.group(2) else 255
             return (int(rgb[0:2], 16), int(rgb[2:4], 16), int(rgb[4:6], 16), a)
-    raise TemplateError(f"Màu không hợp lệ: {value!r} {where}".strip(), field="brand" if where == "brand" else None, code="bad_color")
+    raise TemplateError(
+        f"Màu không hợp lệ: {value!r} {where}".strip(),
+        field="brand" if where == "brand" else None,
+        code="bad_color",
+    )
 
 
 def _palette(tpl: Template, brand: dict | None) -> dict[str, str]:
-    pal = {"primary": "#0b5cab", "secondary": "#f2a900", "text": "#1a1a1a", "light": "#ffffff", "dark": "#10213a"}
+    pal = {
+        "primary": "#0b5cab",
+        "secondary": "#f2a900",
+        "text": "#1a1a1a",
+        "light": "#ffffff",
+        "dark": "#10213a",
+    }
     pal.update(tpl.spec.get("colors") or {})
     for key in ("primary", "secondary", "accent", "text"):
         if brand and brand.get(key):
@@ -132,10 +142,14 @@ def _text_of(tpl: Template, layer: dict, ctx: dict, lid: str) -> str:
         if isinstance(value, list):
             return "\n".join(map(str, value))
         return "" if value is None else str(value)
-    return tpl.render_text(layer.get("text", ""), ctx, file=layer.get("text_file"), where=f"lớp '{lid}'")
+    return tpl.render_text(
+        layer.get("text", ""), ctx, file=layer.get("text_file"), where=f"lớp '{lid}'"
+    )
 
 
-def _text_op(tpl, layer, canvas, ctx, brand, palette, lid, paragraphs, box, *, bullets=False) -> list[Op]:
+def _text_op(
+    tpl, layer, canvas, ctx, brand, palette, lid, paragraphs, box, *, bullets=False
+) -> list[Op]:
     x, y, w, h = box
     joined = "\n".join(paragraphs)
     if layer.get("uppercase"):
@@ -182,8 +196,16 @@ def _text_op(tpl, layer, canvas, ctx, brand, palette, lid, paragraphs, box, *, b
         baseline = cur + size * min(asc, 1.0) * 0.96
         if bullets and para != prev_para:
             r = size * 0.16
-            marks.append(Op("ellipse", x + size * 0.35 - r, baseline - size * 0.36 - r, 2 * r, 2 * r,
-                            color=parse_color(layer.get("bullet_color", "secondary"), palette)))
+            marks.append(
+                Op(
+                    "ellipse",
+                    x + size * 0.35 - r,
+                    baseline - size * 0.36 - r,
+                    2 * r,
+                    2 * r,
+                    color=parse_color(layer.get("bullet_color", "secondary"), palette),
+                )
+            )
         if align == "center":
             ax = x + indent + (w - indent) / 2
         elif align == "right":
@@ -193,21 +215,45 @@ def _text_op(tpl, layer, canvas, ctx, brand, palette, lid, paragraphs, box, *, b
         lines_out.append((text, ax, baseline))
         cur += fitted.line_height
         prev_para = para
-    op = Op("text", x, y, w, h, color=color,
-            data={"lines": lines_out, "family": family, "weight": weight, "size": size, "align": align,
-                  "field": field_name, "khmer": fonts.is_khmer(joined)})
+    op = Op(
+        "text",
+        x,
+        y,
+        w,
+        h,
+        color=color,
+        data={
+            "lines": lines_out,
+            "family": family,
+            "weight": weight,
+            "size": size,
+            "align": align,
+            "field": field_name,
+            "khmer": fonts.is_khmer(joined),
+        },
+    )
     return [*marks, op]
 
 
 _ICON_STROKES = {
     # unit-square polylines (0..1), drawn in the icon's foreground colour
     "check": [[(0.27, 0.52), (0.44, 0.68), (0.74, 0.35)]],
-    "doc": [[(0.33, 0.25), (0.67, 0.25), (0.67, 0.75), (0.33, 0.75), (0.33, 0.25)],
-            [(0.41, 0.40), (0.59, 0.40)], [(0.41, 0.50), (0.59, 0.50)], [(0.41, 0.60), (0.55, 0.60)]],
+    "doc": [
+        [(0.33, 0.25), (0.67, 0.25), (0.67, 0.75), (0.33, 0.75), (0.33, 0.25)],
+        [(0.41, 0.40), (0.59, 0.40)],
+        [(0.41, 0.50), (0.59, 0.50)],
+        [(0.41, 0.60), (0.55, 0.60)],
+    ],
     "clock": [[(0.5, 0.30), (0.5, 0.52), (0.65, 0.60)]],
-    "phone": [[(0.38, 0.24), (0.62, 0.24), (0.62, 0.76), (0.38, 0.76), (0.38, 0.24)], [(0.47, 0.68), (0.53, 0.68)]],
+    "phone": [
+        [(0.38, 0.24), (0.62, 0.24), (0.62, 0.76), (0.38, 0.76), (0.38, 0.24)],
+        [(0.47, 0.68), (0.53, 0.68)],
+    ],
     "globe": [[(0.24, 0.5), (0.76, 0.5)], [(0.5, 0.24), (0.5, 0.76)]],
-    "home": [[(0.27, 0.50), (0.5, 0.28), (0.73, 0.50)], [(0.34, 0.45), (0.34, 0.72), (0.66, 0.72), (0.66, 0.45)]],
+    "home": [
+        [(0.27, 0.50), (0.5, 0.28), (0.73, 0.50)],
+        [(0.34, 0.45), (0.34, 0.72), (0.66, 0.72), (0.66, 0.45)],
+    ],
 }
 _ICON_RINGS = {"clock": 0.27, "globe": 0.27}
 
@@ -232,11 +278,25 @@ def _icons(tpl, layer, canvas, ctx, brand, palette, lid, box) -> list[Op]:
         ops.append(Op("ellipse", ix, iy, d, d, color=bg))
         sym = item.get("symbol", "check")
         if sym not in _ICON_STROKES:
-            raise TemplateError(f"Lớp '{lid}': biểu tượng '{sym}' không có (có: {', '.join(_ICON_STROKES)}).", code="bad_spec")
+            raise TemplateError(
+                f"Lớp '{lid}': biểu tượng '{sym}' không có (có: {', '.join(_ICON_STROKES)}).",
+                code="bad_spec",
+            )
         stroke = d * 0.07
         if sym in _ICON_RINGS:
             r = _ICON_RINGS[sym] * d
-            ops.append(Op("ellipse", ix + d / 2 - r, iy + d / 2 - r, 2 * r, 2 * r, color=None, color2=fg, data={"stroke": stroke}))
+            ops.append(
+                Op(
+                    "ellipse",
+                    ix + d / 2 - r,
+                    iy + d / 2 - r,
+                    2 * r,
+                    2 * r,
+                    color=None,
+                    color2=fg,
+                    data={"stroke": stroke},
+                )
+            )
         for line in _ICON_STROKES[sym]:
             pts = [(ix + px * d, iy + py * d) for px, py in line]
             ops.append(Op("line", color=fg, data={"points": pts, "stroke": stroke}))
@@ -248,7 +308,9 @@ def _icons(tpl, layer, canvas, ctx, brand, palette, lid, box) -> list[Op]:
     return ops
 
 
-_TARGET_RE = re.compile(r"^(?P<label>.+?)[:：]\s*(?P<num>\d+(?:[.,]\d+)?)\s*(?P<suffix>%|[^\d\s].{0,12})?$")
+_TARGET_RE = re.compile(
+    r"^(?P<label>.+?)[:：]\s*(?P<num>\d+(?:[.,]\d+)?)\s*(?P<suffix>%|[^\d\s].{0,12})?$"
+)
 
 
 def parse_target(item: str, field_name: str) -> tuple[str, float, str]:
@@ -259,7 +321,11 @@ def parse_target(item: str, field_name: str) -> tuple[str, float, str]:
             field=field_name,
             code="bad_type",
         )
-    return m.group("label").strip(), float(m.group("num").replace(",", ".")), (m.group("suffix") or "").strip()
+    return (
+        m.group("label").strip(),
+        float(m.group("num").replace(",", ".")),
+        (m.group("suffix") or "").strip(),
+    )
 
 
 def _bars(tpl, layer, canvas, ctx, brand, palette, lid, box) -> list[Op]:
@@ -277,18 +343,65 @@ def _bars(tpl, layer, canvas, ctx, brand, palette, lid, box) -> list[Op]:
     num_w = w * 0.22
     for i, (label, value, suffix) in enumerate(items):
         ry = y + row * i
-        lbl = {"font": layer.get("font", {"weight": 600}), "size": layer.get("label_size", [16, 34]),
-               "color": layer.get("label_color", "text"), "error_field": fname, "max_lines": 1}
-        ops.extend(_text_op(tpl, lbl, canvas, ctx, brand, palette, lid, [label], (x, ry, w, label_h)))
+        lbl = {
+            "font": layer.get("font", {"weight": 600}),
+            "size": layer.get("label_size", [16, 34]),
+            "color": layer.get("label_color", "text"),
+            "error_field": fname,
+            "max_lines": 1,
+        }
+        ops.extend(
+            _text_op(tpl, lbl, canvas, ctx, brand, palette, lid, [label], (x, ry, w, label_h))
+        )
         by = ry + label_h + row * 0.04
-        ops.append(Op("rect", x, by, w - num_w, bar_h, color=parse_color(layer.get("track_color", "#e6ebf2"), palette), radius=bar_h / 2))
-        num_layer = {"font": {"weight": 800}, "size": layer.get("number_size", [18, 44]), "align": "right",
-                     "color": layer.get("number_color", "primary"), "error_field": fname, "max_lines": 1}
-        num_ops = _text_op(tpl, num_layer, canvas, ctx, brand, palette, lid, [_fmt_num(value) + suffix],
-                           (x + w - num_w + w * 0.02, by - bar_h * 0.35, num_w - w * 0.02, bar_h * 1.7))
-        ops.append(Op("bar", x, by, (w - num_w), bar_h, color=parse_color(layer.get("bar_color", "primary"), palette),
-                      radius=bar_h / 2, data={"frac": min(1.0, value / vmax), "value": value, "suffix": suffix,
-                                              "number_op": num_ops[-1] if num_ops else None, "index": i}))
+        ops.append(
+            Op(
+                "rect",
+                x,
+                by,
+                w - num_w,
+                bar_h,
+                color=parse_color(layer.get("track_color", "#e6ebf2"), palette),
+                radius=bar_h / 2,
+            )
+        )
+        num_layer = {
+            "font": {"weight": 800},
+            "size": layer.get("number_size", [18, 44]),
+            "align": "right",
+            "color": layer.get("number_color", "primary"),
+            "error_field": fname,
+            "max_lines": 1,
+        }
+        num_ops = _text_op(
+            tpl,
+            num_layer,
+            canvas,
+            ctx,
+            brand,
+            palette,
+            lid,
+            [_fmt_num(value) + suffix],
+            (x + w - num_w + w * 0.02, by - bar_h * 0.35, num_w - w * 0.02, bar_h * 1.7),
+        )
+        ops.append(
+            Op(
+                "bar",
+                x,
+                by,
+                (w - num_w),
+                bar_h,
+                color=parse_color(layer.get("bar_color", "primary"), palette),
+                radius=bar_h / 2,
+                data={
+                    "frac": min(1.0, value / vmax),
+                    "value": value,
+                    "suffix": suffix,
+                    "number_op": num_ops[-1] if num_ops else None,
+                    "index": i,
+                },
+            )
+        )
         ops.extend(num_ops)
     return ops
 
@@ -302,22 +415,57 @@ def _fmt_num(v: float) -> str:
 def _image(tpl, layer, ctx, brand, palette, lid, box) -> list[Op]:
     src = None
     if layer["type"] == "logo":
-        src = (brand or {}).get("logo_path") or (str(tpl.asset(layer["src"])) if layer.get("src") else None)
+        src = (brand or {}).get("logo_path") or (
+            str(tpl.asset(layer["src"])) if layer.get("src") else None
+        )
     elif layer.get("field"):
-        src = ctx.get(layer["field"]) or (str(tpl.asset(layer["src"])) if layer.get("src") else None)
+        src = ctx.get(layer["field"]) or (
+            str(tpl.asset(layer["src"])) if layer.get("src") else None
+        )
     elif layer.get("src"):
         src = str(tpl.asset(layer["src"]))
     x, y, w, h = box
     if not src:
         if layer.get("placeholder"):
-            return [Op("rect", x, y, w, h, color=parse_color(layer["placeholder"], palette), radius=float(layer.get("radius", 0)))]
+            return [
+                Op(
+                    "rect",
+                    x,
+                    y,
+                    w,
+                    h,
+                    color=parse_color(layer["placeholder"], palette),
+                    radius=float(layer.get("radius", 0)),
+                )
+            ]
         return []
-    return [Op("image", x, y, w, h, radius=float(layer.get("radius", 0)), bleed=bool(layer.get("bleed")),
-               data={"path": src, "fit": layer.get("fit", "contain" if layer["type"] == "logo" else "cover")})]
+    return [
+        Op(
+            "image",
+            x,
+            y,
+            w,
+            h,
+            radius=float(layer.get("radius", 0)),
+            bleed=bool(layer.get("bleed")),
+            data={
+                "path": src,
+                "fit": layer.get("fit", "contain" if layer["type"] == "logo" else "cover"),
+            },
+        )
+    ]
 
 
-def build_ops(tpl: Template, layers: list[dict], canvas: dict, ctx: dict, brand: dict | None,
-              palette: dict, fmt: str, texts: dict) -> list[Op]:
+def build_ops(
+    tpl: Template,
+    layers: list[dict],
+    canvas: dict,
+    ctx: dict,
+    brand: dict | None,
+    palette: dict,
+    fmt: str,
+    texts: dict,
+) -> list[Op]:
     ops: list[Op] = []
     for i, layer in enumerate(layers):
         if not isinstance(layer, dict) or "type" not in layer:
@@ -336,13 +484,35 @@ def build_ops(tpl: Template, layers: list[dict], canvas: dict, ctx: dict, brand:
         if t == "background":
             t = "gradient" if layer.get("to") else "rect"
         if t == "rect":
-            ops.append(Op("rect", *box, color=parse_color(layer.get("color", "primary"), palette), radius=float(layer.get("radius", 0)), bleed=bleed))
+            ops.append(
+                Op(
+                    "rect",
+                    *box,
+                    color=parse_color(layer.get("color", "primary"), palette),
+                    radius=float(layer.get("radius", 0)),
+                    bleed=bleed,
+                )
+            )
         elif t == "gradient":
-            ops.append(Op("gradient", *box, color=parse_color(layer.get("from", "primary"), palette),
-                          color2=parse_color(layer.get("to", "secondary"), palette), bleed=bleed,
-                          data={"direction": layer.get("direction", "vertical")}))
+            ops.append(
+                Op(
+                    "gradient",
+                    *box,
+                    color=parse_color(layer.get("from", "primary"), palette),
+                    color2=parse_color(layer.get("to", "secondary"), palette),
+                    bleed=bleed,
+                    data={"direction": layer.get("direction", "vertical")},
+                )
+            )
         elif t == "ellipse":
-            ops.append(Op("ellipse", *box, color=parse_color(layer.get("color", "secondary"), palette), bleed=bleed))
+            ops.append(
+                Op(
+                    "ellipse",
+                    *box,
+                    color=parse_color(layer.get("color", "secondary"), palette),
+                    bleed=bleed,
+                )
+            )
         elif t in ("image", "logo", "photo"):
             ops.extend(_image(tpl, layer, ctx, brand, palette, lid, box))
         elif t in ("text", "title", "body", "footer"):
@@ -351,21 +521,34 @@ def build_ops(tpl: Template, layers: list[dict], canvas: dict, ctx: dict, brand:
             text = _text_of(tpl, layer, ctx, lid)
             texts[lid] = text
             if text:
-                ops.extend(_text_op(tpl, layer, canvas, ctx, brand, palette, lid, text.split("\n"), box))
+                ops.extend(
+                    _text_op(tpl, layer, canvas, ctx, brand, palette, lid, text.split("\n"), box)
+                )
         elif t == "bullets":
             items = ctx.get(layer.get("field", "bullets")) or []
             if isinstance(items, str):
                 items = [items]
             texts[lid] = "\n".join(items)
             if items:
-                ops.extend(_text_op(tpl, layer, canvas, ctx, brand, palette, lid, list(items), box, bullets=True))
+                ops.extend(
+                    _text_op(
+                        tpl, layer, canvas, ctx, brand, palette, lid, list(items), box, bullets=True
+                    )
+                )
         elif t == "icons":
             ops.extend(_icons(tpl, layer, canvas, ctx, brand, palette, lid, box))
         elif t == "qr":
             url = tpl.render_text(layer.get("url", "{{ url }}"), ctx, where=f"lớp '{lid}'")
             if url:
-                ops.append(Op("qr", *box, color=parse_color(layer.get("color", "#000000"), palette),
-                              color2=parse_color(layer.get("background", "#ffffff"), palette), data={"url": url}))
+                ops.append(
+                    Op(
+                        "qr",
+                        *box,
+                        color=parse_color(layer.get("color", "#000000"), palette),
+                        color2=parse_color(layer.get("background", "#ffffff"), palette),
+                        data={"url": url},
+                    )
+                )
                 texts[lid] = url
         elif t == "bars":
             ops.extend(_bars(tpl, layer, canvas, ctx, brand, palette, lid, box))
@@ -374,8 +557,16 @@ def build_ops(tpl: Template, layers: list[dict], canvas: dict, ctx: dict, brand:
     return ops
 
 
-def build_layout(tpl: Template, fmt: str, data: dict, brand: dict | None, *, layers: list | None = None,
-                 extra_ctx: dict | None = None, canvas: dict | None = None) -> Layout:
+def build_layout(
+    tpl: Template,
+    fmt: str,
+    data: dict,
+    brand: dict | None,
+    *,
+    layers: list | None = None,
+    extra_ctx: dict | None = None,
+    canvas: dict | None = None,
+) -> Layout:
     """Lay out every page of ``tpl`` for ``fmt`` (``data`` already validated)."""
     canvas = canvas or canvas_of(tpl, fmt)
     palette = _palette(tpl, brand)
@@ -388,8 +579,14 @@ def build_layout(tpl: Template, fmt: str, data: dict, brand: dict | None, *, lay
     else:
         page_specs = [tpl.spec.get("layers") or []]
     pages = [Page(build_ops(tpl, ls, canvas, ctx, brand, palette, fmt, texts)) for ls in page_specs]
-    return Layout(float(canvas["width"]), float(canvas["height"]), canvas["unit"], pages, texts,
-                  {"palette": palette})
+    return Layout(
+        float(canvas["width"]),
+        float(canvas["height"]),
+        canvas["unit"],
+        pages,
+        texts,
+        {"palette": palette},
+    )
 
 
 def data_key(data: dict, brand: dict | None) -> str:

@@ -146,7 +146,9 @@ class _Pdf:
             steps = 96
             for i in range(steps):
                 f = i / (steps - 1)
-                self._fill(tuple(round(a + (b - a) * f) for a, b in zip(c1[:3], c2[:3], strict=True)))
+                self._fill(
+                    tuple(round(a + (b - a) * f) for a, b in zip(c1[:3], c2[:3], strict=True))
+                )
                 if horizontal:
                     sw = w / steps
                     pdf.rect(x + i * sw, y, sw + 0.3, h, style="F")
@@ -174,7 +176,15 @@ class _Pdf:
         elif op.kind == "bar":
             self._fill(op.color)
             w = max(op.h, op.w * op.data["frac"]) * k
-            pdf.rect(self.X(op.x), self.Y(op.y), w, op.h * k, style="F", round_corners=True, corner_radius=op.radius * k)
+            pdf.rect(
+                self.X(op.x),
+                self.Y(op.y),
+                w,
+                op.h * k,
+                style="F",
+                round_corners=True,
+                corner_radius=op.radius * k,
+            )
         elif op.kind == "text":
             self._text(op)
 
@@ -214,7 +224,14 @@ class _Pdf:
         scale = min(1.0, 4000 / max(wpx, hpx))
         wpx, hpx = max(1, round(wpx * scale)), max(1, round(hpx * scale))
         path = op.data["path"]
-        img = _fitted_image(path, os.path.getmtime(path), wpx, hpx, op.data["fit"], round(op.radius * self.k / 72 * dpi * scale))
+        img = _fitted_image(
+            path,
+            os.path.getmtime(path),
+            wpx,
+            hpx,
+            op.data["fit"],
+            round(op.radius * self.k / 72 * dpi * scale),
+        )
         if img.getextrema()[3][0] == 255:
             img = img.convert("RGB")
         self.pdf.image(img, x, y, w, h)
@@ -238,7 +255,9 @@ class _Pdf:
                     while c < n and row[c]:
                         c += 1
                     # a hair of overlap hides anti-aliasing seams between modules
-                    self.pdf.rect(x0 + s * mod, y0 + r * mod, (c - s) * mod + 0.05, mod + 0.05, style="F")
+                    self.pdf.rect(
+                        x0 + s * mod, y0 + r * mod, (c - s) * mod + 0.05, mod + 0.05, style="F"
+                    )
                 else:
                     c += 1
 

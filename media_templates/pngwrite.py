@@ -25,7 +25,12 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data))
+        + tag
+        + data
+        + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+    )
 
 
 def encode_png(im, *, level: int = 1, parts: int = 2) -> bytes:
@@ -48,7 +53,7 @@ def encode_png(im, *, level: int = 1, parts: int = 2) -> bytes:
 
     def comp(i: int) -> bytes:
         co = zlib.compressobj(level, zlib.DEFLATED, -15)
-        body = co.compress(raw[i * step:(i + 1) * step])
+        body = co.compress(raw[i * step : (i + 1) * step])
         return body + co.flush(zlib.Z_FULL_FLUSH if i < parts - 1 else zlib.Z_FINISH)
 
     pieces = list(_pool().map(comp, range(parts))) if parts > 1 else [comp(0)]

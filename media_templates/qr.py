@@ -34,19 +34,30 @@ class QrVector:
 
 
 def _check_url(url: str) -> None:
-    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")) or len(url) > 1000:
-        raise TemplateError("Địa chỉ cho mã QR phải bắt đầu bằng http:// hoặc https:// (tối đa 1000 ký tự).",
-                            field="url", code="bad_url")
+    if (
+        not isinstance(url, str)
+        or not url.lower().startswith(("http://", "https://"))
+        or len(url) > 1000
+    ):
+        raise TemplateError(
+            "Địa chỉ cho mã QR phải bắt đầu bằng http:// hoặc https:// (tối đa 1000 ký tự).",
+            field="url",
+            code="bad_url",
+        )
 
 
-def make_qr(url: str, size_px: int, *, vector: bool = False, fg: str = "#000000", bg: str = "#ffffff"):
+def make_qr(
+    url: str, size_px: int, *, vector: bool = False, fg: str = "#000000", bg: str = "#ffffff"
+):
     """A QR code for ``url``: a PIL image ``size_px`` wide, or a QrVector for PDFs."""
-    from .raster import _qr_image, qr_matrix
     from .layout import parse_color
+    from .raster import _qr_image, qr_matrix
 
     _check_url(url)
     if vector:
         return QrVector(url, qr_matrix(url))
     if not isinstance(size_px, int) or size_px < 21 or size_px > 8000:
-        raise TemplateError("Kích thước mã QR phải từ 21 đến 8000 điểm ảnh.", field="size_px", code="bad_size")
+        raise TemplateError(
+            "Kích thước mã QR phải từ 21 đến 8000 điểm ảnh.", field="size_px", code="bad_size"
+        )
     return _qr_image(url, size_px, parse_color(fg, {}), parse_color(bg, {})).convert("RGB")

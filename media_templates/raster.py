@@ -12,7 +12,9 @@ from .layout import Layout, Op
 _ANCHORS = {"left": "ls", "center": "ms", "right": "rs"}
 
 
-def px_per_unit(layout: Layout, fmt_spec: dict | None = None, *, preview: bool = False, scale: float = 1.0) -> float:
+def px_per_unit(
+    layout: Layout, fmt_spec: dict | None = None, *, preview: bool = False, scale: float = 1.0
+) -> float:
     if layout.unit == "mm":
         dpi = float((fmt_spec or {}).get("dpi", 100))
         k = dpi / 25.4
@@ -109,29 +111,46 @@ def draw_ops(im, ops: list[Op], k: float, *, t: float | None = None) -> None:
     draw = ImageDraw.Draw(im, "RGBA")
     skip_numbers = set()
     if t is not None:
-        skip_numbers = {id(op.data["number_op"]) for op in ops if op.kind == "bar" and op.data.get("number_op")}
+        skip_numbers = {
+            id(op.data["number_op"]) for op in ops if op.kind == "bar" and op.data.get("number_op")
+        }
     for op in ops:
         x0, y0 = op.x * k, op.y * k
         x1, y1 = (op.x + op.w) * k, (op.y + op.h) * k
         if op.kind == "rect":
             if op.radius:
-                draw.rounded_rectangle((x0, y0, x1 - 1, y1 - 1), radius=op.radius * k, fill=op.color)
+                draw.rounded_rectangle(
+                    (x0, y0, x1 - 1, y1 - 1), radius=op.radius * k, fill=op.color
+                )
             else:
                 draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=op.color)
         elif op.kind == "gradient":
-            g = _gradient(_r(x1 - x0), _r(y1 - y0), op.color, op.color2, op.data.get("direction", "vertical"))
+            g = _gradient(
+                _r(x1 - x0), _r(y1 - y0), op.color, op.color2, op.data.get("direction", "vertical")
+            )
             im.paste(g, (_r(x0), _r(y0)), g if (op.color[3] < 255 or op.color2[3] < 255) else None)
         elif op.kind == "ellipse":
             if op.color is not None:
                 draw.ellipse((x0, y0, x1, y1), fill=op.color)
             if op.color2 is not None:
-                draw.ellipse((x0, y0, x1, y1), outline=op.color2, width=max(1, _r(op.data.get("stroke", 1) * k)))
+                draw.ellipse(
+                    (x0, y0, x1, y1),
+                    outline=op.color2,
+                    width=max(1, _r(op.data.get("stroke", 1) * k)),
+                )
         elif op.kind == "line":
             pts = [(px * k, py * k) for px, py in op.data["points"]]
             draw.line(pts, fill=op.color, width=max(1, _r(op.data["stroke"] * k)), joint="curve")
         elif op.kind == "image":
             path = op.data["path"]
-            img = _fitted_image(path, os.path.getmtime(path), _r(x1 - x0), _r(y1 - y0), op.data["fit"], _r(op.radius * k))
+            img = _fitted_image(
+                path,
+                os.path.getmtime(path),
+                _r(x1 - x0),
+                _r(y1 - y0),
+                op.data["fit"],
+                _r(op.radius * k),
+            )
             im.paste(img, (_r(x0), _r(y0)), img)
         elif op.kind == "qr":
             side = _r(min(x1 - x0, y1 - y0))
@@ -141,13 +160,19 @@ def draw_ops(im, ops: list[Op], k: float, *, t: float | None = None) -> None:
             frac = op.data["frac"] * (1.0 if t is None else _ease(t, op.data["index"]))
             if frac > 0:
                 bw = max(op.h * k, (x1 - x0) * frac)
-                draw.rounded_rectangle((x0, y0, x0 + bw - 1, y1 - 1), radius=op.radius * k, fill=op.color)
+                draw.rounded_rectangle(
+                    (x0, y0, x0 + bw - 1, y1 - 1), radius=op.radius * k, fill=op.color
+                )
             nop = op.data.get("number_op")
             if t is not None and nop is not None:
                 from .layout import _fmt_num
 
                 v = op.data["value"] * _ease(t, op.data["index"])
-                shown = _fmt_num(round(v) if abs(op.data["value"] - round(op.data["value"])) < 1e-9 else round(v, 1))
+                shown = _fmt_num(
+                    round(v)
+                    if abs(op.data["value"] - round(op.data["value"])) < 1e-9
+                    else round(v, 1)
+                )
                 _draw_text(im, nop, k, override=shown + op.data["suffix"])
         elif op.kind == "text":
             if id(op) in skip_numbers:
@@ -180,7 +205,9 @@ def _draw_text(im, op: Op, k: float, override: str | None = None) -> None:
     anchor = _ANCHORS.get(d["align"], "ls")
     color = op.color
     for text, ax, baseline in d["lines"]:
-        mask, left, top = _line_mask(override if override is not None else text, d["family"], d["weight"], px, anchor)
+        mask, left, top = _line_mask(
+            override if override is not None else text, d["family"], d["weight"], px, anchor
+        )
         if color[3] < 255:
             mask = mask.point(lambda v, a=color[3]: v * a // 255)
         im.paste(color[:3], (_r(ax * k) + left, _r(baseline * k) + top), mask)

@@ -32,9 +32,15 @@ class RenderResult:
 
     def to_dict(self) -> dict:
         return {
-            "path": str(self.path), "mime": self.mime, "sha256": self.sha256, "size": self.size,
-            "width": self.width, "height": self.height, "duration": self.duration,
-            "format": self.format, "pages": self.pages,
+            "path": str(self.path),
+            "mime": self.mime,
+            "sha256": self.sha256,
+            "size": self.size,
+            "width": self.width,
+            "height": self.height,
+            "duration": self.duration,
+            "format": self.format,
+            "pages": self.pages,
         }
 
 
@@ -55,7 +61,9 @@ def _template_digest(tpl: Template) -> str:
     return h.hexdigest()
 
 
-def cache_key(name, fmt: str, data: dict, brand: dict | None, extra_dirs=None, options: dict | None = None) -> str:
+def cache_key(
+    name, fmt: str, data: dict, brand: dict | None, extra_dirs=None, options: dict | None = None
+) -> str:
     """A stable key: identical template files, format, data, brand (and the
     content of referenced image files) give the same key."""
     tpl = get_template(name, extra_dirs)
@@ -67,9 +75,19 @@ def cache_key(name, fmt: str, data: dict, brand: dict | None, extra_dirs=None, o
     if brand and brand.get("logo_path") and Path(brand["logo_path"]).is_file():
         files["brand.logo_path"] = _file_sha(Path(brand["logo_path"]))
     payload = json.dumps(
-        {"v": RENDERER_VERSION, "t": tpl.name, "td": _template_digest(tpl), "f": fmt, "d": clean,
-         "b": brand or {}, "files": files, "o": options or {}},
-        sort_keys=True, default=str, ensure_ascii=False,
+        {
+            "v": RENDERER_VERSION,
+            "t": tpl.name,
+            "td": _template_digest(tpl),
+            "f": fmt,
+            "d": clean,
+            "b": brand or {},
+            "files": files,
+            "o": options or {},
+        },
+        sort_keys=True,
+        default=str,
+        ensure_ascii=False,
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
@@ -79,7 +97,9 @@ def atomic_output(out_path: Path, suffix: str):
     """Yield a temp path next to ``out_path``; rename on success, delete on error."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=f".part.{suffix}")
+    fd, tmp = tempfile.mkstemp(
+        dir=out_path.parent, prefix=f".{out_path.name}.", suffix=f".part.{suffix}"
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -95,10 +115,16 @@ def _check_brand(brand: dict | None) -> None:
     if brand is None:
         return
     if not isinstance(brand, dict):
-        raise TemplateError("Bộ nhận diện (brand) phải là một từ điển.", field="brand", code="bad_type")
+        raise TemplateError(
+            "Bộ nhận diện (brand) phải là một từ điển.", field="brand", code="bad_type"
+        )
     logo = brand.get("logo_path")
     if logo and not Path(logo).is_file():
-        raise TemplateError("Không tìm thấy tệp logo của bộ nhận diện.", field="brand.logo_path", code="missing_file")
+        raise TemplateError(
+            "Không tìm thấy tệp logo của bộ nhận diện.",
+            field="brand.logo_path",
+            code="missing_file",
+        )
 
 
 def render(
@@ -122,13 +148,16 @@ def render(
     ``network`` (reels|tiktok|youtube_shorts|facebook|zalo), ``voiceover``
     (bool), ``music`` (bool), ``crf``, ``preset``, ``page`` (png of page N).
     """
-    from . import layout as L
     from . import raster
 
     tpl = get_template(name_or_template, extra_dirs)
     options = dict(options or {})
     if fmt not in MIMES:
-        raise TemplateError(f"Định dạng '{fmt}' không hỗ trợ (png, pdf, mp4).", field="format", code="unsupported_format")
+        raise TemplateError(
+            f"Định dạng '{fmt}' không hỗ trợ (png, pdf, mp4).",
+            field="format",
+            code="unsupported_format",
+        )
     if not preview:
         tpl.format_spec(fmt)
     _check_brand(brand)
@@ -141,14 +170,25 @@ def render(
         if tpl.kind == "video":
             from .video import title_layout
 
-            lay = title_layout(tpl, spec_fmt if not preview else "mp4" if "mp4" in tpl.formats else spec_fmt, clean, brand)
+            lay = title_layout(
+                tpl,
+                spec_fmt if not preview else "mp4" if "mp4" in tpl.formats else spec_fmt,
+                clean,
+                brand,
+            )
         else:
             lay = _cached_layout(tpl, "png" if "png" in tpl.formats else spec_fmt, clean, brand)
-        k = raster.px_per_unit(lay, tpl.spec.get("formats", {}).get("png") or {}, preview=preview,
-                               scale=float(options.get("scale", 1.0)))
+        k = raster.px_per_unit(
+            lay,
+            tpl.spec.get("formats", {}).get("png") or {},
+            preview=preview,
+            scale=float(options.get("scale", 1.0)),
+        )
         page = int(options.get("page", 0))
         if not 0 <= page < len(lay.pages):
-            raise TemplateError(f"Mẫu chỉ có {len(lay.pages)} trang.", field="page", code="bad_page")
+            raise TemplateError(
+                f"Mẫu chỉ có {len(lay.pages)} trang.", field="page", code="bad_page"
+            )
         im = raster.render_image(lay, k, page)
         with atomic_output(out_path, "png") as tmp:
             raster.save_png(im, tmp)
@@ -173,9 +213,17 @@ def render(
 
 
 def _result(path: Path, fmt: str, w, h, duration, pages) -> RenderResult:
-    return RenderResult(path=path, mime=MIMES[fmt], sha256=_file_sha(path), size=path.stat().st_size,
-                        width=None if w is None else int(round(w)), height=None if h is None else int(round(h)),
-                        duration=duration, format=fmt, pages=pages)
+    return RenderResult(
+        path=path,
+        mime=MIMES[fmt],
+        sha256=_file_sha(path),
+        size=path.stat().st_size,
+        width=None if w is None else int(round(w)),
+        height=None if h is None else int(round(h)),
+        duration=duration,
+        format=fmt,
+        pages=pages,
+    )
 
 
 _LAYOUTS: dict[tuple, object] = {}

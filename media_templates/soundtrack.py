@@ -45,7 +45,12 @@ def background_pad(seconds: float, *, seed: int = 7, level: float = 0.22):
     n = int(seconds * RATE)
     t = np.arange(n, dtype=np.float32) / RATE
     # I - V - vi - IV in C major, one chord every 4 seconds
-    chords = [(261.63, 329.63, 392.00), (196.00, 246.94, 392.00), (220.00, 261.63, 329.63), (174.61, 220.00, 349.23)]
+    chords = [
+        (261.63, 329.63, 392.00),
+        (196.00, 246.94, 392.00),
+        (220.00, 261.63, 329.63),
+        (174.61, 220.00, 349.23),
+    ]
     out = np.zeros(n, np.float32)
     seg = 4.0
     rng = np.random.default_rng(seed)

@@ -23,7 +23,15 @@ from .errors import TemplateError
 SPEC_FILE = "template.yaml"
 FIELD_TYPES = ("text", "textarea", "list", "url", "image", "number", "date")
 FORMATS = ("png", "pdf", "mp4")
-_DEFAULT_MAX = {"text": 200, "textarea": 1000, "list": 200, "url": 500, "image": 1000, "number": 30, "date": 10}
+_DEFAULT_MAX = {
+    "text": 200,
+    "textarea": 1000,
+    "list": 200,
+    "url": 500,
+    "image": 1000,
+    "number": 30,
+    "date": 10,
+}
 
 
 def templates_dir() -> Path:
@@ -75,7 +83,9 @@ class Template:
         return self.spec.get("kind", "image")
 
     def info(self) -> TemplateInfo:
-        return TemplateInfo(self.name, self.title, self.description, [dict(f) for f in self.fields], self.formats)
+        return TemplateInfo(
+            self.name, self.title, self.description, [dict(f) for f in self.fields], self.formats
+        )
 
     def sample_data(self) -> dict:
         path = self.path / "sample.json"
@@ -83,7 +93,12 @@ class Template:
             return {}
         data = json.loads(path.read_text(encoding="utf-8"))
         for key, value in list(data.items()):
-            if isinstance(value, str) and self.field_type(key) == "image" and value and not Path(value).is_absolute():
+            if (
+                isinstance(value, str)
+                and self.field_type(key) == "image"
+                and value
+                and not Path(value).is_absolute()
+            ):
                 data[key] = str(self.path / value)
         return data
 
@@ -120,7 +135,11 @@ class Template:
             keep_trailing_newline=False,
         )
         env.filters["vnd"] = lambda n: f"{int(round(float(n))):,}".replace(",", ".") + " đ"
-        env.filters["num"] = lambda n: f"{float(n):,.0f}".replace(",", ".") if float(n) == int(float(n)) else f"{float(n):,.1f}".replace(",", "#").replace(".", ",").replace("#", ".")
+        env.filters["num"] = lambda n: (
+            f"{float(n):,.0f}".replace(",", ".")
+            if float(n) == int(float(n))
+            else f"{float(n):,.1f}".replace(",", "#").replace(".", ",").replace("#", ".")
+        )
         return env
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - templates live for the process
@@ -129,7 +148,9 @@ class Template:
             return self.jinja.get_template(source)
         return self.jinja.from_string(source)
 
-    def render_text(self, source: str | None, context: dict, *, file: str | None = None, where: str = "") -> str:
+    def render_text(
+        self, source: str | None, context: dict, *, file: str | None = None, where: str = ""
+    ) -> str:
         import jinja2
 
         try:
@@ -142,14 +163,20 @@ class Template:
                 code="undefined_variable",
             ) from exc
         except jinja2.TemplateError as exc:
-            raise TemplateError(f"Lỗi văn bản mẫu '{self.name}' ở {where}: {exc}", code="bad_spec") from exc
+            raise TemplateError(
+                f"Lỗi văn bản mẫu '{self.name}' ở {where}: {exc}", code="bad_spec"
+            ) from exc
         return unicodedata.normalize("NFC", out.strip())
 
     def __hash__(self) -> int:
         return hash((self.name, str(self.path), self.mtime))
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Template) and (self.name, self.path, self.mtime) == (other.name, other.path, other.mtime)
+        return isinstance(other, Template) and (self.name, self.path, self.mtime) == (
+            other.name,
+            other.path,
+            other.mtime,
+        )
 
 
 def _load_yaml(path: Path) -> dict:
@@ -172,7 +199,11 @@ def _normalise_fields(name: str, spec: dict) -> tuple[list[dict], dict[str, dict
             raise TemplateError(f"Mẫu '{name}': mỗi trường cần có 'name'.", code="bad_spec")
         ftype = raw.get("type", "text")
         if ftype not in FIELD_TYPES:
-            raise TemplateError(f"Mẫu '{name}': kiểu trường '{ftype}' không hợp lệ.", field=raw["name"], code="bad_spec")
+            raise TemplateError(
+                f"Mẫu '{name}': kiểu trường '{ftype}' không hợp lệ.",
+                field=raw["name"],
+                code="bad_spec",
+            )
         fields.append(
             {
                 "name": str(raw["name"]),
@@ -181,7 +212,9 @@ def _normalise_fields(name: str, spec: dict) -> tuple[list[dict], dict[str, dict
                 "max_length": int(raw.get("max_length", _DEFAULT_MAX[ftype])),
             }
         )
-        extras[str(raw["name"])] = {k: v for k, v in raw.items() if k not in ("name", "type", "required", "max_length")}
+        extras[str(raw["name"])] = {
+            k: v for k, v in raw.items() if k not in ("name", "type", "required", "max_length")
+        }
     if not any(f["name"] == "title" for f in fields):
         raise TemplateError(f"Mẫu '{name}' phải có trường 'title'.", code="bad_spec")
     return fields, extras
@@ -197,7 +230,9 @@ def load_template(folder: Path) -> Template:
         raise TemplateError(f"Mẫu '{folder.name}' không khai báo định dạng nào.", code="bad_spec")
     unknown = [f for f in spec["formats"] if f not in FORMATS]
     if unknown:
-        raise TemplateError(f"Mẫu '{folder.name}': định dạng không hỗ trợ {unknown}.", code="bad_spec")
+        raise TemplateError(
+            f"Mẫu '{folder.name}': định dạng không hỗ trợ {unknown}.", code="bad_spec"
+        )
     return Template(folder.name, folder.resolve(), spec, fields, extras, spec_path.stat().st_mtime)
 
 
@@ -281,7 +316,11 @@ def _parse_number(name: str, value: Any) -> float | int:
             s = s.replace(",", ".")
             num = float(s)
             return int(num) if num.is_integer() else num
-    raise TemplateError(f"Trường '{name}' phải là một số (nhận được: {str(value)[:30]!r}).", field=name, code="bad_type")
+    raise TemplateError(
+        f"Trường '{name}' phải là một số (nhận được: {str(value)[:30]!r}).",
+        field=name,
+        code="bad_type",
+    )
 
 
 def _parse_date(name: str, value: Any) -> dt.date:
@@ -330,12 +369,18 @@ def validate_data(template: Template | str, data: dict) -> dict:
         empty = value is None or value == "" or value == []
         if empty:
             if f["required"]:
-                raise TemplateError(f"Thiếu trường bắt buộc '{name}'.", field=name, code="missing_field")
-            out[name] = [] if ftype == "list" else ("" if ftype in ("text", "textarea", "url") else None)
+                raise TemplateError(
+                    f"Thiếu trường bắt buộc '{name}'.", field=name, code="missing_field"
+                )
+            out[name] = (
+                [] if ftype == "list" else ("" if ftype in ("text", "textarea", "url") else None)
+            )
             continue
         if ftype in ("text", "textarea", "url"):
             if not isinstance(value, str):
-                raise TemplateError(f"Trường '{name}' phải là văn bản.", field=name, code="bad_type")
+                raise TemplateError(
+                    f"Trường '{name}' phải là văn bản.", field=name, code="bad_type"
+                )
             if ftype == "text":
                 value = " ".join(value.split())
             if len(value) > maxlen:
@@ -356,17 +401,31 @@ def validate_data(template: Template | str, data: dict) -> dict:
         elif ftype == "list":
             if isinstance(value, str):
                 value = [line for line in value.splitlines()]
-            if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
-                raise TemplateError(f"Trường '{name}' phải là danh sách văn bản.", field=name, code="bad_type")
+            if not isinstance(value, list) or not all(
+                isinstance(v, (str, int, float)) for v in value
+            ):
+                raise TemplateError(
+                    f"Trường '{name}' phải là danh sách văn bản.", field=name, code="bad_type"
+                )
             items = [" ".join(_nfc(str(v)).split()) for v in value]
             items = [v for v in items if v]
             lo, hi = int(extras.get("min_items", 0)), int(extras.get("max_items", 10))
             if f["required"] and not items:
-                raise TemplateError(f"Thiếu trường bắt buộc '{name}'.", field=name, code="missing_field")
+                raise TemplateError(
+                    f"Thiếu trường bắt buộc '{name}'.", field=name, code="missing_field"
+                )
             if items and len(items) < lo:
-                raise TemplateError(f"Trường '{name}' cần ít nhất {lo} mục (có {len(items)}).", field=name, code="too_few")
+                raise TemplateError(
+                    f"Trường '{name}' cần ít nhất {lo} mục (có {len(items)}).",
+                    field=name,
+                    code="too_few",
+                )
             if len(items) > hi:
-                raise TemplateError(f"Trường '{name}' có {len(items)} mục, tối đa {hi} mục.", field=name, code="too_many")
+                raise TemplateError(
+                    f"Trường '{name}' có {len(items)} mục, tối đa {hi} mục.",
+                    field=name,
+                    code="too_many",
+                )
             for i, item in enumerate(items, 1):
                 if len(item) > maxlen:
                     raise TemplateError(
@@ -381,9 +440,13 @@ def validate_data(template: Template | str, data: dict) -> dict:
             out[name] = _parse_date(name, value)
         elif ftype == "image":
             if not isinstance(value, str):
-                raise TemplateError(f"Trường '{name}' phải là đường dẫn tệp ảnh.", field=name, code="bad_type")
+                raise TemplateError(
+                    f"Trường '{name}' phải là đường dẫn tệp ảnh.", field=name, code="bad_type"
+                )
             path = Path(value)
             if not path.is_file():
-                raise TemplateError(f"Không tìm thấy tệp ảnh của trường '{name}'.", field=name, code="missing_file")
+                raise TemplateError(
+                    f"Không tìm thấy tệp ảnh của trường '{name}'.", field=name, code="missing_file"
+                )
             out[name] = str(path)
     return out

@@ -32,7 +32,9 @@ def _clusters(word: str) -> list[str]:
     out: list[str] = []
     for ch in word:
         cat = unicodedata.category(ch)
-        if out and (cat in ("Mn", "Mc", "Me") or out[-1].endswith("\u17d2") or ch in "\u200c\u200d"):
+        if out and (
+            cat in ("Mn", "Mc", "Me") or out[-1].endswith("\u17d2") or ch in "\u200c\u200d"
+        ):
             out[-1] += ch
         else:
             out.append(ch)
@@ -167,8 +169,16 @@ def fit_text(
         if real > box_w * 1.002 and best > size_min:
             shrink = box_w / real
             return fit_text(
-                paragraphs, family=family, weight=weight, box_w=box_w, box_h=box_h,
-                size_min=size_min, size_max=max(size_min, best * shrink * 0.995),
-                line_spacing=line_spacing, para_gap=para_gap, max_lines=max_lines, field=field,
+                paragraphs,
+                family=family,
+                weight=weight,
+                box_w=box_w,
+                box_h=box_h,
+                size_min=size_min,
+                size_max=max(size_min, best * shrink * 0.995),
+                line_spacing=line_spacing,
+                para_gap=para_gap,
+                max_lines=max_lines,
+                field=field,
             )
     return FittedText(best, tuple(lines), lh, height, best * para_gap)

@@ -11,7 +11,9 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: any real photo, never a decompression bomb
 
 
-def check_upload_image(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+def check_upload_image(
+    raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> bytes:
     """Validate an uploaded image and return a clean copy.
 
     Type is decided by content (PNG, JPEG, WebP), not by name; size and pixel
@@ -27,33 +29,48 @@ def check_upload_image(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_pi
     if len(raw) > max_bytes:
         raise TemplateError(
             f"Tệp ảnh {len(raw) / 1048576:.1f} MB vượt giới hạn {max_bytes / 1048576:.0f} MB.",
-            field="image", code="too_large",
+            field="image",
+            code="too_large",
         )
     try:
         im = Image.open(io.BytesIO(raw))
     except UnidentifiedImageError as exc:
-        raise TemplateError("Tệp tải lên không phải là ảnh (chấp nhận PNG, JPEG, WebP).", field="image", code="not_an_image") from exc
+        raise TemplateError(
+            "Tệp tải lên không phải là ảnh (chấp nhận PNG, JPEG, WebP).",
+            field="image",
+            code="not_an_image",
+        ) from exc
     except Image.DecompressionBombError as exc:
-        raise TemplateError("Ảnh có số điểm ảnh quá lớn (nghi ngờ bom giải nén).", field="image", code="too_many_pixels") from exc
+        raise TemplateError(
+            "Ảnh có số điểm ảnh quá lớn (nghi ngờ bom giải nén).",
+            field="image",
+            code="too_many_pixels",
+        ) from exc
     with im:
         if im.format not in ALLOWED:
             raise TemplateError(
                 f"Định dạng ảnh {im.format} không được chấp nhận (chấp nhận PNG, JPEG, WebP).",
-                field="image", code="bad_image_type",
+                field="image",
+                code="bad_image_type",
             )
         w, h = im.size
         if w * h > max_pixels:
             raise TemplateError(
                 f"Ảnh {w}×{h} điểm ảnh vượt giới hạn {max_pixels / 1e6:.0f} triệu điểm ảnh.",
-                field="image", code="too_many_pixels",
+                field="image",
+                code="too_many_pixels",
             )
         fmt = im.format
         try:
             im.load()
             im = ImageOps.exif_transpose(im)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            raise TemplateError("Tệp ảnh bị hỏng hoặc không đọc được.", field="image", code="corrupt_image") from exc
-        has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+            raise TemplateError(
+                "Tệp ảnh bị hỏng hoặc không đọc được.", field="image", code="corrupt_image"
+            ) from exc
+        has_alpha = im.mode in ("RGBA", "LA", "PA") or (
+            im.mode == "P" and "transparency" in im.info
+        )
         out = io.BytesIO()
         if fmt == "JPEG" or not has_alpha:
             clean = im.convert("RGB")

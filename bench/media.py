@@ -1,0 +1,347 @@
+"""Media benchmark: real sizes, each measurement beside its baseline in one run.
+
+Run: .venv/bin/python bench/media.py [--quick] [--repeat 15]
+
+* infographic 1080x1350 PNG (social-portrait), warm median, vs. a
+  straightforward Pillow drawing (fonts loaded per render, text wrapped by
+  hand, default PNG compression);
+* A3 poster PDF with vector text and embedded font subsets, warm median, vs. a
+  300 dpi Pillow raster wrapped in a PDF and vs. reportlab vector text;
+* the 15 s 1080x1920 30 fps slideshow (title + 3 messages + end card, 0.5 s
+  crossfades, slow zoom, libx264 preset medium crf 23, same soundtrack) vs. one
+  hand-written ffmpeg command on the same slide PNGs and vs. straightforward
+  moviepy composition (skipped with --quick);
+* peak RSS of the video render (Python + ffmpeg, measured in a child process).
+The last line is a one-line summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import media_templates as mt  # noqa: E402
+
+BRAND = {"unit_name": "Sở Văn hóa, Thể thao và Du lịch tỉnh Sóc Trăng"}
+
+
+def median_time(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+# --------------------------------------------------------------- infographic
+def naive_infographic(data: dict, out: Path) -> None:
+    """What a first version does: everything from scratch, per render."""
+    import fontpkg
+    import qrcode
+    from PIL import Image, ImageDraw, ImageFont
+
+    W, H = 1080, 1350
+    im = Image.new("RGB", (W, H), (243, 246, 251))
+    d = ImageDraw.Draw(im)
+    for y in range(520):
+        f = y / 520
+        d.line(
+            [(0, y), (W, y)],
+            fill=(int(11 + (8 - 11) * f), int(92 + (47 - 92) * f), int(171 + (92 - 171) * f)),
+        )
+    bold = ImageFont.truetype(str(fontpkg.path("Be Vietnam Pro", 800)), 72)
+    reg = ImageFont.truetype(str(fontpkg.path("Be Vietnam Pro", 500)), 36)
+    small = ImageFont.truetype(str(fontpkg.path("Be Vietnam Pro", 600)), 24)
+    d.text((166, 80), BRAND["unit_name"], font=small, fill="white")
+    y = 170
+    for line in textwrap.wrap(data["title"], 24):
+        d.text((60, y), line, font=bold, fill="white")
+        y += 84
+    d.rounded_rectangle((40, 470, 1040, 660), 28, fill="white")
+    d.text(
+        (70, 510),
+        f"{data['stat_value']}%",
+        font=ImageFont.truetype(str(fontpkg.path("Be Vietnam Pro", 800)), 100),
+        fill=(11, 92, 171),
+    )
+    y = 490
+    for line in textwrap.wrap(data["stat_label"], 36):
+        d.text((410, y), line, font=small, fill=(19, 35, 58))
+        y += 34
+    y = 710
+    for b in data["bullets"]:
+        for i, line in enumerate(textwrap.wrap(b, 44)):
+            if i == 0:
+                d.ellipse((70, y + 14, 84, y + 28), fill=(11, 92, 171))
+            d.text((100, y), line, font=reg, fill=(19, 35, 58))
+            y += 46
+        y += 14
+    qr = qrcode.make(data["url"]).resize((220, 220))
+    im.paste(qr, (800, 1080))
+    im.save(out)
+
+
+def bench_infographic(tmp: Path, repeat: int) -> dict:
+    data = mt.get_template("social-portrait").sample_data()
+    out = tmp / "info.png"
+    mt.render("social-portrait", "png", data, out, brand=BRAND)  # warm: fonts, backgrounds, layout
+    ours = median_time(lambda: mt.render("social-portrait", "png", data, out, brand=BRAND), repeat)
+    naive_infographic(data, tmp / "naive.png")
+    naive = median_time(lambda: naive_infographic(data, tmp / "naive.png"), 3)
+    changed = dict(data)
+    counter = iter(range(10_000))
+    fresh = median_time(
+        lambda: mt.render(
+            "social-portrait",
+            "png",
+            {**changed, "title": f"{data['title']} {next(counter)}"},
+            out,
+            brand=BRAND,
+        ),
+        max(3, repeat // 3),
+    )
+    print(
+        f"infographic 1080x1350 PNG: ours warm median {ours * 1000:.1f} ms (new title each time: {fresh * 1000:.1f} ms), "
+        f"straightforward Pillow {naive * 1000:.1f} ms ({out.stat().st_size // 1024} KiB vs {(tmp / 'naive.png').stat().st_size // 1024} KiB)"
+    )
+    return {"ours": ours, "fresh": fresh, "naive": naive}
+
+
+# ------------------------------------------------------------------ A3 PDF
+def bench_pdf(tmp: Path, repeat: int) -> dict:
+    import fontpkg
+    from PIL import Image
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+    from reportlab.pdfgen import canvas
+
+    data = mt.get_template("poster-a3").sample_data()
+    out = tmp / "a3.pdf"
+    mt.render("poster-a3", "pdf", data, out, brand=BRAND)
+    ours = median_time(lambda: mt.render("poster-a3", "pdf", data, out, brand=BRAND), repeat)
+
+    png = tmp / "a3_300dpi.png"
+    mt.render(
+        "poster-a3", "png", data, png, brand=BRAND, options={"scale": 3.0}
+    )  # 300 dpi raster of the same page
+
+    def raster_pdf():
+        with Image.open(png) as im:
+            im.convert("RGB").save(tmp / "a3_raster.pdf", "PDF", resolution=300)
+
+    raster = median_time(raster_pdf, 3)
+    pdfmetrics.registerFont(TTFont("BVP", str(fontpkg.path("Be Vietnam Pro", 400))))
+    pdfmetrics.registerFont(TTFont("BVPB", str(fontpkg.path("Be Vietnam Pro", 800))))
+
+    def reportlab_pdf():
+        c = canvas.Canvas(str(tmp / "a3_rl.pdf"), pagesize=(297 * 72 / 25.4, 420 * 72 / 25.4))
+        c.setFont("BVPB", 80)
+        y = 1000
+        for line in textwrap.wrap(data["title"], 18):
+            c.drawString(50, y, line)
+            y -= 90
+        c.setFont("BVP", 26)
+        for b in data["bullets"]:
+            c.drawString(60, y, b)
+            y -= 40
+        c.showPage()
+        c.save()
+
+    rl = median_time(reportlab_pdf, repeat)
+    print(
+        f"A3 poster PDF (vector text, font subsets, bleed, crop marks): ours warm median {ours * 1000:.1f} ms; "
+        f"300 dpi raster in a PDF {raster * 1000:.0f} ms ({(tmp / 'a3_raster.pdf').stat().st_size // 1024} KiB vs "
+        f"{out.stat().st_size // 1024} KiB); bare reportlab text {rl * 1000:.1f} ms"
+    )
+    return {"ours": ours, "raster": raster, "reportlab": rl}
+
+
+# ---------------------------------------------------------------- slideshow
+SLIDE_DATA_SECONDS = 3.4  # 5 slides x 3.4 s - 4 x 0.5 s crossfades = 15 s
+
+
+def _child_render(out: Path, keep: Path) -> dict:
+    code = f"""
+import json, resource, sys, time
+sys.path.insert(0, {str(ROOT)!r})
+import media_templates as mt
+data = mt.get_template('video-vertical').sample_data()
+data['messages'] = data['messages'][:3]
+t0 = time.perf_counter()
+res = mt.render('video-vertical', 'mp4', data, {str(out)!r}, brand={BRAND!r},
+                options={{'slide_seconds': {SLIDE_DATA_SECONDS}, 'transition': 0.5, 'keep_slides_dir': {str(keep)!r}}})
+took = time.perf_counter() - t0
+print(json.dumps({{'seconds': took, 'duration': res.duration,
+                  'self_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  'ffmpeg_rss_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}}))
+"""
+    out_s = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out_s.strip().splitlines()[-1])
+
+
+def hand_written_ffmpeg(keep: Path, out: Path) -> float:
+    """One ffmpeg command written out by hand: zoompan per still + xfade chain."""
+    from media_templates.video import ffmpeg_exe
+
+    pngs = sorted(keep.glob("slide*.png"))
+    d, T, fps = SLIDE_DATA_SECONDS, 0.5, 30
+    frames = int(round(d * fps))
+    graph = []
+    for i in range(len(pngs)):
+        graph.append(
+            f"[{i}:v]zoompan=z='1+0.06*on/{frames}':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)'"
+            f":d={frames}:s=1080x1920:fps={fps},setsar=1[v{i}]"
+        )
+    last = "v0"
+    for i in range(1, len(pngs)):
+        graph.append(
+            f"[{last}][v{i}]xfade=transition=fade:duration={T}:offset={i * (d - T):.3f}[x{i}]"
+        )
+        last = f"x{i}"
+    graph.append(f"[{last}]format=yuv420p[vout]")
+    total = len(pngs) * d - (len(pngs) - 1) * T
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error"]
+    for p in pngs:
+        cmd += ["-i", str(p)]
+    cmd += [
+        "-i",
+        str(keep / "soundtrack.wav"),
+        "-filter_complex",
+        ";".join(graph),
+        "-map",
+        "[vout]",
+        "-map",
+        f"{len(pngs)}:a",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "medium",
+        "-crf",
+        "23",
+        "-pix_fmt",
+        "yuv420p",
+        "-r",
+        str(fps),
+        "-movflags",
+        "+faststart",
+        "-t",
+        f"{total:.3f}",
+        "-y",
+        str(out),
+    ]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    return time.perf_counter() - t0
+
+
+def moviepy_straightforward(keep: Path, out: Path) -> float:
+    """ImageClips with a time-varying resize and crossfades, composited by moviepy."""
+    from moviepy import AudioFileClip, CompositeVideoClip, ImageClip, vfx
+
+    pngs = sorted(keep.glob("slide*.png"))
+    d, T = SLIDE_DATA_SECONDS, 0.5
+    t0 = time.perf_counter()
+    clips = []
+    for i, p in enumerate(pngs):
+        c = (
+            ImageClip(str(p))
+            .with_duration(d)
+            .resized(lambda t, d=d: 1 + 0.06 * t / d)
+            .with_position("center")
+            .with_start(i * (d - T))
+        )
+        if i:
+            c = c.with_effects([vfx.CrossFadeIn(T)])
+        clips.append(c)
+    video = CompositeVideoClip(clips, size=(1080, 1920)).with_audio(
+        AudioFileClip(str(keep / "soundtrack.wav"))
+    )
+    video.write_videofile(
+        str(out),
+        fps=30,
+        codec="libx264",
+        preset="medium",
+        ffmpeg_params=["-crf", "23", "-pix_fmt", "yuv420p"],
+        audio_codec="aac",
+        logger=None,
+    )
+    return time.perf_counter() - t0
+
+
+def bench_video(tmp: Path, quick: bool, rounds: int = 3) -> dict:
+    """Ours and the hand-written command alternate (the machine is shared and
+    noisy); each keeps its best round."""
+    keep = tmp / "slides"
+    ours_runs, hand_runs = [], []
+    for i in range(rounds):
+        ours_runs.append(_child_render(tmp / f"ours{i}.mp4", keep))
+        hand_runs.append(hand_written_ffmpeg(keep, tmp / f"hand{i}.mp4"))
+        print(
+            f"  round {i + 1}: ours {ours_runs[-1]['seconds']:.1f} s, hand-written {hand_runs[-1]:.1f} s",
+            flush=True,
+        )
+    best, hand_best = min(r["seconds"] for r in ours_runs), min(hand_runs)
+    py_rss = max(r["self_rss_mb"] for r in ours_runs)
+    ff_rss = max(r["ffmpeg_rss_mb"] for r in ours_runs)
+    line = (
+        f"slideshow {ours_runs[0]['duration']:.0f} s 1080x1920 30 fps: ours {best:.1f} s, hand-written ffmpeg {hand_best:.1f} s "
+        f"(ratio {best / hand_best:.2f}); peak RSS python {py_rss:.0f} MB + ffmpeg {ff_rss:.0f} MB"
+    )
+    result = {"ours": best, "hand": hand_best, "rss_mb": py_rss + ff_rss}
+    if not quick:
+        mp = moviepy_straightforward(keep, tmp / "moviepy.mp4")
+        result["moviepy"] = mp
+        line += f"; straightforward moviepy {mp:.1f} s ({mp / best:.1f}x slower than ours)"
+    print(line)
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="skip the slow moviepy baseline")
+    ap.add_argument("--repeat", type=int, default=15)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lantoa-bench-") as t:
+        tmp = Path(t)
+        info = bench_infographic(tmp, args.repeat)
+        pdf = bench_pdf(tmp, args.repeat)
+        vid = bench_video(tmp, args.quick)
+    ok = [
+        info["ours"] <= 0.050,
+        pdf["ours"] <= 0.200,
+        vid["ours"] <= 1.3 * vid["hand"],
+        vid["rss_mb"] <= 1024,
+    ]
+    mp = (
+        f", moviepy/ours {vid['moviepy'] / vid['ours']:.1f}x (goal >= 4x)"
+        if "moviepy" in vid
+        else ""
+    )
+    if "moviepy" in vid:
+        ok.append(vid["moviepy"] >= 4 * vid["ours"])
+    print(
+        f"SUMMARY infographic {info['ours'] * 1000:.0f} ms (goal <= 50) | A3 PDF {pdf['ours'] * 1000:.0f} ms (goal <= 200) | "
+        f"video {vid['ours']:.1f} s = {vid['ours'] / vid['hand']:.2f}x hand-written ffmpeg (goal <= 1.3x){mp} | "
+        f"peak RSS {vid['rss_mb']:.0f} MB (goal <= 1024) | {'all goals met' if all(ok) else 'GOALS MISSED'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
