@@ -222,3 +222,26 @@ def test_models_register_the_fixed_table_names(engine):
     assert fks == {"delivery", "sms_batch"}
     cols = {c["name"]: c for c in insp.get_columns("sms_message")}
     assert cols["updated_at"]["type"].timezone if engine.dialect.name == "postgresql" else True
+
+
+def test_batch_csv_is_the_same_from_the_database_fast_path(engine, tmp_path):
+    from scheduler.sms.batchfiles import write_batch_csv
+
+    tricky = {
+        "+84912345678": 'Dấu phẩy, "ngoặc kép" và\nxuống dòng',
+        "+84987654321": "=HYPERLINK(\"http://evil\")",
+        "+84901234567": " khoảng trắng đầu và cuối ",
+        "+84961111111": "\\N và \\ gạch chéo\ttab",
+        "+84991234567": "-5 độ; @người; +84",
+    }
+    with engine.begin() as conn:
+        waves.expand_wave(conn, delivery_id=1, list_id=1, now=NOW, batches=True,
+                          policy=SmsPolicy(max_per_24h=None, honour_opt_out=False),
+                          text_=lambda r: tricky[r["phone"]])
+        for (batch_id,) in conn.execute(text("SELECT id FROM sms_batch WHERE delivery_id = 1")):
+            fast = waves.write_batch_file(conn, batch_id, tmp_path / f"{batch_id}.csv")
+            plain = write_batch_csv(waves.batch_rows(conn, batch_id), tmp_path / f"{batch_id}.p")
+            assert (tmp_path / f"{batch_id}.csv").read_bytes() == \
+                (tmp_path / f"{batch_id}.p").read_bytes()
+            assert (fast.rows, fast.sha256) == (plain.rows, plain.sha256)
+            assert fast.rows >= 1

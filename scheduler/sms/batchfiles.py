@@ -78,7 +78,7 @@ def write_batch_csv(rows: Iterable[Any], path: str | Path, *, bom: bool = False)
     path = Path(path)
     count = 0
     with open(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\r\n")
+        w = csv.writer(fh, lineterminator="\n")
         w.writerow(BATCH_COLUMNS)
         write = w.writerow
         for row in rows:

@@ -20,7 +20,13 @@ from typing import Any
 
 from sqlalchemy import DateTime, bindparam, text
 
-from scheduler.sms.batchfiles import BatchFile, ReportRow, write_batch_csv, write_batch_xlsx
+from scheduler.sms.batchfiles import (
+    BATCH_COLUMNS,
+    BatchFile,
+    ReportRow,
+    write_batch_csv,
+    write_batch_xlsx,
+)
 from scheduler.sms.compliance import SmsPolicy, is_refusal
 from scheduler.sms.encoding import analyze
 from scheduler.sms.models import BATCH_TRANSITIONS, SMS_TRANSITIONS, can_transition
@@ -103,16 +109,40 @@ def expand_wave(
     else:
         info = analyze(text_)
         params.update(text=info.text, segments=max(1, info.parts), encoding=info.encoding)
+        batch_sql, new_batches = "NULL", []
+        if batches:
+            # One batch per carrier, filled as the records are inserted (no
+            # second pass over a million rows).
+            carriers = [row[0] for row in conn.execute(_sql(
+                "SELECT DISTINCT carrier FROM recipient WHERE list_id = :l ORDER BY carrier"),
+                {"l": list_id})]
+            whens = []
+            for i, carrier in enumerate(carriers):
+                batch_id = _new_batch(conn, delivery_id, carrier, now)
+                new_batches.append(batch_id)
+                params[f"bc{i}"] = carrier
+                whens.append(f"WHEN :bc{i} THEN {int(batch_id)}")
+            if whens:
+                batch_sql = ("CASE WHEN s.st = 'pending' THEN CASE s.carrier "
+                             + " ".join(whens) + " END END")
         conn.execute(_sql(
             "INSERT INTO sms_message (delivery_id, recipient_id, phone, carrier, text, "
-            "segments, encoding, status, reason, attempts, updated_at) "
-            f"SELECT :delivery_id, r.id, r.phone, r.carrier, :text, :segments, :encoding, "
-            f"{status_sql}, {reason_sql}, 0, :now "
-            f"FROM recipient r {joins} WHERE r.list_id = :list_id "
-            "ORDER BY r.id "
+            "segments, encoding, status, reason, attempts, updated_at, batch_id) "
+            "SELECT :delivery_id, s.id, s.phone, s.carrier, :text, :segments, :encoding, "
+            f"s.st, s.reason, 0, :now, {batch_sql} FROM ("
+            f"SELECT r.id AS id, r.phone AS phone, r.carrier AS carrier, {status_sql} AS st, "
+            f"{reason_sql} AS reason FROM recipient r {joins} WHERE r.list_id = :list_id) s "
+            "WHERE true ORDER BY s.id "
             "ON CONFLICT (delivery_id, phone) DO NOTHING"
         ), params)
+        if new_batches:
+            ids = ", ".join(str(int(b)) for b in new_batches)
+            conn.execute(_sql(
+                "UPDATE sms_batch SET message_count = (SELECT COUNT(*) FROM sms_message m "
+                f"WHERE m.batch_id = sms_batch.id) WHERE id IN ({ids})"))
+            conn.execute(_sql(f"DELETE FROM sms_batch WHERE id IN ({ids}) AND message_count = 0"))
     if batches:
+        # records left unbatched (rendered texts, or an earlier interrupted run)
         create_partner_batches(conn, delivery_id, now=now)
     return wave_counts(conn, delivery_id)["by_status"]
 
@@ -151,6 +181,13 @@ def _insert_rendered(conn: Any, delivery_id: int, list_id: int,
         conn.execute(stmt, batch)
 
 
+def _new_batch(conn: Any, delivery_id: int, carrier: str, now: datetime) -> int:
+    return int(conn.execute(_sql(
+        "INSERT INTO sms_batch (delivery_id, carrier, status, message_count, created_at) "
+        "VALUES (:d, :c, 'ready', 0, :now) RETURNING id"
+    ), {"d": delivery_id, "c": carrier, "now": now}).scalar_one())
+
+
 def create_partner_batches(conn: Any, delivery_id: int, *,
                            now: datetime | None = None) -> list[dict[str, Any]]:
     """Put the wave's pending, unbatched records into one new batch per
@@ -161,11 +198,7 @@ def create_partner_batches(conn: Any, delivery_id: int, *,
         "AND status = 'pending' AND batch_id IS NULL ORDER BY carrier"), {"d": delivery_id})]
     out = []
     for carrier in carriers:
-        batch_id = conn.execute(_sql(
-            "INSERT INTO sms_batch (delivery_id, carrier, status, message_count, created_at) "
-            "VALUES (:d, :c, 'ready', 0, :now) RETURNING id"
-        ), {"d": delivery_id, "c": carrier, "now": now}
-        ).scalar_one()
+        batch_id = _new_batch(conn, delivery_id, carrier, now)
         count = conn.execute(_sql(
             "UPDATE sms_message SET batch_id = :b WHERE delivery_id = :d AND carrier = :c "
             "AND status = 'pending' AND batch_id IS NULL"),
@@ -189,12 +222,40 @@ def write_batch_file(conn: Any, batch_id: int, path: str | Path, fmt: str = "csv
     """Write a batch's file and record its sha256 on the batch."""
     if fmt not in ("csv", "xlsx"):
         raise ValueError("format must be csv or xlsx")
-    writer = write_batch_csv if fmt == "csv" else write_batch_xlsx
-    info = writer(batch_rows(conn, batch_id), path)
+    if fmt == "csv" and conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        info = _copy_batch_csv(conn, batch_id, Path(path))
+    else:
+        writer = write_batch_csv if fmt == "csv" else write_batch_xlsx
+        info = writer(batch_rows(conn, batch_id), path)
     if fmt == "csv":
         conn.execute(_sql("UPDATE sms_batch SET file_sha256 = :h WHERE id = :b"),
                      {"h": info.sha256, "b": batch_id})
     return info
+
+
+def _copy_batch_csv(conn: Any, batch_id: int, path: Path) -> BatchFile:
+    """PostgreSQL fast path of write_batch_csv: the server writes the CSV rows
+    (same columns, quoting and formula neutralisation), we add the header."""
+    import hashlib
+
+    raw = conn.connection.driver_connection
+    h = hashlib.sha256()
+    sql = (
+        "COPY (SELECT id, phone, CASE WHEN substr(text, 1, 1) IN ('=', '+', '-', '@', "
+        "chr(9), chr(13)) THEN '''' || text ELSE text END FROM sms_message "
+        f"WHERE batch_id = {int(batch_id)} ORDER BY id) TO STDOUT WITH (FORMAT csv)"
+    )
+    header = (",".join(BATCH_COLUMNS) + "\n").encode()
+    with raw.cursor() as cur, open(path, "wb") as fh:
+        fh.write(header)
+        h.update(header)
+        with cur.copy(sql) as copy:
+            for chunk in copy:
+                data = bytes(chunk)
+                fh.write(data)
+                h.update(data)
+        rows = cur.rowcount
+    return BatchFile(path, rows, h.hexdigest())
 
 
 def set_batch_status(conn: Any, batch_id: int, new: str, *, now: datetime | None = None) -> bool:
