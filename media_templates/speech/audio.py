@@ -57,7 +57,9 @@ def write_wav(samples: np.ndarray, rate: int) -> bytes:
     """Encode float samples in [-1, 1] as mono 16-bit PCM WAV."""
     import numpy as np
 
-    pcm = np.clip(np.round(np.asarray(samples, dtype=np.float64) * 32767.0), -32768, 32767)
+    pcm = np.asarray(samples, dtype=np.float32) * np.float32(32767.0)
+    np.rint(pcm, out=pcm)
+    np.clip(pcm, -32768, 32767, out=pcm)
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
@@ -203,12 +205,12 @@ def mix_jingle(
     outro = int(outro_seconds * rate)
     total = intro + len(speech) + outro
     reps = int(np.ceil(total / len(jingle)))
-    bed = np.tile(jingle, reps)[:total].astype(np.float64)
+    bed = np.tile(jingle, reps)[:total].astype(np.float32)
     # Gain curve: 1.0 in the intro, duck over 0.5 s to bed level, back up over
     # 0.5 s after the speech, then fade out across the outro.
     duck = 10 ** (bed_db / 20)
     ramp = max(1, int(0.5 * rate))
-    gain = np.full(total, duck)
+    gain = np.full(total, duck, dtype=np.float32)
     gain[:intro] = 1.0
     down_end = min(total, intro + ramp)
     gain[intro:down_end] = np.linspace(1.0, duck, down_end - intro)
