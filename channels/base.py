@@ -656,7 +656,7 @@ def fit_image(
         for _ in range(12):
             w = max(1, int(img.width * scale))
             h = max(1, int(img.height * scale))
-            candidate = img if (w, h) == img.size else img.resize((w, h), Image.LANCZOS)
+            candidate = img if (w, h) == img.size else img.resize((w, h), Image.Resampling.LANCZOS)
             for quality in (88, 80, 72, 64):
                 candidate.save(out, "JPEG", quality=quality, optimize=True)
                 if os.path.getsize(out) <= max_bytes:

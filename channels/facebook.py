@@ -227,7 +227,7 @@ class FacebookPageAdapter(Adapter):
     #: Longest message (Postiz's limit; not in Meta's docs).
     max_text_length = 63_206
     media_kinds = frozenset({"image", "video"})
-    max_media_bytes: Mapping[str, int] = {
+    max_media_bytes = {
         # Photos above 4 MB are recompressed by the adapter before upload.
         "image": 50 * 1024 * 1024,
         "video": 10 * 1024 * 1024 * 1024,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping
 
 from channels.base import (
     Adapter,
@@ -36,7 +35,7 @@ class LoudspeakerAdapter(Adapter):
     #: A script read aloud: no provider limit.
     max_text_length = None
     media_kinds = frozenset({"audio"})
-    max_media_bytes: Mapping[str, int] = {"audio": 200 * 1024 * 1024}
+    max_media_bytes = {"audio": 200 * 1024 * 1024}
     rate_per_second = 5.0
     config_spec = (
         ConfigField("unit_code", "Mã đơn vị", "Unit code", max_length=64),

@@ -37,7 +37,7 @@ class WebhookAdapter(Adapter):
     #: No provider limit; keep bodies reasonable.
     max_text_length = 100_000
     media_kinds = frozenset({"image", "video", "audio", "document", "application", "text"})
-    max_media_bytes: Mapping[str, int] = {}
+    max_media_bytes = {}
     rate_per_second = 20.0
     burst = 20.0
     config_spec = (

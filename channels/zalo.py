@@ -227,7 +227,7 @@ class ZaloOAAdapter(Adapter):
     title = "Zalo OA"
     max_text_length = None  # depends on the kind: see check()
     media_kinds = frozenset({"image"})
-    max_media_bytes: Mapping[str, int] = {"image": 50 * 1024 * 1024}  # recompressed to 1 MB
+    max_media_bytes = {"image": 50 * 1024 * 1024}  # recompressed to 1 MB
     rate_per_second = 10.0
     burst = 10.0
     config_spec = (
@@ -656,8 +656,9 @@ class ZaloOAAdapter(Adapter):
         try:
             mime = "image/png" if path.lower().endswith(".png") and not temp else "image/jpeg"
             with open(path, "rb") as fh:
-                reply = self._call("POST", f"{self.oa_url}/v2.0/oa/upload/image",
-                                   files={"file": (os.path.basename(path), fh, mime)}, publishing=False)
+                data = fh.read()  # <= 1 MB; bytes survive a retry after a token refresh
+            reply = self._call("POST", f"{self.oa_url}/v2.0/oa/upload/image",
+                               files={"file": (os.path.basename(path), data, mime)}, publishing=False)
         finally:
             if temp:
                 os.unlink(temp)

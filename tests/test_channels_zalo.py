@@ -351,6 +351,22 @@ def test_concurrent_workers_refresh_once(zalo, clock):
     assert len(zalo.received("/v4/oa/access_token")) == 1
 
 
+def test_upload_is_resent_whole_after_a_token_refresh(zalo, clock, images):
+    zalo.expire_access_token()
+    result = make(zalo, clock).deliver(cs(images))
+    assert result.outcome is Outcome.SENT
+    first, second = zalo.received("/v2.0/oa/upload/image")
+    assert first.files["file"].data == second.files["file"].data and len(second.files["file"].data) > 1000
+
+
+def test_appsecret_proof(zalo, clock):
+    assert make(zalo, clock, use_appsecret_proof=True).deliver(cs()).outcome is Outcome.SENT
+    proof = zalo.requests[-1].header("appsecret_proof")
+    assert proof and len(proof) == 64
+    wrong = make(zalo, clock, store=creds(secret_key="other"), use_appsecret_proof=True).deliver(cs(key="w"))
+    assert wrong.outcome is Outcome.PERMANENT and wrong.provider_code == "-242"
+
+
 def test_missing_access_token_refreshes_first(zalo, clock):
     result = make(zalo, clock, store=creds(access_token="")).deliver(cs())
     assert result.outcome is Outcome.SENT

@@ -19,12 +19,16 @@ JSON expected -201, unknown or oversized fields -201/-210, v2 user messages
 missing -1122 / too long -1121, unknown template -109, quota -144. Every OA
 reply carries ``X-RateLimit-Limit`` / ``X-RateLimit-Remain``. An article
 answers ``verify`` with -214 ``verify_after`` times before it is ready.
+An ``appsecret_proof`` header, when sent, must be the hex HMAC-SHA256 of the
+token keyed by the app secret (-242, ZNS -1241).
 Fault injection: ``fail_next()``, ``hang_next()``, ``http_error_next()``,
 ``expire_access_token()``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import re
 import threading
@@ -207,6 +211,11 @@ class FakeZalo(FakeServer):
             raise ZaloError(invalid, "Access token is invalid")
         if expires <= self.clock():
             raise ZaloError(-124 if zns else -220, "access_token is expired or removed")
+        proof = req.header("appsecret_proof")
+        if proof is not None:
+            want = hmac.new(self.secret_key.encode(), token.encode(), hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(proof, want):
+                raise ZaloError(-1241 if zns else -242, "Invalid appsecret_proof")
 
     def _json(self, req: Received) -> dict[str, Any]:
         if req.method != "POST":
