@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
-import shutil
 import subprocess
 import unicodedata
 
@@ -22,6 +20,7 @@ from media_templates.scripts import (
     script_to_txt,
 )
 from media_templates.speech import NoVoiceError, measure_loudness, read_wav, wav_duration, write_wav
+from tests._require import require_executable
 
 META = {
     "unit_name": "Ủy ban nhân dân xã Đại Ân 2",
@@ -30,16 +29,6 @@ META = {
     "slots": ["Thứ 2, 4, 6 lúc 06:00 và 17:00"],
 }
 KHMER = "សូមប្រើប្រាស់សេវាសាធារណៈតាមអ៊ីនធឺណិត។"
-
-
-def _require_tool(tool: str, package: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        reason = f"{tool} missing: apt-get install -y {package}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +121,7 @@ def test_pdf_has_vector_vietnamese_text_and_embedded_fonts(script):
     pdf = script_to_pdf(script, META)
     assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
     assert b"BeVietnamPro" in pdf
-    pdftotext = _require_tool("pdftotext", "poppler-utils")
+    pdftotext = require_executable("pdftotext", "poppler-utils")
     out = subprocess.run(
         [pdftotext, "-", "-"], input=pdf, capture_output=True, timeout=60, check=True
     )
@@ -147,7 +136,7 @@ def test_pdf_has_vector_vietnamese_text_and_embedded_fonts(script):
 def test_pdf_embeds_the_khmer_font_for_khmer_text(bilingual, tmp_path):
     pdf = script_to_pdf(bilingual, {"date": "2025-10-10"})
     assert b"NotoSansKhmer" in pdf and b"BeVietnamPro" in pdf
-    pdffonts = _require_tool("pdffonts", "poppler-utils")
+    pdffonts = require_executable("pdffonts", "poppler-utils")
     path = tmp_path / "song-ngu.pdf"
     path.write_bytes(pdf)
     out = subprocess.run([pdffonts, str(path)], capture_output=True, timeout=60, check=True)
