@@ -125,6 +125,10 @@ def _check_brand(brand: dict | None) -> None:
             field="brand.logo_path",
             code="missing_file",
         )
+    if logo:
+        from .spec import _check_image_file
+
+        _check_image_file("brand.logo_path", Path(logo))
 
 
 def render(

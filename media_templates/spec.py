@@ -448,5 +448,32 @@ def validate_data(template: Template | str, data: dict) -> dict:
                 raise TemplateError(
                     f"Không tìm thấy tệp ảnh của trường '{name}'.", field=name, code="missing_file"
                 )
+            _check_image_file(name, path)
             out[name] = str(path)
     return out
+
+
+def _check_image_file(name: str, path: Path) -> None:
+    """Header-only check that a stored file is an image we draw (PNG/JPEG/WebP)
+    of sane size; uploads go through check_upload_image() before this."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            fmt, (w, h) = im.format, im.size
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise TemplateError(
+            f"Tệp của trường '{name}' không phải là ảnh hợp lệ.", field=name, code="not_an_image"
+        ) from exc
+    if fmt not in ("PNG", "JPEG", "WEBP"):
+        raise TemplateError(
+            f"Ảnh của trường '{name}' phải là PNG, JPEG hoặc WebP.",
+            field=name,
+            code="bad_image_type",
+        )
+    if w * h > 40_000_000:
+        raise TemplateError(
+            f"Ảnh của trường '{name}' quá lớn ({w}×{h} điểm ảnh).",
+            field=name,
+            code="too_many_pixels",
+        )

@@ -286,9 +286,11 @@ def render_video(
             if text:
                 try:
                     clips[i] = synth(text, options.get("voice", "vi"))
-                except ValueError as exc:  # SpeechError is a ValueError with .message/.field
+                except TemplateError:
+                    raise
+                except Exception as exc:  # SpeechError is a ValueError with .message/.field
                     raise TemplateError(
-                        getattr(exc, "message", str(exc)),
+                        getattr(exc, "message", None) or f"Không tạo được giọng đọc: {exc}",
                         field=getattr(exc, "field", None) or "voiceover",
                         code="speech_failed",
                     ) from exc

@@ -203,3 +203,21 @@ def test_new_template_is_data_only(tmp_path):
     with pytest.raises(mt.TemplateError) as exc:
         mt.render("thong-bao-xa", "pdf", data, tmp_path / "xa2.pdf", extra_dirs=[tmp_path / "mine"])
     assert exc.value.code == "undefined_variable" and "so_dien_thoai" in exc.value.message
+
+
+def test_image_fields_must_be_images(tmp_path):
+    data = mt.get_template("story").sample_data()
+    fake = tmp_path / "photo.png"
+    fake.write_text("not really a PNG", encoding="utf-8")
+    with pytest.raises(mt.TemplateError) as exc:
+        mt.render("story", "png", {**data, "photo": str(fake)}, tmp_path / "s.png")
+    assert exc.value.field == "photo" and exc.value.code == "not_an_image"
+    with pytest.raises(mt.TemplateError) as exc:
+        mt.render("story", "png", data, tmp_path / "s.png", brand={"logo_path": str(fake)})
+    assert exc.value.field == "brand.logo_path" and exc.value.code == "not_an_image"
+    with pytest.raises(mt.TemplateError) as exc:
+        mt.render(
+            "story", "png", {**data, "photo": str(tmp_path / "missing.jpg")}, tmp_path / "s.png"
+        )
+    assert exc.value.code == "missing_file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
