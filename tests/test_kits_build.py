@@ -103,6 +103,9 @@ def test_kit_contents(built):
     assert sorted(n.rsplit(".", 1)[1] for n in scripts) == ["docx", "mp3", "pdf", "txt", "wav"]
     assert "README.txt" in names and SCHEDULE_NAME in names
     assert [c["name"] for c in built["contents"]] == names
+    for info in _zip(built).infolist():  # names readable in Windows Explorer
+        assert info.filename == unicodedata.normalize("NFC", info.filename)
+        assert info.filename.isascii() or info.flag_bits & 0x800
 
 
 @pytest.mark.slow
