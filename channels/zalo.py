@@ -677,10 +677,12 @@ class ZaloOAAdapter(Adapter):
         msg: dict[str, Any] = {"text": text}
         img = next((m for m in message.media if media_kind(m) == "image"), None)
         if img is not None:
-            attachment_id = self._upload_image(img)
+            if os.path.exists(img.path) or not img.url:
+                element = {"media_type": "image", "attachment_id": self._upload_image(img)}
+            else:  # no local file: Zalo also takes the image by URL
+                element = {"media_type": "image", "url": img.url}
             msg["attachment"] = {"type": "template", "payload": {
-                "template_type": "media",
-                "elements": [{"media_type": "image", "attachment_id": attachment_id}],
+                "template_type": "media", "elements": [element],
             }}
         sent: dict[str, str] = {}
         failed: dict[str, str] = {}

@@ -243,6 +243,15 @@ def test_cs_image_is_uploaded_under_1mb(zalo, clock, images):
             "template_type": "media", "elements": [{"media_type": "image", "attachment_id": attachment_id}]}}}}
 
 
+def test_cs_image_without_local_file_goes_by_url(zalo, clock):
+    msg = Message("u", "Ảnh", media=(MediaFile("", "image/jpeg", url=COVER),),
+                  options={"kind": "cs_message", "user_ids": ["5512340001"]})
+    assert make(zalo, clock).deliver(msg).outcome is Outcome.SENT
+    assert zalo.received("/upload/image") == []
+    element = zalo.received("/message/cs")[0].json["message"]["attachment"]["payload"]["elements"][0]
+    assert element == {"media_type": "image", "url": COVER}
+
+
 def test_cs_to_several_users_reports_each(zalo, clock):
     result = make(zalo, clock).deliver(cs(user_ids=("5512340001", "5512340002", "999")))
     assert result.outcome is Outcome.SENT

@@ -385,8 +385,11 @@ class FakeZalo(FakeServer):
         if attachment is not None:
             try:
                 elements = attachment["payload"]["elements"]
-                ok = attachment["type"] == "template" and all(
-                    e["media_type"] == "image" and e["attachment_id"] in self.uploads for e in elements)
+                ok = attachment["type"] == "template" and len(elements) == 1 and all(
+                    e["media_type"] == "image" and (
+                        e.get("attachment_id") in self.uploads
+                        or re.match(r"^https?://", str(e.get("url") or "")))
+                    for e in elements)
             except (KeyError, TypeError):
                 ok = False
             if not ok:
