@@ -283,3 +283,10 @@ def test_long_text_with_thousands_of_numbers():
 
 def test_private_use_characters_in_input_do_not_leak_placeholders():
     assert normalize_for_reading("a\ue000b 5").text == "ab năm"
+
+
+def test_khmer_syllables_are_counted_per_orthographic_syllable():
+    # សូម ប្រើ ប្រាស់ សេ វា សា ធា រ ណៈ តាម អ៊ីន ធឺ ណិត = 13
+    assert count_syllables("សូមប្រើប្រាស់សេវាសាធារណៈតាមអ៊ីនធឺណិត") == 13
+    assert count_syllables("Xin chào សួស្តី") == 4
+    assert estimate_duration("សួស្តី", syllables_per_minute=120) == pytest.approx(1.0)

@@ -12,21 +12,40 @@ _WORD = re.compile(r"[^\W_]+")
 _VOWEL_GROUPS = re.compile(r"[aeiouy]+", re.IGNORECASE)
 
 
+_COENG = "\u17d2"
+
+
+def _is_khmer_base(ch: str) -> bool:  # consonants and independent vowels
+    return "\u1780" <= ch <= "\u17b3"
+
+
+def _is_khmer_vowel_or_sign(ch: str) -> bool:  # dependent vowels and diacritics
+    return "\u17b6" <= ch <= "\u17d1" or ch == "\u17dd"
+
+
 def _khmer_syllables(token: str) -> int:
-    # A Khmer orthographic syllable starts at a base consonant or independent
-    # vowel that is not subscripted by COENG (U+17D2).
+    """Count Khmer orthographic syllables: a base letter starts one unless it
+    is subscripted (after COENG) or is a final consonant (after a vowel or
+    sign, and not itself carrying a vowel or a subscript)."""
     count = 0
-    prev = ""
-    for ch in token:
-        if ("\u1780" <= ch <= "\u17b3") and prev != "\u17d2":
-            count += 1
-        prev = ch
+    for i, ch in enumerate(token):
+        if not _is_khmer_base(ch):
+            continue
+        prev = token[i - 1] if i else ""
+        nxt = token[i + 1] if i + 1 < len(token) else ""
+        if prev == _COENG:
+            continue
+        if (
+            prev
+            and _is_khmer_vowel_or_sign(prev)
+            and not (_is_khmer_vowel_or_sign(nxt) or nxt == _COENG)
+        ):
+            continue
+        count += 1
     return count
 
 
 def _token_syllables(token: str) -> int:
-    if any("\u1780" <= c <= "\u17ff" for c in token):
-        return max(1, _khmer_syllables(token)) + sum(1 for c in token if "\u17e0" <= c <= "\u17e9")
     if token.isdigit():
         return len(token)
     if is_vietnamese_syllable(token):
@@ -37,9 +56,20 @@ def _token_syllables(token: str) -> int:
     return max(1, len(_VOWEL_GROUPS.findall(token)))
 
 
+_KHMER_RUN = re.compile("[\u1780-\u17ff\u19e0-\u19ff]+")
+
+
 def count_syllables(reading_text: str) -> int:
-    """Syllables in an already normalised text (Vietnamese words are one syllable each)."""
-    return sum(_token_syllables(t) for t in _WORD.findall(reading_text))
+    """Syllables in an already normalised text (Vietnamese words are one syllable each).
+
+    Khmer runs are counted whole (their vowel signs are combining marks, which
+    a word pattern would split on).
+    """
+    khmer = 0
+    for run in _KHMER_RUN.findall(reading_text):
+        khmer += _khmer_syllables(run) + sum(1 for c in run if "\u17e0" <= c <= "\u17e9")
+    rest = _KHMER_RUN.sub(" ", reading_text)
+    return khmer + sum(_token_syllables(t) for t in _WORD.findall(rest))
 
 
 def estimate_duration(
