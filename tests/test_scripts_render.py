@@ -189,3 +189,24 @@ def test_format_duration():
     assert format_duration(85.2) == "1 phút 25 giây"
     assert format_duration(120) == "2 phút"
     assert format_duration(9.6) == "10 giây"
+
+
+def test_command_line_renders_files_and_reports_errors(tmp_path, capsys):
+    import json
+
+    from media_templates.scripts.__main__ import main
+
+    assert main(["--list"]) == 0
+    assert "loudspeaker_default" in capsys.readouterr().out
+    out = tmp_path / "out"
+    assert (
+        main(["--template", "loudspeaker_short", "--out", str(out), "--formats", "txt,docx"]) == 0
+    )
+    assert sorted(p.name for p in out.iterdir()) == [
+        "kich-ban-phat-thanh.docx",
+        "kich-ban-phat-thanh.txt",
+    ]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"unit_name": "xã A"}), encoding="utf-8")
+    assert main(["--data", str(bad), "--out", str(out)]) == 2
+    assert "campaign_title" in capsys.readouterr().err
