@@ -206,7 +206,7 @@ def evaluate_target(act: Activity, target: PlanTarget, responsible: list[int], s
     for unit_id, value, as_of, entered_at in act.figures.get(target.id, []):
         if scope is not None and unit_id not in scope:
             continue
-        if as_of > cutoff_day or (entered_at and entered_at > cutoff):
+        if as_of > cutoff_day:  # the figure describes the situation on its as_of date
             continue
         key = (as_of, entered_at or datetime.min.replace(tzinfo=UTC), value)
         if unit_id not in latest or key[:2] >= latest[unit_id][:2]:

@@ -1,0 +1,133 @@
+"""Helpers for the measure tests: a plan for the current year, activity makers."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+from sqlmodel import select
+
+from core.db import session_scope
+from core.models import OrgUnit
+from core.timeutil import LOCAL_TZ, utcnow
+from tests.helpers import api_headers, make_user
+
+PLAN_FILE = Path(__file__).resolve().parents[1] / "campaigns" / "measure" / "plans" / "soc-trang-2025.yaml"
+
+# A tiny but valid PDF (header is what the evidence check reads).
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def this_year() -> int:
+    return utcnow().astimezone(LOCAL_TZ).year
+
+
+def plan_doc(year: int | None = None) -> dict:
+    """The bundled plan re-dated to ``year`` (default: the current year), so that
+    activity happening now counts towards it."""
+    year = year or this_year()
+    doc = yaml.safe_load(PLAN_FILE.read_text(encoding="utf-8"))
+    doc["key"] = f"soc-trang-{year}"
+    doc["year"] = year
+    doc["deadline"] = f"{year}-12-15"
+    doc["remind_from"] = f"{year}-12-01"
+    for t in doc["targets"]:
+        if t["due_year"] == 2025:
+            t["due_year"] = year
+    for t in doc["tasks"]:
+        due = str(t["due"])
+        t["due"] = f"{year}-{due[5:]}"
+    return doc
+
+
+def setup_world(app, runner=None) -> dict:
+    """Demo units and users, the bundled 2025 plan and a plan for the current year."""
+    from campaigns.demo import seed_demo
+    from campaigns.measure.plans import load_plan
+
+    with app.app_context(), session_scope(app) as s:
+        seed_demo(s)
+        load_plan(s, PLAN_FILE)
+        plan = load_plan(s, plan_doc())
+        units = {u.code: u.id for u in s.exec(select(OrgUnit)).all()}
+        plan_id, year = plan.id, plan.year
+    users = {
+        "admin": make_user(app, "admin"),
+        "communicator": make_user(app, "communicator"),
+        "reviewer": make_user(app, "reviewer"),
+        "district": make_user(app, "unit_officer", "tx-vinh-chau"),
+        "commune": make_user(app, "unit_officer", "xa-lac-hoa"),
+        "other_district": make_user(app, "unit_officer", "ke-sach"),
+    }
+    return {"plan_id": plan_id, "year": year, "units": units, "users": users}
+
+
+def headers(app, who: str) -> dict:
+    role, unit = {
+        "admin": ("admin", None), "communicator": ("communicator", "so-vhttdl"),
+        "reviewer": ("reviewer", "so-khcn"), "district": ("unit_officer", "tx-vinh-chau"),
+        "commune": ("unit_officer", "xa-lac-hoa"), "other_district": ("unit_officer", "ke-sach"),
+    }[who]
+    return api_headers(app, role, unit)
+
+
+def target_id(app, year: int, code: str) -> int:
+    from campaigns.measure.models import Plan, PlanTarget
+
+    with app.app_context(), session_scope(app) as s:
+        plan = s.exec(select(Plan).where(Plan.year == year)).first()
+        return s.exec(select(PlanTarget.id).where(PlanTarget.plan_id == plan.id,
+                                                  PlanTarget.code == code)).one()
+
+
+def add_account(app, channel: str, unit_code: str, config: dict | None = None) -> int:
+    from scheduler.models import ChannelAccount
+
+    with app.app_context(), session_scope(app) as s:
+        unit = s.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).one()
+        acc = ChannelAccount(channel=channel, name=f"{channel} {unit_code}", config=config or {},
+                             unit_id=unit.id, created_at=utcnow())
+        s.add(acc)
+        s.flush()
+        return acc.id
+
+
+def add_delivery(app, account_id: int, text: str, *, held: bool = False, minutes_ago: int = 5,
+                 unit_code: str | None = None, campaign_id: int | None = None) -> int:
+    from scheduler import service as ss
+    from scheduler.models import ChannelAccount
+
+    with app.app_context(), session_scope(app) as s:
+        acc = s.get(ChannelAccount, account_id)
+        content = {"text": text, "title": text[:40]}
+        if unit_code:
+            content["options"] = {"unit_code": unit_code}
+        when = utcnow() - timedelta(minutes=minutes_ago)
+        d = ss.create_delivery(s, account=acc, content=content, scheduled_at=when, held=held,
+                               unit_id=acc.unit_id, campaign_id=campaign_id)
+        return d.id
+
+
+def figure_form(value="85", as_of=None, **extra) -> dict:
+    data = {"value": value, "as_of": as_of or utcnow().astimezone(LOCAL_TZ).date().isoformat(),
+            "note": "Số liệu từ Hệ thống thông tin giải quyết TTHC", "evidence_url": ""}
+    data.update(extra)
+    return data
+
+
+def pdf_file(name: str = "minh-chung.pdf", data: bytes = PDF):
+    return (io.BytesIO(data), name)
+
+
+def results_by_code(app, year: int, unit_code: str | None = None) -> dict:
+    from campaigns.measure.compute import evaluate_plan
+    from campaigns.measure.models import Plan
+
+    with app.app_context(), session_scope(app) as s:
+        plan = s.exec(select(Plan).where(Plan.year == year)).first()
+        unit_id = None
+        if unit_code:
+            unit_id = s.exec(select(OrgUnit.id).where(OrgUnit.code == unit_code)).one()
+        return {r.target.code: r for r in evaluate_plan(s, plan, unit_id=unit_id)}
