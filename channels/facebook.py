@@ -209,16 +209,13 @@ def regain_seconds(headers: Mapping[str, str]) -> float | None:
 
 
 def _parse_fb_time(value: Any) -> datetime | None:
+    """Graph times: ``2026-11-30T06:00:00+0000`` (or UNIX seconds)."""
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value, UTC)
-    if not isinstance(value, str):
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
         return None
-    for fmt in ("%Y-%m-%dT%H:%M:%S%z",):
-        try:
-            return datetime.strptime(value, fmt)
-        except ValueError:
-            pass
-    return None
 
 
 class FacebookPageAdapter(Adapter):
@@ -391,6 +388,11 @@ class FacebookPageAdapter(Adapter):
             ) from exc
         self._record_usage(resp)
         body_json = response_json(resp)
+        if resp.status_code < 300 and not isinstance(body_json, dict):
+            # Accepted, but we cannot read what was created.
+            raise _StepFailed(SendResult(
+                Outcome.AMBIGUOUS if publishing else Outcome.TRANSIENT, http_status=resp.status_code,
+                message=f"unreadable reply from {path}: {short(resp.text, 120)}"))
         if resp.status_code >= 400 or not isinstance(body_json, dict) or "error" in body_json:
             raise _StepFailed(
                 classify_graph_error(resp.status_code, body_json, resp.headers, publishing=publishing)

@@ -277,6 +277,8 @@ class ZaloOAAdapter(Adapter):
         self.oa_url = (self.endpoints.get("zalo_oa_url") or OA_URL).rstrip("/")
         self.oauth_url = (self.endpoints.get("zalo_oauth_url") or OAUTH_URL).rstrip("/")
         self.zns_url = (self.endpoints.get("zns_url") or ZNS_URL).rstrip("/")
+        #: why the last token refresh failed (no secrets), for operators
+        self.last_refresh_error: str | None = None
 
     def account_key(self) -> str:
         return f"{self.oa_url}|{self.config['app_id']}|{self.config['oa_id']}"
@@ -411,7 +413,12 @@ class ZaloOAAdapter(Adapter):
             raise _StepFailed(SendResult(Outcome.TRANSIENT, message=f"read timeout: {short(str(exc))}")) from exc
         data = response_json(resp)
         if not isinstance(data, Mapping):
-            outcome = Outcome.TRANSIENT if resp.status_code >= 500 or resp.status_code == 429 else Outcome.PERMANENT
+            if resp.status_code < 300:  # accepted, unreadable: it may have gone out
+                outcome = Outcome.AMBIGUOUS if publishing else Outcome.TRANSIENT
+            elif resp.status_code >= 500 or resp.status_code == 429:
+                outcome = Outcome.TRANSIENT
+            else:
+                outcome = Outcome.PERMANENT
             raise _StepFailed(SendResult(outcome, http_status=resp.status_code,
                                          message=f"HTTP {resp.status_code}: {short(resp.text, 200)}"))
         try:
