@@ -122,6 +122,8 @@ def draw_ops(im, ops: list[Op], k: float, *, t: float | None = None) -> None:
                 draw.rounded_rectangle(
                     (x0, y0, x1 - 1, y1 - 1), radius=op.radius * k, fill=op.color
                 )
+            elif op.color[3] == 255:  # opaque: a plain fill, no blending
+                im.paste(op.color[:3], (_r(x0), _r(y0), _r(x1), _r(y1)))
             else:
                 draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=op.color)
         elif op.kind == "gradient":
@@ -217,9 +219,42 @@ def render_image(layout: Layout, k: float, page: int = 0, *, t: float | None = N
     from PIL import Image
 
     w, h = _r(layout.width * k), _r(layout.height * k)
-    im = Image.new("RGB", (w, h), (255, 255, 255))
-    draw_ops(im, layout.pages[page].ops, k, t=t)
+    ops = layout.pages[page].ops
+    # The leading shapes (backgrounds, decorations, logo) rarely change between
+    # renders of a template: draw them once and start from a copy.
+    n = 0
+    while n < len(ops) and ops[n].kind in _STATIC_KINDS:
+        n += 1
+    if n:
+        key = (w, h, k, tuple(_op_key(op) for op in ops[:n]))
+        base = _BACKGROUNDS.get(key)
+        if base is None:
+            base = Image.new("RGB", (w, h), (255, 255, 255))
+            draw_ops(base, ops[:n], k)
+            if len(_BACKGROUNDS) >= 16:
+                _BACKGROUNDS.pop(next(iter(_BACKGROUNDS)))
+            _BACKGROUNDS[key] = base
+        im = base.copy()
+    else:
+        im = Image.new("RGB", (w, h), (255, 255, 255))
+    draw_ops(im, ops[n:], k, t=t)
     return im
+
+
+_STATIC_KINDS = frozenset({"rect", "gradient", "ellipse", "line", "image"})
+_BACKGROUNDS: dict = {}
+
+
+def _op_key(op: Op) -> tuple:
+    extra: tuple = ()
+    if op.kind == "image":
+        path = op.data["path"]
+        extra = (path, os.path.getmtime(path), op.data["fit"])
+    elif op.kind in ("line", "ellipse"):
+        extra = (tuple(op.data.get("points") or ()), op.data.get("stroke"))
+    elif op.kind == "gradient":
+        extra = (op.data.get("direction"),)
+    return (op.kind, op.x, op.y, op.w, op.h, op.color, op.color2, op.radius, *extra)
 
 
 def save_png(im, path: Path) -> None:
