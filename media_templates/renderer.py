@@ -210,10 +210,27 @@ def render(
 
     from .video import render_video
 
-    with atomic_output(out_path, "mp4") as tmp:
+    # one video render at a time per process (a worker) by default: each ffmpeg
+    # encode already uses every core and up to ~0.6 GB at 1080x1920
+    with _video_slots(), atomic_output(out_path, "mp4") as tmp:
         info = render_video(tpl, clean, brand, tmp, options=options, progress=report)
     report(1.0)
     return _result(out_path, "mp4", info["width"], info["height"], info["duration"], None)
+
+
+_VIDEO_SLOTS = None
+
+
+def _video_slots():
+    """LANTOA_VIDEO_RENDERS (default 1) concurrent video renders per process."""
+    import threading
+
+    global _VIDEO_SLOTS
+    if _VIDEO_SLOTS is None:
+        _VIDEO_SLOTS = threading.BoundedSemaphore(
+            max(1, int(os.environ.get("LANTOA_VIDEO_RENDERS", "1")))
+        )
+    return _VIDEO_SLOTS
 
 
 def _result(path: Path, fmt: str, w, h, duration, pages) -> RenderResult:

@@ -275,3 +275,14 @@ def test_motion_targets_are_validated(tmp_path):
             tmp_path / "x.png",
         )
     assert exc.value.field == "targets" and "Nhãn: số" in exc.value.message
+
+
+def test_one_video_render_at_a_time_by_default():
+    from media_templates import renderer
+
+    slots = renderer._video_slots()
+    assert slots.acquire(blocking=False)
+    try:
+        assert not slots.acquire(blocking=False)  # a second render would wait
+    finally:
+        slots.release()
