@@ -389,6 +389,13 @@ class Adapter:
             problems.extend(f"{k}: {v}" for k, v in exc.fields.items())
         return problems
 
+    def warnings(self, message: Message) -> list[str]:
+        """Notes for the preview that do not stop the send (Vietnamese): text that
+        will be cut, a link card that will not show, a time that will wait...
+        ``check()`` holds only what would make the send fail, because the app
+        refuses a delivery whose ``check()`` is not empty."""
+        return []
+
     def preview(self, message: Message) -> str:
         """HTML of how the message will look on the network (escaped text).
 
@@ -404,7 +411,7 @@ class Adapter:
             body += f'<div class="preview-title">{html.escape(nfc(message.title))}</div>'
         body += preview_text(text)
         body += preview_media(message.media)
-        return preview_shell(self.name, body, self.check(message))
+        return preview_shell(self.name, body, self.check(message) + self.warnings(message))
 
     def deliver(self, message: Message) -> SendResult:
         """Throttle, check the deadline, send, and classify. Never raises."""

@@ -430,17 +430,27 @@ class FacebookPageAdapter(Adapter):
             problems.append(f"Một bài Facebook chỉ nên có tối đa {MAX_PHOTOS} ảnh.")
         if videos and (images or len(videos) > 1):
             problems.append("Bài có video chỉ được kèm đúng một video, không kèm ảnh.")
-        if message.options.get("link") and message.media:
-            problems.append("Facebook không hiển thị thẻ liên kết khi bài có ảnh hoặc video.")
         if not nfc(message.text).strip() and not message.media and not message.options.get("link"):
             problems.append("Bài đăng cần có nội dung, liên kết hoặc ảnh/video.")
-        problem = self._schedule_problem(message)
-        if problem:
-            problems.append(problem)
-        for m in message.media:
-            if not os.path.exists(m.path) and not (media_kind(m) == "image" and m.url):
-                problems.append(f"Không tìm thấy tệp {os.path.basename(m.path)}.")
+        if message.scheduled_at is not None:  # unknown until the delivery has its time
+            problem = self._schedule_problem(message)
+            if problem:
+                problems.append(problem)
         return problems
+
+    def warnings(self, message: Message) -> list[str]:
+        notes = []
+        if message.options.get("link") and message.media:
+            notes.append("Facebook không hiển thị thẻ liên kết khi bài có ảnh hoặc video.")
+        if message.options.get("native_schedule") and message.scheduled_at is None:
+            notes.append("Bài hẹn giờ trên Facebook sẽ dùng giờ đăng của lượt gửi (10 phút đến "
+                         f"{int(self.config.get('schedule_max_days') or 30)} ngày sau khi gửi).")
+        for m in message.media:
+            if m.path and not os.path.exists(m.path) and not (media_kind(m) == "image" and m.url):
+                notes.append(f"Không tìm thấy tệp {os.path.basename(m.path)}.")
+        if len(nfc(message.text)) > 480:
+            notes.append("Bài dài: Facebook chỉ hiện khoảng 480 ký tự đầu, phần sau nằm sau «Xem thêm».")
+        return notes
 
     def preview(self, message: Message) -> str:
         text = nfc(message.text)
@@ -469,7 +479,7 @@ class FacebookPageAdapter(Adapter):
                 f"{html.escape(host)}</a>"
             )
         body += preview_media(message.media[:MAX_PHOTOS])
-        return preview_shell(self.name, body, self.check(message))
+        return preview_shell(self.name, body, self.check(message) + self.warnings(message))
 
     def _send(self, message: Message) -> SendResult:
         problem = self._schedule_problem(message)

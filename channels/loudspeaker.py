@@ -59,12 +59,15 @@ class LoudspeakerAdapter(Adapter):
 
     def check(self, message: Message) -> list[str]:
         problems = super().check(message)
-        audio = self.audio(message)
-        if self.config.get("webhook_url") and audio is not None and not audio.url:
-            problems.append("Tệp âm thanh chưa có địa chỉ công khai (URL) cho hệ thống loa IP.")
-        if audio is None and not nfc(message.text).strip():
+        if self.audio(message) is None and not nfc(message.text).strip():
             problems.append("Cần có kịch bản hoặc tệp âm thanh để phát.")
         return problems
+
+    def warnings(self, message: Message) -> list[str]:
+        audio = self.audio(message)
+        if self.config.get("webhook_url") and audio is not None and not audio.url:
+            return ["Tệp âm thanh chưa có địa chỉ công khai (URL) cho hệ thống loa IP."]
+        return []
 
     def preview(self, message: Message) -> str:
         body = f'<div class="preview-unit">Đơn vị phát: {html.escape(self.unit_code(message))}</div>'
@@ -75,7 +78,7 @@ class LoudspeakerAdapter(Adapter):
             src = html.escape(media_src(audio), quote=True)
             body += f'<audio class="preview-audio" src="{src}" controls preload="none"></audio>'
         body += preview_text(message.text)
-        return preview_shell(self.name, body, self.check(message))
+        return preview_shell(self.name, body, self.check(message) + self.warnings(message))
 
     def _send(self, message: Message) -> SendResult:
         unit = self.unit_code(message)

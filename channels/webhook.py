@@ -72,12 +72,13 @@ class WebhookAdapter(Adapter):
         # makes a read timeout retryable.
         self.idempotent_receiver = bool(self.config.get("dedupe"))  # type: ignore[misc]
 
-    def check(self, message: Message) -> list[str]:
-        problems = super().check(message)
+    def warnings(self, message: Message) -> list[str]:
+        problems = []
         for m in message.media:
             if not m.url:
                 problems.append(
-                    f"Tệp {m.path.rsplit('/', 1)[-1]} chưa có địa chỉ công khai (URL) để gửi qua webhook."
+                    f"Tệp {m.path.rsplit('/', 1)[-1]} chưa có địa chỉ công khai (URL): "
+                    "webhook chỉ gửi được tệp có URL."
                 )
         return problems
 

@@ -459,19 +459,11 @@ class ZaloOAAdapter(Adapter):
         text = nfc(message.text)
         if kind == "article_broadcast":
             if not message.options.get("article_id"):
-                if not self._cover(message):
-                    problems.append("Bài viết Zalo cần ảnh bìa có địa chỉ công khai (URL).")
+                has_image = any(media_kind(m) == "image" for m in message.media)
+                if not has_image and not message.options.get("cover_url"):
+                    problems.append("Bài viết Zalo cần ảnh bìa: hãy đính kèm một ảnh.")
                 if not (message.title or text).strip():
                     problems.append("Bài viết Zalo cần tiêu đề.")
-                if message.title and len(nfc(message.title)) > 150:
-                    problems.append("Tiêu đề bài viết Zalo tối đa 150 ký tự (sẽ bị cắt).")
-                for m in message.media:
-                    size = media_size(m)
-                    if media_kind(m) == "image" and size and size > MAX_IMAGE_BYTES:
-                        problems.append(
-                            f"Ảnh {os.path.basename(m.path)} nặng hơn 1 MB: Zalo không nhận ảnh bài viết "
-                            "quá 1 MB; hãy xuất bản bản nén."
-                        )
             target = message.options.get("target") or {}
             bad = [k for k in target if k not in TARGET_KEYS]
             if bad:
@@ -481,13 +473,6 @@ class ZaloOAAdapter(Adapter):
                     encode_target(target, str(self.config.get("target_encoding") or "int"))
                 except (TypeError, ValueError):
                     problems.append("Đối tượng nhận phải là số nguyên (mỗi tiêu chí một giá trị).")
-            if message.scheduled_at is not None:
-                if next_allowed_time(message.scheduled_at, *self._night()) is not None:
-                    start, end = self._night()
-                    problems.append(
-                        f"Zalo không cho gửi tin truyền thông từ {start}:00 đến {end:02d}:00; "
-                        f"tin sẽ được gửi lúc {end:02d}:00."
-                    )
         elif kind == "cs_message":
             if not self._recipients(message):
                 problems.append("Tin tư vấn cần người nhận (user_ids).")
@@ -506,9 +491,26 @@ class ZaloOAAdapter(Adapter):
                                 "cần bật cài đặt của tài khoản để dùng.")
             if not self._recipients(message):
                 problems.append("Tin cần người nhận (user_ids).")
-        if any(media_kind(m) == "video" for m in message.media):
-            problems.append("Kênh Zalo chưa hỗ trợ gửi video.")
         return problems
+
+    def warnings(self, message: Message) -> list[str]:
+        notes: list[str] = []
+        if self.kind(message) != "article_broadcast" or message.options.get("article_id"):
+            return notes
+        if message.title and len(nfc(message.title)) > 150:
+            notes.append("Tiêu đề bài viết Zalo tối đa 150 ký tự (phần sau sẽ bị cắt).")
+        if message.media and not self._cover(message):
+            notes.append("Ảnh bìa chưa có địa chỉ công khai (URL); hệ thống sẽ dùng URL khi gửi.")
+        for m in message.media:
+            size = media_size(m)
+            if media_kind(m) == "image" and size and size > MAX_IMAGE_BYTES:
+                notes.append(f"Ảnh {os.path.basename(m.path)} nặng hơn 1 MB: Zalo không nhận ảnh bài viết "
+                             "quá 1 MB; hãy dùng bản nén.")
+        if message.scheduled_at is not None and next_allowed_time(message.scheduled_at, *self._night()):
+            start, end = self._night()
+            notes.append(f"Zalo không cho gửi tin truyền thông từ {start}:00 đến {end:02d}:00; "
+                         f"tin sẽ được gửi lúc {end:02d}:00.")
+        return notes
 
     def preview(self, message: Message) -> str:
         kind = self.kind(message)
@@ -542,7 +544,7 @@ class ZaloOAAdapter(Adapter):
             if img is not None:
                 body += f'<img class="preview-image" src="{html.escape(media_src(img), quote=True)}" alt="">'
             body += "</div>"
-        return preview_shell(self.name, body, self.check(message))
+        return preview_shell(self.name, body, self.check(message) + self.warnings(message))
 
     def _send(self, message: Message) -> SendResult:
         kind = self.kind(message)

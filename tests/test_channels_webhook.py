@@ -359,6 +359,33 @@ def test_loudspeaker_check_and_preview():
         LoudspeakerAdapter({"webhook_url": "http://x.vn"})
 
 
+def test_check_passes_what_the_app_checks_before_it_has_urls(tmp_path):
+    """The app refuses a delivery whose check() is not empty, and checks it before
+    media have public URLs or the delivery has its time: such content must pass,
+    with notes only in warnings()."""
+    from PIL import Image
+
+    from channels.facebook import FacebookPageAdapter
+    from channels.zalo import ZaloOAAdapter
+
+    img = tmp_path / "poster.png"
+    Image.new("RGB", (64, 64), "red").save(img)
+    media = (MediaFile(str(img), "image/png", size=img.stat().st_size),)
+    audio = (MediaFile(str(tmp_path / "a.mp3"), "audio/mpeg"),)
+    cases = [
+        (WebhookAdapter({"url": "https://x.vn/h"}), {}, media),
+        (LoudspeakerAdapter({"unit_code": "xa-1", "webhook_url": "https://loa.example"}), {}, audio),
+        (FacebookPageAdapter({"page_id": "1"}), {"native_schedule": True, "link": "https://x.vn"}, media),
+        (ZaloOAAdapter({"oa_id": "1", "app_id": "2"}),
+         ZaloOAAdapter.validate_options({"kind": "article_broadcast", "author": "Sở"}), media),
+    ]
+    for adapter, options, files in cases:
+        message = Message("check", "Nội dung", title="Tiêu đề", media=files, options=options)
+        assert adapter.check(message) == [], adapter.name
+        assert adapter.warnings(message), adapter.name  # but the preview has something to say
+        assert 'class="warning"' in adapter.preview(message)
+
+
 def test_credentials_store_persists_on_save():
     saved = []
     store = DictCredentials({"a": "1"}, on_save=saved.append)
