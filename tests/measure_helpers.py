@@ -42,19 +42,38 @@ def plan_doc(year: int | None = None) -> dict:
     return doc
 
 
-def setup_world(app, runner=None) -> dict:
-    """Demo units and users, the bundled 2025 plan and a plan for the current year."""
-    from campaigns.demo import seed_demo
-    from campaigns.measure.plans import load_plan
+def fast_hash(password: str) -> str:
+    """A cheap password hash for test users (scrypt costs ~0.3 s each)."""
+    from werkzeug.security import generate_password_hash
 
+    return generate_password_hash(password, method="pbkdf2:sha256:1")
+
+
+def setup_world(app, monkeypatch=None) -> dict:
+    """Demo units, users, one campaign, the bundled 2025 plan and a plan for the current year."""
+    from campaigns import service as cs
+    from campaigns.demo import seed_units
+    from campaigns.measure.plans import load_plan
+    from core.models import User
+
+    if monkeypatch is not None:
+        monkeypatch.setattr("tests.helpers.hash_password", fast_hash)
     with app.app_context(), session_scope(app) as s:
-        seed_demo(s)
+        seed_units(s)
+    admin = make_user(app, "admin")
+    with app.app_context(), session_scope(app) as s:
+        year = this_year()
+        owner = s.exec(select(OrgUnit).where(OrgUnit.code == "so-khcn")).one()
+        cs.create_campaign(s, {"title": "Ngày Chuyển đổi số 10/10", "starts_on": f"{year}-10-01",
+                               "ends_on": f"{year}-10-31", "owner_unit": owner.code,
+                               "target_url": "https://dichvucong.gov.vn/p/home/dvc-trang-chu.html"},
+                           s.get(User, admin.id))
         load_plan(s, PLAN_FILE)
         plan = load_plan(s, plan_doc())
         units = {u.code: u.id for u in s.exec(select(OrgUnit)).all()}
         plan_id, year = plan.id, plan.year
     users = {
-        "admin": make_user(app, "admin"),
+        "admin": admin,
         "communicator": make_user(app, "communicator"),
         "reviewer": make_user(app, "reviewer"),
         "district": make_user(app, "unit_officer", "tx-vinh-chau"),

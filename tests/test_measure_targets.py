@@ -26,9 +26,9 @@ from tests.measure_helpers import (
 
 
 @pytest.fixture
-def world(app):
+def world(app, monkeypatch):
     app.config["LANTOA_FEEDBACK_RATE_LIMIT"] = "1000 per minute"
-    return setup_world(app)
+    return setup_world(app, monkeypatch)
 
 
 def dashboard_values(client, year: int, unit: str | None = None) -> dict[str, str]:
