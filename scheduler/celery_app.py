@@ -107,6 +107,14 @@ def __getattr__(name: str):
     global _worker_app
     if name in ("app", "celery"):
         if _worker_app is None:
+            import sys
+            from pathlib import Path
+
+            # Celery's CLI imports ``-A`` from the current directory but removes
+            # it from sys.path again; app.py lives in the project root.
+            root = str(Path(__file__).resolve().parent.parent)
+            if root not in sys.path:
+                sys.path.insert(0, root)
             from app import create_app
 
             _worker_app = make_celery(create_app())
