@@ -2,7 +2,8 @@
 
 Templates are data (``templates/<name>/template.yaml`` + Jinja2 text +
 assets + ``sample.json``). This package imports nothing else of the project
-and keeps heavy imports (numpy, moviepy) inside the functions that need them.
+and keeps heavy imports (numpy, fpdf2, ffmpeg) inside the functions that need
+them. See docs/media.md.
 
 Public API::
 
@@ -11,16 +12,13 @@ Public API::
     validate_data(template, data) -> dict
     render(name_or_template, fmt, data, out_path, *, brand=None, progress=None,
            extra_dirs=None, preview=False, options=None) -> RenderResult
-    cache_key(name, fmt, data, brand, extra_dirs=None) -> str
+    cache_key(name, fmt, data, brand, extra_dirs=None, options=None) -> str
     check_upload_image(raw, *, max_bytes=10 MiB, max_pixels=40 MP) -> bytes
     make_qr(url, size_px, *, vector=False) -> PIL.Image.Image | QrVector
+    check_environment() -> dict
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 from .errors import TemplateError
 from .qr import QrVector, make_qr
@@ -35,6 +33,7 @@ __all__ = [
     "TemplateError",
     "TemplateInfo",
     "cache_key",
+    "check_environment",
     "check_upload_image",
     "get_template",
     "list_templates",
@@ -44,5 +43,34 @@ __all__ = [
     "validate_data",
 ]
 
-ProgressFn = Callable[[float], None]
-_ = (Path, Any)
+
+def check_environment() -> dict:
+    """Start-up check for the app's log or health page: raqm (Khmer shaping
+    needs the Debian package libfribidi0), ffmpeg and the font packages.
+
+    Returns ``{"raqm": bool, "ffmpeg": str | None, "fonts": {slug: path | None},
+    "problems": [Vietnamese messages]}`` and never raises.
+    """
+    from . import fonts
+
+    problems: list[str] = []
+    raqm = fonts.raqm_available()
+    if not raqm:
+        problems.append(
+            "Pillow không có bộ dàn chữ raqm: chữ Khmer sẽ bị từ chối. Cài gói Debian 'libfribidi0'."
+        )
+    try:
+        from .video import ffmpeg_exe
+
+        ffmpeg: str | None = ffmpeg_exe()
+    except Exception as exc:  # report, never crash start-up
+        ffmpeg = None
+        problems.append(f"Không tìm thấy ffmpeg (imageio-ffmpeg): {exc}")
+    found: dict[str, str | None] = {}
+    for slug in fonts.families():
+        try:
+            found[slug] = str(fonts.font_file(slug, 400)[0])
+        except Exception as exc:
+            found[slug] = None
+            problems.append(f"Thiếu phông chữ {slug}: {exc}")
+    return {"raqm": raqm, "ffmpeg": ffmpeg, "fonts": found, "problems": problems}

@@ -216,9 +216,10 @@ def test_glyph_coverage_is_checked_before_rendering(tmp_path):
 def test_raqm_shaping_is_active_for_khmer():
     from PIL import ImageFont, features
 
-    assert fonts.raqm_available(), (
-        "Pillow's raqm layout is not active (Debian package libfribidi0 missing?)"
-    )
+    if not fonts.raqm_available():
+        from tests._require import missing
+
+        missing("Pillow's raqm layout is not active: install the Debian package 'libfribidi0'")
     assert features.check("fribidi")
     path, _ = fonts.font_file("noto-sans-khmer", 400)
     text = "ស្រុក"  # coeng (U+17D2) makes a subscript: shaping changes the glyph run
@@ -374,3 +375,12 @@ def test_extra_dirs_override_and_bad_spec(tmp_path):
     with pytest.raises(mt.TemplateError) as exc:
         mt.get_template("no-title", [tmp_path / "bad"])
     assert exc.value.code == "bad_spec"
+
+
+def test_check_environment_reports_what_rendering_needs():
+    env = mt.check_environment()
+    assert env["raqm"] is fonts.raqm_available()
+    assert env["ffmpeg"] and env["fonts"]["be-vietnam-pro"] and env["fonts"]["noto-sans-khmer"]
+    assert isinstance(env["problems"], list)
+    if not env["raqm"]:
+        assert any("libfribidi0" in p for p in env["problems"])
