@@ -11,6 +11,8 @@ What it publishes, as the Page (Page access token):
 - native scheduling (option ``native_schedule``): ``published=false`` plus an
   integer UNIX ``scheduled_publish_time`` between 10 minutes and 30 days ahead
   (the stricter of Meta's two statements; ``schedule_max_days`` widens it).
+  Beyond the horizon the send is refused; a post handed over less than 10
+  minutes before its time (the scheduler sent it when due) is published at once.
 
 POSTs carry ``access_token`` as a form field; GET/DELETE send it in an
 ``Authorization: Bearer`` header so it never appears in a URL.
@@ -402,20 +404,28 @@ class FacebookPageAdapter(Adapter):
     # -- scheduling ---------------------------------------------------------------
 
     def _schedule_problem(self, message: Message) -> str | None:
+        """Why a natively scheduled post cannot be handed to Facebook, if so."""
         if not message.options.get("native_schedule"):
             return None
         if message.scheduled_at is None:
             return "Cần có giờ đăng để hẹn giờ trên Facebook."
         delta = (message.scheduled_at - self.now()).total_seconds()
         max_days = int(self.config.get("schedule_max_days") or 30)
-        if delta < SCHEDULE_MIN_SECONDS:
-            return "Giờ hẹn trên Facebook phải sau thời điểm gửi ít nhất 10 phút."
         if delta > max_days * 86400:
             return f"Facebook chỉ cho hẹn giờ trước tối đa {max_days} ngày."
         return None
 
+    def natively_scheduled(self, message: Message) -> bool:
+        """True when the post goes to Facebook as a scheduled post: the option is
+        set and its time is at least 10 minutes away. A post handed over later
+        (its time is near or past: our scheduler sent it when due) is
+        published at once instead, which is what its time asked for."""
+        if not message.options.get("native_schedule") or message.scheduled_at is None:
+            return False
+        return (message.scheduled_at - self.now()).total_seconds() >= SCHEDULE_MIN_SECONDS
+
     def _publish_params(self, message: Message) -> dict[str, str]:
-        if not message.options.get("native_schedule"):
+        if not self.natively_scheduled(message):
             return {}
         assert message.scheduled_at is not None
         return {"published": "false", "scheduled_publish_time": str(int(message.scheduled_at.timestamp()))}
@@ -442,6 +452,9 @@ class FacebookPageAdapter(Adapter):
         notes = []
         if message.options.get("link") and message.media:
             notes.append("Facebook không hiển thị thẻ liên kết khi bài có ảnh hoặc video.")
+        if (message.options.get("native_schedule") and message.scheduled_at is not None
+                and not self.natively_scheduled(message)):
+            notes.append("Giờ hẹn còn chưa tới 10 phút: bài sẽ được đăng ngay khi gửi.")
         if message.options.get("native_schedule") and message.scheduled_at is None:
             notes.append("Bài hẹn giờ trên Facebook sẽ dùng giờ đăng của lượt gửi (10 phút đến "
                          f"{int(self.config.get('schedule_max_days') or 30)} ngày sau khi gửi).")
@@ -457,7 +470,7 @@ class FacebookPageAdapter(Adapter):
         if self.max_text_length and len(text) > self.max_text_length:
             text = text[: self.max_text_length]
         page = html.escape(str(self.config.get("page_name") or "Trang Facebook"))
-        if message.options.get("native_schedule") and message.scheduled_at:
+        if self.natively_scheduled(message) and message.scheduled_at:
             when = message.scheduled_at.astimezone(VN_TZ).strftime("Hẹn đăng %d/%m/%Y %H:%M")
         else:
             when = "Đăng ngay khi đến giờ"
@@ -487,7 +500,7 @@ class FacebookPageAdapter(Adapter):
             return SendResult(Outcome.PERMANENT, message=f"native schedule: {problem}")
         images = [m for m in message.media if media_kind(m) == "image"]
         videos = [m for m in message.media if media_kind(m) == "video"]
-        scheduled = bool(message.options.get("native_schedule"))
+        scheduled = self.natively_scheduled(message)
         try:
             if videos:
                 if images or len(videos) > 1:
@@ -563,7 +576,7 @@ class FacebookPageAdapter(Adapter):
         return str(reply.get("post_id") or reply["id"])
 
     def _post_multi_photo(self, message: Message, images: list[MediaFile]) -> str:
-        scheduled = bool(message.options.get("native_schedule"))
+        scheduled = self.natively_scheduled(message)
         extra = {"temporary": "true"} if scheduled and self.config.get("temporary_for_scheduled") else {}
         fbids = []
         for media in images:
@@ -614,7 +627,7 @@ class FacebookPageAdapter(Adapter):
         """Look for the post on the Page: SENT/SCHEDULED if it is there,
         TRANSIENT (safe to resend) if the recent posts surely lack it, None if
         the Page could not be read."""
-        scheduled = bool(message.options.get("native_schedule"))
+        scheduled = self.natively_scheduled(message)
         found_outcome = Outcome.SCHEDULED if scheduled else Outcome.SENT
         try:
             if last is not None and last.external_id:

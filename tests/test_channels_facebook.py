@@ -330,7 +330,7 @@ def test_classification_without_envelope():
 # -- schedule window, config, preview, health -----------------------------------------------------
 
 
-@pytest.mark.parametrize("delta", [timedelta(minutes=5), timedelta(days=31), None])
+@pytest.mark.parametrize("delta", [timedelta(days=31), None])
 def test_native_schedule_window_is_enforced_before_calling(graph, files, delta):
     when = None if delta is None else datetime.now(UTC) + delta
     adapter = make(graph)
@@ -339,6 +339,18 @@ def test_native_schedule_window_is_enforced_before_calling(graph, files, delta):
     assert adapter.check(msg) if when else (not adapter.check(msg) and adapter.warnings(msg))
     assert adapter.deliver(msg).outcome is Outcome.PERMANENT
     assert graph.requests == []
+
+
+@pytest.mark.parametrize("delta", [timedelta(minutes=5), timedelta(minutes=-3)])
+def test_native_schedule_handed_over_late_publishes_now(graph, files, delta):
+    adapter = make(graph)
+    msg = message(files, "multi", options={"native_schedule": True}, scheduled_at=datetime.now(UTC) + delta)
+    assert adapter.check(msg) == [] and any("đăng ngay" in w for w in adapter.warnings(msg))
+    result = adapter.deliver(msg)
+    assert result.outcome is Outcome.SENT and graph.posts[result.external_id]["state"] == "published"
+    feed = graph.received("/feed")[0]
+    assert "published" not in feed.form and "scheduled_publish_time" not in feed.form
+    assert all("temporary" not in r.form for r in graph.received("/photos"))
 
 
 def test_schedule_horizon_is_configurable(files):
