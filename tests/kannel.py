@@ -13,7 +13,6 @@ Debian packages: kannel (bearerbox, smsbox), kannel-extras (fakesmsc).
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket

@@ -9,7 +9,7 @@ import os
 import tracemalloc
 
 import pytest
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from sqlalchemy import create_engine, text
 
 from scheduler.sms.importer import (
@@ -68,9 +68,9 @@ def test_csv_encodings_give_the_same_report(encoding):
 
 def test_comma_csv_with_english_headers_and_quotes():
     data = (
-        'name,phone,commune\n"Nguyen, Van A","+84 987 654 321","Phuong ""1"""\n'
-        'B,0987.654.321,x\n'
-    ).encode()
+        b'name,phone,commune\n"Nguyen, Van A","+84 987 654 321","Phuong ""1"""\n'
+        b'B,0987.654.321,x\n'
+    )
     rows, report, _ = report_of(data)
     assert (report["valid"], report["duplicates"]) == (1, 1)
     assert rows[0].name == "Nguyen, Van A" and rows[0].fields == {"commune": 'Phuong "1"'}

@@ -121,16 +121,17 @@ def test_foreign_numbers_name_the_country_code():
 
 
 def test_prefix_verdicts_are_constant_within_four_digits():
-    """The fast path caches phonenumbers' verdict per 5-digit national prefix;
-    that is sound only if no VN pattern looks beyond the first 4 digits of a
-    9-digit national number. Check it on the installed metadata."""
+    """The fast path caches phonenumbers' verdict per 4-digit national prefix;
+    that is sound only if no VN pattern or carrier prefix looks beyond the
+    first 4 digits of a 9-digit national number. Check it on the installed
+    metadata: every 4-digit prefix, each possible 5th digit, random tails."""
     rng = random.Random(4)
     for prefix in range(1000, 10000):
-        verdicts = set()
-        for suffix in ("00000", "99999", f"{rng.randrange(100000):05d}"):
-            r = normalize_phone(f"+84{prefix}{suffix}")
-            verdicts.add((r.carrier, r.reason))
-        assert len(verdicts) == 1, (prefix, verdicts)
+        expected = normalize_phone(f"+84{prefix}00000")
+        expected = (expected.carrier, expected.reason)
+        for fifth in "0123456789":
+            r = normalize_phone(f"+84{prefix}{fifth}{rng.randrange(10000):04d}")
+            assert (r.carrier, r.reason) == expected, (prefix, fifth, r)
 
 
 def _random_inputs(n: int, seed: int = 6):
@@ -191,7 +192,7 @@ def _random_inputs(n: int, seed: int = 6):
 def test_fast_path_is_identical_to_reference_on_a_large_sample():
     fast = PhoneNormalizer()
     n = 0
-    for raw in _random_inputs(60_000):
+    for raw in _random_inputs(40_000):
         assert fast(raw) == normalize_phone(raw), raw
         n += 1
     # the common spellings really take the fast path

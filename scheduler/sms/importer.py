@@ -133,6 +133,11 @@ def field_slug(text: Any) -> str:
 
 
 def _clean_cell(value: Any) -> str:
+    if type(value) is str:  # the common case (every CSV cell): keep it cheap
+        s = value.strip()
+        if not s.isascii() and not unicodedata.is_normalized("NFC", s):
+            s = unicodedata.normalize("NFC", s)
+        return s if len(s) <= MAX_CELL_CHARS else s[:MAX_CELL_CHARS]
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -353,7 +358,7 @@ class RecipientReader:
         return rows()
 
     def _read_header(self) -> None:
-        for line, record in self._rows:
+        for line, record in self._rows:  # noqa: B007 - line is used below
             header = [_clean_cell(v) for v in record]
             if any(header):
                 break
@@ -410,7 +415,7 @@ class RecipientReader:
         rejects = self._rejects
         try:
             for line, record in self._rows:
-                if not any(v not in (None, "") for v in record):
+                if not any(record) and all(v is None or v == "" for v in record):
                     continue  # blank line: not a data row
                 report.rows += 1
                 raw = record[phone_idx] if phone_idx < len(record) else None

@@ -6,7 +6,7 @@ Vietnamese), and mark the original carrier as a hint (numbers are portable).
 (region VN) decides validity and the carrier. ``PhoneNormalizer`` gives the
 same answers faster for the common spellings (``09xx…``, ``+84 9xx…``,
 ``84 9xx…``, ``9xx…`` with spaces, dots or dashes): it computes the national
-number itself and caches ``phonenumbers``' verdict per 5-digit national prefix.
+number itself and caches ``phonenumbers``' verdict per 4-digit national prefix.
 That is sound because every Vietnamese pattern in phonenumbers' metadata
 (mobile, fixed line, toll-free, VoIP, ...) and every carrier prefix fixes at
 most the first 4 digits of a 9-digit national number and leaves the rest free
@@ -20,7 +20,8 @@ import unicodedata
 from typing import Any, NamedTuple
 
 import phonenumbers
-from phonenumbers import PhoneNumberType, carrier as pn_carrier
+from phonenumbers import PhoneNumberType
+from phonenumbers import carrier as pn_carrier
 
 #: Carrier codes = the telecom units' codes (seed-demo), plus "other".
 CARRIER_CODES = ("viettel", "vinaphone", "mobifone", "vietnamobile", "gmobile", "other")
@@ -198,7 +199,7 @@ class PhoneNormalizer:
             s = raw.strip()
             nat, converted = self._national(s) if 9 <= len(s) <= 20 else (None, False)
             if nat is not None:
-                key = nat[:5]
+                key = nat[:4]
                 verdict = self._by_prefix.get(key)
                 if verdict is None:
                     ref = normalize_phone("+84" + nat)

@@ -1,0 +1,361 @@
+"""Benchmark: a 1,000,000-row recipient CSV -> per-recipient records in
+PostgreSQL (COPY) -> per-carrier CSV batch files, against the naive pipeline
+(csv read + phonenumbers parse/validate on every row), in the same run.
+
+    .venv/bin/python bench/sms_batches.py [--rows 1000000] [--keep]
+
+Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust); creates and drops a
+scratch database ``lantoa_bench_<pid>``. Each pipeline runs in its own child
+process so its peak RSS is its own. Goals: <= 15 s and <= 300 MB for the fast
+pipeline, >= 3x faster than naive with identical results; XLSX batch files are
+timed separately (made only when a partner asks). The last line is a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PG_ADMIN = os.environ.get("LANTOA_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+TEXT = ("UBND tinh Soc Trang: tu 10/10, nop ho so truc tuyen tai dichvucong.gov.vn, "
+        "khong can den tru so. Tu choi nhan tin: soan TC gui 8xxx")
+NOW = datetime(2026, 10, 10, 2, 0, tzinfo=UTC)  # 09:00 in Sóc Trăng: inside the window
+
+# (carrier share, 2-digit national prefixes that phonenumbers accepts)
+CARRIERS = [
+    (0.50, ["32", "33", "34", "35", "36", "37", "38", "39", "86", "96", "97", "98"]),
+    (0.22, ["81", "82", "83", "84", "85", "88", "91", "94"]),
+    (0.20, ["70", "76", "77", "78", "79", "90", "93"]),
+    (0.05, ["92", "56", "58"]),
+    (0.03, ["59"]),
+]
+OLD = {"70": "120", "79": "121", "77": "122", "76": "126", "78": "128", "83": "123",
+       "84": "124", "85": "125", "81": "127", "82": "129", "32": "162", "33": "163",
+       "34": "164", "35": "165", "36": "166", "37": "167", "38": "168", "39": "169",
+       "56": "186", "58": "188", "59": "199"}
+FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Huỳnh", "Hoàng", "Võ", "Đặng", "Bùi", "Đỗ", "Lâm",
+          "Thạch", "Sơn", "Danh", "Kim"]
+MIDDLE = ["Văn", "Thị", "Hữu", "Minh", "Ngọc", "Thanh", "Quốc", "Kim"]
+GIVEN = ["An", "Bình", "Cường", "Dung", "Em", "Giang", "Hải", "Khánh", "Lan", "Minh", "Nam",
+         "Phúc", "Quyên", "Sang", "Tâm", "Út", "Vy", "Xuân", "Yến", "Sóc"]
+
+
+def generate(path: Path, rows: int, seed: int = 1588) -> dict:
+    """Write the CSV; return the opt-out numbers (E.164) and the mix."""
+    rng = random.Random(seed)
+    weights = [w for w, _ in CARRIERS]
+    issued: list[str] = []  # 9-digit national numbers already written
+    opt_out: list[str] = []
+    mix = {"invalid": 0, "duplicate": 0, "old": 0, "opted_out": 0}
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["Họ và tên", "Số điện thoại", "Xã/Phường"])
+        for _ in range(rows):
+            name = f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"
+            commune = f"Phường {rng.randint(1, 10)}"
+            u = rng.random()
+            if u < 0.05:
+                mix["invalid"] += 1
+                phone = rng.choice([
+                    f"09{rng.randrange(10**8):08d}"[:rng.randint(5, 9)],  # too short
+                    f"0912abc{rng.randrange(1000):03d}",  # letters
+                    f"+1 415 555 {rng.randrange(10000):04d}",  # foreign
+                    f"0299{rng.randrange(10**7):07d}",  # Sóc Trăng landline
+                    f"089{rng.randint(0, 5)}{rng.randrange(10**6):06d}",  # unassigned
+                    "",  # blank
+                ])
+            elif u < 0.08 and issued:
+                mix["duplicate"] += 1
+                nat = issued[rng.randrange(len(issued))]
+                phone = rng.choice([f"0{nat}", f"+84 {nat[:3]} {nat[3:6]} {nat[6:]}",
+                                    f"84{nat}"])
+            else:
+                prefixes = CARRIERS[rng.choices(range(len(CARRIERS)), weights)[0]][1]
+                prefix = rng.choice(prefixes)
+                nat = prefix + f"{rng.randrange(10**7):07d}"
+                if nat in issued[-50:]:
+                    nat = prefix + f"{rng.randrange(10**7):07d}"
+                issued.append(nat)
+                v = rng.random()
+                if v < 0.05 and prefix in OLD:
+                    mix["old"] += 1
+                    phone = f"0{OLD[prefix]}{nat[2:]}"
+                elif v < 0.60:
+                    phone = f"0{nat}"
+                elif v < 0.75:
+                    phone = f"0{nat[:3]} {nat[3:6]} {nat[6:]}"
+                elif v < 0.85:
+                    phone = f"+84 {nat[:3]} {nat[3:6]} {nat[6:]}"
+                elif v < 0.90:
+                    phone = f"84{nat}"
+                elif v < 0.95:
+                    phone = nat  # leading 0 lost in a spreadsheet
+                else:
+                    phone = f"0{nat[:4]}.{nat[4:7]}.{nat[7:]}"
+                if rng.random() < 0.02:
+                    opt_out.append("+84" + nat)
+            w.writerow([name, phone, commune])
+    mix["opted_out"] = len(opt_out)
+    return {"opt_out": opt_out, "mix": mix}
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# -- child: the fast pipeline ------------------------------------------------------
+
+
+def run_fast(csv_path: Path, db_url: str, out_dir: Path) -> dict:
+    from sqlalchemy import create_engine, text
+
+    from scheduler.sms import waves
+    from scheduler.sms.importer import copy_recipients, import_report_dict, read_recipients
+
+    engine = create_engine(db_url)
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        list_id = conn.execute(text(
+            "INSERT INTO recipient_list (name, created_at, rows, valid, invalid, duplicates, "
+            "converted, by_carrier, errors_preview, status) VALUES ('bench', now(), 0, 0, 0, 0, "
+            "0, '{}', '[]', 'importing') RETURNING id")).scalar_one()
+        with open(csv_path, "rb") as fh, open(out_dir / "rejected.csv", "w", encoding="utf-8",
+                                               newline="") as rejects:
+            reader = read_recipients(fh, csv_path.name, rejects=rejects)
+            loaded = copy_recipients(conn, list_id, reader)
+        report = import_report_dict(reader.report)
+        conn.execute(text(
+            "UPDATE recipient_list SET rows = :rows, valid = :valid, invalid = :invalid, "
+            "duplicates = :duplicates, converted = :converted, status = 'ready' WHERE id = :id"),
+            {**report, "id": list_id})
+        times["import_copy"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        counts = waves.expand_wave(conn, delivery_id=1, list_id=list_id, text_=TEXT,
+                                   batches=True, now=NOW)
+        times["expand_wave"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        batches = conn.execute(text(
+            "SELECT id, carrier, message_count FROM sms_batch WHERE delivery_id = 1 "
+            "ORDER BY carrier")).all()
+        files = {}
+        for batch_id, carrier, count in batches:
+            info = waves.write_batch_file(conn, batch_id, out_dir / f"batch-{carrier}.csv")
+            assert info.rows == count, (info.rows, count)
+            files[carrier] = info.rows
+        times["batch_csv"] = time.perf_counter() - t2
+    times["total"] = time.perf_counter() - t0
+    peak = rss_mb()
+
+    t3 = time.perf_counter()
+    with engine.begin() as conn:
+        for batch_id, carrier, _ in batches:
+            waves.write_batch_file(conn, batch_id, out_dir / f"batch-{carrier}.xlsx", "xlsx")
+    xlsx_seconds = time.perf_counter() - t3
+
+    # untimed: a digest of what was loaded, for the comparison with naive
+    with engine.connect() as conn:
+        h = hashlib.sha256()
+        result = conn.execute(text(
+            "SELECT line, phone, carrier FROM recipient WHERE list_id = :l ORDER BY line"
+        ).execution_options(stream_results=True, yield_per=20000), {"l": list_id})
+        for line, phone, carrier in result:
+            h.update(f"{line},{phone},{carrier}\n".encode())
+    r = hashlib.sha256()
+    with open(out_dir / "rejected.csv", encoding="utf-8", newline="") as fh:
+        rows = csv.reader(fh)
+        next(rows)
+        for line, _value, reason in rows:
+            r.update(f"{line},{reason}\n".encode())
+    engine.dispose()
+    return {"times": times, "peak_rss_mb": peak, "xlsx_seconds": xlsx_seconds,
+            "xlsx_peak_rss_mb": rss_mb(), "loaded": loaded,
+            "report": {k: v for k, v in report.items() if k != "errors"},
+            "wave": counts, "files": files, "valid_digest": h.hexdigest(),
+            "rejects_digest": r.hexdigest()}
+
+
+# -- child: the naive pipeline -----------------------------------------------------
+
+
+def run_naive(csv_path: Path) -> dict:
+    """csv.reader + the phonenumbers reference (parse, is_valid_number, type,
+    carrier) on every row, duplicates dropped: the same answers, no fast path."""
+    from scheduler.sms.phones import CARRIER_CODES, normalize_phone
+
+    t0 = time.perf_counter()
+    h, r = hashlib.sha256(), hashlib.sha256()
+    seen: set[str] = set()
+    report = {"rows": 0, "valid": 0, "invalid": 0, "duplicates": 0, "converted": 0,
+              "by_carrier": dict.fromkeys(CARRIER_CODES, 0)}
+    with open(csv_path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        for line, row in enumerate(reader, start=2):
+            if not any(row):
+                continue
+            report["rows"] += 1
+            res = normalize_phone(row[1])
+            if res.e164 is None:
+                report["invalid"] += 1
+                r.update(f"{line},{res.reason}\n".encode())
+                continue
+            if res.e164 in seen:
+                report["duplicates"] += 1
+                continue
+            seen.add(res.e164)
+            report["valid"] += 1
+            report["converted"] += res.converted
+            report["by_carrier"][res.carrier] += 1
+            h.update(f"{line},{res.e164},{res.carrier}\n".encode())
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "peak_rss_mb": rss_mb(), "report": report,
+            "valid_digest": h.hexdigest(), "rejects_digest": r.hexdigest()}
+
+
+def run_bare(csv_path: Path, limit: int = 100_000) -> dict:
+    """phonenumbers.parse + is_valid_number alone, per row (no carrier, no
+    type), on the first ``limit`` rows: the figure the issue quotes."""
+    import phonenumbers
+
+    with open(csv_path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        values = [row[1] for _, row in zip(range(limit), reader, strict=False)]
+    t0 = time.perf_counter()
+    for v in values:
+        try:
+            phonenumbers.is_valid_number(phonenumbers.parse(v, "VN"))
+        except phonenumbers.NumberParseException:
+            pass
+    return {"us_per_row": (time.perf_counter() - t0) / len(values) * 1e6}
+
+
+# -- parent ----------------------------------------------------------------------------
+
+
+def child(stage: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--stage", stage, *args],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def setup_db(name: str, opt_out: list[str]) -> str:
+    from sqlalchemy import create_engine, text
+
+    import scheduler.sms.models  # noqa: F401  (registers the tables)
+    from scheduler.sms.models import sms_metadata
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    engine = create_engine(url)
+    # the scheduler's `delivery` table is a minimal stand-in in this scratch db
+    sms_metadata(delivery_stub=True).create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO delivery (id) VALUES (1)"))
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(
+                "COPY opt_out (phone, source, created_at) FROM STDIN") as copy:
+            for phone in dict.fromkeys(opt_out):
+                copy.write_row((phone, "dnc", NOW))
+        conn.execute(text("ANALYZE"))
+    engine.dispose()
+    return url
+
+
+def drop_db(name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = :n"), {"n": name})
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--keep", action="store_true", help="keep the files and the database")
+    ap.add_argument("--stage", help=argparse.SUPPRESS)
+    ap.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    opts = ap.parse_args()
+    if opts.stage == "fast":
+        print(json.dumps(run_fast(Path(opts.args[0]), opts.args[1], Path(opts.args[2]))))
+        return 0
+    if opts.stage == "naive":
+        print(json.dumps(run_naive(Path(opts.args[0]))))
+        return 0
+    if opts.stage == "bare":
+        print(json.dumps(run_bare(Path(opts.args[0]))))
+        return 0
+
+    work = Path(tempfile.mkdtemp(prefix="lantoa-sms-bench-"))
+    name = f"lantoa_bench_{os.getpid()}"
+    csv_path = work / "recipients.csv"
+    t = time.perf_counter()
+    gen = generate(csv_path, opts.rows)
+    size_mb = csv_path.stat().st_size / 1e6
+    print(f"generated {opts.rows:,} rows ({size_mb:.1f} MB) in {time.perf_counter() - t:.1f} s; "
+          f"mix: {gen['mix']}")
+    url = setup_db(name, gen["opt_out"])
+    out_dir = work / "out"
+    out_dir.mkdir()
+    try:
+        fast = child("fast", str(csv_path), url, str(out_dir))
+        naive = child("naive", str(csv_path))
+        bare = child("bare", str(csv_path))
+    finally:
+        if not opts.keep:
+            drop_db(name)
+    rows = fast["report"]["rows"]
+    ft = fast["times"]
+    print(f"import report: {json.dumps(fast['report'], ensure_ascii=False)}")
+    print(f"wave: {fast['wave']}")
+    print(f"batch files: {fast['files']}")
+    print(f"fast  : import+COPY {ft['import_copy']:.2f} s, expand wave {ft['expand_wave']:.2f} s,"
+          f" batch CSVs {ft['batch_csv']:.2f} s; total {ft['total']:.2f} s = "
+          f"{rows / ft['total']:,.0f} rows/s; peak RSS {fast['peak_rss_mb']:.0f} MB")
+    print(f"naive : csv + phonenumbers per row {naive['seconds']:.2f} s = "
+          f"{rows / naive['seconds']:,.0f} rows/s ({naive['seconds'] / rows * 1e6:.1f} us/row);"
+          f" peak RSS {naive['peak_rss_mb']:.0f} MB; bare parse+is_valid_number "
+          f"{bare['us_per_row']:.1f} us/row")
+    print(f"xlsx  : all batch files as XLSX {fast['xlsx_seconds']:.2f} s "
+          f"(peak RSS {fast['xlsx_peak_rss_mb']:.0f} MB), timed separately")
+    identical = (fast["valid_digest"] == naive["valid_digest"]
+                 and fast["rejects_digest"] == naive["rejects_digest"]
+                 and fast["report"] == naive["report"])
+    ratio = naive["seconds"] / ft["total"]
+    if opts.keep:
+        print(f"kept: {work} and database {name}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    ok = ft["total"] <= 15 and fast["peak_rss_mb"] <= 300 and ratio >= 3 and identical
+    print(f"SUMMARY sms_batches: {rows:,} rows CSV->PostgreSQL+batch CSVs in {ft['total']:.1f} s "
+          f"({rows / ft['total']:,.0f} rows/s), peak {fast['peak_rss_mb']:.0f} MB, "
+          f"{ratio:.1f}x naive ({naive['seconds']:.1f} s), identical={identical}, "
+          f"xlsx {fast['xlsx_seconds']:.1f} s; goals {'met' if ok else 'NOT met'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
