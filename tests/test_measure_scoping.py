@@ -11,7 +11,15 @@ from sqlmodel import select
 
 from core.db import session_scope
 from tests.helpers import login
-from tests.measure_helpers import PDF, figure_form, headers, pdf_file, plan_doc, setup_world, target_id
+from tests.measure_helpers import (
+    PDF,
+    figure_form,
+    headers,
+    pdf_file,
+    plan_doc,
+    setup_world,
+    target_id,
+)
 
 
 @pytest.fixture
@@ -71,7 +79,7 @@ def test_web_scoping_of_unit_pages(app, world):
     assert r.status_code == 404
     assert figures(app) == []
     assert district.get("/measure/report/download?unit=ke-sach").status_code == 404
-    assert district.get("/measure/chart/%d.png?unit=ke-sach" % t10).status_code == 404
+    assert district.get(f"/measure/chart/{t10}.png?unit=ke-sach").status_code == 404
 
 
 @pytest.mark.parametrize("data, field, message", [

@@ -244,7 +244,7 @@ def test_tracked_link_counts_scans_and_campaign_reach(app, client, world):
     client.get(f"/r/{cid}/xa-lac-hoa")
     client.get(f"/r/{cid}/tt-ke-sach")
     assert client.get(f"/r/{cid}/khong-co").status_code == 404
-    assert client.get(f"/r/999999/xa-lac-hoa").status_code == 404
+    assert client.get("/r/999999/xa-lac-hoa").status_code == 404
     with app.app_context(), session_scope(app) as s:
         scans = s.exec(select(LinkScan)).all()
         assert len(scans) == 3

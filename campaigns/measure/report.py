@@ -252,8 +252,12 @@ def to_docx(data: ReportData) -> bytes:
 
 
 def to_pdf(data: ReportData) -> bytes:
+    import logging
+
     import fontpkg_be_vietnam_pro as vn
     from fpdf import FPDF
+
+    logging.getLogger("fontTools").setLevel(logging.WARNING)  # subsetting chatter
     from fpdf.fonts import FontFace
 
     pdf = FPDF(format="A4")
