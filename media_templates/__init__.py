@@ -15,13 +15,14 @@ Public API::
     cache_key(name, fmt, data, brand, extra_dirs=None, options=None) -> str
     check_upload_image(raw, *, max_bytes=10 MiB, max_pixels=40 MP) -> bytes
     make_qr(url, size_px, *, vector=False) -> PIL.Image.Image | QrVector
+    tracked_url(public_base_url, campaign_id, unit_code) -> str
     check_environment() -> dict
 """
 
 from __future__ import annotations
 
 from .errors import TemplateError
-from .qr import QrVector, make_qr
+from .qr import QrVector, make_qr, tracked_url
 from .renderer import RenderResult, cache_key, render
 from .spec import Template, TemplateInfo, get_template, list_templates, templates_dir, validate_data
 from .uploads import check_upload_image
@@ -40,6 +41,7 @@ __all__ = [
     "make_qr",
     "render",
     "templates_dir",
+    "tracked_url",
     "validate_data",
 ]
 

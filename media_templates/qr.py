@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .errors import TemplateError
@@ -61,3 +62,23 @@ def make_qr(
             "Kích thước mã QR phải từ 21 đến 8000 điểm ảnh.", field="size_px", code="bad_size"
         )
     return _qr_image(url, size_px, parse_color(fg, {}), parse_color(bg, {})).convert("RGB")
+
+
+_UNIT_CODE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+def tracked_url(public_base_url: str, campaign_id: int, unit_code: str) -> str:
+    """The campaign's tracked link for one unit (``/r/<campaign_id>/<unit_code>``),
+    what print QR codes carry so each unit's scans are counted."""
+    _check_url(public_base_url)
+    if not isinstance(campaign_id, int) or isinstance(campaign_id, bool) or campaign_id <= 0:
+        raise TemplateError(
+            "Mã chiến dịch phải là số nguyên dương.", field="campaign_id", code="bad_type"
+        )
+    if not isinstance(unit_code, str) or not _UNIT_CODE.match(unit_code):
+        raise TemplateError(
+            "Mã đơn vị phải là chữ thường không dấu, số và dấu gạch ngang (ví dụ 'tx-vinh-chau').",
+            field="unit_code",
+            code="bad_type",
+        )
+    return f"{public_base_url.rstrip('/')}/r/{campaign_id}/{unit_code}"

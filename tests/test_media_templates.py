@@ -384,3 +384,15 @@ def test_check_environment_reports_what_rendering_needs():
     assert isinstance(env["problems"], list)
     if not env["raqm"]:
         assert any("libfribidi0" in p for p in env["problems"])
+
+
+def test_tracked_url_for_unit_qr_codes(tmp_path):
+    url = mt.tracked_url("https://lantoa.soctrang.gov.vn/", 12, "tx-vinh-chau")
+    assert url == "https://lantoa.soctrang.gov.vn/r/12/tx-vinh-chau"
+    res = mt.render("poster-a4", "pdf", {"title": "Dịch vụ công", "url": url}, tmp_path / "p.pdf")
+    from pypdf import PdfReader
+
+    assert url in PdfReader(str(res.path)).pages[0].extract_text()
+    for bad in (("https://x.vn", 0, "a"), ("https://x.vn", 3, "Vĩnh Châu"), ("x.vn", 3, "a")):
+        with pytest.raises(mt.TemplateError):
+            mt.tracked_url(*bad)
