@@ -154,7 +154,7 @@ def targets_patch(target_id: int):
     audit(session, me().id, "target.edit", "target", target.id, before=before)
     session.commit()
     plan = session.get(Plan, target.plan_id)
-    result = next(r for r in compute.evaluate_plan(session, plan, with_trend=False) if r.target.id == target.id)
+    result = compute.evaluate_plan(session, plan, with_trend=False, target_ids={target.id})[0]
     return jsonify(result_json(result))
 
 

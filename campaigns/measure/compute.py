@@ -106,6 +106,24 @@ class Activity:
             out.update(self.ancestors_and_self(uid))
         return out
 
+    def first_event(self, metric: str) -> dict[int, datetime]:
+        """unit -> time of the first event in its subtree (computed once per metric)."""
+        cache = self.__dict__.setdefault("_first", {})
+        if metric not in cache:
+            events = (((u, at) for u, _c, at in self.sent) if metric == "units_published"
+                      else iter(self.confirmed))
+            earliest: dict[int, datetime] = {}
+            for uid, at in events:
+                if uid not in earliest or at < earliest[uid]:
+                    earliest[uid] = at
+            first: dict[int, datetime] = {}
+            for uid, at in earliest.items():
+                for anc in self.ancestors_and_self(uid):
+                    if anc not in first or at < first[anc]:
+                        first[anc] = at
+            cache[metric] = first
+        return cache[metric]
+
 
 def load_activity(session: Session, year: int) -> Activity:
     start, end = year_bounds(year)
@@ -186,10 +204,8 @@ def evaluate_target(act: Activity, target: PlanTarget, responsible: list[int], s
     if target.kind == TargetKind.measured:
         metric = target.metric
         if metric in ("units_published", "grassroots_broadcast"):
-            events = ([u for u, _c, at in act.sent if at <= cutoff] if metric == "units_published"
-                      else [u for u, at in act.confirmed if at <= cutoff])
-            covered = act.covered(events)
-            num = sum(1 for u in expected if u in covered)
+            first = act.first_event(metric)
+            num = sum(1 for u in expected if u in first and first[u] <= cutoff)
             return TargetResult(target, _pct(num, len(expected)), f"{num}/{len(expected)} đơn vị", num, len(expected))
         services = set((target.options or {}).get("services") or [])
         forms = [f for f in act.feedback if f[3] <= cutoff and (scope is None or f[0] in scope)
@@ -229,8 +245,10 @@ def trend_months(year: int, now: datetime | None = None) -> list[int]:
 
 
 def evaluate_plan(session: Session, plan: Plan, *, unit_id: int | None = None, now: datetime | None = None,
-                  with_trend: bool = True, activity: Activity | None = None) -> list[TargetResult]:
-    """Every target of the plan, its value now and (optionally) month by month."""
+                  with_trend: bool = True, activity: Activity | None = None,
+                  target_ids: set[int] | None = None) -> list[TargetResult]:
+    """Every target of the plan (or those in ``target_ids``), its value now and
+    (optionally) month by month."""
     now = now or utcnow()
     act = activity or load_activity(session, plan.year)
     _start, end = year_bounds(plan.year)
@@ -241,6 +259,8 @@ def evaluate_plan(session: Session, plan: Plan, *, unit_id: int | None = None, n
                            .order_by(PlanTarget.position, PlanTarget.id)).all()
     out = []
     for target in targets:
+        if target_ids is not None and target.id not in target_ids:
+            continue
         responsible = [u.id for u in resolve_units(session, target.responsible, units)]
         result = evaluate_target(act, target, responsible, scope, cutoff)
         if with_trend:

@@ -197,8 +197,8 @@ def trend_chart(target_id: int):
     unit = _filter_unit()
     if actor().role == Role.unit_officer and unit is None:
         abort(404)
-    results = compute.evaluate_plan(session, plan, unit_id=unit.id if unit else None)
-    result = next(r for r in results if r.target.id == target.id)
+    result = compute.evaluate_plan(session, plan, unit_id=unit.id if unit else None,
+                                   target_ids={target.id})[0]
     png = trend_png(f"{target.code}: {_('diễn biến theo tháng')} {plan.year}", result.trend, target.goal)
     resp = send_file(io.BytesIO(png), mimetype="image/png")
     resp.headers["Cache-Control"] = "private, max-age=60"
