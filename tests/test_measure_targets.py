@@ -316,3 +316,39 @@ def test_task_progress_and_overdue(app, client, world):
         assert rows[("IV.2b", "ke-sach")] == "not_started"
     body = client.get(f"/api/v1/tasks?year={year}", headers=headers(app, "district")).get_json()
     assert {i["unit"] for i in body["items"]} <= {"tx-vinh-chau", "p-vinh-phuoc", "xa-lac-hoa", "xa-vinh-hai"}
+
+
+def test_computation_and_report_on_both_databases(any_app, monkeypatch):
+    """The same activity gives the same figures on SQLite and PostgreSQL."""
+    app = any_app
+    w = setup_world(app, monkeypatch)
+    year = w["year"]
+    client = app.test_client()
+    hook = add_account(app, "webhook", "ke-sach", {"url": "http://127.0.0.1:9/hook"})
+    d = add_delivery(app, hook, "Bài đăng")
+    speaker = add_account(app, "loudspeaker", "xa-lac-hoa", {"unit_code": "xa-lac-hoa"})
+    b = add_delivery(app, speaker, "Bản tin", unit_code="xa-lac-hoa")
+    from scheduler.models import Delivery
+    from scheduler.states import Status
+
+    with app.app_context(), session_scope(app) as s:
+        row = s.get(Delivery, d)
+        row.status, row.sent_at = Status.sent, row.scheduled_at
+        s.add(row)
+    r = client.post(f"/api/v1/broadcasts/{b}/confirm", json={}, headers=headers(app, "commune"))
+    assert r.status_code == 200
+    client.post("/y-kien", data={"service": "dat-dai", "satisfaction": "5", "unit": "ke-sach"})
+    r = client.post("/api/v1/kpi-values", json={"target": "T10", "value": 81, "evidence_url": "https://a.vn/b"},
+                    headers=headers(app, "district"))
+    assert r.status_code == 201
+    res = results_by_code(app, year)
+    assert (res["T03"].value, res["T05"].value, res["T12b"].value, res["T10"].value) == (
+        round(100 / 17, 1), round(100 / 6, 1), 100.0, 81.0)
+    reach = client.get("/api/v1/tasks", headers=headers(app, "reviewer"))
+    assert reach.status_code == 200
+    r = client.get(f"/api/v1/reports/yearly?year={year}&unit=tx-vinh-chau", headers=headers(app, "reviewer"))
+    assert r.status_code == 200 and docx_values(r.data)["T10"] == "81%"
+    from campaigns.measure.compute import campaign_reach
+
+    with app.app_context(), session_scope(app) as s:
+        assert campaign_reach(s, 1)["scans"] == 0
