@@ -116,22 +116,28 @@ def create_wave(client, headers, campaign_id: int, account_id: int, list_id: int
 
 
 def dispatch_once(app, clock=None) -> None:
-    """One dispatch pass: ``scheduler.runner.dispatch_due`` when it exists,
-    else the dispatcher's claim + send."""
-    try:
-        from scheduler.runner import dispatch_due
-    except ImportError:
-        dispatch_due = None
-    if dispatch_due is not None and clock is None:
-        with app.app_context():
-            dispatch_due(app)
-        return
+    """Claim what is due and send it, synchronously (the dispatcher alone:
+    background jobs such as the demo's kit builds are not run)."""
     from scheduler.dispatcher import Dispatcher
 
     with app.app_context():
         dispatcher = Dispatcher(app, clock=clock) if clock else Dispatcher(app)
         for claimed in dispatcher.claim(100):
             dispatcher.send(claimed.id, claimed.token)
+
+
+def dispatch_due_once(app) -> dict:
+    """``flask --app app dispatch-due``: one full pass. The demo's pending
+    kit builds are dropped first (slow, and not what these tests are about)."""
+    from sqlalchemy import text
+
+    from core.db import get_engine
+    from scheduler.runner import dispatch_due
+
+    with get_engine(app).begin() as conn:
+        conn.execute(text("DELETE FROM background_job WHERE status = 'pending'"))
+    with app.app_context():
+        return dispatch_due(app)
 
 
 __all__ = ["api_headers", "make_user"]
