@@ -22,6 +22,7 @@ from typing import Any
 
 from channels.base import (
     Adapter,
+    ConfigError,
     ConfigField,
     CredentialStore,
     Message,
@@ -53,6 +54,14 @@ class WebhookAdapter(Adapter):
             "an toàn sau khi hết thời gian chờ phản hồi.",
         ),
         ConfigField(
+            "max_per_second",
+            "Số yêu cầu tối đa mỗi giây",
+            "Requests per second at most",
+            type="float",
+            required=False,
+            default=20.0,
+        ),
+        ConfigField(
             "signing_secret",
             "Khóa ký HMAC (tùy chọn)",
             "HMAC signing secret (optional)",
@@ -71,6 +80,11 @@ class WebhookAdapter(Adapter):
         # The class default is False; an account whose receiver de-duplicates
         # makes a read timeout retryable.
         self.idempotent_receiver = bool(self.config.get("dedupe"))  # type: ignore[misc]
+        rate = float(self.config.get("max_per_second") or 20.0)
+        if rate <= 0:
+            raise ConfigError({"max_per_second": "Phải lớn hơn 0."})
+        self.rate_per_second = rate  # type: ignore[misc]
+        self.burst = max(1.0, rate)  # type: ignore[misc]
 
     def warnings(self, message: Message) -> list[str]:
         problems = []

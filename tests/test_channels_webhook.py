@@ -242,6 +242,17 @@ def test_webhook_config_validation():
     assert shown["signing_secret"] == "••••ijkl"
 
 
+def test_webhook_pacing_is_configurable(receiver):
+    sleeps: list[float] = []
+    adapter = WebhookAdapter({"url": receiver.hook_url, "max_per_second": 2.0}, sleep=sleeps.append)
+    assert adapter.rate_per_second == 2.0 and WebhookAdapter.rate_per_second == 20.0
+    for i in range(4):
+        adapter.deliver(msg(key=f"p{i}"))
+    assert len(sleeps) >= 1 and max(sleeps) > 0.3  # the third and fourth wait their turn
+    with pytest.raises(ConfigError):
+        WebhookAdapter({"url": receiver.hook_url, "max_per_second": 0})
+
+
 def test_registry_builds_my_adapters():
     assert registry.adapter_class("webhook") is WebhookAdapter
     assert registry.adapter_class("loudspeaker") is LoudspeakerAdapter
