@@ -74,16 +74,26 @@ def partner_headers(app, carrier: str) -> dict:
     return {"Authorization": "Bearer " + token_for(app, user)}
 
 
-def seed_campaign(app, runner, status: str = "approved", sms_class: str = "public_service") -> int:
-    """The demo data; the 10/10 campaign moved to ``status``; returns its id."""
-    from campaigns.models import Campaign
+def seed_campaign(app, runner=None, status: str = "approved",
+                  sms_class: str = "public_service") -> int:
+    """The demo's units and one campaign in ``status``; returns its id.
+    (``runner`` is accepted for symmetry; the full seed-demo is not needed.)"""
+    from datetime import date
 
-    runner.invoke(args=["seed-demo"])
+    from campaigns.models import Campaign
+    from core.models import OrgUnit
+    from tests.helpers import seed_units
+
+    seed_units(app)
     with app.app_context(), session_scope(app) as s:
-        campaign = s.exec(select(Campaign)).first()
-        campaign.status = status
-        campaign.sms_class = sms_class
+        owner = s.exec(select(OrgUnit).where(OrgUnit.code == "so-khcn")).first()
+        today = date.today()
+        campaign = Campaign(title="Ngày Chuyển đổi số 10/10", starts_on=today,
+                            ends_on=today + timedelta(days=30), status=status,
+                            owner_unit_id=owner.id, sms_class=sms_class,
+                            created_at=datetime.now(UTC))
         s.add(campaign)
+        s.flush()
         return campaign.id
 
 
