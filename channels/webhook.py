@@ -80,7 +80,8 @@ class WebhookAdapter(Adapter):
         # The class default is False; an account whose receiver de-duplicates
         # makes a read timeout retryable.
         self.idempotent_receiver = bool(self.config.get("dedupe"))  # type: ignore[misc]
-        rate = float(self.config.get("max_per_second") or 20.0)
+        configured = self.config.get("max_per_second")
+        rate = 20.0 if configured is None else float(configured)
         if rate <= 0:
             raise ConfigError({"max_per_second": "Phải lớn hơn 0."})
         self.rate_per_second = rate  # type: ignore[misc]
