@@ -139,14 +139,17 @@ def _print_templates() -> dict[str, str]:
 
 
 def _template_state() -> list:
-    from media_templates import list_templates, templates_dir
+    """Names and newest file times of the media and script templates (a template edit rebuilds kits)."""
+    from media_templates import templates_dir
+    from media_templates.scripts import TEMPLATES_DIR as SCRIPT_TEMPLATES
 
-    base = Path(templates_dir())
     state = []
-    for info in list_templates():
-        folder = base / info.name
-        mtime = max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=0) if folder.is_dir() else 0
-        state.append([info.name, mtime])
+    for base in (Path(templates_dir()), Path(SCRIPT_TEMPLATES)):
+        if not base.is_dir():
+            continue
+        for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+            mtime = max((f.stat().st_mtime for f in folder.rglob("*") if f.is_file()), default=0)
+            state.append([base.name, folder.name, mtime])
     return state
 
 

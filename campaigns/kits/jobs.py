@@ -64,7 +64,7 @@ def run_kit_build(app: Flask, payload: dict, progress) -> dict:
     with session_scope(app) as session:
         return build_campaign_kits(
             session, campaign_id, config, unit_ids=payload.get("unit_ids"), force=bool(payload.get("force")),
-            progress=lambda f: progress(f), workers=int(workers) if workers not in (None, "") else 1,
+            progress=lambda f: progress(f), workers=int(workers) if workers not in (None, "") else None,
         )
 
 

@@ -23,8 +23,9 @@ FIXED_TIME = (2025, 1, 1, 0, 0, 0)
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 _BAD_CHARS = re.compile(r'[<>:"|?*\x00-\x1f\x7f]')
 MAX_PART = 120
-#: formats already compressed: store them instead of deflating again
-STORED_SUFFIXES = {".mp3", ".png", ".jpg", ".jpeg", ".zip", ".docx", ".xlsx", ".mp4"}
+#: formats stored as they are: already compressed, or (WAV) hardly compressible and
+#: costly to deflate -- storing keeps kit builds fast
+STORED_SUFFIXES = {".mp3", ".png", ".jpg", ".jpeg", ".zip", ".docx", ".xlsx", ".mp4", ".pdf", ".wav"}
 
 
 class UnsafeName(ValueError):
