@@ -29,7 +29,7 @@ from channels.loudspeaker import LoudspeakerAdapter
 from channels.webhook import WebhookAdapter
 from tests.fakes.webhook import LOUDSPEAKER_KEYS, WebhookReceiver, start_webhook
 
-FAST = (1.0, 0.5)  # connect, read timeouts for tests
+FAST = (2.0, 1.0)  # connect, read timeouts for tests
 
 
 @pytest.fixture
@@ -203,7 +203,7 @@ def test_receiver_fault_rates_are_repeatable():
 
 def test_receiver_throughput():
     """The receiver keeps up with the scheduler's load tests (~1000 req/s wanted;
-    the threshold leaves room for a busy CI machine)."""
+    the bench measures it; the threshold leaves room for a busy CI machine)."""
     r = start_webhook()
     try:
         n, clients = 600, 4
@@ -223,7 +223,8 @@ def test_receiver_throughput():
     finally:
         r.stop()
     assert len(r.delivered) == n
-    assert rate > 300, f"{rate:.0f} req/s"
+    # ~850 req/s on a quiet 2-core machine; a Nagle/delayed-ACK regression gives < 100
+    assert rate > 200, f"{rate:.0f} req/s"
 
 
 # -- config, registry, base helpers ----------------------------------------------------
