@@ -24,6 +24,7 @@ from core.db import get_session
 from core.extensions import csrf
 from core.models import OrgUnit, Role, audit
 from core.timeutil import LOCAL_TZ, utcnow
+from core.units import subtree_ids
 from core.web import api_error
 
 bp = Blueprint("measure_api", __name__, url_prefix="/api/v1")
@@ -244,7 +245,7 @@ def tasks_list():
     session = get_session()
     plan = _plan()
     unit = _default_unit(request.args.get("unit"))
-    scope = compute.scope_of(compute.load_activity(session, plan.year), unit.id) if unit else None
+    scope = subtree_ids(session, unit.id) if unit else None
     rows = compute.task_rows(session, plan, unit_ids=scope)
     items = [{"task_id": r.task.id, "code": r.task.code, "title": r.task.title, "due": r.task.due.isoformat(),
               "unit": r.unit.code, "status": str(r.status), "note": r.note} for r in rows]

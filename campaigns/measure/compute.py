@@ -130,17 +130,29 @@ def load_activity(session: Session, year: int) -> Activity:
     units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
     by_code = {u.code: u.id for u in units.values()}
     act = Activity(year=year, units=units, parent={u.id: u.parent_id for u in units.values()})
+    in_year_sent = (Delivery.status == Status.sent) & (
+        ((Delivery.sent_at >= start) & (Delivery.sent_at < end))  # type: ignore[operator]
+        | (Delivery.sent_at.is_(None) & (Delivery.updated_at >= start) & (Delivery.updated_at < end)))  # type: ignore[union-attr,operator]
+    in_year_confirmed = (Delivery.confirmed_at >= start) & (Delivery.confirmed_at < end)  # type: ignore[operator]
     rows = session.exec(
-        select(Delivery.unit_id, Delivery.status, Delivery.sent_at, Delivery.updated_at, Delivery.confirmed_at,
-               Delivery.content, ChannelAccount.channel, ChannelAccount.unit_id, ChannelAccount.config)
+        select(Delivery.id, Delivery.unit_id, Delivery.status, Delivery.sent_at, Delivery.updated_at,
+               Delivery.confirmed_at, ChannelAccount.channel, ChannelAccount.unit_id)
         .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
-        .where((Delivery.status == Status.sent) | (Delivery.confirmed_at.is_not(None)))  # type: ignore[union-attr]
+        .where(in_year_sent | in_year_confirmed)
     ).all()
-    for d_unit, status, sent_at, updated_at, confirmed_at, content, channel, a_unit, a_config in rows:
-        unit_id = d_unit or a_unit
-        if channel == LOUDSPEAKER and unit_id is None:
-            code = ((content or {}).get("options") or {}).get("unit_code") or (a_config or {}).get("unit_code")
-            unit_id = by_code.get(code)
+    # Loudspeaker deliveries with no unit on the row or the account name it in their content.
+    orphans = [r[0] for r in rows if r[6] == LOUDSPEAKER and r[1] is None and r[7] is None]
+    orphan_units: dict[int, int | None] = {}
+    if orphans:
+        for did, content, config in session.exec(
+            select(Delivery.id, Delivery.content, ChannelAccount.config)
+            .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
+            .where(Delivery.id.in_(orphans))  # type: ignore[union-attr]
+        ).all():
+            code = ((content or {}).get("options") or {}).get("unit_code") or (config or {}).get("unit_code")
+            orphan_units[did] = by_code.get(code)
+    for did, d_unit, status, sent_at, updated_at, confirmed_at, channel, a_unit in rows:
+        unit_id = d_unit or a_unit or orphan_units.get(did)
         if unit_id is None:
             continue
         when = sent_at or updated_at
@@ -153,13 +165,18 @@ def load_activity(session: Session, year: int) -> Activity:
         .where(KitDownload.at >= start, KitDownload.at < end)  # type: ignore[operator]
     ).all():
         act.kit_downloads.append((unit_id, at))
-    for fb in session.exec(
-        select(Feedback).where(Feedback.created_at >= start, Feedback.created_at < end)  # type: ignore[operator]
+    for unit_id, service, score, created_at, status, handled_at in session.exec(
+        select(Feedback.unit_id, Feedback.service, Feedback.satisfaction, Feedback.created_at, Feedback.status,
+               Feedback.handled_at)
+        .where(Feedback.created_at >= start, Feedback.created_at < end)  # type: ignore[operator]
     ).all():
-        handled = fb.handled_at if fb.status == FeedbackStatus.handled else None
-        act.feedback.append((fb.unit_id, fb.service, fb.satisfaction, fb.created_at, handled))
-    for kv in session.exec(select(KpiValue).where(KpiValue.year == year)).all():
-        act.figures.setdefault(kv.target_id, []).append((kv.unit_id, kv.value, kv.as_of, kv.entered_at))
+        handled = handled_at if status == FeedbackStatus.handled else None
+        act.feedback.append((unit_id, service, score, created_at, handled))
+    for target_id, unit_id, value, as_of, entered_at in session.exec(
+        select(KpiValue.target_id, KpiValue.unit_id, KpiValue.value, KpiValue.as_of, KpiValue.entered_at)
+        .where(KpiValue.year == year)
+    ).all():
+        act.figures.setdefault(target_id, []).append((unit_id, value, as_of, entered_at))
     return act
 
 

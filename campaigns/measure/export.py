@@ -10,6 +10,7 @@ from campaigns.measure import compute
 from campaigns.measure.models import TASK_STATUS_LABELS, Plan
 from campaigns.measure.report import verdict
 from core.models import OrgUnit
+from core.units import subtree_ids
 
 
 def dashboard_xlsx(session: Session, plan: Plan, unit: OrgUnit | None = None) -> bytes:
@@ -17,8 +18,7 @@ def dashboard_xlsx(session: Session, plan: Plan, unit: OrgUnit | None = None) ->
     from openpyxl.styles import Alignment, Font
 
     results = compute.evaluate_plan(session, plan, unit_id=unit.id if unit else None)
-    act = compute.load_activity(session, plan.year)
-    scope = compute.scope_of(act, unit.id) if unit else None
+    scope = subtree_ids(session, unit.id) if unit else None
     rows = compute.task_rows(session, plan, unit_ids=scope)
     wb = Workbook()
     ws = wb.active

@@ -45,6 +45,7 @@ from core.db import get_session
 from core.extensions import limiter
 from core.models import OrgUnit, Role, audit
 from core.timeutil import LOCAL_TZ, utcnow
+from core.units import subtree_ids
 
 bp = Blueprint("measure", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/measure")
@@ -160,7 +161,7 @@ def dashboard():
         return render_template("measure/no_plan.html"), 404 if request.args.get("year") else 200
     _queue_reminders(plan)
     results = compute.evaluate_plan(session, plan, unit_id=unit.id if unit else None)
-    scope = compute.scope_of(compute.load_activity(session, plan.year), unit.id) if unit else None
+    scope = subtree_ids(session, unit.id) if unit else None
     rows = compute.task_rows(session, plan, unit_ids=scope)
     summary = compute.unit_task_summary(rows)
     units = {r.unit.id: r.unit for r in rows}
@@ -394,6 +395,8 @@ def _report_to_id(plan: Plan) -> int | None:
 @bp.route("/measure/report", methods=["GET", "POST"])
 @role_required(*ALL_ROLES)
 def report_edit():
+    from campaigns.measure.report import DEFAULT_TEXT
+
     session = get_session()
     plan = _plan_or_404()
     unit = _report_unit_and_check(plan)
@@ -418,9 +421,7 @@ def report_edit():
             flash(_("Đã lưu nội dung báo cáo."), "success")
             return redirect(url_for("measure.report_edit", year=plan.year, unit=unit.code if unit else None))
     return render_template("measure/report.html", plan=plan, unit=unit, texts=texts, errors=errors,
-                           can_edit=can_edit, defaults=__import__(
-                               "campaigns.measure.report", fromlist=["DEFAULT_TEXT"]).DEFAULT_TEXT), (
-        422 if errors else 200)
+                           can_edit=can_edit, defaults=DEFAULT_TEXT), (422 if errors else 200)
 
 
 @bp.route("/measure/report/download")
