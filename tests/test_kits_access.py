@@ -392,5 +392,27 @@ def test_kits_build_api_requires_released_campaign(app, client):
     assert res.status_code == 202 and res.get_json()["job_id"]
     assert client.post("/api/v1/kits/build", headers=api_headers(app, "unit_officer", "xa-lac-hoa"),
                        json={"campaign_id": approved}).status_code == 403
+    login(client, make_user(app, "communicator"))
+    html = client.get("/kits/").get_data(as_text=True)
+    assert "Lượt tạo gần đây" in html and f"<td>{res.get_json()['job_id']}</td>" in html
+    login(client, make_user(app, "unit_officer", "xa-lac-hoa"))
+    assert "Lượt tạo gần đây" not in client.get("/kits/").get_data(as_text=True)
     spec = client.get("/api/v1/openapi.json").get_json()
     assert "/kits/{id}/download" in spec["paths"] and "/broadcasts/{id}/confirm" in spec["paths"]
+
+
+def test_unit_address_change_queues_rebuild_of_its_kits(app, tmp_path):
+    from core.models import OrgUnit
+
+    cid = make_campaign(app, scope=("xa-vinh-hai",), status="active")
+    fake_kit(app, cid, "xa-vinh-hai", tmp_path)
+    with app.app_context(), session_scope(app) as s:
+        for job in s.exec(select(BackgroundJob)).all():
+            s.delete(job)
+    with app.app_context(), session_scope(app) as s:
+        unit = s.exec(select(OrgUnit).where(OrgUnit.code == "xa-vinh-hai")).one()
+        unit.address = "Ấp Vĩnh Thạnh, xã Vĩnh Hải"
+        s.add(unit)
+    with app.app_context(), session_scope(app) as s:
+        jobs = s.exec(select(BackgroundJob).where(BackgroundJob.name == "kits.build")).all()
+        assert [j.payload["campaign_id"] for j in jobs] == [cid]

@@ -271,9 +271,7 @@ def schedules_create():
         errors["unit"] = "Không có đơn vị với mã này (hoặc ngoài phạm vi của bạn)."
     if errors:
         raise ApiError(422, None, errors)
-    script_text = None
-    if data.get("content_item_id") not in (None, ""):
-        script_text = _script_text(campaign, unit, data.get("content_item_id"))
+    script_text = _script_text(campaign, unit, data.get("content_item_id"))
     rule = bc.create_schedule(session, campaign=campaign, unit=unit, data=data, user=me(), script_text=script_text)
     session.commit()
     return jsonify(schedule_json(rule)), 201

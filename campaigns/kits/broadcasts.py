@@ -153,8 +153,14 @@ def create_schedule(session: Session, *, campaign: Campaign, unit: OrgUnit, data
     if errors:
         raise ValidationError(errors)
     account = loudspeaker_account(session, unit)
-    content = {"text": script_text or (item.body if item else campaign.title),
-               "title": item.title if item else campaign.title,
+    if item is None:
+        first = session.exec(select(ContentItem).where(ContentItem.campaign_id == campaign.id,
+                                                       ContentItem.channel == CHANNEL)
+                             .order_by(ContentItem.planned_at, ContentItem.id)).first()
+    else:
+        first = item
+    content = {"text": script_text or (first.body if first else campaign.title),
+               "title": first.title if first else campaign.title,
                "options": {"unit_code": unit.code}}
     if item is not None:
         content["content_item_id"] = item.id

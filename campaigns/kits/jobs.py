@@ -16,8 +16,9 @@ from flask import Flask
 from sqlalchemy import event
 from sqlmodel import Session, select
 
-from campaigns.models import RELEASED, Campaign, ContentItem
+from campaigns.models import RELEASED, Campaign, ContentItem, Kit
 from core.db import session_scope
+from core.models import OrgUnit
 from core.timeutil import utcnow
 from scheduler.models import BackgroundJob, RecurringSchedule
 
@@ -87,8 +88,12 @@ def _queue_for_changes(session: Session) -> None:
     for obj in list(session.new) + list(session.dirty) + list(session.deleted):
         if isinstance(obj, ContentItem) and obj.channel in KIT_CHANNELS and obj.campaign_id:
             campaign_ids.add(obj.campaign_id)
-        elif isinstance(obj, RecurringSchedule) and obj.campaign_id and obj.id is not None:
+        elif isinstance(obj, RecurringSchedule) and obj.campaign_id:
             campaign_ids.add(obj.campaign_id)
+        elif isinstance(obj, OrgUnit) and obj.id is not None and obj in session.dirty:
+            if session.is_modified(obj, include_collections=False):
+                with session.no_autoflush:
+                    campaign_ids |= set(session.exec(select(Kit.campaign_id).where(Kit.unit_id == obj.id)).all())
         elif isinstance(obj, Campaign) and obj.id is not None and obj in session.dirty:
             if session.is_modified(obj, include_collections=False):
                 campaign_ids.add(obj.id)

@@ -78,8 +78,15 @@ def index():
         select(KitDownload.kit_id, func.count()).where(KitDownload.kit_id.in_([k.id for k in kits] or [-1]))  # type: ignore[attr-defined]
         .group_by(KitDownload.kit_id)).all())
     can_build = actor().role in (Role.admin, *EDITORS)
+    jobs = []
+    if actor().role in access.PROVINCE_WIDE:
+        from campaigns.kits.jobs import JOB_NAME
+        from scheduler.models import BackgroundJob
+
+        jobs = session.exec(select(BackgroundJob).where(BackgroundJob.name == JOB_NAME)
+                            .order_by(BackgroundJob.id.desc()).limit(5)).all()  # type: ignore[union-attr]
     return render_template("kits/index.html", kits=kits, units=units, campaigns=campaigns, downloads=downloads,
-                           can_build=can_build, campaign_id=campaign_id,
+                           can_build=can_build, campaign_id=campaign_id, jobs=jobs,
                            buildable=_visible_campaigns(session, released_only=True) if can_build else [])
 
 
@@ -227,7 +234,7 @@ def schedules():
             try:
                 from campaigns.kits.api import _script_text
 
-                text = _script_text(campaign, unit, form["content_item_id"]) if form["content_item_id"] else None
+                text = _script_text(campaign, unit, form["content_item_id"])
                 bc.create_schedule(session, campaign=campaign, unit=unit, data=form, user=user, script_text=text)
                 session.commit()
                 flash(_("Đã tạo lịch phát cho %(unit)s.", unit=unit.name), "success")
