@@ -13,12 +13,12 @@ from channels.base import MediaFile, Message, Outcome
 from channels.facebook import FacebookPageAdapter, classify_graph_error, usage_percent
 from tests.fakes.graph import PAGE_ID, PAGE_TOKEN, FakeGraph, start_graph
 
-TIMEOUT = (2.0, 1.0)
+TIMEOUT = (3.0, 1.5)
 
 
 @pytest.fixture
 def graph():
-    g = FakeGraph(hang_seconds=2.0).start()
+    g = FakeGraph(hang_seconds=3.0).start()
     yield g
     g.stop()
 

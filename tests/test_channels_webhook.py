@@ -34,7 +34,7 @@ FAST = (2.0, 1.0)  # connect, read timeouts for tests
 
 @pytest.fixture
 def receiver():
-    r = WebhookReceiver(hang_seconds=2.0).start()
+    r = WebhookReceiver(hang_seconds=3.0).start()
     yield r
     r.stop()
 
@@ -335,7 +335,7 @@ def test_loudspeaker_without_system_goes_by_kit():
 
 
 def test_loudspeaker_posts_to_ip_system():
-    r = WebhookReceiver(required_keys=LOUDSPEAKER_KEYS, hang_seconds=2.0).start()
+    r = WebhookReceiver(required_keys=LOUDSPEAKER_KEYS, hang_seconds=3.0).start()
     try:
         adapter = LoudspeakerAdapter(
             {"unit_code": "xa-an-hiep", "webhook_url": r.hook_url}, timeout=FAST

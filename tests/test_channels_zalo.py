@@ -29,7 +29,7 @@ from tests.fakes.zalo import (
 DAY = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)  # 10:00 in Sóc Trăng
 NIGHT = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)  # 23:00 in Sóc Trăng
 MORNING = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # 06:00 on 01/12 in Sóc Trăng
-TIMEOUT = (2.0, 1.0)
+TIMEOUT = (3.0, 1.5)
 COVER = "https://lantoa.example/p/7f3a9c/cover.jpg"
 
 
@@ -48,7 +48,7 @@ def clock():
 
 @pytest.fixture
 def zalo(clock):
-    z = FakeZalo(clock=clock, hang_seconds=2.0).start()
+    z = FakeZalo(clock=clock, hang_seconds=3.0).start()
     z.add_follower("5512340001", interacted_days_ago=1)
     z.add_follower("5512340002", interacted_days_ago=10)
     yield z
