@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import and_, false, func, insert, or_, select, update
+from sqlalchemy import false, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from channels.base import MediaFile, Message, Outcome, SendResult
@@ -38,7 +38,7 @@ from core.db import get_engine
 from core.timeutil import utcnow
 from scheduler.models import ChannelAccount, Delivery, DeliveryAttempt
 from scheduler.policy import RetryPolicy
-from scheduler.states import CLAIMABLE, WAITING, Status, check_transition, sources
+from scheduler.states import CLAIMABLE, WAITING, Status, check_transition
 from scheduler.waves import wave_sender_for
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,8 @@ class Dispatcher:
         self._adapters: dict[int, tuple[float, Any, str]] = {}
         self._adapters_lock = threading.Lock()
         self.adapter_ttl = 10.0
+        self._local = threading.local()
+        self._conns: list = []
 
     # -- time and tokens ---------------------------------------------------------------
 
@@ -145,6 +147,12 @@ class Dispatcher:
         for s in CLAIMABLE:
             check_transition(s, Status.missed)
         with self.engine.begin() as conn:
+            # rows written by other code without a next_attempt_at become claimable
+            conn.execute(
+                update(D)
+                .where(D.c.status.in_(frm), D.c.next_attempt_at.is_(None))
+                .values(next_attempt_at=D.c.scheduled_at)
+            )
             res = conn.execute(
                 update(D)
                 .where(
@@ -167,10 +175,6 @@ class Dispatcher:
         now = self.now()
         token = self.new_token()
         frm = [s.value for s in CLAIMABLE]
-        due = or_(
-            D.c.next_attempt_at <= now,
-            and_(D.c.next_attempt_at.is_(None), D.c.scheduled_at <= now),
-        )
         candidates = (
             select(D.c.id)
             .select_from(D.join(A, A.c.id == D.c.channel_account_id))
@@ -178,10 +182,10 @@ class Dispatcher:
                 D.c.status.in_(frm),
                 D.c.held == false(),
                 A.c.status == "active",
-                due,
+                D.c.next_attempt_at <= now,
                 or_(D.c.not_after.is_(None), D.c.not_after >= now),
             )
-            .order_by(func.coalesce(D.c.next_attempt_at, D.c.scheduled_at), D.c.id)
+            .order_by(D.c.next_attempt_at)
             .limit(limit)
         )
         if self.is_pg:
@@ -270,34 +274,13 @@ class Dispatcher:
         """Send one claimed delivery. Returns its new status, or None when the
         lease was no longer ours (someone else owns it now: do nothing)."""
         now = self.now()
-        check_transition(Status.queued, Status.sending)
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                update(D)
-                .where(D.c.id == delivery_id, D.c.status == Status.queued.value, D.c.leased_by == token)
-                .values(status=Status.sending.value, lease_until=now + self.lease, updated_at=now)
-                .returning(
-                    D.c.id, D.c.channel_account_id, D.c.campaign_id, D.c.content,
-                    D.c.idempotency_key, D.c.scheduled_at, D.c.not_after, D.c.attempts,
-                    D.c.max_attempts,
-                )
-            ).first()
-            if row is None:
-                return None
-            if row.not_after is not None and now > row.not_after:
-                self._move(conn, delivery_id, Status.sending, Status.missed, token,
-                           last_outcome="missed", last_error=REASONS["missed"])
-                return Status.missed.value
-            number = (
-                select(func.coalesce(func.max(ATT.c.number), 0) + 1)
-                .where(ATT.c.delivery_id == delivery_id)
-                .scalar_subquery()
-            )
-            attempt_id = conn.execute(
-                insert(ATT)
-                .values(delivery_id=delivery_id, number=number, worker=self.worker, started_at=now)
-                .returning(ATT.c.id)
-            ).scalar_one()
+        started = self._start(delivery_id, token, now)
+        if started is None:
+            return None
+        row, attempt_id = started
+        if row.not_after is not None and now > row.not_after:
+            result = SendResult(Outcome.EXPIRED, message="deadline passed before the worker got to it")
+            return self.apply(delivery_id, token, attempt_id, row, result)
 
         try:
             adapter, channel = self._account_adapter(row.channel_account_id)
@@ -332,6 +315,78 @@ class Dispatcher:
         return self.apply(delivery_id, token, attempt_id, row, result, lookup_result=lookup_result,
                           account_id=row.channel_account_id)
 
+    _SEND_COLUMNS = ("id", "channel_account_id", "campaign_id", "content", "idempotency_key",
+                     "scheduled_at", "not_after", "attempts", "max_attempts")
+
+    def _start(self, delivery_id: int, token: str, now: datetime):
+        """queued -> sending (guarded by the lease token) and the attempt row,
+        in one transaction. Returns (row, attempt_id) or None if not ours."""
+        check_transition(Status.queued, Status.sending)
+        move = (
+            update(D)
+            .where(D.c.id == delivery_id, D.c.status == Status.queued.value, D.c.leased_by == token)
+            .values(status=Status.sending.value, lease_until=now + self.lease, updated_at=now)
+        )
+        cols = [D.c[name] for name in self._SEND_COLUMNS]
+        number = (
+            select(func.coalesce(func.max(ATT.c.number), 0) + 1)
+            .where(ATT.c.delivery_id == delivery_id)
+            .scalar_subquery()
+        )
+        if self.is_pg:
+            # One round trip: both writes as data-modifying CTEs of one statement.
+            row = self._raw(_PG_START, {"id": delivery_id, "token": token, "now": now,
+                                        "lease_until": now + self.lease, "worker": self.worker})
+            return None if row is None else (row, row.attempt_id)
+        with self.engine.begin() as conn:
+            row = conn.execute(move.returning(*cols)).first()
+            if row is None:
+                return None
+            attempt_id = conn.execute(
+                insert(ATT)
+                .values(delivery_id=delivery_id, number=number, worker=self.worker, started_at=now)
+                .returning(ATT.c.id)
+            ).scalar_one()
+        return row, attempt_id
+
+    def _raw(self, sql: str, params: dict):
+        """One statement on this thread's own autocommit psycopg connection, first
+        row as a named tuple (PostgreSQL hot path: no pool checkout, no
+        BEGIN/COMMIT round trips, no statement building)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            from psycopg.rows import namedtuple_row
+
+            proxy = self.engine.raw_connection()
+            driver = proxy.driver_connection
+            driver.autocommit = True
+            conn = self._local.conn = (proxy, driver.cursor(row_factory=namedtuple_row))
+            with self._adapters_lock:
+                self._conns.append(conn)
+        try:
+            cur = conn[1]
+            cur.execute(sql, params, prepare=True)
+            return cur.fetchone()
+        except Exception:
+            self._local.conn = None
+            try:
+                conn[0].invalidate()
+            except Exception:  # noqa: BLE001
+                pass
+            raise
+
+    def close(self) -> None:
+        """Return the send threads' connections to the pool."""
+        with self._adapters_lock:
+            conns, self._conns = self._conns, []
+        for proxy, cur in conns:
+            try:
+                cur.close()
+                proxy.driver_connection.autocommit = False
+                proxy.close()
+            except Exception:  # noqa: BLE001
+                pass
+
     def _lookup(self, adapter, message: Message, last: SendResult | None) -> SendResult | None:
         try:
             return adapter.lookup(message, last)
@@ -353,79 +408,86 @@ class Dispatcher:
         res = conn.execute(update(D).where(*cond).values(status=to.value, **values))
         return res.rowcount == 1
 
+    def decide(self, result: SendResult, lookup_result: SendResult | None, attempts: int,
+               max_attempts: int | None, now: datetime, *, config_error: bool = False
+               ) -> tuple[Status, dict]:
+        """The status a sending delivery moves to for this outcome, and the
+        column values that go with it (pure: no database)."""
+        outcome = result.outcome
+        spent = attempts + 1
+        base = {"last_outcome": outcome.value}
+        delivered = result.delivered or (lookup_result is not None and lookup_result.delivered)
+        if delivered:
+            ext = result.external_id if result.delivered else lookup_result.external_id
+            return Status.sent, {**base, "sent_at": now, "external_id": ext, "attempts": spent,
+                                 "last_error": None}
+        reason = outcome.value
+        if outcome == Outcome.AMBIGUOUS:
+            if lookup_result is None or lookup_result.outcome not in (Outcome.PERMANENT, Outcome.TRANSIENT):
+                return Status.needs_review, {**base, "attempts": spent,
+                                             "last_error": _error_text("ambiguous", result)}
+            reason = "transient"  # the provider surely does not have it: an ordinary retry is safe
+        if outcome in (Outcome.TRANSIENT, Outcome.RATE_LIMITED, Outcome.AMBIGUOUS):
+            if self.policy.exhausted(spent, max_attempts):
+                return Status.failed, {**base, "attempts": spent,
+                                       "last_error": _error_text("exhausted", result)}
+            delay = self.policy.backoff(spent, result.retry_after, self.rng)
+            return Status.retry_wait, {**base, "attempts": spent,
+                                       "next_attempt_at": now + timedelta(seconds=delay),
+                                       "last_error": _error_text(reason, result)}
+        if outcome == Outcome.AUTH_EXPIRED:  # spends no attempt
+            return Status.needs_auth, {**base, "last_error": _error_text("auth_expired", result)}
+        if outcome == Outcome.DEFERRED:  # spends no attempt
+            retry_at = result.retry_at or (now + timedelta(seconds=self.policy.base))
+            return Status.scheduled, {**base, "next_attempt_at": retry_at,
+                                      "last_error": _error_text("deferred", result)}
+        if outcome == Outcome.EXPIRED:
+            return Status.missed, {**base, "last_error": _error_text("missed", result)}
+        return Status.failed, {**base, "attempts": spent,
+                               "last_error": _error_text("config" if config_error else "permanent", result)}
+
     def apply(self, delivery_id: int, token: str, attempt_id: int, row, result: SendResult,
               *, lookup_result: SendResult | None = None, config_error: bool = False,
               account_id: int | None = None) -> str | None:
-        """Record the attempt and move the delivery according to the outcome."""
+        """Record the attempt and move the delivery according to the outcome.
+
+        ``row`` is what the queued -> sending move returned; while the lease is
+        ours nobody else changes the row, so its ``attempts`` is current."""
         now = self.now()
-        outcome = result.outcome
+        target, values = self.decide(result, lookup_result, row.attempts, row.max_attempts, now,
+                                     config_error=config_error)
+        ext = result.external_id or (lookup_result.external_id if lookup_result else None)
+        record = update(ATT).where(ATT.c.id == attempt_id).values(
+            ended_at=now, outcome=result.outcome.value, provider_code=result.provider_code,
+            http_status=result.http_status, retry_after=result.retry_after,
+            error=(result.message or None), external_id=ext,
+        )
+        if self.is_pg and target != Status.needs_auth:
+            # One round trip: the attempt and the guarded move in one statement.
+            check_transition(Status.sending, target)
+            cols = sorted(values)
+            params = {f"v_{c}": values[c] for c in cols}
+            params.update(id=delivery_id, token=token, now=now, to=target.value, aid=attempt_id,
+                          outcome=result.outcome.value, pc=result.provider_code, hs=result.http_status,
+                          ra=result.retry_after, err=(result.message or None), ext=ext)
+            if self._raw(_pg_apply_sql(tuple(cols)), params) is not None:
+                return target.value
+            record = None  # already written
         with self.engine.begin() as conn:
-            conn.execute(
-                update(ATT).where(ATT.c.id == attempt_id).values(
-                    ended_at=now, outcome=outcome.value, provider_code=result.provider_code,
-                    http_status=result.http_status, retry_after=result.retry_after,
-                    error=(result.message or None),
-                    external_id=(result.external_id or (lookup_result.external_id if lookup_result else None)),
-                )
-            )
-            q = select(D.c.status, D.c.leased_by, D.c.attempts, D.c.max_attempts).where(D.c.id == delivery_id)
-            if self.is_pg:
-                q = q.with_for_update()
-            cur = conn.execute(q).first()
-            if cur is None:
-                return None
-            delivered = result.delivered or (lookup_result is not None and lookup_result.delivered)
-            if cur.status != Status.sending.value or cur.leased_by != token:
-                # The lease was lost (the reaper moved it to unknown). A delivered
-                # answer still settles an unknown delivery; nothing else may.
-                if delivered and cur.status == Status.unknown.value:
-                    ext = result.external_id or (lookup_result.external_id if lookup_result else None)
-                    self._move(conn, delivery_id, Status.unknown, Status.sent, None,
-                               sent_at=now, external_id=ext, last_outcome=outcome.value, last_error=None)
-                    return Status.sent.value
-                log.warning("delivery %s: lease lost before the outcome (%s) was applied",
-                            delivery_id, outcome.value)
-                return None
-
-            spent = cur.attempts + 1
-            mv = lambda to, **kw: self._move(conn, delivery_id, Status.sending, to, token,  # noqa: E731
-                                             last_outcome=outcome.value, **kw)
-            if delivered:
-                ext = result.external_id if result.delivered else lookup_result.external_id
-                mv(Status.sent, sent_at=now, external_id=ext, attempts=spent, last_error=None)
+            if record is not None:
+                conn.execute(record)
+            if self._move(conn, delivery_id, Status.sending, target, token, updated_at=now, **values):
+                if target == Status.needs_auth:
+                    self._park_account(conn, account_id or row.channel_account_id, now)
+                return target.value
+            # The lease was lost (the reaper moved it to unknown). A delivered
+            # answer still settles an unknown delivery; nothing else may.
+            if target == Status.sent and self._move(conn, delivery_id, Status.unknown, Status.sent, None,
+                                                    updated_at=now, **values):
                 return Status.sent.value
-            if outcome == Outcome.AMBIGUOUS:
-                if lookup_result is not None and lookup_result.outcome in (Outcome.PERMANENT, Outcome.TRANSIENT):
-                    # The provider surely does not have it: an ordinary retry is safe.
-                    return self._retry_or_fail(mv, spent, cur.max_attempts, result, now, "transient")
-                mv(Status.needs_review, attempts=spent, last_error=_error_text("ambiguous", result))
-                return Status.needs_review.value
-            if outcome in (Outcome.TRANSIENT, Outcome.RATE_LIMITED):
-                return self._retry_or_fail(mv, spent, cur.max_attempts, result, now, outcome.value)
-            if outcome == Outcome.AUTH_EXPIRED:
-                mv(Status.needs_auth, last_error=_error_text("auth_expired", result))
-                self._park_account(conn, account_id or row.channel_account_id, now)
-                return Status.needs_auth.value
-            if outcome == Outcome.DEFERRED:
-                retry_at = result.retry_at or (now + timedelta(seconds=self.policy.base))
-                mv(Status.scheduled, next_attempt_at=retry_at, last_error=_error_text("deferred", result))
-                return Status.scheduled.value
-            if outcome == Outcome.EXPIRED:
-                mv(Status.missed, last_error=_error_text("missed", result))
-                return Status.missed.value
-            reason = "config" if config_error else "permanent"
-            mv(Status.failed, attempts=spent, last_error=_error_text(reason, result))
-            return Status.failed.value
-
-    def _retry_or_fail(self, mv, spent: int, max_attempts: int | None, result: SendResult,
-                       now: datetime, reason: str) -> str:
-        if self.policy.exhausted(spent, max_attempts):
-            mv(Status.failed, attempts=spent, last_error=_error_text("exhausted", result))
-            return Status.failed.value
-        delay = self.policy.backoff(spent, result.retry_after, self.rng)
-        mv(Status.retry_wait, attempts=spent, next_attempt_at=now + timedelta(seconds=delay),
-           last_error=_error_text(reason, result))
-        return Status.retry_wait.value
+        log.warning("delivery %s: lease lost before the outcome (%s) was applied",
+                    delivery_id, result.outcome.value)
+        return None
 
     def _park_account(self, conn: Connection, account_id: int, now: datetime) -> int:
         """The account needs re-authorising: stop claiming for it and park its
@@ -509,6 +571,49 @@ class Dispatcher:
             self._move(conn, delivery_id, Status.unknown, Status.needs_review, None,
                        last_outcome="unknown", last_error=REASONS["unknown"], attempts=row.attempts + 1)
             return Status.needs_review.value
+
+
+_PG_START = """
+WITH moved AS (
+    UPDATE delivery SET status = 'sending', lease_until = %(lease_until)s, updated_at = %(now)s
+    WHERE id = %(id)s AND status = 'queued' AND leased_by = %(token)s
+    RETURNING id, channel_account_id, campaign_id, content, idempotency_key, scheduled_at,
+              not_after, attempts, max_attempts
+), attempt AS (
+    INSERT INTO delivery_attempt (delivery_id, number, worker, started_at)
+    SELECT moved.id,
+           (SELECT coalesce(max(number), 0) + 1 FROM delivery_attempt WHERE delivery_id = %(id)s),
+           %(worker)s, %(now)s
+    FROM moved
+    RETURNING id
+)
+SELECT moved.*, attempt.id AS attempt_id FROM moved, attempt
+"""
+
+_APPLY_COLUMNS = frozenset({"last_outcome", "last_error", "attempts", "sent_at", "external_id",
+                            "next_attempt_at"})
+_pg_apply_cache: dict[tuple[str, ...], str] = {}
+
+
+def _pg_apply_sql(cols: tuple[str, ...]) -> str:
+    """The attempt record and the guarded sending -> target move, one statement."""
+    sql = _pg_apply_cache.get(cols)
+    if sql is None:
+        assert set(cols) <= _APPLY_COLUMNS, cols
+        sets = "".join(f", {c} = %(v_{c})s" for c in cols)
+        sql = f"""
+WITH recorded AS (
+    UPDATE delivery_attempt SET ended_at = %(now)s, outcome = %(outcome)s, provider_code = %(pc)s,
+        http_status = %(hs)s, retry_after = %(ra)s, error = %(err)s, external_id = %(ext)s
+    WHERE id = %(aid)s
+    RETURNING id
+)
+UPDATE delivery SET status = %(to)s, leased_by = NULL, lease_until = NULL, updated_at = %(now)s{sets}
+WHERE id = %(id)s AND status = 'sending' AND leased_by = %(token)s
+RETURNING id
+"""
+        _pg_apply_cache[cols] = sql
+    return sql
 
 
 class _Heartbeat:

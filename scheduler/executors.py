@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Flask
 from sqlalchemy import func, select
 
-from scheduler.dispatcher import D, Claimed, Dispatcher
+from scheduler.dispatcher import Claimed, D, Dispatcher
 from scheduler.states import Status
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ class InlineExecutor:
     def __init__(self, dispatcher: Dispatcher, threads: int):
         self.dispatcher = dispatcher
         self.threads = threads
-        self.limit = threads * 2
+        #: claimed but unfinished deliveries at most (queued in the pool + sending)
+        self.limit = threads * 8
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lantoa-send")
         self._cond = threading.Condition()
         self._inflight = 0
@@ -55,9 +56,9 @@ class InlineExecutor:
         with self._cond:
             return self.limit - self._inflight
 
-    def wait_capacity(self, timeout: float) -> None:
+    def wait_capacity(self, timeout: float, need: int = 1) -> None:
         with self._cond:
-            self._cond.wait_for(lambda: self._inflight < self.limit, timeout)
+            self._cond.wait_for(lambda: self.limit - self._inflight >= need, timeout)
 
     def submit(self, claimed: Claimed) -> None:
         with self._cond:
@@ -92,6 +93,7 @@ class InlineExecutor:
 
     def shutdown(self, wait: bool = True) -> None:
         self.pool.shutdown(wait=wait, cancel_futures=not wait)
+        self.dispatcher.close()
 
 
 class CeleryExecutor:
@@ -118,8 +120,8 @@ class CeleryExecutor:
     def capacity(self) -> int:
         return self.limit - self._inflight()
 
-    def wait_capacity(self, timeout: float) -> None:
-        time.sleep(min(timeout, 0.2))
+    def wait_capacity(self, timeout: float, need: int = 1) -> None:
+        time.sleep(min(timeout, 0.1))
 
     def submit(self, claimed: Claimed) -> None:
         self.celery.send_task("lantoa.send_delivery", args=[claimed.id, claimed.token], queue=self.queue)

@@ -38,6 +38,8 @@ class Delivery(SQLModel, table=True):
     __tablename__ = "delivery"
     __table_args__ = (
         Index("ix_delivery_due", "status", "scheduled_at"),
+        # the dispatcher's claim: WHERE status IN (...) AND next_attempt_at <= now ORDER BY next_attempt_at
+        Index("ix_delivery_claim", "status", "next_attempt_at"),
         Index("ix_delivery_campaign_status", "campaign_id", "status"),
     )
 
@@ -53,7 +55,8 @@ class Delivery(SQLModel, table=True):
     held: bool = True
     scheduled_at: datetime | None = utc_column(nullable=False)
     not_after: datetime | None = utc_column()
-    #: the time the last state began (used for backoff: next attempt)
+    #: when the dispatcher may next claim it: scheduled_at at first, then the
+    #: backoff / deferral time (set by create_delivery; filled in if missing)
     next_attempt_at: datetime | None = utc_column()
     idempotency_key: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     attempts: int = 0

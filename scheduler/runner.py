@@ -48,12 +48,15 @@ def dispatch_pass(dispatcher: Dispatcher, executor, *, budget: float | None = No
     capacity, until nothing is due (or ``budget`` seconds passed)."""
     start = time.monotonic()
     claimed = 0
+    # claim in batches of at least half of the executor's room: many tiny
+    # claims cost more than they gain
+    need = max(1, getattr(executor, "limit", 4) // 2)
     while True:
         if budget is not None and time.monotonic() - start > budget:
             break
         cap = executor.capacity()
-        if cap <= 0:
-            executor.wait_capacity(0.5)
+        if cap < need:
+            executor.wait_capacity(0.5, need)
             continue
         batch = dispatcher.claim(min(cap, CLAIM_BATCH))
         if not batch:

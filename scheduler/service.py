@@ -64,6 +64,7 @@ def create_delivery(
         status=Status.scheduled,
         held=held,
         scheduled_at=scheduled_at,
+        next_attempt_at=scheduled_at,
         not_after=not_after or (scheduled_at + grace),
         idempotency_key=key,
         compliance=compliance or {},
@@ -134,7 +135,7 @@ def retry(session: Session, delivery: Delivery, user_id: int | None, *, grace: t
     transition(delivery, Status.scheduled)
     now = now or utcnow()
     delivery.scheduled_at = now
-    delivery.next_attempt_at = None
+    delivery.next_attempt_at = now
     delivery.not_after = now + grace
     delivery.attempts = 0
     delivery.leased_by = None

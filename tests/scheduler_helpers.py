@@ -108,7 +108,8 @@ def bulk_deliveries(app, account_ids: list[int], n: int, *, scheduled_at: dateti
         rows.append({
             "channel_account_id": account_ids[i % len(account_ids)],
             "content": {"text": f"{text} #{i}"},
-            "status": "scheduled", "held": held, "scheduled_at": at, "not_after": at + grace,
+            "status": "scheduled", "held": held, "scheduled_at": at, "next_attempt_at": at,
+            "not_after": at + grace,
             "idempotency_key": key, "attempts": 0, "compliance": {}, "created_at": now,
             "updated_at": now,
         })

@@ -425,6 +425,7 @@ def test_claim_time_deadline_check_marks_missed(app, clock, scripted):
     clock.advance(31)  # claimed in time, but the worker got to it too late
     assert disp.send(c.id, c.token) == S.missed
     assert scripted.calls == []
+    assert delivery(app, did).status == S.missed and delivery(app, did).attempts == 0
 
 
 def test_wave_sender_replaces_deliver(app, clock, scripted):
