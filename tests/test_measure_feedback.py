@@ -3,6 +3,7 @@ handling by the responsible unit, personal data per Decree 13/2023, public summa
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
@@ -165,3 +166,25 @@ def test_public_summary_aggregates_without_personal_data(app, client, world):
     assert body["total"] == 3 and body["distribution"]["5"] == 1
     assert body["services"][0] == {"service": "ho-tich", "label": "Hộ tịch (khai sinh, khai tử, kết hôn...)",
                                    "count": 2, "satisfied": 2, "satisfied_pct": 100.0, "average": 4.5}
+
+
+def test_qr_code_points_to_the_prefilled_form(app, client, world):
+    from PIL import Image
+
+    r = client.get("/y-kien/qr.png?u=xa-lac-hoa&s=ho-tich&c=3")
+    assert r.status_code == 200 and r.mimetype == "image/png"
+    img = Image.open(io.BytesIO(r.data))
+    assert img.size[0] == img.size[1] and img.size[0] >= 200
+    assert client.get("/y-kien/qr.png?u=khong-co").status_code == 404
+    # it encodes the public address of the pre-set form: the same QR built from that address is identical
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+
+    expected = app.config["LANTOA_PUBLIC_BASE_URL"].rstrip("/") + "/y-kien?u=xa-lac-hoa&c=3&s=ho-tich"
+    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=8, border=4)
+    qr.add_data(expected)
+    qr.make(fit=True)
+    want = qr.make_image().get_image().convert("L")
+    assert list(img.convert("L").getdata()) == list(want.getdata())
+    r = client.get("/y-kien?u=xa-lac-hoa&s=ho-tich&c=3")
+    assert '<option value="xa-lac-hoa" selected>' in r.get_data(as_text=True)

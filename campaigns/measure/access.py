@@ -12,6 +12,7 @@ ACCESS = {
     ("measure.feedback_form", "GET"): "PUBLIC",
     ("measure.feedback_form", "POST"): "PUBLIC",
     ("measure.feedback_thanks", "GET"): "PUBLIC",
+    ("measure.feedback_qr", "GET"): "PUBLIC",
     ("measure.feedback_summary", "GET"): "PUBLIC",
     ("measure.tracked_link", "GET"): "PUBLIC",
     # staff pages (unit officers are scoped to their subtree)

@@ -536,6 +536,41 @@ def feedback_form():
                            purpose=fbk.purpose_text()), (422 if errors else 200)
 
 
+@bp.route("/y-kien/qr.png")
+@limiter.limit("60 per minute")
+def feedback_qr():
+    """A QR code to the feedback form, pre-set for a unit (``u``), campaign (``c``), service (``s``)
+    — for posters, leaflets and messages."""
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+
+    session = get_session()
+    args = {}
+    unit_code = request.args.get("u", "")
+    if unit_code:
+        if session.exec(select(OrgUnit.id).where(OrgUnit.code == unit_code)).first() is None:
+            abort(404)
+        args["u"] = unit_code
+    if request.args.get("c", "").isdigit():
+        args["c"] = request.args["c"]
+    if request.args.get("s") in fbk.SERVICES:
+        args["s"] = request.args["s"]
+    base = current_app.config.get("LANTOA_PUBLIC_BASE_URL", "").rstrip("/")
+    target = base + url_for("measure.feedback_form", **args)
+    try:
+        box = max(2, min(20, int(request.args.get("box", 8))))
+    except ValueError:
+        box = 8
+    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=box, border=4)
+    qr.add_data(target)
+    qr.make(fit=True)
+    buf = io.BytesIO()
+    qr.make_image().save(buf, format="PNG")
+    resp = send_file(io.BytesIO(buf.getvalue()), mimetype="image/png", download_name="gop-y-dvctt.png")
+    resp.headers["Cache-Control"] = "public, max-age=86400"
+    return resp
+
+
 @bp.route("/y-kien/cam-on")
 def feedback_thanks():
     return render_template("measure/feedback_thanks.html")
