@@ -352,3 +352,26 @@ def test_computation_and_report_on_both_databases(any_app, monkeypatch):
 
     with app.app_context(), session_scope(app) as s:
         assert campaign_reach(s, 1)["scans"] == 0
+
+
+def test_reminder_job_is_queued_once_a_day_and_runs(app, world):
+    from campaigns.measure.models import Notice, Plan
+    from campaigns.measure.reminders import JOB_NAME, _job, enqueue_today
+    from scheduler.jobs import job_function
+    from scheduler.models import BackgroundJob
+
+    assert job_function(JOB_NAME) is _job  # registered at start-up
+    year = world["year"]
+    day = date(year, 12, 3)
+    with app.app_context(), session_scope(app) as s:
+        plan = s.exec(select(Plan).where(Plan.year == year)).one()
+        enqueue_today(s, plan, day)
+        enqueue_today(s, plan, day)
+        enqueue_today(s, plan, date(year, 11, 3))  # outside the reminder period: nothing
+    with app.app_context(), session_scope(app) as s:
+        jobs = s.exec(select(BackgroundJob).where(BackgroundJob.name == JOB_NAME)).all()
+        assert len(jobs) == 1 and jobs[0].payload == {"year": year, "day": day.isoformat()}
+    result = _job(app, jobs[0].payload, lambda *a, **k: True)
+    assert result["notices"] >= 17  # every department and district owes its figures
+    with app.app_context(), session_scope(app) as s:
+        assert len(s.exec(select(Notice).where(Notice.year == year)).all()) == result["notices"]
