@@ -512,13 +512,21 @@ def validate_fields(
                 if f.type == "choice" and value not in f.choices:
                     raise ValueError("Giá trị phải là một trong: " + ", ".join(f.choices) + ".")
             elif f.type == "int":
-                if isinstance(raw, bool):
+                if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                     raise ValueError("Giá trị phải là số nguyên.")
-                value = int(raw)
+                try:
+                    value = int(raw)
+                except (TypeError, ValueError):
+                    raise ValueError("Giá trị phải là số nguyên.") from None
             elif f.type == "float":
-                if isinstance(raw, bool):
+                try:
+                    if isinstance(raw, bool):
+                        raise ValueError
+                    value = float(raw)
+                except (TypeError, ValueError):
+                    raise ValueError("Giá trị phải là số.") from None
+                if value != value or value in (float("inf"), float("-inf")):
                     raise ValueError("Giá trị phải là số.")
-                value = float(raw)
             elif f.type == "bool":
                 if not isinstance(raw, bool):
                     raise ValueError("Giá trị phải là true hoặc false.")

@@ -263,6 +263,19 @@ def test_registry_builds_my_adapters():
         registry.adapter_class("telegram")
 
 
+def test_number_fields_answer_in_vietnamese():
+    from channels.base import ConfigField, validate_fields
+
+    spec = (ConfigField("n", "n", type="int"), ConfigField("x", "x", type="float"))
+    with pytest.raises(ConfigError) as err:
+        validate_fields(spec, {"n": "mười", "x": "abc"}, allow_extra=False)
+    assert err.value.fields == {"n": "Giá trị phải là số nguyên.", "x": "Giá trị phải là số."}
+    with pytest.raises(ConfigError) as err:
+        validate_fields(spec, {"n": 1.5, "x": "nan"}, allow_extra=False)
+    assert set(err.value.fields) == {"n", "x"}
+    assert validate_fields(spec, {"n": "30", "x": "2.5"}, allow_extra=False) == {"n": 30, "x": 2.5}
+
+
 def test_options_list_and_json_types():
     from channels.base import ConfigField, validate_fields
 
