@@ -40,12 +40,14 @@ def wave(app, runner, client):
     """An approved campaign, a 5-number list, a partner wave dispatched once."""
     campaign_id = seed_campaign(app, runner)
     writer = api_headers(app, "communicator")
-    report = upload(client, writer, csv_bytes(ROWS, header=("SĐT", "Họ tên", "Ghi chú")),
-                    "ds.csv").get_json()
+    report = upload(
+        client, writer, csv_bytes(ROWS, header=("SĐT", "Họ tên", "Ghi chú")), "ds.csv"
+    ).get_json()
     assert report["valid"] == 5
     account_id, _ = make_account(app, "sms_partner", {"sender": "UBND ST"})
-    d = create_wave(client, writer, campaign_id, account_id, report["id"],
-                    "Kính gửi {{ name }}: {{ ghi_chu }}")
+    d = create_wave(
+        client, writer, campaign_id, account_id, report["id"], "Kính gửi {{ name }}: {{ ghi_chu }}"
+    )
     dispatch_once(app)
     got = client.get(f"/api/v1/deliveries/{d['id']}", headers=writer).get_json()
     assert got["status"] == "sent", got
@@ -61,14 +63,23 @@ def _batches(client, headers):
 def test_one_batch_per_carrier_and_partners_see_only_their_own(app, client, wave):
     all_batches = _batches(client, wave["writer"])
     assert {b["carrier"]: b["message_count"] for b in all_batches} == {
-        "viettel": 2, "vinaphone": 1, "mobifone": 1, "other": 1}
+        "viettel": 2,
+        "vinaphone": 1,
+        "mobifone": 1,
+        "other": 1,
+    }
     viettel = _batches(client, partner_headers(app, "viettel"))
     assert [b["carrier"] for b in viettel] == ["viettel"]
-    assert [b["carrier"] for b in _batches(client, partner_headers(app, "vinaphone"))] == ["vinaphone"]
+    assert [b["carrier"] for b in _batches(client, partner_headers(app, "vinaphone"))] == [
+        "vinaphone"
+    ]
     assert _batches(client, partner_headers(app, "gmobile")) == []
     # a partner user without a telecom unit sees nothing at all
     assert _batches(client, api_headers(app, "telecom_partner", "so-vhttdl")) == []
-    assert client.get("/api/v1/sms/batches", headers=api_headers(app, "unit_officer")).status_code == 403
+    assert (
+        client.get("/api/v1/sms/batches", headers=api_headers(app, "unit_officer")).status_code
+        == 403
+    )
 
 
 def test_every_batch_endpoint_answers_404_for_another_carrier(app, client, wave):
@@ -81,11 +92,19 @@ def test_every_batch_endpoint_answers_404_for_another_carrier(app, client, wave)
         ("GET", f"/api/v1/sms/batches/{other}/file?format=csv", {}),
         ("GET", f"/api/v1/sms/batches/{other}/file?format=xlsx", {}),
         ("POST", f"/api/v1/sms/batches/{other}/ack", {}),
-        ("POST", f"/api/v1/sms/batches/{other}/reports",
-         {"data": report, "content_type": "application/json"}),
-        ("POST", f"/api/v1/sms/batches/{other}/reports",
-         {"data": {"file": (io.BytesIO(b"message_id,status\n1,delivered\n"), "r.csv")},
-          "content_type": "multipart/form-data"}),
+        (
+            "POST",
+            f"/api/v1/sms/batches/{other}/reports",
+            {"data": report, "content_type": "application/json"},
+        ),
+        (
+            "POST",
+            f"/api/v1/sms/batches/{other}/reports",
+            {
+                "data": {"file": (io.BytesIO(b"message_id,status\n1,delivered\n"), "r.csv")},
+                "content_type": "multipart/form-data",
+            },
+        ),
     ]
     for method, path, kwargs in calls:
         resp = client.open(path, method=method, headers=vina, **kwargs)
@@ -96,9 +115,13 @@ def test_every_batch_endpoint_answers_404_for_another_carrier(app, client, wave)
     viettel = partner_headers(app, "viettel")
     assert client.get(f"/api/v1/sms/batches/{other}", headers=viettel).status_code == 200
     with get_engine(app).connect() as conn:
-        status = conn.execute(text("SELECT status FROM sms_batch WHERE id = :b"), {"b": other}).scalar()
-        untouched = conn.execute(text("SELECT COUNT(*) FROM sms_message WHERE batch_id = :b "
-                                      "AND status = 'pending'"), {"b": other}).scalar()
+        status = conn.execute(
+            text("SELECT status FROM sms_batch WHERE id = :b"), {"b": other}
+        ).scalar()
+        untouched = conn.execute(
+            text("SELECT COUNT(*) FROM sms_message WHERE batch_id = :b AND status = 'pending'"),
+            {"b": other},
+        ).scalar()
     assert status == "ready" and untouched == 2  # nothing the other carrier did stuck
 
 
@@ -128,7 +151,9 @@ def test_download_csv_and_xlsx_neutralised_and_logged(app, client, wave):
     with app.app_context(), session_scope(app) as s:
         logs = s.exec(select(AuditLog).where(AuditLog.action == "sms_batch.download")).all()
         assert [(log.object_id, log.detail["format"]) for log in logs] == [
-            (batch["id"], "csv"), (batch["id"], "xlsx")]
+            (batch["id"], "csv"),
+            (batch["id"], "xlsx"),
+        ]
     got = client.get(f"/api/v1/sms/batches/{batch['id']}", headers=viettel).get_json()
     assert got["status"] == "downloaded" and got["downloaded_at"]
 
@@ -136,8 +161,12 @@ def test_download_csv_and_xlsx_neutralised_and_logged(app, client, wave):
 def test_formula_text_is_neutralised_in_files(app, runner, client):
     campaign_id = seed_campaign(app, runner)
     writer = api_headers(app, "communicator")
-    report = upload(client, writer, csv_bytes([("0981234567", "An", FORMULA)],
-                                              header=("SĐT", "Họ tên", "Ghi chú")), "f.csv").get_json()
+    report = upload(
+        client,
+        writer,
+        csv_bytes([("0981234567", "An", FORMULA)], header=("SĐT", "Họ tên", "Ghi chú")),
+        "f.csv",
+    ).get_json()
     account_id, _ = make_account(app, "sms_partner", {"sender": "UBND ST"})
     create_wave(client, writer, campaign_id, account_id, report["id"], "{{ ghi_chu }}")
     dispatch_once(app)
@@ -158,18 +187,25 @@ def test_ack_marks_messages_sent(app, client, wave):
     vina = partner_headers(app, "vinaphone")
     resp = client.post(f"/api/v1/sms/batches/{batch['id']}/ack", headers=vina)
     assert resp.status_code == 200 and resp.get_json()["status"] == "acknowledged"
-    counts = client.get(f"/api/v1/sms/waves/{wave['delivery_id']}", headers=wave["writer"]).get_json()
+    counts = client.get(
+        f"/api/v1/sms/waves/{wave['delivery_id']}", headers=wave["writer"]
+    ).get_json()
     assert counts["by_carrier"]["vinaphone"]["sent"] == 1
     assert counts["by_carrier"]["viettel"]["pending"] == 2
     # communicators may look but not acknowledge for the partner
-    assert client.post(f"/api/v1/sms/batches/{batch['id']}/ack",
-                       headers=wave["writer"]).status_code == 403
+    assert (
+        client.post(f"/api/v1/sms/batches/{batch['id']}/ack", headers=wave["writer"]).status_code
+        == 403
+    )
 
 
 def _message_ids(app, batch_id):
     with get_engine(app).connect() as conn:
-        return dict(conn.execute(text("SELECT phone, id FROM sms_message WHERE batch_id = :b"),
-                                 {"b": batch_id}).all())
+        return dict(
+            conn.execute(
+                text("SELECT phone, id FROM sms_message WHERE batch_id = :b"), {"b": batch_id}
+            ).all()
+        )
 
 
 def test_reports_keep_good_rows_and_report_bad_ones(app, client, wave):
@@ -178,36 +214,58 @@ def test_reports_keep_good_rows_and_report_bad_ones(app, client, wave):
     ids = _message_ids(app, batches["viettel"])
     foreign = next(iter(_message_ids(app, batches["vinaphone"]).values()))
     report = [
-        {"message_id": ids["+84981234567"], "status": "delivered", "at": "2026-10-10T08:00:00+07:00"},
-        {"message_id": ids["+84971112222"], "status": "not_our_subscriber", "reason": "chuyển mạng"},
+        {
+            "message_id": ids["+84981234567"],
+            "status": "delivered",
+            "at": "2026-10-10T08:00:00+07:00",
+        },
+        {
+            "message_id": ids["+84971112222"],
+            "status": "not_our_subscriber",
+            "reason": "chuyển mạng",
+        },
         {"message_id": foreign, "status": "delivered"},  # another carrier's message
         {"message_id": "abc", "status": "delivered"},
         {"message_id": ids["+84981234567"], "status": "exploded"},
     ]
-    resp = client.post(f"/api/v1/sms/batches/{batches['viettel']}/reports", headers=viettel,
-                       json=report)
+    resp = client.post(
+        f"/api/v1/sms/batches/{batches['viettel']}/reports", headers=viettel, json=report
+    )
     assert resp.status_code == 200, resp.get_json()
     body = resp.get_json()
     assert body["applied"] == 2
     assert sorted(e["line"] for e in body["errors"]) == [3, 4, 5]
     assert body["batch"]["status"] == "reported"
-    counts = client.get(f"/api/v1/sms/waves/{wave['delivery_id']}", headers=wave["writer"]).get_json()
+    counts = client.get(
+        f"/api/v1/sms/waves/{wave['delivery_id']}", headers=wave["writer"]
+    ).get_json()
     assert counts["by_carrier"]["viettel"]["delivered"] == 1
     assert counts["by_carrier"]["viettel"]["not_our_subscriber"] == 1
     assert counts["by_carrier"]["vinaphone"]["pending"] == 1  # the foreign row did nothing
 
     # a CSV upload, and a file where nothing is usable -> 422 with the rows' errors
     csv_report = f"message_id;status;at;reason\n{ids['+84981234567']};failed;;\n"
-    resp = client.post(f"/api/v1/sms/batches/{batches['viettel']}/reports", headers=viettel,
-                       data={"file": (io.BytesIO(csv_report.encode()), "r.csv")},
-                       content_type="multipart/form-data")
+    resp = client.post(
+        f"/api/v1/sms/batches/{batches['viettel']}/reports",
+        headers=viettel,
+        data={"file": (io.BytesIO(csv_report.encode()), "r.csv")},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 422  # delivered -> failed is not allowed
     assert resp.get_json()["error"]["errors"][0]["line"] == 2
-    resp = client.post(f"/api/v1/sms/batches/{batches['viettel']}/reports", headers=viettel,
-                       data=b"\x00\x01garbage", content_type="text/csv")
+    resp = client.post(
+        f"/api/v1/sms/batches/{batches['viettel']}/reports",
+        headers=viettel,
+        data=b"\x00\x01garbage",
+        content_type="text/csv",
+    )
     assert resp.status_code == 422 and "file" in resp.get_json()["error"]["fields"]
-    resp = client.post(f"/api/v1/sms/batches/{batches['viettel']}/reports", headers=viettel,
-                       data=b"phone,result\n1,2\n", content_type="text/csv")
+    resp = client.post(
+        f"/api/v1/sms/batches/{batches['viettel']}/reports",
+        headers=viettel,
+        data=b"phone,result\n1,2\n",
+        content_type="text/csv",
+    )
     assert resp.status_code == 422 and "message_id" in resp.get_json()["error"]["message"]
 
 
@@ -215,35 +273,54 @@ def test_not_our_subscriber_numbers_are_rebatched(app, client, wave):
     batches = {b["carrier"]: b["id"] for b in _batches(client, wave["writer"])}
     viettel = partner_headers(app, "viettel")
     ids = _message_ids(app, batches["viettel"])
-    client.post(f"/api/v1/sms/batches/{batches['viettel']}/reports", headers=viettel, json=[
-        {"message_id": ids["+84971112222"], "status": "not_our_subscriber"}])
-    resp = client.post(f"/api/v1/sms/waves/{wave['delivery_id']}/rebatch", headers=wave["writer"],
-                       json={"carrier": "mobifone"})
+    client.post(
+        f"/api/v1/sms/batches/{batches['viettel']}/reports",
+        headers=viettel,
+        json=[{"message_id": ids["+84971112222"], "status": "not_our_subscriber"}],
+    )
+    resp = client.post(
+        f"/api/v1/sms/waves/{wave['delivery_id']}/rebatch",
+        headers=wave["writer"],
+        json={"carrier": "mobifone"},
+    )
     assert resp.status_code == 200
     new = resp.get_json()["items"]
     assert [(b["carrier"], b["message_count"]) for b in new] == [("mobifone", 1)]
     mobi = partner_headers(app, "mobifone")
     mobi_batches = {b["id"] for b in _batches(client, mobi)}
     assert new[0]["id"] in mobi_batches
-    body = client.get(f"/api/v1/sms/batches/{new[0]['id']}/file", headers=mobi).get_data(as_text=True)
+    body = client.get(f"/api/v1/sms/batches/{new[0]['id']}/file", headers=mobi).get_data(
+        as_text=True
+    )
     assert "+84971112222" in body
     # the ported number is gone from Viettel's batch file
     body = client.get(f"/api/v1/sms/batches/{batches['viettel']}/file", headers=viettel).get_data(
-        as_text=True)
+        as_text=True
+    )
     assert "+84971112222" not in body and "+84981234567" in body
-    bad = client.post(f"/api/v1/sms/waves/{wave['delivery_id']}/rebatch", headers=wave["writer"],
-                      json={"carrier": "sfone"})
+    bad = client.post(
+        f"/api/v1/sms/waves/{wave['delivery_id']}/rebatch",
+        headers=wave["writer"],
+        json={"carrier": "sfone"},
+    )
     assert bad.status_code == 422 and "carrier" in bad.get_json()["error"]["fields"]
-    assert client.post(f"/api/v1/sms/waves/{wave['delivery_id']}/rebatch",
-                       headers=viettel, json={}).status_code == 403
+    assert (
+        client.post(
+            f"/api/v1/sms/waves/{wave['delivery_id']}/rebatch", headers=viettel, json={}
+        ).status_code
+        == 403
+    )
 
 
 def test_opted_out_numbers_never_reach_a_batch(app, runner, client):
     campaign_id = seed_campaign(app, runner)
     writer = api_headers(app, "communicator")
-    client.post("/api/v1/opt-outs", headers=writer, json={"phones": ["0912345678"], "source": "dnc"})
-    report = upload(client, writer, csv_bytes(ROWS, header=("SĐT", "Họ tên", "Ghi chú")),
-                    "ds.csv").get_json()
+    client.post(
+        "/api/v1/opt-outs", headers=writer, json={"phones": ["0912345678"], "source": "dnc"}
+    )
+    report = upload(
+        client, writer, csv_bytes(ROWS, header=("SĐT", "Họ tên", "Ghi chú")), "ds.csv"
+    ).get_json()
     account_id, _ = make_account(app, "sms_partner", {"sender": "UBND ST"})
     d = create_wave(client, writer, campaign_id, account_id, report["id"], "Thông báo DVCTT")
     dispatch_once(app)
@@ -263,10 +340,13 @@ def test_advertising_wave_needs_consent_and_gets_the_label(app, runner, client):
     got = client.get(f"/api/v1/deliveries/{d['id']}", headers=writer).get_json()
     assert got["status"] == "failed" and "consent_source" in got["last_error"]
     assert _batches(client, writer) == []
-    with_consent = upload(client, writer, csv_bytes(ROWS[:1]), "b.csv",
-                          consent_source="Phiếu đăng ký nhận tin").get_json()
+    with_consent = upload(
+        client, writer, csv_bytes(ROWS[:1]), "b.csv", consent_source="Phiếu đăng ký nhận tin"
+    ).get_json()
     create_wave(client, writer, campaign_id, account_id, with_consent["id"], "Ưu đãi DVCTT")
     dispatch_once(app)
     batch = _batches(client, writer)[0]
-    body = client.get(f"/api/v1/sms/batches/{batch['id']}/file", headers=writer).get_data(as_text=True)
+    body = client.get(f"/api/v1/sms/batches/{batch['id']}/file", headers=writer).get_data(
+        as_text=True
+    )
     assert "[QC] Ưu đãi DVCTT" in body

@@ -18,19 +18,34 @@ def writer(app):
     return api_headers(app, "communicator")
 
 
-@pytest.mark.parametrize(("data", "filename"), [
-    pytest.param(csv_bytes(encoding="utf-16", delimiter="\t"), "excel-unicode.txt", id="utf16-excel-tab"),
-    pytest.param(csv_bytes(encoding="utf-16", delimiter=","), "excel-utf16.csv", id="utf16-comma"),
-    pytest.param(csv_bytes(delimiter=";", bom=True), "semicolon.csv", id="utf8-bom-semicolon"),
-    pytest.param(csv_bytes(), "plain.csv", id="utf8-comma"),
-    pytest.param(xlsx_bytes(), "danh-sach.xlsx", id="xlsx"),
-])
+@pytest.mark.parametrize(
+    ("data", "filename"),
+    [
+        pytest.param(
+            csv_bytes(encoding="utf-16", delimiter="\t"), "excel-unicode.txt", id="utf16-excel-tab"
+        ),
+        pytest.param(
+            csv_bytes(encoding="utf-16", delimiter=","), "excel-utf16.csv", id="utf16-comma"
+        ),
+        pytest.param(csv_bytes(delimiter=";", bom=True), "semicolon.csv", id="utf8-bom-semicolon"),
+        pytest.param(csv_bytes(), "plain.csv", id="utf8-comma"),
+        pytest.param(xlsx_bytes(), "danh-sach.xlsx", id="xlsx"),
+    ],
+)
 def test_import_report(app, client, writer, data, filename):
     resp = upload(client, writer, data, filename, name="Phường 1 — đợt 1")
     assert resp.status_code == 201, resp.get_json()
     report = resp.get_json()
-    assert set(report) == {"id", "rows", "valid", "invalid", "duplicates", "converted",
-                           "by_carrier", "errors"}
+    assert set(report) == {
+        "id",
+        "rows",
+        "valid",
+        "invalid",
+        "duplicates",
+        "converted",
+        "by_carrier",
+        "errors",
+    }
     for key in ("rows", "valid", "invalid", "duplicates", "converted", "by_carrier"):
         assert report[key] == EXPECTED[key], key
     assert report["rows"] == report["valid"] + report["invalid"] + report["duplicates"]
@@ -56,11 +71,23 @@ def test_recipients_stored_as_e164_with_fields(app, client, writer):
 
     report = upload(client, writer, csv_bytes(), "a.csv").get_json()
     with get_engine(app).connect() as conn:
-        rows = conn.execute(text("SELECT phone, carrier, name, fields FROM recipient "
-                                 "WHERE list_id = :l ORDER BY line"), {"l": report["id"]}).all()
+        rows = conn.execute(
+            text(
+                "SELECT phone, carrier, name, fields FROM recipient "
+                "WHERE list_id = :l ORDER BY line"
+            ),
+            {"l": report["id"]},
+        ).all()
     phones = [r[0] for r in rows]
-    assert phones == ["+84981234567", "+84912345678", "+84903123456", "+84921234567",
-                      "+84993123456", "+84951234567", "+84321234567"]
+    assert phones == [
+        "+84981234567",
+        "+84912345678",
+        "+84903123456",
+        "+84921234567",
+        "+84993123456",
+        "+84951234567",
+        "+84321234567",
+    ]
     assert rows[6][1] == "viettel" and rows[5][1] == "other"
     assert rows[1][2] == "Trần Thị Bình"
     fields = rows[1][3] if isinstance(rows[1][3], dict) else __import__("json").loads(rows[1][3])
@@ -96,15 +123,21 @@ def test_column_mapping_step(app, client, writer):
     assert "Không có cột 'Không có'" in resp.get_json()["error"]["fields"]["phone_column"]
 
 
-@pytest.mark.parametrize(("data", "filename", "needle"), [
-    (b"", "empty.csv", "trống"),
-    (b"\xef\xbb\xbf", "bom-only.csv", "trống"),
-    (os.urandom(4096).replace(b"PK", b"xx"), "garbage.csv", "nhị phân"),
-    (b"PK\x03\x04" + os.urandom(2000), "broken.xlsx", "Excel"),
-    (b"\xd0\xcf\x11\xe0" + b"\x00" * 600, "old.xls", ".xls"),
-    ("Phone,Tên\n0981234567,Ngô Ân Hà\n0912345678,Lê Yên\n".encode("cp1252"),
-     "ansi.csv", "UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("data", "filename", "needle"),
+    [
+        (b"", "empty.csv", "trống"),
+        (b"\xef\xbb\xbf", "bom-only.csv", "trống"),
+        (os.urandom(4096).replace(b"PK", b"xx"), "garbage.csv", "nhị phân"),
+        (b"PK\x03\x04" + os.urandom(2000), "broken.xlsx", "Excel"),
+        (b"\xd0\xcf\x11\xe0" + b"\x00" * 600, "old.xls", ".xls"),
+        (
+            "Phone,Tên\n0981234567,Ngô Ân Hà\n0912345678,Lê Yên\n".encode("cp1252"),
+            "ansi.csv",
+            "UTF-8",
+        ),
+    ],
+)
 def test_bad_files_get_clear_errors_and_lose_nothing(app, client, writer, data, filename, needle):
     good = upload(client, writer, csv_bytes(), "good.csv")
     assert good.status_code == 201
@@ -118,8 +151,12 @@ def test_bad_files_get_clear_errors_and_lose_nothing(app, client, writer, data, 
 
 
 def test_missing_file_field(client, writer):
-    resp = client.post("/api/v1/recipient-lists", data={"name": "x"}, headers=writer,
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/api/v1/recipient-lists",
+        data={"name": "x"},
+        headers=writer,
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 422
     assert "file" in resp.get_json()["error"]["fields"]
 
@@ -144,10 +181,12 @@ def test_upload_over_the_limit_is_413_with_the_limit_named(app, client, writer):
 
 
 def test_two_gigabyte_declared_upload_is_refused_before_reading(app, client, writer):
-    resp = client.post("/api/v1/recipient-lists", headers={
-        **writer, "Content-Type": "multipart/form-data; boundary=x"},
+    resp = client.post(
+        "/api/v1/recipient-lists",
+        headers={**writer, "Content-Type": "multipart/form-data; boundary=x"},
         input_stream=io.BytesIO(b"--x\r\n"),
-        environ_overrides={"CONTENT_LENGTH": str(2 * 1024 ** 3)})
+        environ_overrides={"CONTENT_LENGTH": str(2 * 1024**3)},
+    )
     assert resp.status_code == 413
     assert "200 MB" in resp.get_json()["error"]["message"]
 
@@ -160,28 +199,48 @@ def test_only_writers_import(app, client):
 
 
 def test_consent_source_is_recorded(app, client, writer):
-    report = upload(client, writer, csv_bytes(), "a.csv",
-                    consent_source="Đăng ký tại Bộ phận Một cửa, 2025").get_json()
+    report = upload(
+        client, writer, csv_bytes(), "a.csv", consent_source="Đăng ký tại Bộ phận Một cửa, 2025"
+    ).get_json()
     got = client.get(f"/api/v1/recipient-lists/{report['id']}", headers=writer).get_json()
     assert got["consent_source"] == "Đăng ký tại Bộ phận Một cửa, 2025"
 
 
 def test_opt_out_import_file_and_json(app, client, writer):
-    data = csv_bytes([("0981234567", "a", ""), ("0162 123 4567", "b", ""), ("12ab", "c", ""),
-                      ("0981234567", "dup", "")])
-    resp = client.post("/api/v1/opt-outs", headers=writer, content_type="multipart/form-data",
-                       data={"file": (io.BytesIO(data), "dnc.csv"), "source": "dnc",
-                             "note": "Danh sách DNC tháng 10"})
+    data = csv_bytes(
+        [
+            ("0981234567", "a", ""),
+            ("0162 123 4567", "b", ""),
+            ("12ab", "c", ""),
+            ("0981234567", "dup", ""),
+        ]
+    )
+    resp = client.post(
+        "/api/v1/opt-outs",
+        headers=writer,
+        content_type="multipart/form-data",
+        data={
+            "file": (io.BytesIO(data), "dnc.csv"),
+            "source": "dnc",
+            "note": "Danh sách DNC tháng 10",
+        },
+    )
     assert resp.status_code == 201, resp.get_json()
     body = resp.get_json()
     assert (body["added"], body["invalid"], body["rows"]) == (2, 1, 4)
-    resp = client.post("/api/v1/opt-outs", headers=writer,
-                       json={"phones": ["+84981234567", "0912345678", "not a number"]})
+    resp = client.post(
+        "/api/v1/opt-outs",
+        headers=writer,
+        json={"phones": ["+84981234567", "0912345678", "not a number"]},
+    )
     body = resp.get_json()
     assert (body["added"], body["already"], body["invalid"]) == (1, 1, 1)
     listed = client.get("/api/v1/opt-outs", headers=writer).get_json()
     assert {o["phone"]: o["source"] for o in listed["items"]} == {
-        "+84981234567": "dnc", "+84321234567": "dnc", "+84912345678": "import"}
+        "+84981234567": "dnc",
+        "+84321234567": "dnc",
+        "+84912345678": "import",
+    }
     bad = client.post("/api/v1/opt-outs", headers=writer, json={"phones": [], "source": "x"})
     assert bad.status_code == 422 and "source" in bad.get_json()["error"]["fields"]
     bad = client.post("/api/v1/opt-outs", headers=writer, json={"phones": "0981234567"})
@@ -194,10 +253,14 @@ def test_preview_counts_both_variants(app, client, writer):
     assert body["original"]["encoding"] == "UCS-2" and body["original"]["parts"] == 2
     assert body["plain"]["encoding"] == "GSM-7" and body["plain"]["parts"] == 1
     assert body["plain"]["text"].startswith("UBND tinh Soc Trang: Dang ky dich vu cong")
-    body = client.post("/api/v1/sms/preview", headers=writer,
-                       json={"text": "Ưu đãi " * 80, "message_class": "advertising"}).get_json()
+    body = client.post(
+        "/api/v1/sms/preview",
+        headers=writer,
+        json={"text": "Ưu đãi " * 80, "message_class": "advertising"},
+    ).get_json()
     assert body["original"]["text"].startswith("[QC] ")
     assert "phần tin" in body["problems"]["text"]
-    body = client.post("/api/v1/sms/preview", headers=writer,
-                       json={"text": "x", "sender": "TEN-QUA-DAI-123"}).get_json()
+    body = client.post(
+        "/api/v1/sms/preview", headers=writer, json={"text": "x", "sender": "TEN-QUA-DAI-123"}
+    ).get_json()
     assert "11" in body["problems"]["sender"]

@@ -29,8 +29,10 @@ from tests.fakes.sms_app import (
 from tests.helpers import api_headers
 from tests.kannel import decode_handset, free_port, reassemble, start_kannel
 
-VI_TEXT = ("UBND tỉnh Sóc Trăng: Đăng ký dịch vụ công trực tuyến tại dichvucong.gov.vn, "
-           "nhận kết quả tại nhà.")
+VI_TEXT = (
+    "UBND tỉnh Sóc Trăng: Đăng ký dịch vụ công trực tuyến tại dichvucong.gov.vn, "
+    "nhận kết quả tại nhà."
+)
 
 
 @pytest.fixture
@@ -48,41 +50,61 @@ def live_app(app):
 
 @pytest.fixture
 def gateway(tmp_path):
-    gw = start_kannel(tmp_path / "kannel", mo_messages=["0912345678 13013 text TC"],
-                      mo_interval=0.5)
+    gw = start_kannel(
+        tmp_path / "kannel", mo_messages=["0912345678 13013 text TC"], mo_interval=0.5
+    )
     yield gw
     gw.stop()
 
 
 def _statuses(app, delivery_id):
     with get_engine(app).connect() as conn:
-        return dict(conn.execute(text(
-            "SELECT phone, status FROM sms_message WHERE delivery_id = :d"), {"d": delivery_id}).all())
+        return dict(
+            conn.execute(
+                text("SELECT phone, status FROM sms_message WHERE delivery_id = :d"),
+                {"d": delivery_id},
+            ).all()
+        )
 
 
 def test_wave_through_real_kannel(live_app, client, gateway):
     app = live_app
     campaign_id = seed_campaign(app)
     writer = api_headers(app, "communicator")
-    account_id, token = make_account(app, "sms_kannel", {
-        "url": gateway.sendsms_url, "username": gateway.username, "sender": "UBND",
-        "parts_per_second": 50.0}, {"password": gateway.password})
+    account_id, token = make_account(
+        app,
+        "sms_kannel",
+        {
+            "url": gateway.sendsms_url,
+            "username": gateway.username,
+            "sender": "UBND",
+            "parts_per_second": 50.0,
+        },
+        {"password": gateway.password},
+    )
     base = app.config["LANTOA_PUBLIC_BASE_URL"]
 
     # The refusal reply: fakesmsc -> bearerbox -> smsbox -> sms-service get-url.
     # The fixture's get-url points at its recorder; relay what Kannel sent, as is.
-    assert gateway.receiver.wait_for(lambda reqs: any(r.path == "/mo" for r in reqs), 15), \
+    assert gateway.receiver.wait_for(lambda reqs: any(r.path == "/mo" for r in reqs), 15), (
         gateway.logs()
+    )
     mo = next(r for r in gateway.receiver.requests if r.path == "/mo")
     assert mo.query["text"] == "TC"
-    relay = requests.get(f"{base}/hooks/kannel/{token}/mo",
-                         params={"from": mo.query["from"], "text": mo.query["text"]}, timeout=10)
+    relay = requests.get(
+        f"{base}/hooks/kannel/{token}/mo",
+        params={"from": mo.query["from"], "text": mo.query["text"]},
+        timeout=10,
+    )
     assert relay.status_code == 200
     opt_outs = client.get("/api/v1/opt-outs", headers=writer).get_json()["items"]
     assert [(o["phone"], o["source"]) for o in opt_outs] == [("+84912345678", "reply")]
 
-    rows = [("0981234567", "Nguyễn Văn An", ""), ("0912345678", "Trần Thị Bình", ""),
-            ("0971112222", "Lê Văn Cường", "")]
+    rows = [
+        ("0981234567", "Nguyễn Văn An", ""),
+        ("0912345678", "Trần Thị Bình", ""),
+        ("0971112222", "Lê Văn Cường", ""),
+    ]
     list_id = upload(client, writer, csv_bytes(rows), "ds.csv").get_json()["id"]
     wave = create_wave(client, writer, campaign_id, account_id, list_id, VI_TEXT)["id"]
 
@@ -96,20 +118,28 @@ def test_wave_through_real_kannel(live_app, client, gateway):
         return [m for m in msgs if m.receiver in ("+84981234567", "+84971112222")]
 
     assert gateway.wait_for_handset(
-        lambda _lines: len(reassemble(handset_texts())) >= 2, timeout=20), gateway.logs()
+        lambda _lines: len(reassemble(handset_texts())) >= 2, timeout=20
+    ), gateway.logs()
     msgs = handset_texts()
     assert {m.kind for m in msgs} == {"udh"}  # two UCS-2 parts each, concatenated
     assert reassemble(msgs) == [VI_TEXT, VI_TEXT]
-    assert not any(decode_handset(m).receiver == "+84912345678"
-                   for m in gateway.handset_messages())  # the refusal is honoured
+    assert not any(
+        decode_handset(m).receiver == "+84912345678" for m in gateway.handset_messages()
+    )  # the refusal is honoured
 
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         statuses = _statuses(app, wave)
-        if statuses.get("+84981234567") == "delivered" and statuses.get("+84971112222") == "delivered":
+        if (
+            statuses.get("+84981234567") == "delivered"
+            and statuses.get("+84971112222") == "delivered"
+        ):
             break
         time.sleep(0.2)
-    assert _statuses(app, wave) == {"+84981234567": "delivered", "+84971112222": "delivered",
-                                    "+84912345678": "suppressed"}, gateway.logs()
+    assert _statuses(app, wave) == {
+        "+84981234567": "delivered",
+        "+84971112222": "delivered",
+        "+84912345678": "suppressed",
+    }, gateway.logs()
     counts = client.get(f"/api/v1/sms/waves/{wave}", headers=writer).get_json()
     assert counts["by_status"]["delivered"] == 2 and counts["progress"] == 1.0

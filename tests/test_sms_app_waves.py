@@ -43,11 +43,18 @@ def setup(app, client, sendsms):
     app.config["LANTOA_PUBLIC_BASE_URL"] = "https://lantoa.example.gov.vn"
     campaign_id = seed_campaign(app)
     writer = api_headers(app, "communicator")
-    account_id, token = make_account(app, "sms_kannel", {
-        "url": sendsms.base_url + "/cgi-bin/sendsms", "username": f"u{time.monotonic_ns()}",
-        "sender": "UBND", "parts_per_second": 1000.0}, {"password": "foobar"})
-    return {"campaign_id": campaign_id, "writer": writer, "account_id": account_id,
-            "token": token}
+    account_id, token = make_account(
+        app,
+        "sms_kannel",
+        {
+            "url": sendsms.base_url + "/cgi-bin/sendsms",
+            "username": f"u{time.monotonic_ns()}",
+            "sender": "UBND",
+            "parts_per_second": 1000.0,
+        },
+        {"password": "foobar"},
+    )
+    return {"campaign_id": campaign_id, "writer": writer, "account_id": account_id, "token": token}
 
 
 def _list(client, writer, numbers, **form):
@@ -59,21 +66,29 @@ def _list(client, writer, numbers, **form):
 
 def _set_compliance(app, delivery_id, **sms):
     with get_engine(app).begin() as conn:
-        current = conn.execute(text("SELECT compliance FROM delivery WHERE id = :d"),
-                               {"d": delivery_id}).scalar()
+        current = conn.execute(
+            text("SELECT compliance FROM delivery WHERE id = :d"), {"d": delivery_id}
+        ).scalar()
         import json
 
         current = json.loads(current) if isinstance(current, str) else dict(current or {})
         current["sms"] = sms
-        conn.execute(update(Delivery.__table__).where(Delivery.__table__.c.id == delivery_id)
-                     .values(compliance=current))
+        conn.execute(
+            update(Delivery.__table__)
+            .where(Delivery.__table__.c.id == delivery_id)
+            .values(compliance=current)
+        )
 
 
 def _records(app, delivery_id):
     with get_engine(app).connect() as conn:
-        return {r[0]: (r[1], r[2], r[3]) for r in conn.execute(text(
-            "SELECT phone, status, reason, id FROM sms_message WHERE delivery_id = :d"),
-            {"d": delivery_id})}
+        return {
+            r[0]: (r[1], r[2], r[3])
+            for r in conn.execute(
+                text("SELECT phone, status, reason, id FROM sms_message WHERE delivery_id = :d"),
+                {"d": delivery_id},
+            )
+        }
 
 
 def _wave(client, s, list_id, body=VI):
@@ -108,8 +123,9 @@ def test_wave_sends_each_recipient_with_dlr_url_and_compliance(app, client, send
     assert req.query["text"] == VI and req.query["from"] == "UBND"
     assert req.query["dlr-mask"] == "31"
     mid = records["+84981234567"][2]
-    assert req.query["dlr-url"] == (f"https://lantoa.example.gov.vn/hooks/kannel/{s['token']}"
-                                    f"/dlr?id={mid}&status=%d")
+    assert req.query["dlr-url"] == (
+        f"https://lantoa.example.gov.vn/hooks/kannel/{s['token']}/dlr?id={mid}&status=%d"
+    )
     # DLRs: 8 (reached the SMSC) then 1 (delivered); a late 8 never downgrades
     for status in (8, 1, 8):
         resp = client.get(f"/hooks/kannel/{s['token']}/dlr?id={mid}&status={status}")
@@ -119,8 +135,14 @@ def test_wave_sends_each_recipient_with_dlr_url_and_compliance(app, client, send
     client.get(f"/hooks/kannel/{s['token']}/dlr?id={other}&status=16&answer=NACK%2F0x0000000b")
     assert _records(app, wave)["+84971112222"][:2] == ("failed", "NACK/0x0000000b")
     counts = client.get(f"/api/v1/sms/waves/{wave}", headers=s["writer"]).get_json()
-    assert counts["by_status"] == {"pending": 0, "suppressed": 2, "sent": 0, "delivered": 1,
-                                   "failed": 1, "not_our_subscriber": 0}
+    assert counts["by_status"] == {
+        "pending": 0,
+        "suppressed": 2,
+        "sent": 0,
+        "delivered": 1,
+        "failed": 1,
+        "not_our_subscriber": 0,
+    }
     assert counts["progress"] == 1.0
 
 
@@ -136,8 +158,9 @@ def test_outside_the_window_the_wave_waits(app, client, sendsms, setup):
     assert d["status"] == "scheduled" and d["attempts"] == 0, d
     assert sendsms.requests == []
     with get_engine(app).connect() as conn:
-        nxt = conn.execute(text("SELECT next_attempt_at FROM delivery WHERE id = :d"),
-                           {"d": wave}).scalar()
+        nxt = conn.execute(
+            text("SELECT next_attempt_at FROM delivery WHERE id = :d"), {"d": wave}
+        ).scalar()
     if isinstance(nxt, str):
         nxt = datetime.fromisoformat(nxt)
     nxt_local = nxt.replace(tzinfo=nxt.tzinfo or UTC).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
@@ -161,8 +184,9 @@ def test_503_retries_later_and_never_double_sends(app, client, sendsms, setup):
         dispatch_once(app)
     assert _delivery(client, s, wave)["status"] == "sent"
     accepted = [r.query["to"] for r in sendsms.requests[failed_calls:]]
-    assert sorted(accepted) == sorted(["+84981234567", "+84912345678", "+84903123456",
-                                       "+84971112222"])
+    assert sorted(accepted) == sorted(
+        ["+84981234567", "+84912345678", "+84903123456", "+84971112222"]
+    )
     assert {v[0] for v in _records(app, wave).values()} == {"sent"}
 
 
@@ -175,8 +199,13 @@ def test_records_in_flight_at_a_crash_are_not_resent(app, client, sendsms, setup
     wave = _wave(client, s, list_id)
     with get_engine(app).begin() as conn:  # a pass that crashed mid-send
         expand_wave(conn, delivery_id=wave, list_id=list_id, text_=VI, policy=SmsPolicy())
-        conn.execute(text("UPDATE sms_message SET reason = 'sending', attempts = 1 "
-                          "WHERE delivery_id = :d AND phone = '+84981234567'"), {"d": wave})
+        conn.execute(
+            text(
+                "UPDATE sms_message SET reason = 'sending', attempts = 1 "
+                "WHERE delivery_id = :d AND phone = '+84981234567'"
+            ),
+            {"d": wave},
+        )
     dispatch_once(app)
     assert [r.query["to"] for r in sendsms.requests] == ["+84912345678"]
     records = _records(app, wave)
@@ -211,8 +240,9 @@ def test_dlr_hook_rejects_garbage_and_foreign_messages(app, client, sendsms, set
     wave = _wave(client, s, _list(client, s["writer"], [A]))
     dispatch_once(app)
     mid = _records(app, wave)["+84981234567"][2]
-    other_id, other_token = make_account(app, "sms_kannel", {"url": "http://127.0.0.1:9/x",
-                                                             "username": "x", "sender": "UBND"})
+    other_id, other_token = make_account(
+        app, "sms_kannel", {"url": "http://127.0.0.1:9/x", "username": "x", "sender": "UBND"}
+    )
     base = f"/hooks/kannel/{s['token']}/dlr"
     cases = [
         (f"/hooks/kannel/not-a-token/dlr?id={mid}&status=1", 404),
@@ -243,10 +273,12 @@ def test_mo_refusal_adds_to_opt_out_at_once(app, client, sendsms, setup):
     assert client.get(f"{base}?from=0912345678&text=huy.").status_code == 200
     assert client.get(f"{base}?text=STOP").status_code == 400
     assert client.get(f"{base}?from=abc&text=STOP").status_code == 200  # not a number: ignored
-    assert client.get(f"/hooks/kannel/nope/mo?from=0981234567&text=STOP").status_code == 404
+    assert client.get("/hooks/kannel/nope/mo?from=0981234567&text=STOP").status_code == 404
     listed = client.get("/api/v1/opt-outs", headers=s["writer"]).get_json()["items"]
-    assert {o["phone"]: o["source"] for o in listed} == {"+84981234567": "reply",
-                                                          "+84912345678": "reply"}
+    assert {o["phone"]: o["source"] for o in listed} == {
+        "+84981234567": "reply",
+        "+84912345678": "reply",
+    }
     records = _records(app, wave)
     assert {v[:2] for v in records.values()} == {("suppressed", "opt_out:reply")}
 

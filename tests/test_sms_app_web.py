@@ -44,9 +44,14 @@ def test_upload_page_shows_the_import_report(app, client, web):
     page = client.get("/sms/lists")
     assert page.status_code == 200
     assert_page_hygiene(page.get_data(as_text=True))
-    resp = client.post("/sms/lists", content_type="multipart/form-data",
-                       data={"file": (io.BytesIO(csv_bytes(delimiter=";", bom=True)), "ds.csv"),
-                             "name": "Xã Đại Tâm"})
+    resp = client.post(
+        "/sms/lists",
+        content_type="multipart/form-data",
+        data={
+            "file": (io.BytesIO(csv_bytes(delimiter=";", bom=True)), "ds.csv"),
+            "name": "Xã Đại Tâm",
+        },
+    )
     assert resp.status_code == 302
     detail = client.get(resp.headers["Location"])
     html = detail.get_data(as_text=True)
@@ -61,18 +66,27 @@ def test_upload_page_shows_the_import_report(app, client, web):
 
 
 def test_bad_upload_is_explained_and_nothing_is_lost(app, client, web):
-    client.post("/sms/lists", content_type="multipart/form-data",
-                data={"file": (io.BytesIO(csv_bytes()), "ok.csv")})
-    resp = client.post("/sms/lists", content_type="multipart/form-data",
-                       data={"file": (io.BytesIO(b"\x00\x01\x02" * 100), "rac.csv")},
-                       follow_redirects=True)
+    client.post(
+        "/sms/lists",
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(csv_bytes()), "ok.csv")},
+    )
+    resp = client.post(
+        "/sms/lists",
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(b"\x00\x01\x02" * 100), "rac.csv")},
+        follow_redirects=True,
+    )
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200 and "nhị phân" in html
     assert html.count('href="/sms/lists/') == 1
     app.config["LANTOA_SMS_MAX_UPLOAD_BYTES"] = "1024"
-    resp = client.post("/sms/lists", content_type="multipart/form-data",
-                       data={"file": (io.BytesIO(csv_bytes() * 20), "to.csv")},
-                       follow_redirects=True)
+    resp = client.post(
+        "/sms/lists",
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(csv_bytes() * 20), "to.csv")},
+        follow_redirects=True,
+    )
     assert "Tệp quá lớn: giới hạn là 1 KB" in resp.get_data(as_text=True)
 
 
@@ -90,12 +104,19 @@ def test_compose_preview_and_create_wave(app, client, web):
     assert "Kinh gui Nguyen Van An: dang ky DVCTT" in html  # no-diacritics variant
     assert 'data-count="original-encoding">UCS-2<' in html
     assert 'data-count="plain-encoding">GSM-7<' in html
-    bad = client.get("/sms/compose", query_string={"text": "{{ ho_ten_sai }}",
-                                                   "recipient_list_id": list_id})
+    bad = client.get(
+        "/sms/compose", query_string={"text": "{{ ho_ten_sai }}", "recipient_list_id": list_id}
+    )
     assert "ho_ten_sai" in bad.get_data(as_text=True)
-    resp = client.post("/sms/compose", data={
-        "text": text, "recipient_list_id": list_id, "channel_account_id": account_id,
-        "campaign_id": web["campaign_id"]})
+    resp = client.post(
+        "/sms/compose",
+        data={
+            "text": text,
+            "recipient_list_id": list_id,
+            "channel_account_id": account_id,
+            "campaign_id": web["campaign_id"],
+        },
+    )
     assert resp.status_code == 302 and "/sms/waves/" in resp.headers["Location"]
     wave_page = client.get(resp.headers["Location"])
     assert wave_page.status_code == 200
@@ -124,8 +145,10 @@ def test_partner_batch_page_shows_only_own_carrier(app, client, web):
     account_id, _ = make_account(app, "sms_partner", {"sender": "UBND ST"})
     create_wave(client, writer, web["campaign_id"], account_id, list_id, "Thông báo DVCTT")
     dispatch_once(app)
-    batches = {b["carrier"]: b["id"] for b in
-               client.get("/api/v1/sms/batches", headers=writer).get_json()["items"]}
+    batches = {
+        b["carrier"]: b["id"]
+        for b in client.get("/api/v1/sms/batches", headers=writer).get_json()["items"]
+    }
     partner = app.test_client()
     assert login(partner, make_user(app, "telecom_partner", "viettel")).status_code == 302
     html = partner.get("/sms/batches").get_data(as_text=True)
@@ -140,9 +163,12 @@ def test_partner_batch_page_shows_only_own_carrier(app, client, web):
     assert "Đã xác nhận" in resp.get_data(as_text=True)
     ids = re.findall(r"^(\d+),", csv_file.get_data(as_text=True), re.M)
     report = f"message_id,status\n{ids[0]},delivered\n999999,delivered\n".encode()
-    resp = partner.post(f"/sms/batches/{batches['viettel']}/report", follow_redirects=True,
-                        content_type="multipart/form-data",
-                        data={"file": (io.BytesIO(report), "bao-cao.csv")})
+    resp = partner.post(
+        f"/sms/batches/{batches['viettel']}/report",
+        follow_redirects=True,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(report), "bao-cao.csv")},
+    )
     html = resp.get_data(as_text=True)
     assert "Đã ghi nhận 1 dòng" in html and "Dòng 3" in html
     # the partner's home links to the batch page through the SMS nav

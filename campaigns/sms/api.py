@@ -122,13 +122,27 @@ def lists_create():
     upload, limit = _upload()
     session = get_session()
     _rl, report = sv.import_recipient_list(
-        session, upload.stream, upload.filename or "", me(), name=_form("name"),
-        phone_column=_form("phone_column"), name_column=_form("name_column"),
-        consent_source=_form("consent_source"), max_bytes=limit)
+        session,
+        upload.stream,
+        upload.filename or "",
+        me(),
+        name=_form("name"),
+        phone_column=_form("phone_column"),
+        name_column=_form("name_column"),
+        consent_source=_form("consent_source"),
+        max_bytes=limit,
+    )
     from core.models import audit
 
-    audit(session, me().id, "recipient_list.import", "recipient_list", report["id"],
-          rows=report["rows"], valid=report["valid"])
+    audit(
+        session,
+        me().id,
+        "recipient_list.import",
+        "recipient_list",
+        report["id"],
+        rows=report["rows"],
+        valid=report["valid"],
+    )
     session.commit()
     return jsonify(report), 201
 
@@ -162,8 +176,12 @@ def lists_rejected(list_id: int):
     path = sv.rejects_path(rl.id)
     if not path.exists():
         return Response("line,value,reason\r\n", mimetype="text/csv")
-    return send_file(path, mimetype="text/csv", as_attachment=True,
-                     download_name=f"danh-sach-{rl.id}-bi-loai.csv")
+    return send_file(
+        path,
+        mimetype="text/csv",
+        as_attachment=True,
+        download_name=f"danh-sach-{rl.id}-bi-loai.csv",
+    )
 
 
 # -- opt-outs / Do-Not-Call --------------------------------------------------------------
@@ -178,14 +196,23 @@ def optouts_import():
     if request.mimetype == "multipart/form-data":
         upload, limit = _upload()
         source = request.form.get("source") or "import"
-        result = sv.import_opt_outs(upload.stream, upload.filename or "", None, source,
-                                    _form("note"), phone_column=_form("phone_column"),
-                                    max_bytes=limit)
+        result = sv.import_opt_outs(
+            upload.stream,
+            upload.filename or "",
+            None,
+            source,
+            _form("note"),
+            phone_column=_form("phone_column"),
+            max_bytes=limit,
+        )
     else:
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
-            raise ApiError(422, "Cần tệp (multipart 'file') hoặc JSON {\"phones\": [...]}.",
-                           {"file": "Chưa có tệp hoặc danh sách số."})
+            raise ApiError(
+                422,
+                "Cần tệp (multipart 'file') hoặc JSON {\"phones\": [...]}.",
+                {"file": "Chưa có tệp hoặc danh sách số."},
+            )
         note = data.get("note")
         if note is not None and not isinstance(note, str):
             raise ApiError(422, None, {"note": "Ghi chú phải là văn bản."})
@@ -195,8 +222,16 @@ def optouts_import():
         result = sv.import_opt_outs(None, "", data.get("phones"), source, note)
     from core.models import audit
 
-    audit(session, me().id, "opt_out.import", "opt_out", None, source=source,
-          added=result["added"], invalid=result["invalid"])
+    audit(
+        session,
+        me().id,
+        "opt_out.import",
+        "opt_out",
+        None,
+        source=source,
+        added=result["added"],
+        invalid=result["invalid"],
+    )
     session.commit()
     return jsonify(result), 201
 
@@ -208,8 +243,15 @@ def optouts_index():
     source = request.args.get("source")
     if source:
         query = query.where(OptOut.source == source)
-    return paged(query, lambda o: {"phone": o.phone, "source": o.source, "note": o.note,
-                                   "created_at": o.created_at.isoformat() if o.created_at else None})
+    return paged(
+        query,
+        lambda o: {
+            "phone": o.phone,
+            "source": o.source,
+            "note": o.note,
+            "created_at": o.created_at.isoformat() if o.created_at else None,
+        },
+    )
 
 
 # -- compose preview -------------------------------------------------------------------
@@ -226,7 +268,9 @@ def sms_preview():
         raise ApiError(422, None, {"text": "Cần nội dung tin nhắn (text)."})
     message_class = data.get("message_class", "public_service")
     if not isinstance(message_class, str):
-        raise ApiError(422, None, {"message_class": "Loại tin phải là public_service hoặc advertising."})
+        raise ApiError(
+            422, None, {"message_class": "Loại tin phải là public_service hoặc advertising."}
+        )
     sample, known = None, None
     list_id = data.get("recipient_list_id")
     if list_id is not None:
@@ -238,8 +282,15 @@ def sms_preview():
     sender = data.get("sender")
     if sender is not None and not isinstance(sender, str):
         raise ApiError(422, None, {"sender": "Tên thương hiệu phải là văn bản."})
-    return jsonify(preview(data["text"], message_class=message_class, sample=sample,
-                           sender=sender, known_fields=known))
+    return jsonify(
+        preview(
+            data["text"],
+            message_class=message_class,
+            sample=sample,
+            sender=sender,
+            known_fields=known,
+        )
+    )
 
 
 # -- waves -------------------------------------------------------------------------------
@@ -317,8 +368,9 @@ def batches_file(batch_id: int):
     batch = _batch(batch_id)
     fmt = request.args.get("format", "csv")
     dl = sv.batch_download(get_session(), me(), batch, fmt)
-    resp = send_file(dl.fileobj, mimetype=dl.mimetype, as_attachment=True,
-                     download_name=dl.filename)
+    resp = send_file(
+        dl.fileobj, mimetype=dl.mimetype, as_attachment=True, download_name=dl.filename
+    )
     resp.headers["X-Content-SHA256"] = dl.sha256
     resp.headers["X-Rows"] = str(dl.rows)
     return resp
@@ -341,13 +393,19 @@ def batches_reports(batch_id: int):
         upload, _limit = _upload()
         stream, filename = upload.stream, upload.filename or ""
     else:
-        stream, filename = io.BytesIO(request.get_data(cache=False)), (
-            "report.json" if request.is_json else "report.csv")
+        stream, filename = (
+            io.BytesIO(request.get_data(cache=False)),
+            ("report.json" if request.is_json else "report.csv"),
+        )
     result = sv.apply_report(get_session(), me(), batch, stream, filename)
     status = 422 if result["applied"] == 0 and result["errors"] else 200
     if status == 422:
-        return api_error(422, "Không có dòng nào của báo cáo được ghi nhận.",
-                         {"file": f"{result['error_count']} dòng lỗi."}, errors=result["errors"])
+        return api_error(
+            422,
+            "Không có dòng nào của báo cáo được ghi nhận.",
+            {"file": f"{result['error_count']} dòng lỗi."},
+            errors=result["errors"],
+        )
     return jsonify(result)
 
 
@@ -358,34 +416,86 @@ def openapi_paths() -> dict:
     return {
         "/recipient-lists": {
             "get": _op("List recipient lists", params=("limit", "offset"), tags=tags),
-            "post": {**_op("Import a recipient list (multipart: file, name, phone_column, "
-                           "name_column, consent_source) -> import report", ok="201", tags=tags),
-                     "requestBody": {"required": True, "content": {"multipart/form-data": {
-                         "schema": {"type": "object", "required": ["file"], "properties": {
-                             "file": {"type": "string", "format": "binary"},
-                             "name": {"type": "string"}, "phone_column": {"type": "string"},
-                             "name_column": {"type": "string"},
-                             "consent_source": {"type": "string"}}}}}}},
+            "post": {
+                **_op(
+                    "Import a recipient list (multipart: file, name, phone_column, "
+                    "name_column, consent_source) -> import report",
+                    ok="201",
+                    tags=tags,
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "name": {"type": "string"},
+                                    "phone_column": {"type": "string"},
+                                    "name_column": {"type": "string"},
+                                    "consent_source": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+            },
         },
-        "/recipient-lists/{id}": {"parameters": ID, "get": _op("A list with its import report", tags=tags)},
-        "/recipient-lists/{id}/rejected.csv": {"parameters": ID, "get": _op(
-            "All rejected rows (line, value, reason) as CSV", tags=tags)},
-        "/opt-outs": {"get": _op("List opt-out / Do-Not-Call numbers", params=("source", "limit", "offset"),
-                                 tags=tags),
-                      "post": _op("Import opt-out or DNC numbers (multipart file or JSON phones)",
-                                  ok="201", tags=tags)},
-        "/sms/preview": {"post": _op("Counters (encoding, parts) for a text and its no-diacritics variant",
-                                     tags=tags)},
-        "/sms/waves/{id}": {"parameters": ID, "get": _op(
-            "Per-wave counts (queued/sent/delivered/failed/suppressed) per carrier", tags=tags)},
-        "/sms/waves/{id}/rebatch": {"parameters": ID, "post": _op(
-            "Re-batch numbers reported as not_our_subscriber ({carrier})", tags=tags)},
-        "/sms/batches": {"get": _op("Batches (a partner sees only its carrier's)",
-                                    params=("status", "delivery_id", "limit", "offset"), tags=tags)},
+        "/recipient-lists/{id}": {
+            "parameters": ID,
+            "get": _op("A list with its import report", tags=tags),
+        },
+        "/recipient-lists/{id}/rejected.csv": {
+            "parameters": ID,
+            "get": _op("All rejected rows (line, value, reason) as CSV", tags=tags),
+        },
+        "/opt-outs": {
+            "get": _op(
+                "List opt-out / Do-Not-Call numbers",
+                params=("source", "limit", "offset"),
+                tags=tags,
+            ),
+            "post": _op(
+                "Import opt-out or DNC numbers (multipart file or JSON phones)", ok="201", tags=tags
+            ),
+        },
+        "/sms/preview": {
+            "post": _op(
+                "Counters (encoding, parts) for a text and its no-diacritics variant", tags=tags
+            )
+        },
+        "/sms/waves/{id}": {
+            "parameters": ID,
+            "get": _op(
+                "Per-wave counts (queued/sent/delivered/failed/suppressed) per carrier", tags=tags
+            ),
+        },
+        "/sms/waves/{id}/rebatch": {
+            "parameters": ID,
+            "post": _op("Re-batch numbers reported as not_our_subscriber ({carrier})", tags=tags),
+        },
+        "/sms/batches": {
+            "get": _op(
+                "Batches (a partner sees only its carrier's)",
+                params=("status", "delivery_id", "limit", "offset"),
+                tags=tags,
+            )
+        },
         "/sms/batches/{id}": {"parameters": ID, "get": _op("A batch", tags=tags)},
-        "/sms/batches/{id}/file": {"parameters": ID, "get": _op(
-            "Download the batch file (message_id, phone, text)", params=("format",), tags=tags)},
+        "/sms/batches/{id}/file": {
+            "parameters": ID,
+            "get": _op(
+                "Download the batch file (message_id, phone, text)", params=("format",), tags=tags
+            ),
+        },
         "/sms/batches/{id}/ack": {"parameters": ID, "post": _op("Acknowledge a batch", tags=tags)},
-        "/sms/batches/{id}/reports": {"parameters": ID, "post": _op(
-            "Upload a delivery report (JSON list or CSV: message_id, status, at, reason)", tags=tags)},
+        "/sms/batches/{id}/reports": {
+            "parameters": ID,
+            "post": _op(
+                "Upload a delivery report (JSON list or CSV: message_id, status, at, reason)",
+                tags=tags,
+            ),
+        },
     }

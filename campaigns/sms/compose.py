@@ -38,7 +38,9 @@ def compile_text(text: str) -> Callable[[Mapping[str, Any]], str] | str:
     try:
         template = _env.from_string(text)
     except TemplateSyntaxError as exc:
-        raise ComposeError({"text": f"Mẫu tin nhắn lỗi ở dòng {exc.lineno}: {exc.message}."}) from None
+        raise ComposeError(
+            {"text": f"Mẫu tin nhắn lỗi ở dòng {exc.lineno}: {exc.message}."}
+        ) from None
 
     def render(values: Mapping[str, Any]) -> str:
         return unicodedata.normalize("NFC", template.render(**values)).strip()
@@ -69,13 +71,25 @@ def policy_from_compliance(compliance: Mapping[str, Any] | None) -> SmsPolicy:
 def counters(text: str) -> dict[str, Any]:
     """What the compose page shows for one text."""
     info = analyze(text)
-    return {"text": info.text, "encoding": info.encoding, "length": info.length,
-            "parts": info.parts, "per_part": info.per_part, "remaining": info.remaining,
-            "non_gsm": list(info.non_gsm)}
+    return {
+        "text": info.text,
+        "encoding": info.encoding,
+        "length": info.length,
+        "parts": info.parts,
+        "per_part": info.per_part,
+        "remaining": info.remaining,
+        "non_gsm": list(info.non_gsm),
+    }
 
 
-def preview(text: str, *, message_class: str = "public_service", sample: Mapping | None = None,
-            sender: str | None = None, known_fields: set[str] | None = None) -> dict[str, Any]:
+def preview(
+    text: str,
+    *,
+    message_class: str = "public_service",
+    sample: Mapping | None = None,
+    sender: str | None = None,
+    known_fields: set[str] | None = None,
+) -> dict[str, Any]:
     """Both variants of a message with their counters, and its problems
     (Vietnamese, by field)."""
     problems: dict[str, str] = {}
@@ -101,16 +115,28 @@ def preview(text: str, *, message_class: str = "public_service", sample: Mapping
     if known_fields is not None and "text" not in problems:
         unknown = sorted(template_variables(text) - known_fields)
         if unknown:
-            problems["text"] = ("Danh sách không có trường: " + ", ".join(unknown)
-                                + ". Các trường có: " + ", ".join(sorted(known_fields)) + ".")
+            problems["text"] = (
+                "Danh sách không có trường: "
+                + ", ".join(unknown)
+                + ". Các trường có: "
+                + ", ".join(sorted(known_fields))
+                + "."
+            )
     labelled = apply_label(rendered, policy)
     original, plain = counters(labelled), counters(strip_diacritics(labelled))
     if "text" not in problems and original["parts"] > MAX_PARTS:
-        problems["text"] = (f"Tin nhắn dài {original['length']} ký tự ({original['encoding']}), "
-                            f"cần {original['parts']} phần tin, vượt giới hạn {MAX_PARTS} phần tin.")
+        problems["text"] = (
+            f"Tin nhắn dài {original['length']} ký tự ({original['encoding']}), "
+            f"cần {original['parts']} phần tin, vượt giới hạn {MAX_PARTS} phần tin."
+        )
     if sender is not None:
         problem = check_brandname(sender.strip())
         if problem:
             problems["sender"] = problem
-    return {"original": original, "plain": plain, "labelled": policy.labelled,
-            "problems": problems, "max_parts": MAX_PARTS}
+    return {
+        "original": original,
+        "plain": plain,
+        "labelled": policy.labelled,
+        "problems": problems,
+        "max_parts": MAX_PARTS,
+    }

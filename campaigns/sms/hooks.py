@@ -39,9 +39,15 @@ def _plain(body: str, status: int = 200) -> Response:
 def _account(token: str) -> ChannelAccount | None:
     if not token or len(token) > 64:
         return None
-    return get_session().exec(
-        select(ChannelAccount).where(ChannelAccount.hook_token == token,
-                                     ChannelAccount.channel == "sms_kannel")).first()
+    return (
+        get_session()
+        .exec(
+            select(ChannelAccount).where(
+                ChannelAccount.hook_token == token, ChannelAccount.channel == "sms_kannel"
+            )
+        )
+        .first()
+    )
 
 
 def _int_arg(*names: str) -> int | None:
@@ -74,14 +80,16 @@ def dlr(token: str):
     with get_engine().begin() as conn:
         # The message must belong to a wave of this account: a token never
         # reaches another account's records.
-        owned = conn.execute(text(
-            "SELECT m.id FROM sms_message m JOIN delivery d ON d.id = m.delivery_id "
-            "WHERE m.id = :m AND d.channel_account_id = :a"),
-            {"m": message_id, "a": account.id}).first()
+        owned = conn.execute(
+            text(
+                "SELECT m.id FROM sms_message m JOIN delivery d ON d.id = m.delivery_id "
+                "WHERE m.id = :m AND d.channel_account_id = :a"
+            ),
+            {"m": message_id, "a": account.id},
+        ).first()
         if owned is None:
             return _plain("unknown message", 404)
-        new = apply_dlr(conn, message_id, status,
-                        reason=reason if status in (2, 16) else None)
+        new = apply_dlr(conn, message_id, status, reason=reason if status in (2, 16) else None)
     return _plain(f"ok {new or 'unchanged'}")
 
 

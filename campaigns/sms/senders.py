@@ -62,9 +62,12 @@ def _prepare(app, row) -> tuple[Any, Any, Any]:
     if not isinstance(list_id, int):
         raise _Stop(SendResult(Outcome.PERMANENT, message="SMS wave without recipient_list_id"))
     with engine.connect() as conn:
-        compliance = conn.execute(select(D.c.compliance).where(D.c.id == row.id)).scalar_one_or_none()
-        rl = conn.execute(select(RecipientList.__table__).where(
-            RecipientList.__table__.c.id == list_id)).first()
+        compliance = conn.execute(
+            select(D.c.compliance).where(D.c.id == row.id)
+        ).scalar_one_or_none()
+        rl = conn.execute(
+            select(RecipientList.__table__).where(RecipientList.__table__.c.id == list_id)
+        ).first()
     try:
         policy = policy_from_compliance(compliance)
     except PolicyError as exc:
@@ -72,7 +75,9 @@ def _prepare(app, row) -> tuple[Any, Any, Any]:
     if rl is None:
         raise _Stop(SendResult(Outcome.PERMANENT, message=f"recipient list {list_id} not found"))
     if rl.status != "ready":
-        raise _Stop(SendResult(Outcome.PERMANENT, message=f"recipient list {list_id} is {rl.status}"))
+        raise _Stop(
+            SendResult(Outcome.PERMANENT, message=f"recipient list {list_id} is {rl.status}")
+        )
     problem = consent_problem(policy, rl.consent_source)
     if problem:
         raise _Stop(SendResult(Outcome.PERMANENT, message=problem))
@@ -82,12 +87,20 @@ def _prepare(app, row) -> tuple[Any, Any, Any]:
     try:
         text_ = compile_text(body)
     except ComposeError as exc:
-        raise _Stop(SendResult(Outcome.PERMANENT, message=exc.fields.get("text", str(exc)))) from None
+        raise _Stop(
+            SendResult(Outcome.PERMANENT, message=exc.fields.get("text", str(exc)))
+        ) from None
     if not callable(text_):
         info = analyze(text_)
         if info.parts > MAX_PARTS:
-            raise _Stop(SendResult(Outcome.PERMANENT, message=(
-                f"text needs {info.parts} parts ({info.encoding}), the limit is {MAX_PARTS}")))
+            raise _Stop(
+                SendResult(
+                    Outcome.PERMANENT,
+                    message=(
+                        f"text needs {info.parts} parts ({info.encoding}), the limit is {MAX_PARTS}"
+                    ),
+                )
+            )
     return policy, text_, list_id
 
 
@@ -95,8 +108,15 @@ def _expand(app, row, policy, text_, list_id, batches: bool) -> dict[str, int]:
     from scheduler.sms.waves import expand_wave
 
     with get_engine(app).begin() as conn:
-        return expand_wave(conn, delivery_id=row.id, list_id=list_id, text_=text_, policy=policy,
-                           now=utcnow(), batches=batches)
+        return expand_wave(
+            conn,
+            delivery_id=row.id,
+            list_id=list_id,
+            text_=text_,
+            policy=policy,
+            now=utcnow(),
+            batches=batches,
+        )
 
 
 def dlr_url(app, hook_token: str, message_id: int) -> str:
@@ -118,17 +138,23 @@ def _kannel_wave(app, row, adapter, renew_lease) -> SendResult:
     now = utcnow()
     allowed = next_allowed_time(now, policy)
     if allowed > now:
-        return SendResult(Outcome.DEFERRED, retry_at=allowed,
-                          message="outside the SMS sending window")
+        return SendResult(
+            Outcome.DEFERRED, retry_at=allowed, message="outside the SMS sending window"
+        )
     _expand(app, row, policy, text_, list_id, batches=False)
     with engine.connect() as conn:
-        token = conn.execute(select(A.c.hook_token).where(A.c.id == row.channel_account_id)).scalar()
+        token = conn.execute(
+            select(A.c.hook_token).where(A.c.id == row.channel_account_id)
+        ).scalar()
     with engine.begin() as conn:
         # Records left in flight by a crashed pass: may have gone out -> never resend.
-        conn.execute(text(
-            "UPDATE sms_message SET status = 'failed', reason = 'ambiguous: interrupted during send' "
-            "WHERE delivery_id = :d AND status = 'pending' AND reason = :f"),
-            {"d": row.id, "f": IN_FLIGHT})
+        conn.execute(
+            text(
+                "UPDATE sms_message SET status = 'failed', reason = 'ambiguous: interrupted during send' "
+                "WHERE delivery_id = :d AND status = 'pending' AND reason = :f"
+            ),
+            {"d": row.id, "f": IN_FLIGHT},
+        )
     sent = failed = 0
     transient_run = 0
     last_transient: SendResult | None = None
@@ -138,15 +164,22 @@ def _kannel_wave(app, row, adapter, renew_lease) -> SendResult:
             return SendResult(Outcome.AMBIGUOUS, message="lease lost during the wave")
         with engine.begin() as conn:
             if policy.honour_opt_out:  # refusals that arrived since the wave began
-                conn.execute(text(
-                    "UPDATE sms_message SET status = 'suppressed', reason = 'opt_out:' || "
-                    "(SELECT o.source FROM opt_out o WHERE o.phone = sms_message.phone) "
-                    "WHERE delivery_id = :d AND status = 'pending' AND phone IN "
-                    "(SELECT phone FROM opt_out)"), {"d": row.id})
-            chunk = conn.execute(text(
-                "SELECT id, phone, text FROM sms_message WHERE delivery_id = :d "
-                "AND status = 'pending' AND id > :last ORDER BY id LIMIT :n"),
-                {"d": row.id, "last": last_id, "n": CHUNK}).all()
+                conn.execute(
+                    text(
+                        "UPDATE sms_message SET status = 'suppressed', reason = 'opt_out:' || "
+                        "(SELECT o.source FROM opt_out o WHERE o.phone = sms_message.phone) "
+                        "WHERE delivery_id = :d AND status = 'pending' AND phone IN "
+                        "(SELECT phone FROM opt_out)"
+                    ),
+                    {"d": row.id},
+                )
+            chunk = conn.execute(
+                text(
+                    "SELECT id, phone, text FROM sms_message WHERE delivery_id = :d "
+                    "AND status = 'pending' AND id > :last ORDER BY id LIMIT :n"
+                ),
+                {"d": row.id, "last": last_id, "n": CHUNK},
+            ).all()
         if not chunk:
             break
         for mid, phone, body in chunk:
@@ -154,16 +187,30 @@ def _kannel_wave(app, row, adapter, renew_lease) -> SendResult:
             now = utcnow()
             allowed = next_allowed_time(now, policy)
             if allowed > now:
-                return SendResult(Outcome.DEFERRED, retry_at=allowed,
-                                  message=f"sending window closed after {sent} messages")
+                return SendResult(
+                    Outcome.DEFERRED,
+                    retry_at=allowed,
+                    message=f"sending window closed after {sent} messages",
+                )
             with engine.begin() as conn:
-                conn.execute(text(
-                    "UPDATE sms_message SET attempts = attempts + 1, reason = :f, updated_at = :now "
-                    "WHERE id = :m AND status = 'pending'"), {"f": IN_FLIGHT, "m": mid, "now": now})
+                conn.execute(
+                    text(
+                        "UPDATE sms_message SET attempts = attempts + 1, reason = :f, updated_at = :now "
+                        "WHERE id = :m AND status = 'pending'"
+                    ),
+                    {"f": IN_FLIGHT, "m": mid, "now": now},
+                )
             options = {"dlr_url": dlr_url(app, token, mid)} if token else {}
-            message = Message(idempotency_key=f"{row.idempotency_key}:{mid}", text=body, to=phone,
-                              options=options, delivery_id=row.id, campaign_id=row.campaign_id,
-                              scheduled_at=row.scheduled_at, not_after=row.not_after)
+            message = Message(
+                idempotency_key=f"{row.idempotency_key}:{mid}",
+                text=body,
+                to=phone,
+                options=options,
+                delivery_id=row.id,
+                campaign_id=row.campaign_id,
+                scheduled_at=row.scheduled_at,
+                not_after=row.not_after,
+            )
             result = adapter.deliver(message)
             stop = _record(engine, mid, result)
             if result.delivered:
@@ -173,27 +220,36 @@ def _kannel_wave(app, row, adapter, renew_lease) -> SendResult:
                 transient_run += 1
                 last_transient = result
                 if transient_run >= MAX_CONSECUTIVE_TRANSIENT:
-                    return SendResult(result.outcome, retry_after=result.retry_after,
-                                      http_status=result.http_status,
-                                      message=f"gateway unavailable after {sent} messages: "
-                                              f"{result.message}")
+                    return SendResult(
+                        result.outcome,
+                        retry_after=result.retry_after,
+                        http_status=result.http_status,
+                        message=f"gateway unavailable after {sent} messages: {result.message}",
+                    )
             elif stop is not None:
                 return stop
             else:
                 failed += 1
                 transient_run = 0
     with engine.connect() as conn:
-        left = conn.execute(text(
-            "SELECT COUNT(*) FROM sms_message WHERE delivery_id = :d AND status = 'pending'"),
-            {"d": row.id}).scalar_one()
+        left = conn.execute(
+            text("SELECT COUNT(*) FROM sms_message WHERE delivery_id = :d AND status = 'pending'"),
+            {"d": row.id},
+        ).scalar_one()
     if left:
         res = last_transient or SendResult(Outcome.TRANSIENT)
-        return SendResult(res.outcome, retry_after=res.retry_after,
-                          message=f"{left} messages still pending: {res.message}")
+        return SendResult(
+            res.outcome,
+            retry_after=res.retry_after,
+            message=f"{left} messages still pending: {res.message}",
+        )
     if failed and not sent:
         return SendResult(Outcome.PERMANENT, message=f"all {failed} messages were refused")
-    return SendResult(Outcome.SENT, message=f"{sent} sent, {failed} failed",
-                      detail={"sent": sent, "failed": failed})
+    return SendResult(
+        Outcome.SENT,
+        message=f"{sent} sent, {failed} failed",
+        detail={"sent": sent, "failed": failed},
+    )
 
 
 def _record(engine, mid: int, result: SendResult) -> SendResult | None:
@@ -203,29 +259,50 @@ def _record(engine, mid: int, result: SendResult) -> SendResult | None:
     reason = (result.message or result.outcome.value)[:500]
     with engine.begin() as conn:
         if result.delivered:
-            conn.execute(text(
-                "UPDATE sms_message SET status = 'sent', reason = NULL, external_id = :e, "
-                "updated_at = :now WHERE id = :m AND status = 'pending'"),
-                {"e": result.external_id, "m": mid, "now": now})
+            conn.execute(
+                text(
+                    "UPDATE sms_message SET status = 'sent', reason = NULL, external_id = :e, "
+                    "updated_at = :now WHERE id = :m AND status = 'pending'"
+                ),
+                {"e": result.external_id, "m": mid, "now": now},
+            )
             return None
         if result.outcome in (Outcome.TRANSIENT, Outcome.RATE_LIMITED):
-            conn.execute(text("UPDATE sms_message SET reason = :r WHERE id = :m AND status = 'pending'"),
-                         {"r": "transient: " + reason, "m": mid})
+            conn.execute(
+                text("UPDATE sms_message SET reason = :r WHERE id = :m AND status = 'pending'"),
+                {"r": "transient: " + reason, "m": mid},
+            )
             return None
-        account_wide = result.outcome in (Outcome.AUTH_EXPIRED, Outcome.EXPIRED, Outcome.DEFERRED) or (
-            result.outcome == Outcome.PERMANENT and result.http_status == 403
-            and "Authorization" in (result.message or ""))
+        account_wide = result.outcome in (
+            Outcome.AUTH_EXPIRED,
+            Outcome.EXPIRED,
+            Outcome.DEFERRED,
+        ) or (
+            result.outcome == Outcome.PERMANENT
+            and result.http_status == 403
+            and "Authorization" in (result.message or "")
+        )
         if account_wide:
             # Not this recipient's fault: put the record back as it was.
-            conn.execute(text(
-                "UPDATE sms_message SET reason = NULL, attempts = attempts - 1 "
-                "WHERE id = :m AND status = 'pending'"), {"m": mid})
+            conn.execute(
+                text(
+                    "UPDATE sms_message SET reason = NULL, attempts = attempts - 1 "
+                    "WHERE id = :m AND status = 'pending'"
+                ),
+                {"m": mid},
+            )
             return result
-        conn.execute(text(
-            "UPDATE sms_message SET status = 'failed', reason = :r, updated_at = :now "
-            "WHERE id = :m AND status = 'pending'"),
-            {"r": ("ambiguous: " if result.outcome == Outcome.AMBIGUOUS else "") + reason,
-             "m": mid, "now": now})
+        conn.execute(
+            text(
+                "UPDATE sms_message SET status = 'failed', reason = :r, updated_at = :now "
+                "WHERE id = :m AND status = 'pending'"
+            ),
+            {
+                "r": ("ambiguous: " if result.outcome == Outcome.AMBIGUOUS else "") + reason,
+                "m": mid,
+                "now": now,
+            },
+        )
     return None
 
 
@@ -238,13 +315,18 @@ def send_partner_wave(app, row, adapter, renew_lease: Callable[[], bool]) -> Sen
             return stop.result
         counts = _expand(app, row, policy, text_, list_id, batches=True)
         with get_engine(app).connect() as conn:
-            batches = conn.execute(text(
-                "SELECT carrier, id, message_count FROM sms_batch WHERE delivery_id = :d ORDER BY id"),
-                {"d": row.id}).all()
+            batches = conn.execute(
+                text(
+                    "SELECT carrier, id, message_count FROM sms_batch WHERE delivery_id = :d ORDER BY id"
+                ),
+                {"d": row.id},
+            ).all()
         return SendResult(
-            Outcome.SENT, external_id=f"batches:{','.join(str(b[1]) for b in batches)}"[:200],
+            Outcome.SENT,
+            external_id=f"batches:{','.join(str(b[1]) for b in batches)}"[:200],
             message=f"{len(batches)} batches; " + ", ".join(f"{c}={n}" for c, _i, n in batches),
-            detail={"counts": counts})
+            detail={"counts": counts},
+        )
 
 
 def register(app=None) -> None:

@@ -51,7 +51,10 @@ def max_upload_bytes(app=None) -> int:
     """Upload limit for lists: ``LANTOA_SMS_MAX_UPLOAD_BYTES`` or
     ``LANTOA_SMS_MAX_UPLOAD_MB`` (config or environment); default 200 MB."""
     conf = (app or current_app).config
-    for key, scale in (("LANTOA_SMS_MAX_UPLOAD_BYTES", 1), ("LANTOA_SMS_MAX_UPLOAD_MB", 1024 * 1024)):
+    for key, scale in (
+        ("LANTOA_SMS_MAX_UPLOAD_BYTES", 1),
+        ("LANTOA_SMS_MAX_UPLOAD_MB", 1024 * 1024),
+    ):
         raw = conf.get(key) or os.environ.get(key)
         if raw not in (None, ""):
             try:
@@ -68,21 +71,28 @@ def human_size(n: int) -> str:
     for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
         if n >= size:
             value = n / size
-            return f"{value:.0f} {unit}" if value >= 10 or value.is_integer() else f"{value:.1f} {unit}"
+            return (
+                f"{value:.0f} {unit}"
+                if value >= 10 or value.is_integer()
+                else f"{value:.1f} {unit}"
+            )
     return f"{n} byte"
 
 
 def too_large_message(limit: int) -> str:
-    return (f"Tệp quá lớn: giới hạn là {human_size(limit)}. Hãy chia danh sách thành nhiều tệp "
-            "nhỏ hơn rồi tải lên lần lượt.")
+    return (
+        f"Tệp quá lớn: giới hạn là {human_size(limit)}. Hãy chia danh sách thành nhiều tệp "
+        "nhỏ hơn rồi tải lên lần lượt."
+    )
 
 
 def refusal_keywords(app=None) -> tuple[str, ...]:
     """``LANTOA_SMS_REFUSAL_KEYWORDS`` (comma-separated) or the defaults."""
     from scheduler.sms.compliance import DEFAULT_REFUSAL_KEYWORDS
 
-    raw = (app or current_app).config.get("LANTOA_SMS_REFUSAL_KEYWORDS") \
-        or os.environ.get("LANTOA_SMS_REFUSAL_KEYWORDS")
+    raw = (app or current_app).config.get("LANTOA_SMS_REFUSAL_KEYWORDS") or os.environ.get(
+        "LANTOA_SMS_REFUSAL_KEYWORDS"
+    )
     if not raw:
         return DEFAULT_REFUSAL_KEYWORDS
     words = tuple(w.strip() for w in str(raw).split(",") if w.strip())
@@ -147,34 +157,59 @@ def import_recipient_list(
     folder = sms_dir() / "rejects"
     folder.mkdir(exist_ok=True)
     tmp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed or removed below
-        "w", encoding="utf-8", newline="", dir=folder, suffix=".part", delete=False)
+        "w", encoding="utf-8", newline="", dir=folder, suffix=".part", delete=False
+    )
     engine = get_engine()
     try:
         try:
-            reader = read_recipients(stream, filename, phone_column=phone_column,
-                                     name_column=name_column, max_bytes=limit, rejects=tmp)
+            reader = read_recipients(
+                stream,
+                filename,
+                phone_column=phone_column,
+                name_column=name_column,
+                max_bytes=limit,
+                rejects=tmp,
+            )
             with engine.begin() as conn:
-                list_id = conn.execute(insert(RecipientList.__table__).values(
-                    name=_clean_name(name, filename), unit_code=_unit_code(session, user),
-                    consent_source=unicodedata.normalize("NFC", consent_source.strip())
-                    if consent_source and consent_source.strip() else None,
-                    created_at=utcnow(), created_by=user.id, by_carrier={}, errors_preview=[],
-                    status=ListStatus.IMPORTING.value,
-                ).returning(RecipientList.__table__.c.id)).scalar_one()
+                list_id = conn.execute(
+                    insert(RecipientList.__table__)
+                    .values(
+                        name=_clean_name(name, filename),
+                        unit_code=_unit_code(session, user),
+                        consent_source=unicodedata.normalize("NFC", consent_source.strip())
+                        if consent_source and consent_source.strip()
+                        else None,
+                        created_at=utcnow(),
+                        created_by=user.id,
+                        by_carrier={},
+                        errors_preview=[],
+                        status=ListStatus.IMPORTING.value,
+                    )
+                    .returning(RecipientList.__table__.c.id)
+                ).scalar_one()
                 copy_recipients(conn, list_id, reader)
                 report = reader.report
-                conn.execute(update(RecipientList.__table__).where(
-                    RecipientList.__table__.c.id == list_id).values(
-                    rows=report.rows, valid=report.valid, invalid=report.invalid,
-                    duplicates=report.duplicates, converted=report.converted,
-                    by_carrier=dict(report.by_carrier), errors_preview=report.errors[:REPORT_ERRORS],
-                    status=ListStatus.READY.value))
+                conn.execute(
+                    update(RecipientList.__table__)
+                    .where(RecipientList.__table__.c.id == list_id)
+                    .values(
+                        rows=report.rows,
+                        valid=report.valid,
+                        invalid=report.invalid,
+                        duplicates=report.duplicates,
+                        converted=report.converted,
+                        by_carrier=dict(report.by_carrier),
+                        errors_preview=report.errors[:REPORT_ERRORS],
+                        status=ListStatus.READY.value,
+                    )
+                )
                 tmp.close()
                 os.replace(tmp.name, rejects_path(list_id))
         except ImportError_ as exc:
             if exc.code == "too_large":
-                raise SmsInputError(too_large_message(limit), {exc.field: too_large_message(limit)},
-                                    status=413) from None
+                raise SmsInputError(
+                    too_large_message(limit), {exc.field: too_large_message(limit)}, status=413
+                ) from None
             raise SmsInputError(exc.message, {exc.field: exc.message}) from None
     finally:
         if not tmp.closed:
@@ -198,10 +233,16 @@ def _unit_code(session: Session, user: User) -> str | None:
 
 def list_json(rl: RecipientList) -> dict[str, Any]:
     return {
-        "id": rl.id, "name": rl.name, "status": rl.status, "unit": rl.unit_code,
+        "id": rl.id,
+        "name": rl.name,
+        "status": rl.status,
+        "unit": rl.unit_code,
         "consent_source": rl.consent_source,
         "created_at": rl.created_at.isoformat() if rl.created_at else None,
-        "rows": rl.rows, "valid": rl.valid, "invalid": rl.invalid, "duplicates": rl.duplicates,
+        "rows": rl.rows,
+        "valid": rl.valid,
+        "invalid": rl.invalid,
+        "duplicates": rl.duplicates,
         "converted": rl.converted,
         "by_carrier": {c: (rl.by_carrier or {}).get(c, 0) for c in CARRIER_CODES},
         "errors": list(rl.errors_preview or []),
@@ -211,8 +252,9 @@ def list_json(rl: RecipientList) -> dict[str, Any]:
 def list_fields(session: Session, list_id: int) -> list[str]:
     """Names usable in a message template for this list (from its first rows)."""
     names = {"phone", "carrier", "name"}
-    rows = session.execute(text(
-        "SELECT fields FROM recipient WHERE list_id = :l ORDER BY id LIMIT 20"), {"l": list_id}).all()
+    rows = session.execute(
+        text("SELECT fields FROM recipient WHERE list_id = :l ORDER BY id LIMIT 20"), {"l": list_id}
+    ).all()
     for (fields,) in rows:
         if isinstance(fields, str):
             import json
@@ -223,9 +265,12 @@ def list_fields(session: Session, list_id: int) -> list[str]:
 
 
 def sample_recipient(session: Session, list_id: int) -> dict[str, Any] | None:
-    row = session.execute(text(
-        "SELECT phone, carrier, name, fields FROM recipient WHERE list_id = :l ORDER BY id LIMIT 1"),
-        {"l": list_id}).first()
+    row = session.execute(
+        text(
+            "SELECT phone, carrier, name, fields FROM recipient WHERE list_id = :l ORDER BY id LIMIT 1"
+        ),
+        {"l": list_id},
+    ).first()
     if row is None:
         return None
     fields = row[3]
@@ -244,9 +289,16 @@ def sample_recipient(session: Session, list_id: int) -> dict[str, Any] | None:
 OPT_OUT_SOURCES = ("import", "dnc", "manual")
 
 
-def import_opt_outs(stream: IO[bytes] | None, filename: str, phones: list | None, source: str,
-                    note: str | None, *, phone_column: str | None = None,
-                    max_bytes: int | None = None) -> dict[str, Any]:
+def import_opt_outs(
+    stream: IO[bytes] | None,
+    filename: str,
+    phones: list | None,
+    source: str,
+    note: str | None,
+    *,
+    phone_column: str | None = None,
+    max_bytes: int | None = None,
+) -> dict[str, Any]:
     """Add numbers to the opt-out list from a file (CSV/XLSX, phone column
     found by header) or a JSON list; returns {"added", "already", "invalid",
     "rows", "errors"}."""
@@ -254,7 +306,9 @@ def import_opt_outs(stream: IO[bytes] | None, filename: str, phones: list | None
     from scheduler.sms.waves import add_opt_outs
 
     if source not in OPT_OUT_SOURCES:
-        raise SmsInputError("Nguồn không hợp lệ.", {"source": "Nguồn phải là import, dnc hoặc manual."})
+        raise SmsInputError(
+            "Nguồn không hợp lệ.", {"source": "Nguồn phải là import, dnc hoặc manual."}
+        )
     if note is not None and len(note) > 500:
         raise SmsInputError("Ghi chú quá dài.", {"note": "Ghi chú tối đa 500 ký tự."})
     limit = max_bytes or max_upload_bytes()
@@ -267,18 +321,25 @@ def import_opt_outs(stream: IO[bytes] | None, filename: str, phones: list | None
                 counts = add_opt_outs(conn, numbers, source, note)
         except ImportError_ as exc:
             if exc.code == "too_large":
-                raise SmsInputError(too_large_message(limit), {"file": too_large_message(limit)},
-                                    status=413) from None
+                raise SmsInputError(
+                    too_large_message(limit), {"file": too_large_message(limit)}, status=413
+                ) from None
             raise SmsInputError(exc.message, {exc.field: exc.message}) from None
         report = reader.report
         counts["invalid"] = report.invalid
         counts["rows"] = report.rows
         errors = report.errors[:REPORT_ERRORS]
     else:
-        if not isinstance(phones, list) or not phones or len(phones) > 100_000 or not all(
-                isinstance(p, (str, int)) and not isinstance(p, bool) for p in phones):
-            raise SmsInputError("Cần tệp hoặc danh sách số điện thoại.",
-                                {"phones": "Cần danh sách (1 đến 100.000) số điện thoại dạng chuỗi."})
+        if (
+            not isinstance(phones, list)
+            or not phones
+            or len(phones) > 100_000
+            or not all(isinstance(p, (str, int)) and not isinstance(p, bool) for p in phones)
+        ):
+            raise SmsInputError(
+                "Cần tệp hoặc danh sách số điện thoại.",
+                {"phones": "Cần danh sách (1 đến 100.000) số điện thoại dạng chuỗi."},
+            )
         from scheduler.sms.phones import normalize_phone
 
         good = []
@@ -332,10 +393,18 @@ def batch_json(b: SmsBatch) -> dict[str, Any]:
     def iso(v):
         return v.isoformat() if v else None
 
-    return {"id": b.id, "delivery_id": b.delivery_id, "carrier": b.carrier, "status": b.status,
-            "message_count": b.message_count, "created_at": iso(b.created_at),
-            "downloaded_at": iso(b.downloaded_at), "acknowledged_at": iso(b.acknowledged_at),
-            "reported_at": iso(b.reported_at), "file_sha256": b.file_sha256}
+    return {
+        "id": b.id,
+        "delivery_id": b.delivery_id,
+        "carrier": b.carrier,
+        "status": b.status,
+        "message_count": b.message_count,
+        "created_at": iso(b.created_at),
+        "downloaded_at": iso(b.downloaded_at),
+        "acknowledged_at": iso(b.acknowledged_at),
+        "reported_at": iso(b.reported_at),
+        "file_sha256": b.file_sha256,
+    }
 
 
 @dataclass
@@ -355,7 +424,9 @@ def batch_download(session: Session, user: User, batch: SmsBatch, fmt: str) -> B
     from scheduler.sms.waves import set_batch_status, write_batch_file
 
     if fmt not in ("csv", "xlsx"):
-        raise SmsInputError("Định dạng không hợp lệ.", {"format": "Định dạng phải là csv hoặc xlsx."})
+        raise SmsInputError(
+            "Định dạng không hợp lệ.", {"format": "Định dạng phải là csv hoặc xlsx."}
+        )
     folder = sms_dir() / "tmp"
     folder.mkdir(exist_ok=True)
     fd, path = tempfile.mkstemp(dir=folder, suffix="." + fmt)
@@ -367,13 +438,26 @@ def batch_download(session: Session, user: User, batch: SmsBatch, fmt: str) -> B
         fh = open(path, "rb")  # noqa: SIM115 - handed to send_file, closed by it
     finally:
         os.unlink(path)
-    audit(session, user.id, "sms_batch.download", "sms_batch", batch.id, format=fmt,
-          rows=info.rows, sha256=info.sha256, carrier=batch.carrier)
+    audit(
+        session,
+        user.id,
+        "sms_batch.download",
+        "sms_batch",
+        batch.id,
+        format=fmt,
+        rows=info.rows,
+        sha256=info.sha256,
+        carrier=batch.carrier,
+    )
     session.commit()
-    mimetype = "text/csv" if fmt == "csv" else \
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return BatchDownload(fh, f"lo-tin-{batch.id}-{batch.carrier}.{fmt}", mimetype, info.rows,
-                         info.sha256)
+    mimetype = (
+        "text/csv"
+        if fmt == "csv"
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    return BatchDownload(
+        fh, f"lo-tin-{batch.id}-{batch.carrier}.{fmt}", mimetype, info.rows, info.sha256
+    )
 
 
 def acknowledge_batch(session: Session, user: User, batch: SmsBatch) -> SmsBatch:
@@ -384,16 +468,18 @@ def acknowledge_batch(session: Session, user: User, batch: SmsBatch) -> SmsBatch
     with get_engine().begin() as conn:
         ok = set_batch_status(conn, batch.id, "acknowledged")
     if not ok:
-        raise SmsInputError(f"Lô tin đang ở trạng thái '{batch.status}', không thể xác nhận.",
-                            status=409)
+        raise SmsInputError(
+            f"Lô tin đang ở trạng thái '{batch.status}', không thể xác nhận.", status=409
+        )
     audit(session, user.id, "sms_batch.ack", "sms_batch", batch.id, carrier=batch.carrier)
     session.commit()
     session.refresh(batch)
     return batch
 
 
-def apply_report(session: Session, user: User, batch: SmsBatch, stream: IO[bytes],
-                 filename: str = "") -> dict[str, Any]:
+def apply_report(
+    session: Session, user: User, batch: SmsBatch, stream: IO[bytes], filename: str = ""
+) -> dict[str, Any]:
     """Parse and apply a partner's delivery report; bad rows are reported,
     good rows kept. Returns {"applied", "errors", "batch"}."""
     from core.db import get_engine
@@ -404,17 +490,30 @@ def apply_report(session: Session, user: User, batch: SmsBatch, stream: IO[bytes
     try:
         parsed = parse_partner_report(stream, filename)
     except ReportFileError as exc:
-        raise SmsInputError(exc.message, {"file": exc.message},
-                            status=413 if exc.code == "too_large" else 422) from None
+        raise SmsInputError(
+            exc.message, {"file": exc.message}, status=413 if exc.code == "too_large" else 422
+        ) from None
     with get_engine().begin() as conn:
         result = apply_partner_report(conn, batch.id, parsed.rows)
     errors = sorted(parsed.errors + result["errors"], key=lambda e: e["line"])
-    audit(session, user.id, "sms_batch.report", "sms_batch", batch.id, applied=result["applied"],
-          errors=len(errors), carrier=batch.carrier)
+    audit(
+        session,
+        user.id,
+        "sms_batch.report",
+        "sms_batch",
+        batch.id,
+        applied=result["applied"],
+        errors=len(errors),
+        carrier=batch.carrier,
+    )
     session.commit()
     session.refresh(batch)
-    return {"applied": result["applied"], "errors": errors[:100], "error_count": len(errors),
-            "batch": batch_json(batch)}
+    return {
+        "applied": result["applied"],
+        "errors": errors[:100],
+        "error_count": len(errors),
+        "batch": batch_json(batch),
+    }
 
 
 def rebatch(session: Session, user: User, delivery_id: int, carrier: str) -> list[dict[str, Any]]:
@@ -423,12 +522,21 @@ def rebatch(session: Session, user: User, delivery_id: int, carrier: str) -> lis
     from scheduler.sms.waves import rebatch_not_our_subscriber
 
     if carrier not in CARRIER_CODES:
-        raise SmsInputError("Nhà mạng không hợp lệ.",
-                            {"carrier": "Nhà mạng phải là một trong: " + ", ".join(CARRIER_CODES) + "."})
+        raise SmsInputError(
+            "Nhà mạng không hợp lệ.",
+            {"carrier": "Nhà mạng phải là một trong: " + ", ".join(CARRIER_CODES) + "."},
+        )
     with get_engine().begin() as conn:
         batches = rebatch_not_our_subscriber(conn, delivery_id, carrier)
-    audit(session, user.id, "sms.rebatch", "delivery", delivery_id, carrier=carrier,
-          batches=[b["id"] for b in batches])
+    audit(
+        session,
+        user.id,
+        "sms.rebatch",
+        "delivery",
+        delivery_id,
+        carrier=carrier,
+        batches=[b["id"] for b in batches],
+    )
     session.commit()
     return batches
 
@@ -447,6 +555,9 @@ def wave_counts_for(delivery_id: int) -> dict[str, Any]:
 def conn_batches(delivery_id: int) -> list[dict[str, Any]]:
     from core.db import get_session
 
-    rows = get_session().exec(select(SmsBatch).where(SmsBatch.delivery_id == delivery_id)
-                              .order_by(SmsBatch.id)).all()
+    rows = (
+        get_session()
+        .exec(select(SmsBatch).where(SmsBatch.delivery_id == delivery_id).order_by(SmsBatch.id))
+        .all()
+    )
     return [batch_json(b) for b in rows]

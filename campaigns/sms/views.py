@@ -29,31 +29,57 @@ from scheduler.models import ChannelAccount, Delivery
 from scheduler.sms.models import RecipientList, SmsBatch
 from scheduler.sms.phones import CARRIER_CODES
 
-bp = Blueprint("sms", __name__, url_prefix="/sms", template_folder="templates",
-               static_folder="static", static_url_path="/static/sms")
+bp = Blueprint(
+    "sms",
+    __name__,
+    url_prefix="/sms",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static/sms",
+)
 
 PROVINCE = (Role.communicator, Role.reviewer)
 WRITE = (Role.communicator,)
 BATCH_ROLES = (Role.communicator, Role.reviewer, Role.telecom_partner)
 
-CARRIER_LABELS = {"viettel": "Viettel", "vinaphone": "VinaPhone", "mobifone": "MobiFone",
-                  "vietnamobile": "Vietnamobile", "gmobile": "Gmobile", "other": "Khác"}
-SMS_STATUS_LABELS = {"pending": "Đang chờ", "sent": "Đã gửi", "delivered": "Đã đến máy",
-                     "failed": "Thất bại", "suppressed": "Bị chặn (từ chối/DNC/giới hạn)",
-                     "not_our_subscriber": "Không phải thuê bao của nhà mạng"}
-BATCH_STATUS_LABELS = {"ready": "Sẵn sàng", "downloaded": "Đã tải", "acknowledged": "Đã xác nhận",
-                       "reported": "Đã báo cáo"}
+CARRIER_LABELS = {
+    "viettel": "Viettel",
+    "vinaphone": "VinaPhone",
+    "mobifone": "MobiFone",
+    "vietnamobile": "Vietnamobile",
+    "gmobile": "Gmobile",
+    "other": "Khác",
+}
+SMS_STATUS_LABELS = {
+    "pending": "Đang chờ",
+    "sent": "Đã gửi",
+    "delivered": "Đã đến máy",
+    "failed": "Thất bại",
+    "suppressed": "Bị chặn (từ chối/DNC/giới hạn)",
+    "not_our_subscriber": "Không phải thuê bao của nhà mạng",
+}
+BATCH_STATUS_LABELS = {
+    "ready": "Sẵn sàng",
+    "downloaded": "Đã tải",
+    "acknowledged": "Đã xác nhận",
+    "reported": "Đã báo cáo",
+}
 
 
 @bp.app_context_processor
 def _labels():
-    return {"carrier_labels": CARRIER_LABELS, "sms_status_labels": SMS_STATUS_LABELS,
-            "batch_status_labels": BATCH_STATUS_LABELS}
+    return {
+        "carrier_labels": CARRIER_LABELS,
+        "sms_status_labels": SMS_STATUS_LABELS,
+        "batch_status_labels": BATCH_STATUS_LABELS,
+    }
 
 
 @bp.errorhandler(RequestEntityTooLarge)
 def _too_large(_exc):
-    flash(sv.too_large_message(getattr(g, "sms_upload_limit", None) or sv.max_upload_bytes()), "error")
+    flash(
+        sv.too_large_message(getattr(g, "sms_upload_limit", None) or sv.max_upload_bytes()), "error"
+    )
     return redirect(request.url)
 
 
@@ -82,24 +108,41 @@ def lists():
             form = request.form
             try:
                 rl, _report = sv.import_recipient_list(
-                    session, upload.stream, upload.filename, actor(),
-                    name=form.get("name") or None, phone_column=form.get("phone_column") or None,
+                    session,
+                    upload.stream,
+                    upload.filename,
+                    actor(),
+                    name=form.get("name") or None,
+                    phone_column=form.get("phone_column") or None,
                     name_column=form.get("name_column") or None,
-                    consent_source=form.get("consent_source") or None, max_bytes=limit)
+                    consent_source=form.get("consent_source") or None,
+                    max_bytes=limit,
+                )
             except sv.SmsInputError as exc:
                 for message in dict.fromkeys([exc.message, *exc.fields.values()]):
                     flash(message, "error")
             else:
                 from core.models import audit
 
-                audit(session, actor().id, "recipient_list.import", "recipient_list", rl.id,
-                      rows=rl.rows, valid=rl.valid)
+                audit(
+                    session,
+                    actor().id,
+                    "recipient_list.import",
+                    "recipient_list",
+                    rl.id,
+                    rows=rl.rows,
+                    valid=rl.valid,
+                )
                 session.commit()
                 flash(_("Đã nhập danh sách."), "success")
                 return redirect(url_for("sms.list_detail", list_id=rl.id))
     rows = session.exec(select(RecipientList).order_by(RecipientList.id.desc()).limit(200)).all()
-    return render_template("sms/lists.html", lists=rows, limit=sv.human_size(sv.max_upload_bytes()),
-                           can_write=actor().role in (Role.admin, Role.communicator))
+    return render_template(
+        "sms/lists.html",
+        lists=rows,
+        limit=sv.human_size(sv.max_upload_bytes()),
+        can_write=actor().role in (Role.admin, Role.communicator),
+    )
 
 
 def _list(list_id: int) -> RecipientList:
@@ -113,8 +156,13 @@ def _list(list_id: int) -> RecipientList:
 @role_required(*PROVINCE)
 def list_detail(list_id: int):
     rl = _list(list_id)
-    return render_template("sms/list_detail.html", rl=rl, report=sv.list_json(rl),
-                           fields=sv.list_fields(get_session(), rl.id), carriers=CARRIER_CODES)
+    return render_template(
+        "sms/list_detail.html",
+        rl=rl,
+        report=sv.list_json(rl),
+        fields=sv.list_fields(get_session(), rl.id),
+        carriers=CARRIER_CODES,
+    )
 
 
 @bp.route("/lists/<int:list_id>/rejected.csv")
@@ -124,8 +172,12 @@ def list_rejected(list_id: int):
     path = sv.rejects_path(rl.id)
     if not path.exists():
         abort(404)
-    return send_file(path, mimetype="text/csv", as_attachment=True,
-                     download_name=f"danh-sach-{rl.id}-bi-loai.csv")
+    return send_file(
+        path,
+        mimetype="text/csv",
+        as_attachment=True,
+        download_name=f"danh-sach-{rl.id}-bi-loai.csv",
+    )
 
 
 # -- compose -----------------------------------------------------------------------------
@@ -138,12 +190,23 @@ def compose():
     from campaigns.sms.compose import preview
 
     session = get_session()
-    lists_ = session.exec(select(RecipientList).where(RecipientList.status == "ready")
-                          .order_by(RecipientList.id.desc()).limit(200)).all()
-    accounts = session.exec(select(ChannelAccount).where(
-        ChannelAccount.channel.in_(["sms_kannel", "sms_partner"])).order_by(ChannelAccount.id)).all()
-    campaigns = session.exec(select(Campaign).where(Campaign.status.not_in(["completed", "archived"]))
-                             .order_by(Campaign.starts_on.desc()).limit(200)).all()
+    lists_ = session.exec(
+        select(RecipientList)
+        .where(RecipientList.status == "ready")
+        .order_by(RecipientList.id.desc())
+        .limit(200)
+    ).all()
+    accounts = session.exec(
+        select(ChannelAccount)
+        .where(ChannelAccount.channel.in_(["sms_kannel", "sms_partner"]))
+        .order_by(ChannelAccount.id)
+    ).all()
+    campaigns = session.exec(
+        select(Campaign)
+        .where(Campaign.status.not_in(["completed", "archived"]))
+        .order_by(Campaign.starts_on.desc())
+        .limit(200)
+    ).all()
     form = request.form if request.method == "POST" else request.args
     text_ = form.get("text", "")
     list_id = form.get("recipient_list_id", type=int)
@@ -153,13 +216,18 @@ def compose():
     rl = session.get(RecipientList, list_id) if list_id else None
     result = None
     if text_:
-        result = preview(text_, message_class=campaign.sms_class if campaign else "public_service",
-                         sample=sv.sample_recipient(session, rl.id) if rl else None,
-                         known_fields=set(sv.list_fields(session, rl.id)) if rl else None)
+        result = preview(
+            text_,
+            message_class=campaign.sms_class if campaign else "public_service",
+            sample=sv.sample_recipient(session, rl.id) if rl else None,
+            known_fields=set(sv.list_fields(session, rl.id)) if rl else None,
+        )
     if request.method == "POST":
         if actor().role not in (Role.admin, Role.communicator):
             abort(403)
-        errors = dict(result["problems"]) if result else {"text": _("Vui lòng nhập nội dung tin nhắn.")}
+        errors = (
+            dict(result["problems"]) if result else {"text": _("Vui lòng nhập nội dung tin nhắn.")}
+        )
         account = session.get(ChannelAccount, account_id) if account_id else None
         if rl is None:
             errors["recipient_list_id"] = _("Vui lòng chọn danh sách người nhận.")
@@ -174,10 +242,18 @@ def compose():
                 return redirect(url_for("sms.wave", delivery_id=delivery.id))
         for message in errors.values():
             flash(message, "error")
-    return render_template("sms/compose.html", lists=lists_, accounts=accounts, campaigns=campaigns,
-                           text=text_, list_id=list_id, account_id=account_id,
-                           campaign_id=campaign_id, result=result,
-                           fields=sv.list_fields(session, rl.id) if rl else [])
+    return render_template(
+        "sms/compose.html",
+        lists=lists_,
+        accounts=accounts,
+        campaigns=campaigns,
+        text=text_,
+        list_id=list_id,
+        account_id=account_id,
+        campaign_id=campaign_id,
+        result=result,
+        fields=sv.list_fields(session, rl.id) if rl else [],
+    )
 
 
 def _create_wave(campaign, account, rl, text_, when, errors):
@@ -193,17 +269,25 @@ def _create_wave(campaign, account, rl, text_, when, errors):
         errors["scheduled_at"] = _("Thời điểm gửi không hợp lệ.")
         return None
     try:
-        content = prepare_delivery(session, account, {"text": cs.nfc(text_),
-                                                      "recipient_list_id": rl.id})
+        content = prepare_delivery(
+            session, account, {"text": cs.nfc(text_), "recipient_list_id": rl.id}
+        )
     except DeliveryInputError as exc:
         errors.update(exc.fields)
         return None
     try:
         delivery = ss.create_delivery(
-            session, account=account, content=content, scheduled_at=scheduled_at,
-            campaign_id=campaign.id, held=campaign.status not in ("approved", "active"),
-            grace=timedelta(hours=campaign.grace_hours), compliance=cs.compliance_for(campaign),
-            created_by=actor().id, unit_id=account.unit_id)
+            session,
+            account=account,
+            content=content,
+            scheduled_at=scheduled_at,
+            campaign_id=campaign.id,
+            held=campaign.status not in ("approved", "active"),
+            grace=timedelta(hours=campaign.grace_hours),
+            compliance=cs.compliance_for(campaign),
+            created_by=actor().id,
+            unit_id=account.unit_id,
+        )
     except ss.DuplicateDelivery:
         session.rollback()
         errors["text"] = _("Nội dung này đã được lên lịch trên tài khoản này vào thời điểm này.")
@@ -231,8 +315,13 @@ def _wave(delivery_id: int) -> Delivery:
 def wave(delivery_id: int):
     d = _wave(delivery_id)
     account = get_session().get(ChannelAccount, d.channel_account_id)
-    return render_template("sms/wave.html", d=d, account=account, counts=sv.wave_counts_for(d.id),
-                           can_write=actor().role in (Role.admin, Role.communicator))
+    return render_template(
+        "sms/wave.html",
+        d=d,
+        account=account,
+        counts=sv.wave_counts_for(d.id),
+        can_write=actor().role in (Role.admin, Role.communicator),
+    )
 
 
 @bp.route("/waves/<int:delivery_id>/counts.json")
@@ -263,11 +352,15 @@ def wave_rebatch(delivery_id: int):
 @role_required(*BATCH_ROLES)
 def batches():
     session = get_session()
-    rows = session.exec(sv.batch_query_for(session, actor()).order_by(SmsBatch.id.desc())
-                        .limit(500)).all()
-    return render_template("sms/batches.html", batches=rows,
-                           carrier=sv.partner_carrier(session, actor()),
-                           is_partner=actor().role in (Role.admin, Role.telecom_partner))
+    rows = session.exec(
+        sv.batch_query_for(session, actor()).order_by(SmsBatch.id.desc()).limit(500)
+    ).all()
+    return render_template(
+        "sms/batches.html",
+        batches=rows,
+        carrier=sv.partner_carrier(session, actor()),
+        is_partner=actor().role in (Role.admin, Role.telecom_partner),
+    )
 
 
 def _batch(batch_id: int) -> SmsBatch:
@@ -286,7 +379,9 @@ def batch_file(batch_id: int):
     except sv.SmsInputError as exc:
         flash(exc.message, "error")
         return redirect(url_for("sms.batches"))
-    return send_file(dl.fileobj, mimetype=dl.mimetype, as_attachment=True, download_name=dl.filename)
+    return send_file(
+        dl.fileobj, mimetype=dl.mimetype, as_attachment=True, download_name=dl.filename
+    )
 
 
 @bp.route("/batches/<int:batch_id>/ack", methods=["POST"])
@@ -318,6 +413,13 @@ def batch_report(batch_id: int):
         return redirect(url_for("sms.batches"))
     flash(_("Đã ghi nhận %(n)d dòng báo cáo.", n=result["applied"]), "success")
     for err in result["errors"][:10]:
-        flash(_("Dòng %(line)s (%(value)s): %(reason)s", line=err["line"], value=err["value"],
-                reason=err["reason"]), "error")
+        flash(
+            _(
+                "Dòng %(line)s (%(value)s): %(reason)s",
+                line=err["line"],
+                value=err["value"],
+                reason=err["reason"],
+            ),
+            "error",
+        )
     return redirect(url_for("sms.batches"))

@@ -31,13 +31,26 @@ ROWS = [
     ("", "Không số", "x"),
 ]
 HEADER = ("Số điện thoại", "Họ và tên", "Xã/Phường")
-EXPECTED = {"rows": 13, "valid": 7, "invalid": 5, "duplicates": 1, "converted": 1,
-            "by_carrier": {"viettel": 2, "vinaphone": 1, "mobifone": 1, "vietnamobile": 1,
-                           "gmobile": 1, "other": 1}}
+EXPECTED = {
+    "rows": 13,
+    "valid": 7,
+    "invalid": 5,
+    "duplicates": 1,
+    "converted": 1,
+    "by_carrier": {
+        "viettel": 2,
+        "vinaphone": 1,
+        "mobifone": 1,
+        "vietnamobile": 1,
+        "gmobile": 1,
+        "other": 1,
+    },
+}
 
 
-def csv_bytes(rows=ROWS, header=HEADER, *, delimiter: str = ",", encoding: str = "utf-8",
-              bom: bool = False) -> bytes:
+def csv_bytes(
+    rows=ROWS, header=HEADER, *, delimiter: str = ",", encoding: str = "utf-8", bom: bool = False
+) -> bytes:
     import csv
 
     buf = io.StringIO()
@@ -65,8 +78,9 @@ def xlsx_bytes(rows=ROWS, header=HEADER) -> bytes:
 
 def upload(client, headers, data: bytes, filename: str, **form):
     payload = {"file": (io.BytesIO(data), filename), **form}
-    return client.post("/api/v1/recipient-lists", data=payload, headers=headers,
-                       content_type="multipart/form-data")
+    return client.post(
+        "/api/v1/recipient-lists", data=payload, headers=headers, content_type="multipart/form-data"
+    )
 
 
 def partner_headers(app, carrier: str) -> dict:
@@ -74,8 +88,9 @@ def partner_headers(app, carrier: str) -> dict:
     return {"Authorization": "Bearer " + token_for(app, user)}
 
 
-def seed_campaign(app, runner=None, status: str = "approved",
-                  sms_class: str = "public_service") -> int:
+def seed_campaign(
+    app, runner=None, status: str = "approved", sms_class: str = "public_service"
+) -> int:
     """The demo's units and one campaign in ``status``; returns its id.
     (``runner`` is accepted for symmetry; the full seed-demo is not needed.)"""
     from datetime import date
@@ -88,10 +103,15 @@ def seed_campaign(app, runner=None, status: str = "approved",
     with app.app_context(), session_scope(app) as s:
         owner = s.exec(select(OrgUnit).where(OrgUnit.code == "so-khcn")).first()
         today = date.today()
-        campaign = Campaign(title="Ngày Chuyển đổi số 10/10", starts_on=today,
-                            ends_on=today + timedelta(days=30), status=status,
-                            owner_unit_id=owner.id, sms_class=sms_class,
-                            created_at=datetime.now(UTC))
+        campaign = Campaign(
+            title="Ngày Chuyển đổi số 10/10",
+            starts_on=today,
+            ends_on=today + timedelta(days=30),
+            status=status,
+            owner_unit_id=owner.id,
+            sms_class=sms_class,
+            created_at=datetime.now(UTC),
+        )
         s.add(campaign)
         s.flush()
         return campaign.id
@@ -106,21 +126,38 @@ def make_account(app, channel: str, config: dict, secrets: dict | None = None) -
 
     token = _secrets.token_urlsafe(24)
     with app.app_context(), session_scope(app) as s:
-        account = ChannelAccount(channel=channel, name=f"{channel} test", config=config,
-                                 secrets_encrypted=SecretBox(app.config["SECRET_KEY"]).encrypt(
-                                     secrets or {}), hook_token=token)
+        account = ChannelAccount(
+            channel=channel,
+            name=f"{channel} test",
+            config=config,
+            secrets_encrypted=SecretBox(app.config["SECRET_KEY"]).encrypt(secrets or {}),
+            hook_token=token,
+        )
         s.add(account)
         s.flush()
         return account.id, token
 
 
-def create_wave(client, headers, campaign_id: int, account_id: int, list_id: int, text: str,
-                when: datetime | None = None) -> dict:
+def create_wave(
+    client,
+    headers,
+    campaign_id: int,
+    account_id: int,
+    list_id: int,
+    text: str,
+    when: datetime | None = None,
+) -> dict:
     when = when or datetime.now(UTC) - timedelta(minutes=1)
-    resp = client.post("/api/v1/deliveries", headers=headers, json={
-        "campaign_id": campaign_id, "channel_account_id": account_id,
-        "scheduled_at": when.isoformat(),
-        "content": {"text": text, "recipient_list_id": list_id}})
+    resp = client.post(
+        "/api/v1/deliveries",
+        headers=headers,
+        json={
+            "campaign_id": campaign_id,
+            "channel_account_id": account_id,
+            "scheduled_at": when.isoformat(),
+            "content": {"text": text, "recipient_list_id": list_id},
+        },
+    )
     assert resp.status_code == 201, resp.get_json()
     return resp.get_json()
 
