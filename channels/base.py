@@ -554,8 +554,8 @@ def validate_fields(
                 value = raw
         except (TypeError, ValueError) as exc:
             msg = str(exc)
-            errors[f.name] = msg if msg and not msg.startswith("invalid literal") else (
-                "Giá trị không hợp lệ."
+            errors[f.name] = (
+                msg if msg and not msg.startswith("invalid literal") else ("Giá trị không hợp lệ.")
             )
             continue
         clean[f.name] = value
@@ -605,16 +605,22 @@ def http_result(resp: requests.Response, *, ok_id_key: str = "id") -> SendResult
         )
     if status == 429:
         return SendResult(
-            Outcome.RATE_LIMITED, http_status=status, retry_after=retry_after,
+            Outcome.RATE_LIMITED,
+            http_status=status,
+            retry_after=retry_after,
             message=f"HTTP 429: {text}",
         )
     if status == 408 or status >= 500:
         return SendResult(
-            Outcome.TRANSIENT, http_status=status, retry_after=retry_after,
+            Outcome.TRANSIENT,
+            http_status=status,
+            retry_after=retry_after,
             message=f"HTTP {status}: {text}",
         )
     if status in (401, 403):
-        return SendResult(Outcome.AUTH_EXPIRED, http_status=status, message=f"HTTP {status}: {text}")
+        return SendResult(
+            Outcome.AUTH_EXPIRED, http_status=status, message=f"HTTP {status}: {text}"
+        )
     return SendResult(Outcome.PERMANENT, http_status=status, message=f"HTTP {status}: {text}")
 
 
@@ -701,9 +707,13 @@ def preview_media(media: Iterable[MediaFile], css: str = "preview-media") -> str
         if kind == "image":
             items.append(f'<img class="preview-image" src="{src}" alt="{name}" loading="lazy">')
         elif kind == "video":
-            items.append(f'<video class="preview-video" src="{src}" controls preload="none"></video>')
+            items.append(
+                f'<video class="preview-video" src="{src}" controls preload="none"></video>'
+            )
         elif kind == "audio":
-            items.append(f'<audio class="preview-audio" src="{src}" controls preload="none"></audio>')
+            items.append(
+                f'<audio class="preview-audio" src="{src}" controls preload="none"></audio>'
+            )
         else:
             items.append(f'<a class="preview-file" href="{src}">{name}</a>')
     if not items:

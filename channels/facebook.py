@@ -127,8 +127,12 @@ def classify_graph_error(
     err = body.get("error") if isinstance(body, Mapping) else None
     if not isinstance(err, Mapping):
         if status == 429 or status >= 500:
-            return SendResult(Outcome.TRANSIENT, http_status=status, message=f"HTTP {status} without Graph error")
-        return SendResult(Outcome.PERMANENT, http_status=status, message=f"HTTP {status}: {short(body)}")
+            return SendResult(
+                Outcome.TRANSIENT, http_status=status, message=f"HTTP {status} without Graph error"
+            )
+        return SendResult(
+            Outcome.PERMANENT, http_status=status, message=f"HTTP {status}: {short(body)}"
+        )
     try:
         code = int(err.get("code") or 0)
     except (TypeError, ValueError):
@@ -237,9 +241,7 @@ class FacebookPageAdapter(Adapter):
     long_running = True
     config_spec = (
         ConfigField("page_id", "ID Trang Facebook", "Facebook Page ID", max_length=64),
-        ConfigField(
-            "page_access_token", "Mã truy cập Trang", "Page access token", secret=True
-        ),
+        ConfigField("page_access_token", "Mã truy cập Trang", "Page access token", secret=True),
         ConfigField("page_name", "Tên Trang (để xem trước)", "Page name (preview)", required=False),
         ConfigField(
             "schedule_max_days",
@@ -286,7 +288,9 @@ class FacebookPageAdapter(Adapter):
         video = self.endpoints.get("graph_video_url")
         # The documented video host only applies to the real Graph API; a
         # configured base URL (a fake, a proxy) takes videos too.
-        self.graph_video_url = (video or (GRAPH_VIDEO_URL if base == GRAPH_URL else base)).rstrip("/")
+        self.graph_video_url = (video or (GRAPH_VIDEO_URL if base == GRAPH_URL else base)).rstrip(
+            "/"
+        )
 
     @property
     def page_id(self) -> str:
@@ -392,12 +396,18 @@ class FacebookPageAdapter(Adapter):
         body_json = response_json(resp)
         if resp.status_code < 300 and not isinstance(body_json, dict):
             # Accepted, but we cannot read what was created.
-            raise _StepFailed(SendResult(
-                Outcome.AMBIGUOUS if publishing else Outcome.TRANSIENT, http_status=resp.status_code,
-                message=f"unreadable reply from {path}: {short(resp.text, 120)}"))
+            raise _StepFailed(
+                SendResult(
+                    Outcome.AMBIGUOUS if publishing else Outcome.TRANSIENT,
+                    http_status=resp.status_code,
+                    message=f"unreadable reply from {path}: {short(resp.text, 120)}",
+                )
+            )
         if resp.status_code >= 400 or not isinstance(body_json, dict) or "error" in body_json:
             raise _StepFailed(
-                classify_graph_error(resp.status_code, body_json, resp.headers, publishing=publishing)
+                classify_graph_error(
+                    resp.status_code, body_json, resp.headers, publishing=publishing
+                )
             )
         return body_json
 
@@ -428,7 +438,10 @@ class FacebookPageAdapter(Adapter):
         if not self.natively_scheduled(message):
             return {}
         assert message.scheduled_at is not None
-        return {"published": "false", "scheduled_publish_time": str(int(message.scheduled_at.timestamp()))}
+        return {
+            "published": "false",
+            "scheduled_publish_time": str(int(message.scheduled_at.timestamp())),
+        }
 
     # -- contract -----------------------------------------------------------------------
 
@@ -452,17 +465,24 @@ class FacebookPageAdapter(Adapter):
         notes = []
         if message.options.get("link") and message.media:
             notes.append("Facebook không hiển thị thẻ liên kết khi bài có ảnh hoặc video.")
-        if (message.options.get("native_schedule") and message.scheduled_at is not None
-                and not self.natively_scheduled(message)):
+        if (
+            message.options.get("native_schedule")
+            and message.scheduled_at is not None
+            and not self.natively_scheduled(message)
+        ):
             notes.append("Giờ hẹn còn chưa tới 10 phút: bài sẽ được đăng ngay khi gửi.")
         if message.options.get("native_schedule") and message.scheduled_at is None:
-            notes.append("Bài hẹn giờ trên Facebook sẽ dùng giờ đăng của lượt gửi (10 phút đến "
-                         f"{int(self.config.get('schedule_max_days') or 30)} ngày sau khi gửi).")
+            notes.append(
+                "Bài hẹn giờ trên Facebook sẽ dùng giờ đăng của lượt gửi (10 phút đến "
+                f"{int(self.config.get('schedule_max_days') or 30)} ngày sau khi gửi)."
+            )
         for m in message.media:
             if m.path and not os.path.exists(m.path) and not (media_kind(m) == "image" and m.url):
                 notes.append(f"Không tìm thấy tệp {os.path.basename(m.path)}.")
         if len(nfc(message.text)) > 480:
-            notes.append("Bài dài: Facebook chỉ hiện khoảng 480 ký tự đầu, phần sau nằm sau «Xem thêm».")
+            notes.append(
+                "Bài dài: Facebook chỉ hiện khoảng 480 ký tự đầu, phần sau nằm sau «Xem thêm»."
+            )
         return notes
 
     def preview(self, message: Message) -> str:
@@ -504,7 +524,9 @@ class FacebookPageAdapter(Adapter):
         try:
             if videos:
                 if images or len(videos) > 1:
-                    return SendResult(Outcome.PERMANENT, message="a video post carries exactly one video")
+                    return SendResult(
+                        Outcome.PERMANENT, message="a video post carries exactly one video"
+                    )
                 external = self._post_video(message, videos[0])
             elif len(images) > MAX_PHOTOS:
                 return SendResult(Outcome.PERMANENT, message=f"more than {MAX_PHOTOS} photos")
@@ -525,7 +547,10 @@ class FacebookPageAdapter(Adapter):
     # -- publishing steps ---------------------------------------------------------------
 
     def _post_feed(self, message: Message, media_fbids: list[str]) -> str:
-        data: dict[str, Any] = {"message": nfc(message.text) or None, **self._publish_params(message)}
+        data: dict[str, Any] = {
+            "message": nfc(message.text) or None,
+            **self._publish_params(message),
+        }
         if message.options.get("link") and not media_fbids:
             data["link"] = message.options["link"]
         for i, fbid in enumerate(media_fbids):
@@ -542,14 +567,18 @@ class FacebookPageAdapter(Adapter):
             return media.path, None
         try:
             fitted = fit_image(
-                media.path, MAX_PHOTO_BYTES, formats=("JPEG", "PNG", "GIF", "BMP", "TIFF"),
+                media.path,
+                MAX_PHOTO_BYTES,
+                formats=("JPEG", "PNG", "GIF", "BMP", "TIFF"),
                 max_side=4096,
             )
         except ValueError as exc:
             raise _StepFailed(SendResult(Outcome.PERMANENT, message=str(exc))) from exc
         return fitted, (fitted if fitted != media.path else None)
 
-    def _upload_photo(self, media: MediaFile, data: dict[str, Any], *, publishing: bool) -> dict[str, Any]:
+    def _upload_photo(
+        self, media: MediaFile, data: dict[str, Any], *, publishing: bool
+    ) -> dict[str, Any]:
         path, temp = self._photo_file(media)
         try:
             if path is None:
@@ -558,7 +587,10 @@ class FacebookPageAdapter(Adapter):
                         SendResult(Outcome.PERMANENT, message=f"missing file {media.path}")
                     )
                 return self._call(
-                    "POST", f"{self.page_id}/photos", data={**data, "url": media.url}, publishing=publishing
+                    "POST",
+                    f"{self.page_id}/photos",
+                    data={**data, "url": media.url},
+                    publishing=publishing,
                 )
             mime = "image/jpeg" if temp else media.mime
             with open(path, "rb") as fh:
@@ -577,7 +609,11 @@ class FacebookPageAdapter(Adapter):
 
     def _post_multi_photo(self, message: Message, images: list[MediaFile]) -> str:
         scheduled = self.natively_scheduled(message)
-        extra = {"temporary": "true"} if scheduled and self.config.get("temporary_for_scheduled") else {}
+        extra = (
+            {"temporary": "true"}
+            if scheduled and self.config.get("temporary_for_scheduled")
+            else {}
+        )
         fbids = []
         for media in images:
             reply = self._upload_photo(media, {"published": "false", **extra}, publishing=False)
@@ -604,7 +640,11 @@ class FacebookPageAdapter(Adapter):
                 reply = self._call(
                     "POST",
                     path,
-                    data={"upload_phase": "transfer", "upload_session_id": session_id, "start_offset": str(lo)},
+                    data={
+                        "upload_phase": "transfer",
+                        "upload_session_id": session_id,
+                        "start_offset": str(lo),
+                    },
                     files={"video_file_chunk": ("chunk", chunk, "application/octet-stream")},
                     video=True,
                 )
@@ -632,7 +672,9 @@ class FacebookPageAdapter(Adapter):
         try:
             if last is not None and last.external_id:
                 self._call("GET", last.external_id, params={"fields": "id"})
-                return SendResult(found_outcome, external_id=last.external_id, message="found by id")
+                return SendResult(
+                    found_outcome, external_id=last.external_id, message="found by id"
+                )
             videos = any(media_kind(m) == "video" for m in message.media)
             if videos:
                 edge, text_field = "videos", "description"
@@ -662,8 +704,12 @@ class FacebookPageAdapter(Adapter):
             created = _parse_fb_time(item.get("created_time"))
             if created is not None and created < since:
                 continue
-            return SendResult(found_outcome, external_id=str(item["id"]), message=f"found on /{edge}")
-        return SendResult(Outcome.TRANSIENT, message=f"not among the Page's recent {edge}: safe to resend")
+            return SendResult(
+                found_outcome, external_id=str(item["id"]), message=f"found on /{edge}"
+            )
+        return SendResult(
+            Outcome.TRANSIENT, message=f"not among the Page's recent {edge}: safe to resend"
+        )
 
     def cancel(self, external_id: str) -> SendResult:
         """Delete a post (or a provider-scheduled post) by id."""

@@ -70,7 +70,9 @@ class LoudspeakerAdapter(Adapter):
         return []
 
     def preview(self, message: Message) -> str:
-        body = f'<div class="preview-unit">Đơn vị phát: {html.escape(self.unit_code(message))}</div>'
+        body = (
+            f'<div class="preview-unit">Đơn vị phát: {html.escape(self.unit_code(message))}</div>'
+        )
         if message.title:
             body += f'<div class="preview-title">{html.escape(nfc(message.title))}</div>'
         audio = self.audio(message)
@@ -84,7 +86,9 @@ class LoudspeakerAdapter(Adapter):
         unit = self.unit_code(message)
         url = self.config.get("webhook_url")
         if not url:
-            return SendResult(Outcome.SENT, external_id=f"kit:{unit}", message="published via radio kit")
+            return SendResult(
+                Outcome.SENT, external_id=f"kit:{unit}", message="published via radio kit"
+            )
         audio = self.audio(message)
         payload = {
             "unit_code": unit,

@@ -118,5 +118,7 @@ class WebhookAdapter(Adapter):
         if secret:
             digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
             headers["X-Lantoa-Signature"] = "sha256=" + digest
-        resp = self.session.post(self.config["url"], data=body, headers=headers, timeout=self.timeout)
+        resp = self.session.post(
+            self.config["url"], data=body, headers=headers, timeout=self.timeout
+        )
         return http_result(resp)

@@ -236,40 +236,101 @@ class ZaloOAAdapter(Adapter):
         ConfigField("access_token", "Access token", "Access token", secret=True),
         ConfigField("refresh_token", "Refresh token", "Refresh token", secret=True),
         ConfigField("secret_key", "Khóa bí mật ứng dụng", "App secret key", secret=True),
-        ConfigField("default_author", "Tác giả mặc định của bài viết", "Default article author",
-                    required=False, max_length=50),
-        ConfigField("target_encoding", "Cách mã hóa đối tượng nhận", "Broadcast target encoding",
-                    type="choice", choices=("int", "list", "csv"), required=False, default="int"),
-        ConfigField("enable_v3_messages", "Bật tin Giao dịch/Truyền thông v3 (đã ngừng 01/03/2026)",
-                    "Enable v3 transaction/promotion messages", type="bool", required=False,
-                    default=False),
-        ConfigField("night_start_hour", "Giờ bắt đầu cấm gửi ban đêm", "Night ban start hour",
-                    type="int", required=False, default=22),
-        ConfigField("night_end_hour", "Giờ kết thúc cấm gửi ban đêm", "Night ban end hour",
-                    type="int", required=False, default=6),
-        ConfigField("verify_attempts", "Số lần kiểm tra bài viết", "Article verify attempts",
-                    type="int", required=False, default=8),
-        ConfigField("verify_interval", "Giãn cách kiểm tra bài viết (giây)",
-                    "Article verify interval (s)", type="float", required=False, default=2.0),
-        ConfigField("use_appsecret_proof", "Gửi appsecret_proof", "Send appsecret_proof",
-                    type="bool", required=False, default=False),
+        ConfigField(
+            "default_author",
+            "Tác giả mặc định của bài viết",
+            "Default article author",
+            required=False,
+            max_length=50,
+        ),
+        ConfigField(
+            "target_encoding",
+            "Cách mã hóa đối tượng nhận",
+            "Broadcast target encoding",
+            type="choice",
+            choices=("int", "list", "csv"),
+            required=False,
+            default="int",
+        ),
+        ConfigField(
+            "enable_v3_messages",
+            "Bật tin Giao dịch/Truyền thông v3 (đã ngừng 01/03/2026)",
+            "Enable v3 transaction/promotion messages",
+            type="bool",
+            required=False,
+            default=False,
+        ),
+        ConfigField(
+            "night_start_hour",
+            "Giờ bắt đầu cấm gửi ban đêm",
+            "Night ban start hour",
+            type="int",
+            required=False,
+            default=22,
+        ),
+        ConfigField(
+            "night_end_hour",
+            "Giờ kết thúc cấm gửi ban đêm",
+            "Night ban end hour",
+            type="int",
+            required=False,
+            default=6,
+        ),
+        ConfigField(
+            "verify_attempts",
+            "Số lần kiểm tra bài viết",
+            "Article verify attempts",
+            type="int",
+            required=False,
+            default=8,
+        ),
+        ConfigField(
+            "verify_interval",
+            "Giãn cách kiểm tra bài viết (giây)",
+            "Article verify interval (s)",
+            type="float",
+            required=False,
+            default=2.0,
+        ),
+        ConfigField(
+            "use_appsecret_proof",
+            "Gửi appsecret_proof",
+            "Send appsecret_proof",
+            type="bool",
+            required=False,
+            default=False,
+        ),
     )
     options_spec = (
-        ConfigField("kind", "Loại tin Zalo", "Zalo action", type="choice", choices=KINDS,
-                    required=False, default="article_broadcast"),
+        ConfigField(
+            "kind",
+            "Loại tin Zalo",
+            "Zalo action",
+            type="choice",
+            choices=KINDS,
+            required=False,
+            default="article_broadcast",
+        ),
         ConfigField("author", "Tác giả", "Author", required=False, max_length=50),
         ConfigField("description", "Mô tả ngắn", "Description", required=False, max_length=300),
         ConfigField("cover_url", "Ảnh bìa (URL)", "Cover URL", type="url", required=False),
         ConfigField("article_id", "ID bài viết có sẵn", "Existing article id", required=False),
         ConfigField("target", "Đối tượng nhận", "Broadcast target", type="json", required=False),
-        ConfigField("user_ids", "Người nhận (user_id)", "Recipients (user ids)", type="list",
-                    required=False),
+        ConfigField(
+            "user_ids", "Người nhận (user_id)", "Recipients (user ids)", type="list", required=False
+        ),
         ConfigField("phone", "Số điện thoại", "Phone", required=False),
         ConfigField("template_id", "Mã mẫu ZNS", "ZNS template id", required=False),
-        ConfigField("template_data", "Dữ liệu mẫu ZNS", "ZNS template data", type="json",
-                    required=False),
-        ConfigField("transaction_type", "Loại tin giao dịch", "Transaction template type",
-                    required=False, default="transaction_event"),
+        ConfigField(
+            "template_data", "Dữ liệu mẫu ZNS", "ZNS template data", type="json", required=False
+        ),
+        ConfigField(
+            "transaction_type",
+            "Loại tin giao dịch",
+            "Transaction template type",
+            required=False,
+            default="transaction_event",
+        ),
     )
 
     def __init__(self, config: Mapping[str, Any], credentials: Any = None, **kwargs: Any):
@@ -332,7 +393,11 @@ class ZaloOAAdapter(Adapter):
                 self.last_refresh_error = f"refresh failed: {type(exc).__name__}"
                 return False
             body = response_json(resp)
-            if not isinstance(body, Mapping) or not body.get("access_token") or not body.get("refresh_token"):
+            if (
+                not isinstance(body, Mapping)
+                or not body.get("access_token")
+                or not body.get("refresh_token")
+            ):
                 name = body.get("error_name") if isinstance(body, Mapping) else None
                 code = body.get("error") if isinstance(body, Mapping) else None
                 self.last_refresh_error = f"refresh refused: {code} {name or short(resp.text, 120)}"
@@ -345,17 +410,26 @@ class ZaloOAAdapter(Adapter):
                 {
                     "access_token": str(body["access_token"]),
                     "refresh_token": str(body["refresh_token"]),
-                    "access_token_expires_at": (self.now() + timedelta(seconds=lifetime)).isoformat(),
+                    "access_token_expires_at": (
+                        self.now() + timedelta(seconds=lifetime)
+                    ).isoformat(),
                 }
             )
             return True
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    def _classify(self, code: int, text: str, table: Mapping[int, tuple[Outcome, str]]) -> SendResult:
+    def _classify(
+        self, code: int, text: str, table: Mapping[int, tuple[Outcome, str]]
+    ) -> SendResult:
         outcome, kind = table.get(code, (Outcome.PERMANENT, "unknown_error"))
-        result = SendResult(outcome, provider_code=str(code), http_status=200,
-                            message=f"({code}) {short(text, 200)}", detail={"class": kind})
+        result = SendResult(
+            outcome,
+            provider_code=str(code),
+            http_status=200,
+            message=f"({code}) {short(text, 200)}",
+            detail={"class": kind},
+        )
         if outcome is Outcome.RATE_LIMITED:
             result.retry_after = RATE_LIMIT_WAIT if code == -32 else QUOTA_WAIT
         if outcome is Outcome.DEFERRED:
@@ -367,7 +441,9 @@ class ZaloOAAdapter(Adapter):
         return result
 
     def _night(self) -> tuple[int, int]:
-        return int(self.config.get("night_start_hour", 22)), int(self.config.get("night_end_hour", 6))
+        return int(self.config.get("night_start_hour", 22)), int(
+            self.config.get("night_end_hour", 6)
+        )
 
     def _after_night(self) -> datetime:
         """The next end of the night window (the provider said it is night)."""
@@ -391,26 +467,42 @@ class ZaloOAAdapter(Adapter):
         token = self.credentials.get("access_token")
         if not token:
             if not _refreshed and self._refresh(None):
-                return self._call(method, url, body=body, params=params, files=files, zns=zns,
-                                  publishing=publishing, _refreshed=True)
+                return self._call(
+                    method,
+                    url,
+                    body=body,
+                    params=params,
+                    files=files,
+                    zns=zns,
+                    publishing=publishing,
+                    _refreshed=True,
+                )
             raise _StepFailed(SendResult(Outcome.AUTH_EXPIRED, message="no access token"))
         headers = {"access_token": token}
         if self.config.get("use_appsecret_proof"):
             secret = self.credentials.get("secret_key") or ""
-            headers["appsecret_proof"] = hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+            headers["appsecret_proof"] = hmac.new(
+                secret.encode(), token.encode(), hashlib.sha256
+            ).hexdigest()
         try:
             if files is not None:
                 resp = self.session.post(url, files=files, headers=headers, timeout=self.timeout)
             elif method == "POST":
                 headers["Content-Type"] = "application/json"
-                resp = self.session.post(url, data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
-                                         headers=headers, timeout=self.timeout)
+                resp = self.session.post(
+                    url,
+                    data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+                    headers=headers,
+                    timeout=self.timeout,
+                )
             else:
                 resp = self.session.get(url, params=params, headers=headers, timeout=self.timeout)
         except requests.ReadTimeout as exc:
             if publishing:
                 raise
-            raise _StepFailed(SendResult(Outcome.TRANSIENT, message=f"read timeout: {short(str(exc))}")) from exc
+            raise _StepFailed(
+                SendResult(Outcome.TRANSIENT, message=f"read timeout: {short(str(exc))}")
+            ) from exc
         data = response_json(resp)
         if not isinstance(data, Mapping):
             if resp.status_code < 300:  # accepted, unreadable: it may have gone out
@@ -419,8 +511,13 @@ class ZaloOAAdapter(Adapter):
                 outcome = Outcome.TRANSIENT
             else:
                 outcome = Outcome.PERMANENT
-            raise _StepFailed(SendResult(outcome, http_status=resp.status_code,
-                                         message=f"HTTP {resp.status_code}: {short(resp.text, 200)}"))
+            raise _StepFailed(
+                SendResult(
+                    outcome,
+                    http_status=resp.status_code,
+                    message=f"HTTP {resp.status_code}: {short(resp.text, 200)}",
+                )
+            )
         try:
             code = int(data.get("error", 0) or 0)
         except (TypeError, ValueError):
@@ -431,12 +528,23 @@ class ZaloOAAdapter(Adapter):
         auth_codes = ZNS_AUTH_CODES if zns else OA_AUTH_CODES
         if code in auth_codes and not _refreshed:
             if self._refresh(token):
-                return self._call(method, url, body=body, params=params, files=files, zns=zns,
-                                  publishing=publishing, _refreshed=True)
+                return self._call(
+                    method,
+                    url,
+                    body=body,
+                    params=params,
+                    files=files,
+                    zns=zns,
+                    publishing=publishing,
+                    _refreshed=True,
+                )
         if code == 0:  # HTTP error status with a zero code
             outcome = Outcome.TRANSIENT if resp.status_code >= 500 else Outcome.PERMANENT
-            raise _StepFailed(SendResult(outcome, http_status=resp.status_code,
-                                         message=f"HTTP {resp.status_code}"))
+            raise _StepFailed(
+                SendResult(
+                    outcome, http_status=resp.status_code, message=f"HTTP {resp.status_code}"
+                )
+            )
         raise _StepFailed(self._classify(code, str(data.get("message", "")), table))
 
     # -- contract ---------------------------------------------------------------------------
@@ -487,8 +595,10 @@ class ZaloOAAdapter(Adapter):
                 problems.append("Tin ZNS cần dữ liệu mẫu (template_data).")
         elif kind in ("transaction", "promotion"):
             if not self.config.get("enable_v3_messages"):
-                problems.append("Zalo đã ngừng tin Giao dịch/Truyền thông theo UID từ 01/03/2026; "
-                                "cần bật cài đặt của tài khoản để dùng.")
+                problems.append(
+                    "Zalo đã ngừng tin Giao dịch/Truyền thông theo UID từ 01/03/2026; "
+                    "cần bật cài đặt của tài khoản để dùng."
+                )
             if not self._recipients(message):
                 problems.append("Tin cần người nhận (user_ids).")
         return problems
@@ -504,12 +614,18 @@ class ZaloOAAdapter(Adapter):
         for m in message.media:
             size = media_size(m)
             if media_kind(m) == "image" and size and size > MAX_IMAGE_BYTES:
-                notes.append(f"Ảnh {os.path.basename(m.path)} nặng hơn 1 MB: Zalo không nhận ảnh bài viết "
-                             "quá 1 MB; hãy dùng bản nén.")
-        if message.scheduled_at is not None and next_allowed_time(message.scheduled_at, *self._night()):
+                notes.append(
+                    f"Ảnh {os.path.basename(m.path)} nặng hơn 1 MB: Zalo không nhận ảnh bài viết "
+                    "quá 1 MB; hãy dùng bản nén."
+                )
+        if message.scheduled_at is not None and next_allowed_time(
+            message.scheduled_at, *self._night()
+        ):
             start, end = self._night()
-            notes.append(f"Zalo không cho gửi tin truyền thông từ {start}:00 đến {end:02d}:00; "
-                         f"tin sẽ được gửi lúc {end:02d}:00.")
+            notes.append(
+                f"Zalo không cho gửi tin truyền thông từ {start}:00 đến {end:02d}:00; "
+                f"tin sẽ được gửi lúc {end:02d}:00."
+            )
         return notes
 
     def preview(self, message: Message) -> str:
@@ -535,8 +651,10 @@ class ZaloOAAdapter(Adapter):
                 for k, v in dict(message.options.get("template_data") or {}).items()
             )
             tid = html.escape(str(message.options.get("template_id") or ""))
-            body = (f'<div class="preview-zns"><div class="preview-title">Mẫu ZNS {tid}</div>'
-                    f'<table class="preview-template-data">{rows}</table></div>')
+            body = (
+                f'<div class="preview-zns"><div class="preview-title">Mẫu ZNS {tid}</div>'
+                f'<table class="preview-template-data">{rows}</table></div>'
+            )
         else:
             text = text[:CS_MAX_TEXT]
             body = f'<div class="preview-bubble">{preview_text(text)}'
@@ -568,7 +686,9 @@ class ZaloOAAdapter(Adapter):
         first_line = text.split("\n", 1)[0]
         title = nfc(message.title or first_line)[:150]
         description = nfc(str(message.options.get("description") or text))[:300]
-        author = nfc(str(message.options.get("author") or self.config.get("default_author") or title))[:50]
+        author = nfc(
+            str(message.options.get("author") or self.config.get("default_author") or title)
+        )[:50]
         return title, description, author
 
     def article_body(self, message: Message) -> dict[str, Any]:
@@ -595,13 +715,17 @@ class ZaloOAAdapter(Adapter):
         interval = float(self.config.get("verify_interval") or 0.0)
         for i in range(max(1, attempts)):
             try:
-                reply = self._call("POST", f"{self.oa_url}/v2.0/article/verify", body={"token": token},
-                                   publishing=False)
+                reply = self._call(
+                    "POST",
+                    f"{self.oa_url}/v2.0/article/verify",
+                    body={"token": token},
+                    publishing=False,
+                )
             except _StepFailed as failed:
                 if failed.result.provider_code != str(ARTICLE_PROCESSING):
                     raise
                 if i + 1 < attempts:
-                    self._sleep(interval * (1.5 ** i))
+                    self._sleep(interval * (1.5**i))
                 continue
             data = reply.get("data") or {}
             article_id = data.get("id") or data.get("article_id")
@@ -610,14 +734,21 @@ class ZaloOAAdapter(Adapter):
         return None
 
     def _broadcast(self, message: Message, article_id: str) -> SendResult:
-        target = encode_target(dict(message.options.get("target") or {}),
-                               str(self.config.get("target_encoding") or "int"))
+        target = encode_target(
+            dict(message.options.get("target") or {}),
+            str(self.config.get("target_encoding") or "int"),
+        )
         body = {
             "recipient": {"target": target},
-            "message": {"attachment": {"type": "template", "payload": {
-                "template_type": "media",
-                "elements": [{"media_type": "article", "attachment_id": article_id}],
-            }}},
+            "message": {
+                "attachment": {
+                    "type": "template",
+                    "payload": {
+                        "template_type": "media",
+                        "elements": [{"media_type": "article", "attachment_id": article_id}],
+                    },
+                }
+            },
         }
         try:
             reply = self._call("POST", f"{self.oa_url}/v2.0/oa/message", body=body)
@@ -625,14 +756,21 @@ class ZaloOAAdapter(Adapter):
             failed.result.detail["article_id"] = article_id
             raise
         message_id = (reply.get("data") or {}).get("message_id")
-        return SendResult(Outcome.SENT, external_id=str(message_id) if message_id else article_id,
-                          detail={"article_id": article_id})
+        return SendResult(
+            Outcome.SENT,
+            external_id=str(message_id) if message_id else article_id,
+            detail={"article_id": article_id},
+        )
 
     def _article_broadcast(self, message: Message) -> SendResult:
         at = next_allowed_time(self.now(), *self._night())
         if at is not None:
-            return SendResult(Outcome.DEFERRED, retry_at=at, message="Zalo night ban: not before morning",
-                              detail={"class": "night_ban"})
+            return SendResult(
+                Outcome.DEFERRED,
+                retry_at=at,
+                message="Zalo night ban: not before morning",
+                detail={"class": "night_ban"},
+            )
         try:
             target = dict(message.options.get("target") or {})
             encode_target(target, str(self.config.get("target_encoding") or "int"))
@@ -643,15 +781,22 @@ class ZaloOAAdapter(Adapter):
         body = self.article_body(message)
         if not body["cover"]["photo_url"]:
             return SendResult(Outcome.PERMANENT, message="article needs a cover image URL")
-        created = self._call("POST", f"{self.oa_url}/v2.0/article/create", body=body, publishing=False)
+        created = self._call(
+            "POST", f"{self.oa_url}/v2.0/article/create", body=body, publishing=False
+        )
         token = str((created.get("data") or {}).get("token") or "")
         if not token:
-            return SendResult(Outcome.PERMANENT, message=f"article create gave no token: {short(created)}")
+            return SendResult(
+                Outcome.PERMANENT, message=f"article create gave no token: {short(created)}"
+            )
         article_id = self._verify_article(token, int(self.config.get("verify_attempts") or 8))
         if article_id is None:
             # The article exists but is still processing: lookup() finishes the job.
-            return SendResult(Outcome.AMBIGUOUS, message="article still processing (-214) after polling",
-                              detail={"stage": "verify", "article_token": token})
+            return SendResult(
+                Outcome.AMBIGUOUS,
+                message="article still processing (-214) after polling",
+                detail={"stage": "verify", "article_token": token},
+            )
         return self._broadcast(message, article_id)
 
     # -- consultation messages -------------------------------------------------------------------------
@@ -666,8 +811,12 @@ class ZaloOAAdapter(Adapter):
             mime = "image/png" if path.lower().endswith(".png") and not temp else "image/jpeg"
             with open(path, "rb") as fh:
                 data = fh.read()  # <= 1 MB; bytes survive a retry after a token refresh
-            reply = self._call("POST", f"{self.oa_url}/v2.0/oa/upload/image",
-                               files={"file": (os.path.basename(path), data, mime)}, publishing=False)
+            reply = self._call(
+                "POST",
+                f"{self.oa_url}/v2.0/oa/upload/image",
+                files={"file": (os.path.basename(path), data, mime)},
+                publishing=False,
+            )
         finally:
             if temp:
                 os.unlink(temp)
@@ -682,7 +831,9 @@ class ZaloOAAdapter(Adapter):
             return SendResult(Outcome.PERMANENT, message="no recipients (user_ids)")
         text = nfc(message.text)
         if len(text) > CS_MAX_TEXT:
-            return SendResult(Outcome.PERMANENT, message=f"text longer than {CS_MAX_TEXT} characters")
+            return SendResult(
+                Outcome.PERMANENT, message=f"text longer than {CS_MAX_TEXT} characters"
+            )
         msg: dict[str, Any] = {"text": text}
         img = next((m for m in message.media if media_kind(m) == "image"), None)
         if img is not None:
@@ -690,16 +841,23 @@ class ZaloOAAdapter(Adapter):
                 element = {"media_type": "image", "attachment_id": self._upload_image(img)}
             else:  # no local file: Zalo also takes the image by URL
                 element = {"media_type": "image", "url": img.url}
-            msg["attachment"] = {"type": "template", "payload": {
-                "template_type": "media", "elements": [element],
-            }}
+            msg["attachment"] = {
+                "type": "template",
+                "payload": {
+                    "template_type": "media",
+                    "elements": [element],
+                },
+            }
         sent: dict[str, str] = {}
         failed: dict[str, str] = {}
         first_failure: SendResult | None = None
         for user_id in recipients:
             try:
-                reply = self._call("POST", f"{self.oa_url}/v3.0/oa/message/cs",
-                                   body={"recipient": {"user_id": user_id}, "message": msg})
+                reply = self._call(
+                    "POST",
+                    f"{self.oa_url}/v3.0/oa/message/cs",
+                    body={"recipient": {"user_id": user_id}, "message": msg},
+                )
             except _StepFailed as err:
                 if err.result.outcome is not Outcome.PERMANENT and not sent:
                     raise  # nothing went out yet: the whole delivery can be retried
@@ -739,19 +897,28 @@ class ZaloOAAdapter(Adapter):
         }
         reply = self._call("POST", f"{self.zns_url}/message/template", body=body, zns=True)
         out = reply.get("data") or {}
-        return SendResult(Outcome.SENT, external_id=str(out.get("msg_id") or "") or None,
-                          detail={"quota": out.get("quota"), "tracking_id": body["tracking_id"]})
+        return SendResult(
+            Outcome.SENT,
+            external_id=str(out.get("msg_id") or "") or None,
+            detail={"quota": out.get("quota"), "tracking_id": body["tracking_id"]},
+        )
 
     # -- v3 transaction / promotion (discontinued) ------------------------------------------------
 
     def _v3_message(self, message: Message, kind: str) -> SendResult:
         if not self.config.get("enable_v3_messages"):
-            return SendResult(Outcome.PERMANENT,
-                              message=f"{kind} messages are discontinued (01/03/2026) and disabled here")
+            return SendResult(
+                Outcome.PERMANENT,
+                message=f"{kind} messages are discontinued (01/03/2026) and disabled here",
+            )
         at = next_allowed_time(self.now(), *self._night())
         if at is not None:
-            return SendResult(Outcome.DEFERRED, retry_at=at, message="Zalo night ban",
-                              detail={"class": "night_ban"})
+            return SendResult(
+                Outcome.DEFERRED,
+                retry_at=at,
+                message="Zalo night ban",
+                detail={"class": "night_ban"},
+            )
         recipients = self._recipients(message)
         if len(recipients) != 1:
             return SendResult(Outcome.PERMANENT, message=f"{kind} goes to exactly one user_id")
@@ -762,12 +929,24 @@ class ZaloOAAdapter(Adapter):
             elements.append({"type": "banner", "attachment_id": self._upload_image(img)})
         elements.append({"type": "header", "content": title[:100], "align": "left"})
         elements.append({"type": "text", "content": nfc(message.text)[:1000], "align": "left"})
-        template_type = "promotion" if kind == "promotion" else str(
-            message.options.get("transaction_type") or "transaction_event")
-        body = {"recipient": {"user_id": recipients[0]}, "message": {"attachment": {
-            "type": "template",
-            "payload": {"template_type": template_type, "language": "VI", "elements": elements},
-        }}}
+        template_type = (
+            "promotion"
+            if kind == "promotion"
+            else str(message.options.get("transaction_type") or "transaction_event")
+        )
+        body = {
+            "recipient": {"user_id": recipients[0]},
+            "message": {
+                "attachment": {
+                    "type": "template",
+                    "payload": {
+                        "template_type": template_type,
+                        "language": "VI",
+                        "elements": elements,
+                    },
+                }
+            },
+        }
         reply = self._call("POST", f"{self.oa_url}/v3.0/oa/message/{kind}", body=body)
         message_id = (reply.get("data") or {}).get("message_id")
         return SendResult(Outcome.SENT, external_id=str(message_id) if message_id else None)
@@ -783,8 +962,12 @@ class ZaloOAAdapter(Adapter):
             return None
         at = next_allowed_time(self.now(), *self._night())
         if at is not None:
-            return SendResult(Outcome.DEFERRED, retry_at=at, message="Zalo night ban",
-                              detail={"article_token": token, "stage": "verify"})
+            return SendResult(
+                Outcome.DEFERRED,
+                retry_at=at,
+                message="Zalo night ban",
+                detail={"article_token": token, "stage": "verify"},
+            )
         try:
             article_id = self._verify_article(str(token), 1)
             if article_id is None:
@@ -801,22 +984,36 @@ class ZaloOAAdapter(Adapter):
         except _StepFailed as failed:
             result = failed.result
             if result.outcome is Outcome.AUTH_EXPIRED:
-                return Health(False, "Cần kết nối lại: access token của OA hết hạn và không làm mới được.",
-                              {"outcome": result.outcome.value, "code": result.provider_code})
-            return Health(False, f"Zalo từ chối kiểm tra kết nối (mã {result.provider_code}).",
-                          {"outcome": result.outcome.value, "code": result.provider_code})
+                return Health(
+                    False,
+                    "Cần kết nối lại: access token của OA hết hạn và không làm mới được.",
+                    {"outcome": result.outcome.value, "code": result.provider_code},
+                )
+            return Health(
+                False,
+                f"Zalo từ chối kiểm tra kết nối (mã {result.provider_code}).",
+                {"outcome": result.outcome.value, "code": result.provider_code},
+            )
         except requests.RequestException as exc:
             return Health(False, "Không kết nối được tới Zalo.", {"error": short(str(exc))})
         data = reply.get("data") or {}
         oa_type = data.get("oa_type")
         government = str(oa_type) == "4"
         verified = bool(data.get("is_verified"))
-        detail = {"oa_id": str(data.get("oa_id", "")), "name": data.get("name"), "oa_type": oa_type,
-                  "government": government, "verified": verified,
-                  "package_name": data.get("package_name")}
+        detail = {
+            "oa_id": str(data.get("oa_id", "")),
+            "name": data.get("name"),
+            "oa_type": oa_type,
+            "government": government,
+            "verified": verified,
+            "package_name": data.get("package_name"),
+        }
         if detail["oa_id"] and detail["oa_id"] != str(self.config["oa_id"]):
-            return Health(False, f"Token thuộc OA {detail['oa_id']}, không phải OA {self.config['oa_id']}.",
-                          detail)
+            return Health(
+                False,
+                f"Token thuộc OA {detail['oa_id']}, không phải OA {self.config['oa_id']}.",
+                detail,
+            )
         kind = "OA Cơ quan Nhà nước" if government else "OA không phải Cơ quan Nhà nước"
         status = "đã xác thực" if verified else "chưa xác thực"
         return Health(True, f"Kết nối tốt với «{data.get('name', '')}» — {kind}, {status}.", detail)

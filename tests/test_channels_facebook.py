@@ -54,7 +54,9 @@ def make(graph, sleeps=None, token=PAGE_TOKEN, **config) -> FacebookPageAdapter:
 
 
 def image(path, mime="image/png"):
-    return MediaFile(path=path, mime=mime, size=os.path.getsize(path), url="https://lantoa.example/m/x.png")
+    return MediaFile(
+        path=path, mime=mime, size=os.path.getsize(path), url="https://lantoa.example/m/x.png"
+    )
 
 
 def message(files, kind="text", key="fb-1", **kw) -> Message:
@@ -94,32 +96,120 @@ CASES = [
     ("native-schedule", "text", {"native": True}, None, Outcome.SCHEDULED, None),
     ("native-schedule-multi", "multi", {"native": True}, None, Outcome.SCHEDULED, None),
     ("native-schedule-video", "video", {"native": True}, None, Outcome.SCHEDULED, None),
-    ("app-throttle-4", "text", {}, lambda g: g.fail_next(4, is_transient=True), Outcome.RATE_LIMITED, "4"),
+    (
+        "app-throttle-4",
+        "text",
+        {},
+        lambda g: g.fail_next(4, is_transient=True),
+        Outcome.RATE_LIMITED,
+        "4",
+    ),
     ("user-throttle-17", "text", {}, lambda g: g.fail_next(17), Outcome.RATE_LIMITED, "17"),
     ("page-throttle-32", "text", {}, lambda g: g.fail_next(32), Outcome.RATE_LIMITED, "32"),
     ("custom-613", "photo", {}, lambda g: g.fail_next(613, 1996), Outcome.RATE_LIMITED, "613/1996"),
     ("buc-80001", "text", {}, lambda g: g.fail_next(80001), Outcome.RATE_LIMITED, "80001"),
     ("policy-368", "text", {}, lambda g: g.fail_next(368), Outcome.RATE_LIMITED, "368"),
-    ("token-expired", "text", {}, lambda g: g.set_token(PAGE_TOKEN, "expired"), Outcome.AUTH_EXPIRED, "190/463"),
-    ("token-invalid", "photo", {}, lambda g: g.set_token(PAGE_TOKEN, "invalid"), Outcome.AUTH_EXPIRED, "190/467"),
+    (
+        "token-expired",
+        "text",
+        {},
+        lambda g: g.set_token(PAGE_TOKEN, "expired"),
+        Outcome.AUTH_EXPIRED,
+        "190/463",
+    ),
+    (
+        "token-invalid",
+        "photo",
+        {},
+        lambda g: g.set_token(PAGE_TOKEN, "invalid"),
+        Outcome.AUTH_EXPIRED,
+        "190/467",
+    ),
     ("token-unknown", "text", {"token": "EAAGnotissued"}, None, Outcome.AUTH_EXPIRED, "190"),
-    ("no-permission", "text", {}, lambda g: g.set_token(PAGE_TOKEN, "no_permission"), Outcome.PERMANENT, "200"),
+    (
+        "no-permission",
+        "text",
+        {},
+        lambda g: g.set_token(PAGE_TOKEN, "no_permission"),
+        Outcome.PERMANENT,
+        "200",
+    ),
     ("permission-10", "text", {}, lambda g: g.fail_next(10), Outcome.PERMANENT, "10"),
-    ("duplicate-506", "text", {}, lambda g: g._add_post("feed", DUP_TEXT, None, True), Outcome.DUPLICATE, "506"),
-    ("duplicate-photo", "photo", {}, lambda g: g.fail_next(100, 1366051), Outcome.DUPLICATE, "100/1366051"),
+    (
+        "duplicate-506",
+        "text",
+        {},
+        lambda g: g._add_post("feed", DUP_TEXT, None, True),
+        Outcome.DUPLICATE,
+        "506",
+    ),
+    (
+        "duplicate-photo",
+        "photo",
+        {},
+        lambda g: g.fail_next(100, 1366051),
+        Outcome.DUPLICATE,
+        "100/1366051",
+    ),
     ("unknown-1", "text", {}, lambda g: g.fail_next(1), Outcome.TRANSIENT, "1"),
-    ("service-2-publish", "text", {}, lambda g: g.fail_next(2, side_effect=True), Outcome.AMBIGUOUS, "2"),
-    ("service-2-unpublished-photo", "multi", {},
-     lambda g: g.fail_next(2, path="/photos"), Outcome.TRANSIENT, "2"),
-    ("service-2-video-chunk", "video", {}, lambda g: g.fail_next(2, path="/videos", times=1), Outcome.TRANSIENT, "2"),
+    (
+        "service-2-publish",
+        "text",
+        {},
+        lambda g: g.fail_next(2, side_effect=True),
+        Outcome.AMBIGUOUS,
+        "2",
+    ),
+    (
+        "service-2-unpublished-photo",
+        "multi",
+        {},
+        lambda g: g.fail_next(2, path="/photos"),
+        Outcome.TRANSIENT,
+        "2",
+    ),
+    (
+        "service-2-video-chunk",
+        "video",
+        {},
+        lambda g: g.fail_next(2, path="/videos", times=1),
+        Outcome.TRANSIENT,
+        "2",
+    ),
     ("invalid-100", "text", {}, lambda g: g.fail_next(100), Outcome.PERMANENT, "100"),
     ("bare-503", "text", {}, lambda g: g.http_error_next(503), Outcome.TRANSIENT, None),
-    ("unreadable-200-publish", "text", {}, lambda g: g.http_error_next(200), Outcome.AMBIGUOUS, None),
-    ("unreadable-200-upload", "multi", {}, lambda g: g.http_error_next(200, path="/photos"),
-     Outcome.TRANSIENT, None),
-    ("read-timeout-publish", "text", {}, lambda g: g.hang_next(path="/feed"), Outcome.AMBIGUOUS, None),
-    ("read-timeout-unpublished-photo", "multi", {},
-     lambda g: g.hang_next(path="/photos", side_effect=True), Outcome.TRANSIENT, None),
+    (
+        "unreadable-200-publish",
+        "text",
+        {},
+        lambda g: g.http_error_next(200),
+        Outcome.AMBIGUOUS,
+        None,
+    ),
+    (
+        "unreadable-200-upload",
+        "multi",
+        {},
+        lambda g: g.http_error_next(200, path="/photos"),
+        Outcome.TRANSIENT,
+        None,
+    ),
+    (
+        "read-timeout-publish",
+        "text",
+        {},
+        lambda g: g.hang_next(path="/feed"),
+        Outcome.AMBIGUOUS,
+        None,
+    ),
+    (
+        "read-timeout-unpublished-photo",
+        "multi",
+        {},
+        lambda g: g.hang_next(path="/photos", side_effect=True),
+        Outcome.TRANSIENT,
+        None,
+    ),
 ]
 DUP_TEXT = "Ngày 10/10 — hãy dùng dịch vụ công trực tuyến mức độ toàn trình!"
 
@@ -153,7 +243,11 @@ def test_text_post_exact_request(graph, files):
     (req,) = graph.received("/feed")
     assert req.path == f"/v25.0/{PAGE_ID}/feed"
     assert req.content_type == "application/x-www-form-urlencoded"
-    assert req.form == {"message": DUP_TEXT, "link": "https://dichvucong.gov.vn", "access_token": PAGE_TOKEN}
+    assert req.form == {
+        "message": DUP_TEXT,
+        "link": "https://dichvucong.gov.vn",
+        "access_token": PAGE_TOKEN,
+    }
     assert req.query == {}
     assert result.external_id.startswith(PAGE_ID + "_")
 
@@ -172,7 +266,9 @@ def test_native_schedule_exact_request(graph, files):
 
 def test_multi_photo_exact_requests(graph, files):
     when = in_an_hour()
-    make(graph).deliver(message(files, "multi", options={"native_schedule": True}, scheduled_at=when))
+    make(graph).deliver(
+        message(files, "multi", options={"native_schedule": True}, scheduled_at=when)
+    )
     uploads = graph.received("/photos")
     assert len(uploads) == 3
     for up in uploads:
@@ -198,7 +294,10 @@ def test_big_photo_is_recompressed_under_4mb(graph, files):
     result = make(graph).deliver(Message("fb-big", "Ảnh lớn", media=(image(files["big"]),)))
     assert result.outcome is Outcome.SENT
     up = graph.received("/photos")[0]
-    assert up.files["source"].data.startswith(b"\xff\xd8") and len(up.files["source"].data) <= 4 * 1024 * 1024
+    assert (
+        up.files["source"].data.startswith(b"\xff\xd8")
+        and len(up.files["source"].data) <= 4 * 1024 * 1024
+    )
 
 
 def test_video_resumable_upload_exact_requests(graph, files):
@@ -206,7 +305,11 @@ def test_video_resumable_upload_exact_requests(graph, files):
     reqs = graph.received("/videos")
     phases = [r.form["upload_phase"] for r in reqs]
     assert phases == ["start", "transfer", "transfer", "transfer", "finish"]
-    assert reqs[0].form == {"upload_phase": "start", "file_size": "150000", "access_token": PAGE_TOKEN}
+    assert reqs[0].form == {
+        "upload_phase": "start",
+        "file_size": "150000",
+        "access_token": PAGE_TOKEN,
+    }
     assert [r.form["start_offset"] for r in reqs[1:4]] == ["0", "65536", "131072"]
     assert reqs[4].form["description"] == DUP_TEXT and reqs[4].form["title"] == "Chuyển đổi số"
     with open(files["video"], "rb") as fh:
@@ -250,7 +353,10 @@ def test_lookup_after_read_timeout_and_scheduled_post(graph, files):
     graph.hang_next(path="/feed", side_effect=True)
     assert adapter.deliver(msg).outcome is Outcome.AMBIGUOUS
     found = adapter.lookup(msg)
-    assert found.outcome is Outcome.SCHEDULED and graph.posts[found.external_id]["state"] == "scheduled"
+    assert (
+        found.outcome is Outcome.SCHEDULED
+        and graph.posts[found.external_id]["state"] == "scheduled"
+    )
 
 
 def test_lookup_ignores_an_old_post_with_the_same_text(graph, files):
@@ -263,7 +369,9 @@ def test_lookup_ignores_an_old_post_with_the_same_text(graph, files):
 def test_lookup_of_a_video_and_by_known_id(graph, files):
     adapter = make(graph)
     msg = message(files, "video")
-    graph.hang_next(path="/videos", side_effect=True, method="POST")  # the start call hangs: no post
+    graph.hang_next(
+        path="/videos", side_effect=True, method="POST"
+    )  # the start call hangs: no post
     assert adapter.deliver(msg).outcome is Outcome.TRANSIENT
     sent = adapter.deliver(msg)
     assert adapter.lookup(msg).external_id == sent.external_id
@@ -274,7 +382,9 @@ def test_lookup_of_a_video_and_by_known_id(graph, files):
 
 def test_cancel_deletes_the_post(graph, files):
     adapter = make(graph)
-    sent = adapter.deliver(message(files, "text", options={"native_schedule": True}, scheduled_at=in_an_hour()))
+    sent = adapter.deliver(
+        message(files, "text", options={"native_schedule": True}, scheduled_at=in_an_hour())
+    )
     assert adapter.cancel(sent.external_id).outcome is Outcome.SENT
     assert graph.posts[sent.external_id]["state"] == "deleted"
     (req,) = graph.received(sent.external_id, method="DELETE")
@@ -312,8 +422,9 @@ def test_regain_time_from_buc_header(graph, files):
 def test_usage_header_parsing():
     headers = {
         "X-App-Usage": json.dumps({"call_count": 12, "total_time": 40, "total_cputime": 3}),
-        "X-Business-Use-Case-Usage": json.dumps({"1": [{"type": "pages", "call_count": 91,
-                                                        "total_cputime": 2, "total_time": 2}]}),
+        "X-Business-Use-Case-Usage": json.dumps(
+            {"1": [{"type": "pages", "call_count": 91, "total_cputime": 2, "total_time": 2}]}
+        ),
     }
     assert usage_percent(headers) == 91
     assert usage_percent({"X-App-Usage": "not json"}) is None
@@ -344,10 +455,14 @@ def test_native_schedule_window_is_enforced_before_calling(graph, files, delta):
 @pytest.mark.parametrize("delta", [timedelta(minutes=5), timedelta(minutes=-3)])
 def test_native_schedule_handed_over_late_publishes_now(graph, files, delta):
     adapter = make(graph)
-    msg = message(files, "multi", options={"native_schedule": True}, scheduled_at=datetime.now(UTC) + delta)
+    msg = message(
+        files, "multi", options={"native_schedule": True}, scheduled_at=datetime.now(UTC) + delta
+    )
     assert adapter.check(msg) == [] and any("đăng ngay" in w for w in adapter.warnings(msg))
     result = adapter.deliver(msg)
-    assert result.outcome is Outcome.SENT and graph.posts[result.external_id]["state"] == "published"
+    assert (
+        result.outcome is Outcome.SENT and graph.posts[result.external_id]["state"] == "published"
+    )
     feed = graph.received("/feed")[0]
     assert "published" not in feed.form and "scheduled_publish_time" not in feed.form
     assert all("temporary" not in r.form for r in graph.received("/photos"))
@@ -367,14 +482,27 @@ def test_schedule_horizon_is_configurable(files):
 def test_preview_looks_like_a_post(graph, files):
     adapter = make(graph, page_name="UBND xã <An Hiệp>")
     long_text = "Dòng đầu\n" + "x" * 600
-    html_out = adapter.preview(message(files, "multi", text=long_text,
-                                       options={"native_schedule": True}, scheduled_at=in_an_hour()))
+    html_out = adapter.preview(
+        message(
+            files,
+            "multi",
+            text=long_text,
+            options={"native_schedule": True},
+            scheduled_at=in_an_hour(),
+        )
+    )
     assert 'class="preview preview-facebook"' in html_out
     assert "UBND xã &lt;An Hiệp&gt;" in html_out
     assert "Dòng đầu<br>" in html_out and "Xem thêm" in html_out and "x" * 600 not in html_out
     assert html_out.count('class="preview-image"') == 3 and "Hẹn đăng" in html_out
-    warn = adapter.preview(message(files, "link", options={"link": "https://x.vn", "native_schedule": True},
-                                   scheduled_at=datetime.now(UTC)))
+    warn = adapter.preview(
+        message(
+            files,
+            "link",
+            options={"link": "https://x.vn", "native_schedule": True},
+            scheduled_at=datetime.now(UTC),
+        )
+    )
     assert "10 phút" in warn and 'class="preview-link"' in warn
 
 
@@ -392,8 +520,12 @@ def test_test_connection_reports_expired_token_and_wrong_page(graph):
     health = make(graph).test_connection()
     assert not health.ok and "kết nối lại" in health.message and health.detail["code"] == "190/463"
     graph.set_token(PAGE_TOKEN, "ok")
-    other = FacebookPageAdapter({"page_id": "999"}, {"page_access_token": PAGE_TOKEN},
-                                endpoints={"graph_url": graph.url}, timeout=TIMEOUT)
+    other = FacebookPageAdapter(
+        {"page_id": "999"},
+        {"page_access_token": PAGE_TOKEN},
+        endpoints={"graph_url": graph.url},
+        timeout=TIMEOUT,
+    )
     assert not other.test_connection().ok
 
 
@@ -440,29 +572,98 @@ def test_fake_rejects_deviations(graph):
         # no API version in the path
         (post(graph, f"/{PAGE_ID}/feed", {**ok, "message": "a"}), 400, (2500, None)),
         # the token in the wrong place (a Zalo-style header)
-        (post(graph, feed, {"message": "a"}, headers={"access_token": PAGE_TOKEN}), 400, (2500, None)),
+        (
+            post(graph, feed, {"message": "a"}, headers={"access_token": PAGE_TOKEN}),
+            400,
+            (2500, None),
+        ),
         # a wrong parameter name
         (post(graph, feed, {**ok, "text": "a"}), 400, (100, None)),
         # scheduled_publish_time: not numeric / out of window / on a published post
-        (post(graph, feed, {**ok, "message": "a", "published": "false",
-                            "scheduled_publish_time": "2026-12-01T10:00:00+07:00"}), 400, (100, None)),
-        (post(graph, feed, {**ok, "message": "a", "published": "false",
-                            "scheduled_publish_time": str(int(datetime.now(UTC).timestamp()) + 60)}), 400, (100, None)),
-        (post(graph, feed, {**ok, "message": "a", "scheduled_publish_time": soon}), 400, (100, None)),
+        (
+            post(
+                graph,
+                feed,
+                {
+                    **ok,
+                    "message": "a",
+                    "published": "false",
+                    "scheduled_publish_time": "2026-12-01T10:00:00+07:00",
+                },
+            ),
+            400,
+            (100, None),
+        ),
+        (
+            post(
+                graph,
+                feed,
+                {
+                    **ok,
+                    "message": "a",
+                    "published": "false",
+                    "scheduled_publish_time": str(int(datetime.now(UTC).timestamp()) + 60),
+                },
+            ),
+            400,
+            (100, None),
+        ),
+        (
+            post(graph, feed, {**ok, "message": "a", "scheduled_publish_time": soon}),
+            400,
+            (100, None),
+        ),
         (post(graph, feed, {**ok, "message": "a", "published": "maybe"}), 400, (100, None)),
         # attached_media must be this Page's unpublished photos
-        (post(graph, feed, {**ok, "attached_media[0]": json.dumps({"media_fbid": "123"})}), 400, (100, None)),
-        (post(graph, feed, {**ok, "attached_media[0]": json.dumps({"id": "123"})}), 400, (100, None)),
+        (
+            post(graph, feed, {**ok, "attached_media[0]": json.dumps({"media_fbid": "123"})}),
+            400,
+            (100, None),
+        ),
+        (
+            post(graph, feed, {**ok, "attached_media[0]": json.dumps({"id": "123"})}),
+            400,
+            (100, None),
+        ),
         # nothing to post
         (post(graph, feed, ok), 400, (100, None)),
         # photos: over 4 MB / not an image / file under a wrong field name
-        (post(graph, f"/v25.0/{PAGE_ID}/photos", ok,
-              files={"source": ("a.png", b"\x89PNG\r\n\x1a\n" + b"0" * (4 * 1024 * 1024), "image/png")}),
-         400, (100, 1366046)),
-        (post(graph, f"/v25.0/{PAGE_ID}/photos", ok, files={"source": ("a.png", b"hello", "image/png")}),
-         400, (324, None)),
-        (post(graph, f"/v25.0/{PAGE_ID}/photos", ok, files={"file": ("a.png", b"\x89PNG\r\n\x1a\n", "image/png")}),
-         400, (100, None)),
+        (
+            post(
+                graph,
+                f"/v25.0/{PAGE_ID}/photos",
+                ok,
+                files={
+                    "source": (
+                        "a.png",
+                        b"\x89PNG\r\n\x1a\n" + b"0" * (4 * 1024 * 1024),
+                        "image/png",
+                    )
+                },
+            ),
+            400,
+            (100, 1366046),
+        ),
+        (
+            post(
+                graph,
+                f"/v25.0/{PAGE_ID}/photos",
+                ok,
+                files={"source": ("a.png", b"hello", "image/png")},
+            ),
+            400,
+            (324, None),
+        ),
+        (
+            post(
+                graph,
+                f"/v25.0/{PAGE_ID}/photos",
+                ok,
+                files={"file": ("a.png", b"\x89PNG\r\n\x1a\n", "image/png")},
+            ),
+            400,
+            (100, None),
+        ),
         # unknown token, another Page
         (post(graph, feed, {"access_token": "EAAGwrong", "message": "a"}), 400, (190, None)),
         (post(graph, "/v25.0/111/feed", {**ok, "message": "a"}), 400, (200, None)),
@@ -472,19 +673,42 @@ def test_fake_rejects_deviations(graph):
         assert error_of(resp) == code, (i, resp.text)
     assert graph.posts == {}
     # usage headers on every reply, errors included
-    assert all("X-App-Usage" in r.headers and "X-Business-Use-Case-Usage" in r.headers for r, _, _ in cases)
+    assert all(
+        "X-App-Usage" in r.headers and "X-Business-Use-Case-Usage" in r.headers for r, _, _ in cases
+    )
 
 
 def test_fake_rejects_video_chunks_at_the_wrong_offset(graph):
     path = f"/v25.0/{PAGE_ID}/videos"
-    start = post(graph, path, {"access_token": PAGE_TOKEN, "upload_phase": "start", "file_size": "100"}).json()
-    assert start["start_offset"] == "0" and start["end_offset"] == "100" and isinstance(start["video_id"], str)
-    bad = post(graph, path, {"access_token": PAGE_TOKEN, "upload_phase": "transfer",
-                             "upload_session_id": start["upload_session_id"], "start_offset": "10"},
-               files={"video_file_chunk": ("c", b"x" * 90, "application/octet-stream")})
+    start = post(
+        graph, path, {"access_token": PAGE_TOKEN, "upload_phase": "start", "file_size": "100"}
+    ).json()
+    assert (
+        start["start_offset"] == "0"
+        and start["end_offset"] == "100"
+        and isinstance(start["video_id"], str)
+    )
+    bad = post(
+        graph,
+        path,
+        {
+            "access_token": PAGE_TOKEN,
+            "upload_phase": "transfer",
+            "upload_session_id": start["upload_session_id"],
+            "start_offset": "10",
+        },
+        files={"video_file_chunk": ("c", b"x" * 90, "application/octet-stream")},
+    )
     assert error_of(bad) == (100, None)
-    early = post(graph, path, {"access_token": PAGE_TOKEN, "upload_phase": "finish",
-                               "upload_session_id": start["upload_session_id"]})
+    early = post(
+        graph,
+        path,
+        {
+            "access_token": PAGE_TOKEN,
+            "upload_phase": "finish",
+            "upload_session_id": start["upload_session_id"],
+        },
+    )
     assert error_of(early) == (100, None) and "incomplete" in early.json()["error"]["message"]
 
 

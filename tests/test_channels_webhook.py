@@ -46,7 +46,9 @@ def msg(key="key-1", **kw) -> Message:
         title="Chuyển đổi số",
         delivery_id=7,
         campaign_id=3,
-        media=(MediaFile(path="/srv/a/poster.png", mime="image/png", url="https://x.vn/m/ab12.png"),),
+        media=(
+            MediaFile(path="/srv/a/poster.png", mime="image/png", url="https://x.vn/m/ab12.png"),
+        ),
     )
     base.update(kw)
     return Message(**base)
@@ -147,9 +149,18 @@ def test_webhook_connection_refused_is_transient():
 
 @pytest.mark.parametrize(
     "status,expected",
-    [(200, Outcome.SENT), (201, Outcome.SENT), (409, Outcome.DUPLICATE), (408, Outcome.TRANSIENT),
-     (502, Outcome.TRANSIENT), (401, Outcome.AUTH_EXPIRED), (403, Outcome.AUTH_EXPIRED),
-     (400, Outcome.PERMANENT), (404, Outcome.PERMANENT), (429, Outcome.RATE_LIMITED)],
+    [
+        (200, Outcome.SENT),
+        (201, Outcome.SENT),
+        (409, Outcome.DUPLICATE),
+        (408, Outcome.TRANSIENT),
+        (502, Outcome.TRANSIENT),
+        (401, Outcome.AUTH_EXPIRED),
+        (403, Outcome.AUTH_EXPIRED),
+        (400, Outcome.PERMANENT),
+        (404, Outcome.PERMANENT),
+        (429, Outcome.RATE_LIMITED),
+    ],
 )
 def test_http_result_table(status, expected):
     resp = requests.Response()
@@ -181,12 +192,18 @@ def test_receiver_rejects_missing_idempotency_header(receiver):
 
 def test_receiver_rejects_key_mismatch_and_missing_fields(receiver):
     body = WebhookAdapter({"url": receiver.hook_url}).payload(msg())
-    resp = requests.post(receiver.hook_url, json=body, headers={"Idempotency-Key": "other"}, timeout=2)
+    resp = requests.post(
+        receiver.hook_url, json=body, headers={"Idempotency-Key": "other"}, timeout=2
+    )
     assert resp.status_code == 400 and "differs" in resp.json()["error"]
     del body["media"]
-    resp = requests.post(receiver.hook_url, json=body, headers={"Idempotency-Key": "key-1"}, timeout=2)
+    resp = requests.post(
+        receiver.hook_url, json=body, headers={"Idempotency-Key": "key-1"}, timeout=2
+    )
     assert resp.status_code == 400 and "media" in resp.json()["error"]
-    resp = requests.post(receiver.hook_url, data="text=x", headers={"Idempotency-Key": "k"}, timeout=2)
+    resp = requests.post(
+        receiver.hook_url, data="text=x", headers={"Idempotency-Key": "k"}, timeout=2
+    )
     assert resp.status_code == 400 and "JSON" in resp.json()["error"]
     assert receiver.tally["rejected"] == 3 and sum(receiver.counts.values()) == 0
 
@@ -207,7 +224,9 @@ def test_receiver_throughput():
     r = start_webhook()
     try:
         n, clients = 600, 4
-        adapters = [WebhookAdapter({"url": r.hook_url}, session=requests.Session()) for _ in range(clients)]
+        adapters = [
+            WebhookAdapter({"url": r.hook_url}, session=requests.Session()) for _ in range(clients)
+        ]
 
         def work(c):
             for i in range(n // clients):
@@ -279,8 +298,10 @@ def test_number_fields_answer_in_vietnamese():
 def test_options_list_and_json_types():
     from channels.base import ConfigField, validate_fields
 
-    spec = (ConfigField("ids", "x", type="list", required=False),
-            ConfigField("data", "y", type="json", required=False))
+    spec = (
+        ConfigField("ids", "x", type="list", required=False),
+        ConfigField("data", "y", type="json", required=False),
+    )
     clean = validate_fields(spec, {"ids": "1, 2,3", "data": '{"a": 1}'}, allow_extra=False)
     assert clean == {"ids": ["1", "2", "3"], "data": {"a": 1}}
     with pytest.raises(ConfigError) as err:
@@ -290,8 +311,10 @@ def test_options_list_and_json_types():
 
 def test_preview_escapes_and_warns(receiver):
     html_out = webhook(receiver).preview(
-        msg(text="<script>alert(1)</script>\ndòng 2",
-            media=(MediaFile(path="/srv/x.png", mime="image/png"),))
+        msg(
+            text="<script>alert(1)</script>\ndòng 2",
+            media=(MediaFile(path="/srv/x.png", mime="image/png"),),
+        )
     )
     assert "<script>" not in html_out and "&lt;script&gt;" in html_out
     assert 'class="preview preview-webhook"' in html_out
@@ -334,7 +357,9 @@ def test_fit_image_recompresses_under_limit(tmp_path):
 
 def speaker_msg(**kw):
     return msg(
-        media=(MediaFile(path="/srv/a/ban-tin.mp3", mime="audio/mpeg", url="https://x.vn/m/9f.mp3"),),
+        media=(
+            MediaFile(path="/srv/a/ban-tin.mp3", mime="audio/mpeg", url="https://x.vn/m/9f.mp3"),
+        ),
         **kw,
     )
 
@@ -399,10 +424,21 @@ def test_check_passes_what_the_app_checks_before_it_has_urls(tmp_path):
     audio = (MediaFile(str(tmp_path / "a.mp3"), "audio/mpeg"),)
     cases = [
         (WebhookAdapter({"url": "https://x.vn/h"}), {}, media),
-        (LoudspeakerAdapter({"unit_code": "xa-1", "webhook_url": "https://loa.example"}), {}, audio),
-        (FacebookPageAdapter({"page_id": "1"}), {"native_schedule": True, "link": "https://x.vn"}, media),
-        (ZaloOAAdapter({"oa_id": "1", "app_id": "2"}),
-         ZaloOAAdapter.validate_options({"kind": "article_broadcast", "author": "Sở"}), media),
+        (
+            LoudspeakerAdapter({"unit_code": "xa-1", "webhook_url": "https://loa.example"}),
+            {},
+            audio,
+        ),
+        (
+            FacebookPageAdapter({"page_id": "1"}),
+            {"native_schedule": True, "link": "https://x.vn"},
+            media,
+        ),
+        (
+            ZaloOAAdapter({"oa_id": "1", "app_id": "2"}),
+            ZaloOAAdapter.validate_options({"kind": "article_broadcast", "author": "Sở"}),
+            media,
+        ),
     ]
     for adapter, options, files in cases:
         message = Message("check", "Nội dung", title="Tiêu đề", media=files, options=options)

@@ -69,14 +69,24 @@ def images(tmp_path_factory):
 
 
 def creds(**over):
-    values = {"access_token": ACCESS_TOKEN, "refresh_token": REFRESH_TOKEN, "secret_key": SECRET_KEY}
+    values = {
+        "access_token": ACCESS_TOKEN,
+        "refresh_token": REFRESH_TOKEN,
+        "secret_key": SECRET_KEY,
+    }
     values.update(over)
     return DictCredentials(values)
 
 
 def make(zalo, clock, store=None, sleeps=None, **config) -> ZaloOAAdapter:
     return ZaloOAAdapter(
-        {"oa_id": OA_ID, "app_id": APP_ID, "default_author": "Sở VHTTDL", "verify_interval": 0.5, **config},
+        {
+            "oa_id": OA_ID,
+            "app_id": APP_ID,
+            "default_author": "Sở VHTTDL",
+            "verify_interval": 0.5,
+            **config,
+        },
         store if store is not None else creds(),
         endpoints={"zalo_oa_url": zalo.url, "zalo_oauth_url": zalo.url, "zns_url": zalo.url},
         timeout=TIMEOUT,
@@ -100,14 +110,31 @@ def article(images, key="za-1", **options) -> Message:
 
 def cs(images=None, key="za-cs", user_ids=("5512340001",), **kw) -> Message:
     media = (MediaFile(images["big"], "image/png"),) if images else ()
-    return Message(key, kw.pop("text", "Hồ sơ của bạn đã được tiếp nhận."), media=media,
-                   options={"kind": "cs_message", "user_ids": list(user_ids)}, **kw)
+    return Message(
+        key,
+        kw.pop("text", "Hồ sơ của bạn đã được tiếp nhận."),
+        media=media,
+        options={"kind": "cs_message", "user_ids": list(user_ids)},
+        **kw,
+    )
 
 
 def zns(key="za-zns", phone="0912345678", template_id="229875", **kw) -> Message:
-    return Message(key, "", options={"kind": "zns", "phone": phone, "template_id": template_id,
-                                     "template_data": {"ten": "Nguyễn Văn A", "ma_ho_so": "H57.1-2611",
-                                                       "ngay_hen": "02/12/2026"}}, **kw)
+    return Message(
+        key,
+        "",
+        options={
+            "kind": "zns",
+            "phone": phone,
+            "template_id": template_id,
+            "template_data": {
+                "ten": "Nguyễn Văn A",
+                "ma_ho_so": "H57.1-2611",
+                "ngay_hen": "02/12/2026",
+            },
+        },
+        **kw,
+    )
 
 
 # -- table-driven harness ------------------------------------------------------------------------
@@ -116,40 +143,146 @@ def zns(key="za-zns", phone="0912345678", template_id="229875", **kw) -> Message
 CASES = [
     ("article-broadcast", "article", None, {}, Outcome.SENT, None),
     ("article-with-target", "article-target", None, {}, Outcome.SENT, None),
-    ("article-verify-article_id", "article", lambda z, c: setattr(z, "verify_id_field", "article_id"),
-     {}, Outcome.SENT, None),
+    (
+        "article-verify-article_id",
+        "article",
+        lambda z, c: setattr(z, "verify_id_field", "article_id"),
+        {},
+        Outcome.SENT,
+        None,
+    ),
     ("cs-text", "cs", None, {}, Outcome.SENT, None),
     ("cs-image", "cs-image", None, {}, Outcome.SENT, None),
     ("cs-not-follower", "cs-stranger", None, {}, Outcome.PERMANENT, "-213"),
     ("cs-outside-7-days", "cs-old", None, {}, Outcome.PERMANENT, "-230"),
     ("zns", "zns", None, {}, Outcome.SENT, None),
     ("zns-unknown-template", "zns-bad-template", None, {}, Outcome.PERMANENT, "-109"),
-    ("zns-daily-quota", "zns", lambda z, c: setattr(z, "zns_daily_quota", 0), {}, Outcome.DEFERRED, "-144"),
-    ("zns-night", "zns", lambda z, c: (setattr(z, "zns_night_ban", True), setattr(c, "now", NIGHT)),
-     {}, Outcome.DEFERRED, "-133"),
+    (
+        "zns-daily-quota",
+        "zns",
+        lambda z, c: setattr(z, "zns_daily_quota", 0),
+        {},
+        Outcome.DEFERRED,
+        "-144",
+    ),
+    (
+        "zns-night",
+        "zns",
+        lambda z, c: (setattr(z, "zns_night_ban", True), setattr(c, "now", NIGHT)),
+        {},
+        Outcome.DEFERRED,
+        "-133",
+    ),
     ("zns-token-refreshed", "zns", lambda z, c: z.expire_access_token(), {}, Outcome.SENT, None),
-    ("rate-limit", "cs", lambda z, c: z.fail_next("/message/cs", -32), {}, Outcome.RATE_LIMITED, "-32"),
-    ("token-expired-refreshed", "article", lambda z, c: z.expire_access_token(), {}, Outcome.SENT, None),
-    ("token-invalid-refresh-refused", "article",
-     lambda z, c: (z.fail_next("/article/create", -216), z.refresh_tokens.update({REFRESH_TOKEN: "used"})),
-     {}, Outcome.AUTH_EXPIRED, "-216"),
-    ("night-ban-local", "article", lambda z, c: setattr(c, "now", NIGHT), {}, Outcome.DEFERRED, None),
-    ("night-ban-provider", "article", lambda z, c: z.fail_next("/oa/message", -234), {}, Outcome.DEFERRED, "-234"),
-    ("article-still-processing", "article", lambda z, c: setattr(z, "verify_after", 100),
-     {"verify_attempts": 3}, Outcome.AMBIGUOUS, None),
-    ("broadcast-read-timeout", "article", lambda z, c: z.hang_next("/oa/message"), {}, Outcome.AMBIGUOUS, None),
-    ("create-read-timeout", "article", lambda z, c: z.hang_next("/article/create"), {}, Outcome.TRANSIENT, None),
-    ("bad-gateway", "cs", lambda z, c: z.http_error_next("/message/cs", 502), {}, Outcome.TRANSIENT, None),
-    ("unreadable-200-broadcast", "article", lambda z, c: z.http_error_next("/oa/message", 200), {},
-     Outcome.AMBIGUOUS, None),
-    ("unreadable-200-create", "article", lambda z, c: z.http_error_next("/article/create", 200), {},
-     Outcome.TRANSIENT, None),
-    ("invalid-param", "article", lambda z, c: z.fail_next("/article/create", -201, "title is invalid!"),
-     {}, Outcome.PERMANENT, "-201"),
+    (
+        "rate-limit",
+        "cs",
+        lambda z, c: z.fail_next("/message/cs", -32),
+        {},
+        Outcome.RATE_LIMITED,
+        "-32",
+    ),
+    (
+        "token-expired-refreshed",
+        "article",
+        lambda z, c: z.expire_access_token(),
+        {},
+        Outcome.SENT,
+        None,
+    ),
+    (
+        "token-invalid-refresh-refused",
+        "article",
+        lambda z, c: (
+            z.fail_next("/article/create", -216),
+            z.refresh_tokens.update({REFRESH_TOKEN: "used"}),
+        ),
+        {},
+        Outcome.AUTH_EXPIRED,
+        "-216",
+    ),
+    (
+        "night-ban-local",
+        "article",
+        lambda z, c: setattr(c, "now", NIGHT),
+        {},
+        Outcome.DEFERRED,
+        None,
+    ),
+    (
+        "night-ban-provider",
+        "article",
+        lambda z, c: z.fail_next("/oa/message", -234),
+        {},
+        Outcome.DEFERRED,
+        "-234",
+    ),
+    (
+        "article-still-processing",
+        "article",
+        lambda z, c: setattr(z, "verify_after", 100),
+        {"verify_attempts": 3},
+        Outcome.AMBIGUOUS,
+        None,
+    ),
+    (
+        "broadcast-read-timeout",
+        "article",
+        lambda z, c: z.hang_next("/oa/message"),
+        {},
+        Outcome.AMBIGUOUS,
+        None,
+    ),
+    (
+        "create-read-timeout",
+        "article",
+        lambda z, c: z.hang_next("/article/create"),
+        {},
+        Outcome.TRANSIENT,
+        None,
+    ),
+    (
+        "bad-gateway",
+        "cs",
+        lambda z, c: z.http_error_next("/message/cs", 502),
+        {},
+        Outcome.TRANSIENT,
+        None,
+    ),
+    (
+        "unreadable-200-broadcast",
+        "article",
+        lambda z, c: z.http_error_next("/oa/message", 200),
+        {},
+        Outcome.AMBIGUOUS,
+        None,
+    ),
+    (
+        "unreadable-200-create",
+        "article",
+        lambda z, c: z.http_error_next("/article/create", 200),
+        {},
+        Outcome.TRANSIENT,
+        None,
+    ),
+    (
+        "invalid-param",
+        "article",
+        lambda z, c: z.fail_next("/article/create", -201, "title is invalid!"),
+        {},
+        Outcome.PERMANENT,
+        "-201",
+    ),
     ("v3-disabled", "promotion", None, {}, Outcome.PERMANENT, None),
     ("v3-discontinued", "promotion", None, {"enable_v3_messages": True}, Outcome.PERMANENT, "-209"),
-    ("v3-still-open", "transaction", lambda z, c: setattr(z, "v3_discontinued", False),
-     {"enable_v3_messages": True}, Outcome.SENT, None),
+    (
+        "v3-still-open",
+        "transaction",
+        lambda z, c: setattr(z, "v3_discontinued", False),
+        {"enable_v3_messages": True},
+        Outcome.SENT,
+        None,
+    ),
 ]
 
 
@@ -163,10 +296,18 @@ def build(kind, images):
         "cs-old": lambda: cs(user_ids=("5512340002",)),
         "zns": lambda: zns(),
         "zns-bad-template": lambda: zns(template_id="000"),
-        "promotion": lambda: Message("p", "Khuyến mại", title="Tin", options={"kind": "promotion",
-                                                                             "user_ids": ["5512340001"]}),
-        "transaction": lambda: Message("t", "Hồ sơ đã xong", title="Thông báo",
-                                       options={"kind": "transaction", "user_ids": ["5512340001"]}),
+        "promotion": lambda: Message(
+            "p",
+            "Khuyến mại",
+            title="Tin",
+            options={"kind": "promotion", "user_ids": ["5512340001"]},
+        ),
+        "transaction": lambda: Message(
+            "t",
+            "Hồ sơ đã xong",
+            title="Thông báo",
+            options={"kind": "transaction", "user_ids": ["5512340001"]},
+        ),
     }[kind]()
 
 
@@ -196,32 +337,51 @@ def test_article_broadcast_exact_requests(zalo, clock, images):
     result = make(zalo, clock).deliver(article(images, target={"cities": [52]}))
     assert result.outcome is Outcome.SENT and result.detail["article_id"]
     create = zalo.received("/v2.0/article/create")[0]
-    assert create.header("access_token") == ACCESS_TOKEN and create.content_type == "application/json"
+    assert (
+        create.header("access_token") == ACCESS_TOKEN and create.content_type == "application/json"
+    )
     assert create.json == {
         "type": "normal",
         "title": "Giảm lệ phí khi nộp hồ sơ trực tuyến",
         "author": "Sở VHTTDL",
         "description": TEXT,
         "cover": {"cover_type": "photo", "photo_url": COVER, "status": "show"},
-        "body": [{"type": "text", "content": "<p>Từ 01/12, người dân nộp hồ sơ trực tuyến được giảm 50% "
-                                             "lệ phí.</p><p>Xem hướng dẫn tại Cổng DVC.</p>"}],
+        "body": [
+            {
+                "type": "text",
+                "content": "<p>Từ 01/12, người dân nộp hồ sơ trực tuyến được giảm 50% "
+                "lệ phí.</p><p>Xem hướng dẫn tại Cổng DVC.</p>",
+            }
+        ],
         "status": "show",
         "comment": "show",
     }
     verifies = zalo.received("/v2.0/article/verify")
-    assert len(verifies) == 3 and all(v.json == {"token": verifies[0].json["token"]} for v in verifies)
+    assert len(verifies) == 3 and all(
+        v.json == {"token": verifies[0].json["token"]} for v in verifies
+    )
     (broadcast,) = zalo.received("/v2.0/oa/message")
     assert broadcast.json == {
         "recipient": {"target": {"cities": 52}},
-        "message": {"attachment": {"type": "template", "payload": {
-            "template_type": "media",
-            "elements": [{"media_type": "article", "attachment_id": result.detail["article_id"]}]}}},
+        "message": {
+            "attachment": {
+                "type": "template",
+                "payload": {
+                    "template_type": "media",
+                    "elements": [
+                        {"media_type": "article", "attachment_id": result.detail["article_id"]}
+                    ],
+                },
+            }
+        },
     }
 
 
 @pytest.mark.parametrize("encoding,expected", [("int", 3), ("list", [3]), ("csv", "3")])
 def test_target_encoding_is_configurable(zalo, clock, images, encoding, expected):
-    result = make(zalo, clock, target_encoding=encoding).deliver(article(images, target={"ages": 3}))
+    result = make(zalo, clock, target_encoding=encoding).deliver(
+        article(images, target={"ages": 3})
+    )
     assert result.outcome is Outcome.SENT
     assert zalo.received("/v2.0/oa/message")[0].json["recipient"]["target"] == {"ages": expected}
 
@@ -241,18 +401,33 @@ def test_cs_image_is_uploaded_under_1mb(zalo, clock, images):
     assert data.startswith(b"\xff\xd8") and len(data) <= 1_000_000
     (sent,) = zalo.received("/v3.0/oa/message/cs")
     attachment_id = next(iter(zalo.uploads))
-    assert sent.json == {"recipient": {"user_id": "5512340001"}, "message": {
-        "text": "Hồ sơ của bạn đã được tiếp nhận.",
-        "attachment": {"type": "template", "payload": {
-            "template_type": "media", "elements": [{"media_type": "image", "attachment_id": attachment_id}]}}}}
+    assert sent.json == {
+        "recipient": {"user_id": "5512340001"},
+        "message": {
+            "text": "Hồ sơ của bạn đã được tiếp nhận.",
+            "attachment": {
+                "type": "template",
+                "payload": {
+                    "template_type": "media",
+                    "elements": [{"media_type": "image", "attachment_id": attachment_id}],
+                },
+            },
+        },
+    }
 
 
 def test_cs_image_without_local_file_goes_by_url(zalo, clock):
-    msg = Message("u", "Ảnh", media=(MediaFile("", "image/jpeg", url=COVER),),
-                  options={"kind": "cs_message", "user_ids": ["5512340001"]})
+    msg = Message(
+        "u",
+        "Ảnh",
+        media=(MediaFile("", "image/jpeg", url=COVER),),
+        options={"kind": "cs_message", "user_ids": ["5512340001"]},
+    )
     assert make(zalo, clock).deliver(msg).outcome is Outcome.SENT
     assert zalo.received("/upload/image") == []
-    element = zalo.received("/message/cs")[0].json["message"]["attachment"]["payload"]["elements"][0]
+    element = zalo.received("/message/cs")[0].json["message"]["attachment"]["payload"]["elements"][
+        0
+    ]
     assert element == {"media_type": "image", "url": COVER}
 
 
@@ -272,6 +447,7 @@ def test_cs_stops_after_a_transient_error_once_something_went_out(zalo, clock):
         calls.append(body)
         if len(calls) == 2:
             from tests.fakes.zalo import ZaloError
+
             raise ZaloError(-32, "Your OA reached limit call api")
         return original(body)
 
@@ -286,9 +462,16 @@ def test_zns_exact_request(zalo, clock):
     assert result.outcome is Outcome.SENT and result.detail["quota"]["remainingQuota"] == "499"
     (req,) = zalo.received("/message/template")
     assert req.header("access_token") == ACCESS_TOKEN
-    assert req.json == {"phone": "84912345678", "template_id": "229875",
-                        "template_data": {"ten": "Nguyễn Văn A", "ma_ho_so": "H57.1-2611", "ngay_hen": "02/12/2026"},
-                        "tracking_id": tracking_id_for("x" * 60)}
+    assert req.json == {
+        "phone": "84912345678",
+        "template_id": "229875",
+        "template_data": {
+            "ten": "Nguyễn Văn A",
+            "ma_ho_so": "H57.1-2611",
+            "ngay_hen": "02/12/2026",
+        },
+        "tracking_id": tracking_id_for("x" * 60),
+    }
     assert len(req.json["tracking_id"]) == 48
 
 
@@ -310,8 +493,10 @@ def test_refresh_saves_the_new_pair_before_retrying(zalo, clock, images):
         seen_at_save.append(len(zalo.requests))
         saved.append(values)
 
-    store = DictCredentials({"access_token": ACCESS_TOKEN, "refresh_token": REFRESH_TOKEN,
-                             "secret_key": SECRET_KEY}, on_save=on_save)
+    store = DictCredentials(
+        {"access_token": ACCESS_TOKEN, "refresh_token": REFRESH_TOKEN, "secret_key": SECRET_KEY},
+        on_save=on_save,
+    )
     zalo.expire_access_token()
     result = make(zalo, clock, store=store).deliver(cs())
     assert result.outcome is Outcome.SENT
@@ -321,11 +506,17 @@ def test_refresh_saves_the_new_pair_before_retrying(zalo, clock, images):
     oauth = zalo.requests[1]
     assert oauth.content_type == "application/x-www-form-urlencoded"
     assert oauth.header("secret_key") == SECRET_KEY
-    assert oauth.form == {"refresh_token": REFRESH_TOKEN, "app_id": APP_ID, "grant_type": "refresh_token"}
+    assert oauth.form == {
+        "refresh_token": REFRESH_TOKEN,
+        "app_id": APP_ID,
+        "grant_type": "refresh_token",
+    }
     new_pair = saved[0]
     assert new_pair["refresh_token"] == zalo.current_refresh_token() != REFRESH_TOKEN
     assert zalo.requests[2].header("access_token") == new_pair["access_token"]
-    assert datetime.fromisoformat(new_pair["access_token_expires_at"]) == DAY + timedelta(seconds=90000)
+    assert datetime.fromisoformat(new_pair["access_token_expires_at"]) == DAY + timedelta(
+        seconds=90000
+    )
 
 
 def test_old_refresh_token_cannot_be_reused(zalo, clock):
@@ -369,14 +560,19 @@ def test_upload_is_resent_whole_after_a_token_refresh(zalo, clock, images):
     result = make(zalo, clock).deliver(cs(images))
     assert result.outcome is Outcome.SENT
     first, second = zalo.received("/v2.0/oa/upload/image")
-    assert first.files["file"].data == second.files["file"].data and len(second.files["file"].data) > 1000
+    assert (
+        first.files["file"].data == second.files["file"].data
+        and len(second.files["file"].data) > 1000
+    )
 
 
 def test_appsecret_proof(zalo, clock):
     assert make(zalo, clock, use_appsecret_proof=True).deliver(cs()).outcome is Outcome.SENT
     proof = zalo.requests[-1].header("appsecret_proof")
     assert proof and len(proof) == 64
-    wrong = make(zalo, clock, store=creds(secret_key="other"), use_appsecret_proof=True).deliver(cs(key="w"))
+    wrong = make(zalo, clock, store=creds(secret_key="other"), use_appsecret_proof=True).deliver(
+        cs(key="w")
+    )
     assert wrong.outcome is Outcome.PERMANENT and wrong.provider_code == "-242"
 
 
@@ -405,7 +601,9 @@ def test_lookup_finishes_a_pending_article(zalo, clock, images):
 
 def test_test_connection_reports_government_oa(zalo, clock):
     health = make(zalo, clock).test_connection()
-    assert health.ok and health.detail["government"] is True and "Cơ quan Nhà nước" in health.message
+    assert (
+        health.ok and health.detail["government"] is True and "Cơ quan Nhà nước" in health.message
+    )
     zalo.oa_type = 2
     health = make(zalo, clock).test_connection()
     assert health.ok and health.detail["government"] is False
@@ -420,7 +618,9 @@ def test_preview_per_kind(zalo, clock, images):
     out = adapter.preview(article(images))
     assert 'class="preview preview-zalo"' in out and 'class="preview-cover"' in out
     assert "Giảm lệ phí" in out and "Xem chi tiết" in out
-    night = adapter.preview(Message("n", "<b>x</b>", options={"kind": "article_broadcast"}, scheduled_at=NIGHT))
+    night = adapter.preview(
+        Message("n", "<b>x</b>", options={"kind": "article_broadcast"}, scheduled_at=NIGHT)
+    )
     assert "&lt;b&gt;" in night and "ảnh bìa" in night and "06:00" in night
     z = adapter.preview(zns())
     assert "Nguyễn Văn A" in z and 'class="preview-template-data"' in z
@@ -444,7 +644,10 @@ def test_helpers():
 def test_endpoint_defaults():
     a = ZaloOAAdapter({"oa_id": OA_ID, "app_id": APP_ID}, creds())
     assert (a.oa_url, a.oauth_url, a.zns_url) == (
-        "https://openapi.zalo.me", "https://oauth.zaloapp.com", "https://business.openapi.zalo.me")
+        "https://openapi.zalo.me",
+        "https://oauth.zaloapp.com",
+        "https://business.openapi.zalo.me",
+    )
 
 
 # -- the fake rejects deviations from the contract -------------------------------------------------------
@@ -452,49 +655,147 @@ def test_endpoint_defaults():
 
 def call(z, path, *, json=None, data=None, files=None, headers=None, method="POST", params=None):
     h = {"access_token": ACCESS_TOKEN} if headers is None else headers
-    resp = requests.request(method, z.url + path, json=json, data=data, files=files, headers=h,
-                            params=params, timeout=2)
+    resp = requests.request(
+        method, z.url + path, json=json, data=data, files=files, headers=h, params=params, timeout=2
+    )
     assert resp.status_code == 200  # Zalo reports application errors with HTTP 200
     return resp.json()
 
 
 def test_fake_rejects_deviations(zalo):
     jpeg_2mb = b"\xff\xd8\xff" + b"0" * 2_000_000
-    good_article = {"type": "normal", "title": "T", "author": "A", "description": "D",
-                    "cover": {"cover_type": "photo", "photo_url": COVER, "status": "show"},
-                    "body": [{"type": "text", "content": "<p>x</p>"}]}
-    zns_body = {"phone": "84912345678", "template_id": "229875", "template_data": {"ten": "A"},
-                "tracking_id": "t-1"}
+    good_article = {
+        "type": "normal",
+        "title": "T",
+        "author": "A",
+        "description": "D",
+        "cover": {"cover_type": "photo", "photo_url": COVER, "status": "show"},
+        "body": [{"type": "text", "content": "<p>x</p>"}],
+    }
+    zns_body = {
+        "phone": "84912345678",
+        "template_id": "229875",
+        "template_data": {"ten": "A"},
+        "tracking_id": "t-1",
+    }
     cases = [
         # token in the wrong place (query string, Authorization header)
-        (call(zalo, "/v2.0/oa/getoa", method="GET", headers={}, params={"access_token": ACCESS_TOKEN}), -216),
-        (call(zalo, "/v2.0/oa/getoa", method="GET", headers={"Authorization": f"Bearer {ACCESS_TOKEN}"}), -216),
+        (
+            call(
+                zalo,
+                "/v2.0/oa/getoa",
+                method="GET",
+                headers={},
+                params={"access_token": ACCESS_TOKEN},
+            ),
+            -216,
+        ),
+        (
+            call(
+                zalo,
+                "/v2.0/oa/getoa",
+                method="GET",
+                headers={"Authorization": f"Bearer {ACCESS_TOKEN}"},
+            ),
+            -216,
+        ),
         # JSON expected, not a form
         (call(zalo, "/v2.0/article/create", data={"type": "normal"}), -201),
         # a wrong field name, a title over 150 characters, a cover without a URL
         (call(zalo, "/v2.0/article/create", json={**good_article, "name": "x"}), -201),
         (call(zalo, "/v2.0/article/create", json={**good_article, "title": "t" * 151}), -210),
-        (call(zalo, "/v2.0/article/create", json={**good_article, "cover": {"cover_type": "photo",
-                                                                            "status": "show"}}), -201),
+        (
+            call(
+                zalo,
+                "/v2.0/article/create",
+                json={**good_article, "cover": {"cover_type": "photo", "status": "show"}},
+            ),
+            -201,
+        ),
         # uploads: over 1 MB, not jpg/png, wrong field name
-        (call(zalo, "/v2.0/oa/upload/image", files={"file": ("a.jpg", jpeg_2mb, "image/jpeg")}), -210),
-        (call(zalo, "/v2.0/oa/upload/image", files={"file": ("a.gif", b"GIF89a...", "image/gif")}), -201),
-        (call(zalo, "/v2.0/oa/upload/image", files={"image": ("a.jpg", b"\xff\xd8\xff", "image/jpeg")}), -201),
+        (
+            call(zalo, "/v2.0/oa/upload/image", files={"file": ("a.jpg", jpeg_2mb, "image/jpeg")}),
+            -210,
+        ),
+        (
+            call(
+                zalo, "/v2.0/oa/upload/image", files={"file": ("a.gif", b"GIF89a...", "image/gif")}
+            ),
+            -201,
+        ),
+        (
+            call(
+                zalo,
+                "/v2.0/oa/upload/image",
+                files={"image": ("a.jpg", b"\xff\xd8\xff", "image/jpeg")},
+            ),
+            -201,
+        ),
         # broadcast to a user id (v2 messages are gone), a bad target key or value, an unknown article
-        (call(zalo, "/v2.0/oa/message", json={"recipient": {"user_id": "1"}, "message": {"text": "x"}}), -240),
-        (call(zalo, "/v2.0/oa/message", json={"recipient": {"target": {"province": 1}}, "message": {}}), -201),
-        (call(zalo, "/v2.0/oa/message", json={"recipient": {"target": {"ages": "a,b"}}, "message": {}}), -201),
-        (call(zalo, "/v2.0/oa/message", json={"recipient": {"target": {}}, "message": {"attachment": {
-            "type": "template", "payload": {"template_type": "media", "elements": [
-                {"media_type": "article", "attachment_id": "nope"}]}}}}), -201),
+        (
+            call(
+                zalo,
+                "/v2.0/oa/message",
+                json={"recipient": {"user_id": "1"}, "message": {"text": "x"}},
+            ),
+            -240,
+        ),
+        (
+            call(
+                zalo,
+                "/v2.0/oa/message",
+                json={"recipient": {"target": {"province": 1}}, "message": {}},
+            ),
+            -201,
+        ),
+        (
+            call(
+                zalo,
+                "/v2.0/oa/message",
+                json={"recipient": {"target": {"ages": "a,b"}}, "message": {}},
+            ),
+            -201,
+        ),
+        (
+            call(
+                zalo,
+                "/v2.0/oa/message",
+                json={
+                    "recipient": {"target": {}},
+                    "message": {
+                        "attachment": {
+                            "type": "template",
+                            "payload": {
+                                "template_type": "media",
+                                "elements": [{"media_type": "article", "attachment_id": "nope"}],
+                            },
+                        }
+                    },
+                },
+            ),
+            -201,
+        ),
         # ZNS: phone format, tracking_id length / presence, token
         (call(zalo, "/message/template", json={**zns_body, "phone": "0912345678"}), -108),
         (call(zalo, "/message/template", json={**zns_body, "tracking_id": "t" * 49}), -1121),
-        (call(zalo, "/message/template", json={k: v for k, v in zns_body.items() if k != "tracking_id"}), -1122),
+        (
+            call(
+                zalo,
+                "/message/template",
+                json={k: v for k, v in zns_body.items() if k != "tracking_id"},
+            ),
+            -1122,
+        ),
         (call(zalo, "/message/template", json=zns_body, headers={"access_token": "nope"}), -124),
         # CS text over 2,000 characters
-        (call(zalo, "/v3.0/oa/message/cs", json={"recipient": {"user_id": "5512340001"},
-                                                 "message": {"text": "x" * 2001}}), -210),
+        (
+            call(
+                zalo,
+                "/v3.0/oa/message/cs",
+                json={"recipient": {"user_id": "5512340001"}, "message": {"text": "x" * 2001}},
+            ),
+            -210,
+        ),
     ]
     for i, (body, code) in enumerate(cases):
         assert body["error"] == code, (i, body)
@@ -503,13 +804,25 @@ def test_fake_rejects_deviations(zalo):
 
 
 def test_fake_article_verify_delay_and_headers(zalo):
-    good = {"type": "normal", "title": "T", "author": "A", "description": "D",
-            "cover": {"cover_type": "photo", "photo_url": COVER, "status": "show"},
-            "body": [{"type": "text", "content": "<p>x</p>"}]}
+    good = {
+        "type": "normal",
+        "title": "T",
+        "author": "A",
+        "description": "D",
+        "cover": {"cover_type": "photo", "photo_url": COVER, "status": "show"},
+        "body": [{"type": "text", "content": "<p>x</p>"}],
+    }
     token = call(zalo, "/v2.0/article/create", json=good)["data"]["token"]
-    assert [call(zalo, "/v2.0/article/verify", json={"token": token})["error"] for _ in range(3)] == [-214, -214, 0]
-    resp = requests.get(zalo.url + "/v2.0/oa/getoa", headers={"access_token": ACCESS_TOKEN}, timeout=2)
-    assert resp.headers["X-RateLimit-Limit"] == "4000" and int(resp.headers["X-RateLimit-Remain"]) < 4000
+    assert [
+        call(zalo, "/v2.0/article/verify", json={"token": token})["error"] for _ in range(3)
+    ] == [-214, -214, 0]
+    resp = requests.get(
+        zalo.url + "/v2.0/oa/getoa", headers={"access_token": ACCESS_TOKEN}, timeout=2
+    )
+    assert (
+        resp.headers["X-RateLimit-Limit"] == "4000"
+        and int(resp.headers["X-RateLimit-Remain"]) < 4000
+    )
 
 
 def test_fake_oauth_rejections(zalo):
@@ -519,12 +832,19 @@ def test_fake_oauth_rejections(zalo):
     bad = requests.post(url, data={**form, "secret_key": SECRET_KEY}, timeout=2).json()
     assert bad["error"] == -14014 and bad["error_name"] == "Invalid secret key"
     # JSON instead of a form
-    assert requests.post(url, json=form, headers={"secret_key": SECRET_KEY}, timeout=2).json()["error"] < 0
+    assert (
+        requests.post(url, json=form, headers={"secret_key": SECRET_KEY}, timeout=2).json()["error"]
+        < 0
+    )
     # wrong app
-    wrong = requests.post(url, data={**form, "app_id": "1"}, headers={"secret_key": SECRET_KEY}, timeout=2).json()
+    wrong = requests.post(
+        url, data={**form, "app_id": "1"}, headers={"secret_key": SECRET_KEY}, timeout=2
+    ).json()
     assert wrong["error"] == -14002
     ok = requests.post(url, data=form, headers={"secret_key": SECRET_KEY}, timeout=2).json()
-    assert set(ok) == {"access_token", "refresh_token", "expires_in"} and ok["expires_in"] == "90000"
+    assert (
+        set(ok) == {"access_token", "refresh_token", "expires_in"} and ok["expires_in"] == "90000"
+    )
     reused = requests.post(url, data=form, headers={"secret_key": SECRET_KEY}, timeout=2).json()
     assert reused["error"] == -14014 and "error_reason" in reused and "access_token" not in reused
 
@@ -532,7 +852,9 @@ def test_fake_oauth_rejections(zalo):
 def test_start_zalo_helper():
     z = start_zalo()
     try:
-        body = requests.get(z.url + "/v2.0/oa/getoa", headers={"access_token": ACCESS_TOKEN}, timeout=2).json()
+        body = requests.get(
+            z.url + "/v2.0/oa/getoa", headers={"access_token": ACCESS_TOKEN}, timeout=2
+        ).json()
         assert body["error"] == 0 and body["data"]["oa_type"] == 4 and len(z.requests) == 1
     finally:
         z.stop()

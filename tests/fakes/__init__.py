@@ -71,7 +71,9 @@ class Reply:
         return json.dumps(self.body, ensure_ascii=False).encode(), "application/json; charset=UTF-8"
 
 
-def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, UploadedFile]]:
+def parse_multipart(
+    content_type: str, body: bytes
+) -> tuple[dict[str, str], dict[str, UploadedFile]]:
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     msg = BytesParser(policy=HTTP).parsebytes(head + body)
     form: dict[str, str] = {}

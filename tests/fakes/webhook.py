@@ -179,8 +179,11 @@ def _bench(n: int = 4000, clients: int = 8) -> tuple[float, float]:
     def run(receiver: WebhookReceiver) -> float:
         per = n // clients
         body_tpl = {
-            "delivery_id": 1, "campaign_id": 1, "text": "Dịch vụ công trực tuyến",
-            "title": "10/10", "media": [],
+            "delivery_id": 1,
+            "campaign_id": 1,
+            "text": "Dịch vụ công trực tuyến",
+            "title": "10/10",
+            "media": [],
         }
 
         def client(c: int) -> None:
@@ -188,8 +191,12 @@ def _bench(n: int = 4000, clients: int = 8) -> tuple[float, float]:
             for i in range(per):
                 key = f"k-{c}-{i}"
                 data = json.dumps({**body_tpl, "idempotency_key": key}).encode()
-                conn.request("POST", "/hook", data, {
-                    "Content-Type": "application/json", "Idempotency-Key": key})
+                conn.request(
+                    "POST",
+                    "/hook",
+                    data,
+                    {"Content-Type": "application/json", "Idempotency-Key": key},
+                )
                 resp = conn.getresponse()
                 resp.read()
             conn.close()
@@ -229,9 +236,11 @@ def _bench(n: int = 4000, clients: int = 8) -> tuple[float, float]:
     print(f"WebhookReceiver (threading, {clients} clients): {rate_threaded:8.0f} req/s")
     print(f"raw requests.Session POST ({clients // 2 or 1} threads):   {rate_raw:8.0f} req/s")
     print(f"WebhookAdapter.deliver ({clients // 2 or 1} threads):       {rate_adapter:8.0f} req/s")
-    print(f"webhook: receiver {rate_threaded:.0f} req/s (serial baseline {rate_serial:.0f}); "
-          f"adapter {rate_adapter:.0f} req/s vs raw requests {rate_raw:.0f} req/s "
-          f"({rate_adapter / rate_raw:.2f}x)")
+    print(
+        f"webhook: receiver {rate_threaded:.0f} req/s (serial baseline {rate_serial:.0f}); "
+        f"adapter {rate_adapter:.0f} req/s vs raw requests {rate_raw:.0f} req/s "
+        f"({rate_adapter / rate_raw:.2f}x)"
+    )
     return rate_threaded, rate_serial
 
 
@@ -247,6 +256,7 @@ def _bench_adapter(n: int, threads: int) -> tuple[float, float]:
 
     receiver = start_webhook()
     try:
+
         def timed(work) -> float:
             ts = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
             t0 = time.perf_counter()
@@ -260,13 +270,25 @@ def _bench_adapter(n: int, threads: int) -> tuple[float, float]:
             session = requests.Session()
             for i in range(n // threads):
                 key = f"raw-{t}-{i}-{time.perf_counter_ns()}"
-                body = {"delivery_id": i, "idempotency_key": key, "campaign_id": 1,
-                        "text": "Dịch vụ công", "title": None, "media": []}
-                session.post(receiver.hook_url, data=json.dumps(body).encode(), timeout=(5, 30),
-                             headers={"Content-Type": "application/json", "Idempotency-Key": key})
+                body = {
+                    "delivery_id": i,
+                    "idempotency_key": key,
+                    "campaign_id": 1,
+                    "text": "Dịch vụ công",
+                    "title": None,
+                    "media": [],
+                }
+                session.post(
+                    receiver.hook_url,
+                    data=json.dumps(body).encode(),
+                    timeout=(5, 30),
+                    headers={"Content-Type": "application/json", "Idempotency-Key": key},
+                )
 
         def adapter(t: int) -> None:
-            a = WebhookAdapter({"url": receiver.hook_url, "max_per_second": 1e6}, session=requests.Session())
+            a = WebhookAdapter(
+                {"url": receiver.hook_url, "max_per_second": 1e6}, session=requests.Session()
+            )
             for i in range(n // threads):
                 key = f"ad-{t}-{i}-{time.perf_counter_ns()}"
                 result = a.deliver(Message(key, "Dịch vụ công", delivery_id=i, campaign_id=1))

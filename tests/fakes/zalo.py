@@ -46,8 +46,20 @@ SECRET_KEY = "fakeAppSecretKey0001"
 ACCESS_TOKEN = "oa-access-token-0001"
 REFRESH_TOKEN = "oa-refresh-token-0001"
 JPEG_PNG_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
-ARTICLE_KEYS = {"type", "title", "author", "description", "cover", "body", "related_medias",
-                "tracking_link", "status", "comment", "video_id", "avatar"}
+ARTICLE_KEYS = {
+    "type",
+    "title",
+    "author",
+    "description",
+    "cover",
+    "body",
+    "related_medias",
+    "tracking_link",
+    "status",
+    "comment",
+    "video_id",
+    "avatar",
+}
 TARGET_KEYS = {"ages", "gender", "locations", "cities", "platform"}
 ZNS_KEYS = {"phone", "template_id", "template_data", "tracking_id", "mode", "sending_mode"}
 
@@ -131,11 +143,26 @@ class FakeZalo(FakeServer):
     def current_refresh_token(self) -> str:
         return next(t for t, s in self.refresh_tokens.items() if s == "valid")
 
-    def fail_next(self, path: str | None, error: int, message: str = "", *, times: int = 1,
-                  side_effect: bool = False) -> None:
+    def fail_next(
+        self,
+        path: str | None,
+        error: int,
+        message: str = "",
+        *,
+        times: int = 1,
+        side_effect: bool = False,
+    ) -> None:
         with self.lock:
-            self.faults.append(Fault("error", path, error, message or f"injected {error}",
-                                     side_effect=side_effect, times=times))
+            self.faults.append(
+                Fault(
+                    "error",
+                    path,
+                    error,
+                    message or f"injected {error}",
+                    side_effect=side_effect,
+                    times=times,
+                )
+            )
 
     def hang_next(self, path: str | None, *, side_effect: bool = True) -> None:
         with self.lock:
@@ -179,7 +206,9 @@ class FakeZalo(FakeServer):
             return self._oauth(req)
         fault = self._take_fault(req.path)
         if fault is not None and fault.kind == "http":
-            return Reply(fault.status, "<html>Bad Gateway</html>", headers={"Content-Type": "text/html"})
+            return Reply(
+                fault.status, "<html>Bad Gateway</html>", headers={"Content-Type": "text/html"}
+            )
         zns = req.path.startswith("/message/")
         headers = self._rate_headers() if not zns else {}
         try:
@@ -227,10 +256,16 @@ class FakeZalo(FakeServer):
     def _route(self, req: Received) -> dict[str, Any]:
         p = req.path
         if p == "/v2.0/oa/getoa" and req.method == "GET":
-            return {"oa_id": self.oa_id, "name": self.oa_name, "description": "Trang chính thức",
-                    "oa_type": self.oa_type, "is_verified": self.verified,
-                    "package_name": "Gói Cơ quan Nhà nước", "num_follower": len(self.followers),
-                    "avatar": "https://s160-ava-talk.zadn.vn/x.jpg"}
+            return {
+                "oa_id": self.oa_id,
+                "name": self.oa_name,
+                "description": "Trang chính thức",
+                "oa_type": self.oa_type,
+                "is_verified": self.verified,
+                "package_name": "Gói Cơ quan Nhà nước",
+                "num_follower": len(self.followers),
+                "avatar": "https://s160-ava-talk.zadn.vn/x.jpg",
+            }
         if p == "/v2.0/oa/upload/image":
             return self._upload(req)
         if p == "/v2.0/article/create":
@@ -296,9 +331,12 @@ class FakeZalo(FakeServer):
             if len(value) > limit:
                 raise ZaloError(-210, f"{key} exceeds allowable limit")
         cover = body.get("cover")
-        if (not isinstance(cover, dict) or cover.get("cover_type") != "photo"
-                or not re.match(r"^https?://", str(cover.get("photo_url") or ""))
-                or cover.get("status") not in ("show", "hide")):
+        if (
+            not isinstance(cover, dict)
+            or cover.get("cover_type") != "photo"
+            or not re.match(r"^https?://", str(cover.get("photo_url") or ""))
+            or cover.get("status") not in ("show", "hide")
+        ):
             raise ZaloError(-201, "cover is invalid!")
         blocks = body.get("body")
         if not isinstance(blocks, list) or not blocks:
@@ -366,7 +404,10 @@ class FakeZalo(FakeServer):
         except (KeyError, TypeError, AssertionError):
             raise ZaloError(-201, "message is invalid!") from None
         for el in elements:
-            if el.get("media_type") != "article" or str(el.get("attachment_id")) not in self.articles_by_id:
+            if (
+                el.get("media_type") != "article"
+                or str(el.get("attachment_id")) not in self.articles_by_id
+            ):
                 raise ZaloError(-201, "attachment_id is invalid!")
         if self.is_night():
             raise ZaloError(-234, "Cannot be sent at night (10:00PM-6:00AM)")
@@ -385,11 +426,18 @@ class FakeZalo(FakeServer):
         if attachment is not None:
             try:
                 elements = attachment["payload"]["elements"]
-                ok = attachment["type"] == "template" and len(elements) == 1 and all(
-                    e["media_type"] == "image" and (
-                        e.get("attachment_id") in self.uploads
-                        or re.match(r"^https?://", str(e.get("url") or "")))
-                    for e in elements)
+                ok = (
+                    attachment["type"] == "template"
+                    and len(elements) == 1
+                    and all(
+                        e["media_type"] == "image"
+                        and (
+                            e.get("attachment_id") in self.uploads
+                            or re.match(r"^https?://", str(e.get("url") or ""))
+                        )
+                        for e in elements
+                    )
+                )
             except (KeyError, TypeError):
                 ok = False
             if not ok:
@@ -401,8 +449,12 @@ class FakeZalo(FakeServer):
         if self.clock() - last > timedelta(days=7):
             raise ZaloError(-230, "User has not interacted with the OA in the past 7 days")
         data = self._record("cs", body, user_id=user_id)
-        return {**data, "user_id": user_id, "sent_time": str(int(self.clock().timestamp() * 1000)),
-                "quota": {"quota_type": "reply", "remain": "8", "total": "8"}}
+        return {
+            **data,
+            "user_id": user_id,
+            "sent_time": str(int(self.clock().timestamp() * 1000)),
+            "quota": {"quota_type": "reply", "remain": "8", "total": "8"},
+        }
 
     def _zns(self, body: dict[str, Any]) -> dict[str, Any]:
         for key in body:
@@ -430,16 +482,27 @@ class FakeZalo(FakeServer):
         if used >= self.zns_daily_quota:
             raise ZaloError(-144, "OA has exceeded the daily quota")
         rec = self._record("zns", body)
-        return {"msg_id": rec["message_id"], "sent_time": str(int(self.clock().timestamp() * 1000)),
-                "sending_mode": "1",
-                "quota": {"dailyQuota": str(self.zns_daily_quota),
-                          "remainingQuota": str(self.zns_daily_quota - used - 1)}}
+        return {
+            "msg_id": rec["message_id"],
+            "sent_time": str(int(self.clock().timestamp() * 1000)),
+            "sending_mode": "1",
+            "quota": {
+                "dailyQuota": str(self.zns_daily_quota),
+                "remainingQuota": str(self.zns_daily_quota - used - 1),
+            },
+        }
 
     def _oauth_error(self, name: str, reason: str) -> Reply:
-        return Reply(self.refresh_error_http, {
-            "error": self.refresh_error_code, "error_name": name, "error_reason": reason,
-            "ref_doc": "https://developers.zalo.me/docs/api/official-account-api/phu-luc/ma-loi",
-            "error_description": reason})
+        return Reply(
+            self.refresh_error_http,
+            {
+                "error": self.refresh_error_code,
+                "error_name": name,
+                "error_reason": reason,
+                "ref_doc": "https://developers.zalo.me/docs/api/official-account-api/phu-luc/ma-loi",
+                "error_description": reason,
+            },
+        )
 
     def _oauth(self, req: Received) -> Reply:
         if req.method != "POST" or req.content_type != "application/x-www-form-urlencoded":
@@ -448,14 +511,28 @@ class FakeZalo(FakeServer):
             return self._oauth_error("Invalid secret key", "secret_key header missing or wrong")
         form = req.form
         if form.get("app_id") != self.app_id:
-            return Reply(200, {"error": -14002, "error_name": "Invalid appId",
-                               "error_reason": "app is not active or does not exist"})
-        if form.get("grant_type") != "refresh_token" or set(form) != {"refresh_token", "app_id", "grant_type"}:
-            return self._oauth_error("Invalid grant", "grant_type=refresh_token with refresh_token, app_id")
+            return Reply(
+                200,
+                {
+                    "error": -14002,
+                    "error_name": "Invalid appId",
+                    "error_reason": "app is not active or does not exist",
+                },
+            )
+        if form.get("grant_type") != "refresh_token" or set(form) != {
+            "refresh_token",
+            "app_id",
+            "grant_type",
+        }:
+            return self._oauth_error(
+                "Invalid grant", "grant_type=refresh_token with refresh_token, app_id"
+            )
         with self._token_lock:
             state = self.refresh_tokens.get(form.get("refresh_token", ""))
             if state != "valid":
-                return self._oauth_error("Invalid refresh token", "refresh token is used, expired or invalid")
+                return self._oauth_error(
+                    "Invalid refresh token", "refresh token is used, expired or invalid"
+                )
             self.refresh_tokens[form["refresh_token"]] = "used"
             access = "oa-access-" + self._id()
             refresh = "oa-refresh-" + self._id()
