@@ -264,3 +264,19 @@ def test_preview_counts_both_variants(app, client, writer):
         "/api/v1/sms/preview", headers=writer, json={"text": "x", "sender": "TEN-QUA-DAI-123"}
     ).get_json()
     assert "11" in body["problems"]["sender"]
+
+
+def test_openapi_describes_the_sms_paths(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    for path in (
+        "/recipient-lists",
+        "/recipient-lists/{id}/rejected.csv",
+        "/opt-outs",
+        "/sms/batches",
+        "/sms/batches/{id}/file",
+        "/sms/batches/{id}/ack",
+        "/sms/batches/{id}/reports",
+        "/sms/waves/{id}/rebatch",
+    ):
+        assert path in paths, path
+    assert "multipart/form-data" in paths["/recipient-lists"]["post"]["requestBody"]["content"]

@@ -29,6 +29,8 @@ from tests.fakes.sms_app import (
 from tests.helpers import api_headers
 from tests.kannel import decode_handset, free_port, reassemble, start_kannel
 
+pytestmark = pytest.mark.kannel
+
 VI_TEXT = (
     "UBND tỉnh Sóc Trăng: Đăng ký dịch vụ công trực tuyến tại dichvucong.gov.vn, "
     "nhận kết quả tại nhà."

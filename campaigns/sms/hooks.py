@@ -29,7 +29,7 @@ csrf.exempt(bp)
 
 
 def _hook_limit() -> str:
-    return str(current_app.config.get("LANTOA_SMS_HOOK_RATE_LIMIT") or "6000 per minute")
+    return str(current_app.config.get("LANTOA_SMS_HOOK_RATE_LIMIT") or "60000 per minute")
 
 
 def _plain(body: str, status: int = 200) -> Response:
