@@ -416,3 +416,11 @@ def test_unit_address_change_queues_rebuild_of_its_kits(app, tmp_path):
     with app.app_context(), session_scope(app) as s:
         jobs = s.exec(select(BackgroundJob).where(BackgroundJob.name == "kits.build")).all()
         assert [j.payload["campaign_id"] for j in jobs] == [cid]
+
+
+def test_cli_build_reports_bad_input(app, runner):
+    cid = make_campaign(app, scope=("xa-lac-hoa",))
+    res = runner.invoke(args=["kits", "build", "--campaign", str(cid), "--unit", "khong-co"])
+    assert res.exit_code != 0 and "Không có đơn vị: khong-co" in res.output
+    res = runner.invoke(args=["kits", "build", "--campaign", "99999"])
+    assert res.exit_code != 0 and "Không có chiến dịch mã 99999" in res.output
