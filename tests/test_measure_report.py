@@ -71,7 +71,9 @@ def test_cli_consolidated_docx_has_every_target_with_its_value(app, client, runn
     assert by_code["T14"][3] == "64.5%" and by_code["T14"][4] == "Chưa đạt"
     assert by_code["T10"][3] == "—" and by_code["T10"][4] == "Chưa có số liệu"
     assert by_code["T03"][3] == "0%"
-    assert len(doc.inline_shapes) == 1  # the chart, embedded as an image
+    # the bar chart and one monthly trend chart per measured target, embedded as images
+    measured = [t for t in targets(app, year) if t.kind == "measured" and t.due_year == year]
+    assert len(doc.inline_shapes) == 1 + len(measured) == 6
     # per-unit summary of tasks for the consolidated report
     assert any(r[0] == "Sở Giáo dục và Đào tạo" for r in rows)
 

@@ -71,7 +71,10 @@ def trend_png(title: str, points: list[tuple[int, float | None]], goal: float, *
     while x < left + pw:
         d.line([(x, gy), (min(x + 8 * scale, left + pw), gy)], fill=GOAL, width=max(1, int(2 * scale)))
         x += 14 * scale
-    d.text((left + pw, gy - int(3 * scale)), f"Mục tiêu {goal:g}%", font=f, fill=GOAL, anchor="rd")
+    if goal >= 85:  # near the top: label under the line, clear of the title
+        d.text((left + pw, gy + int(3 * scale)), f"Mục tiêu {goal:g}%", font=f, fill=GOAL, anchor="ra")
+    else:
+        d.text((left + pw, gy - int(3 * scale)), f"Mục tiêu {goal:g}%", font=f, fill=GOAL, anchor="rd")
     pts = [(x_of(m), y_of(v)) for m, v in points if v is not None]
     if len(pts) > 1:
         d.line(pts, fill=BRAND, width=max(2, int(3 * scale)), joint="curve")

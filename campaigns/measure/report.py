@@ -82,9 +82,8 @@ class ReportData:
 
     @property
     def title(self) -> str:
-        who = "" if self.unit is None else f" tại {self.unit.name}"
-        scope = " (tổng hợp toàn tỉnh)" if self.unit is None else ""
-        return f"Kết quả thực hiện {self.plan.title[0].lower()}{self.plan.title[1:]}{who} năm {self.plan.year}{scope}"
+        who = " (tổng hợp toàn tỉnh)" if self.unit is None else f" của {self.unit.name}"
+        return f"Kết quả thực hiện {self.plan.title[0].lower()}{self.plan.title[1:]} năm {self.plan.year}{who}"
 
 
 def build_report(session: Session, plan: Plan, unit: OrgUnit | None = None, *,
@@ -119,6 +118,12 @@ def _chart(data: ReportData, scale: float = 2.0) -> bytes:
     rows = [(f"{r.target.code} {r.target.title}", r.value, r.goal) for r in data.results
             if r.target.due_year == data.plan.year]
     return charts.targets_png(rows, scale=scale)
+
+
+def _trend_charts(data: ReportData) -> list[bytes]:
+    """Month-by-month charts of the measured targets due this year."""
+    return [charts.trend_png(f"{r.target.code}: {r.target.title}", r.trend, r.goal, scale=2.0)
+            for r in data.results if r.target.kind == "measured" and r.target.due_year == data.plan.year]
 
 
 def _recipients(data: ReportData) -> list[str]:
@@ -224,6 +229,13 @@ def to_docx(data: ReportData) -> bytes:
     doc.add_picture(io.BytesIO(_chart(data)), width=Cm(16))
     para(doc, f"Biểu đồ: kết quả so với mục tiêu năm {data.plan.year} (số liệu đến ngày "
               f"{data.day.strftime('%d/%m/%Y')}).", italic=True, size=11, align=center)
+    trends = _trend_charts(data)
+    if trends:
+        grid = doc.add_table(rows=(len(trends) + 1) // 2, cols=2)
+        for i, png in enumerate(trends):
+            cell = grid.rows[i // 2].cells[i % 2]
+            cell.paragraphs[0].add_run().add_picture(io.BytesIO(png), width=Cm(7.8))
+        para(doc, "Diễn biến theo tháng của các chỉ tiêu do hệ thống tự đo.", italic=True, size=11, align=center)
 
     heading("III. KHÓ KHĂN, VƯỚNG MẮC")
     for line in (data.texts.get("difficulties") or DEFAULT_TEXT["difficulties"]).splitlines():
@@ -313,7 +325,7 @@ def to_pdf(data: ReportData) -> bytes:
     def table(header: list[str], rows: list[list[str]], widths: list[float]):
         pdf.set_font("BVP", "", 8.5)
         with pdf.table(col_widths=widths, headings_style=FontFace(emphasis="BOLD"), line_height=4.6,
-                       width=width) as t:
+                       width=width, text_align="LEFT") as t:
             t.row(header)
             for r in rows:
                 t.row(r)
@@ -336,6 +348,16 @@ def to_pdf(data: ReportData) -> bytes:
             verdict(r), r.detail] for r in data.results], [1.2, 6, 1.8, 1.6, 1.8, 2.4])
     pdf.ln(3)
     pdf.image(io.BytesIO(_chart(data)), w=width)
+    trends = _trend_charts(data)
+    half = (width - 4) / 2
+    for i, png in enumerate(trends):
+        if i % 2 == 0:
+            if pdf.get_y() + half * 300 / 640 > pdf.h - pdf.b_margin:
+                pdf.add_page()
+            y = pdf.get_y()
+        pdf.image(io.BytesIO(png), x=pdf.l_margin + (i % 2) * (half + 4), y=y, w=half)
+        if i % 2 == 1 or i == len(trends) - 1:
+            pdf.set_y(y + half * 300 / 640 + 2)
     heading("III. KHÓ KHĂN, VƯỚNG MẮC")
     text(data.texts.get("difficulties") or DEFAULT_TEXT["difficulties"])
     heading("IV. ĐỀ XUẤT, KIẾN NGHỊ")
