@@ -175,6 +175,24 @@ class DictCredentials:
             return dict(self._values)
 
 
+class StepFailed(Exception):
+    """Raised inside an adapter when one step of a send failed; carries the
+    classified result that ``_send()`` returns."""
+
+    def __init__(self, result: SendResult):
+        super().__init__(result.message)
+        self.result = result
+
+
+def failure_health(result: SendResult, provider: str, reconnect: str) -> Health:
+    """The account health shown when the provider's cheap check failed."""
+    detail = {"outcome": result.outcome.value, "code": result.provider_code}
+    if result.outcome is Outcome.AUTH_EXPIRED:
+        return Health(False, reconnect, detail)
+    code = result.provider_code or result.http_status
+    return Health(False, f"{provider} từ chối kiểm tra kết nối (mã {code}).", detail)
+
+
 class ConfigError(ValueError):
     """Invalid account config; ``fields`` maps field name -> Vietnamese message."""
 

@@ -49,6 +49,8 @@ from channels.base import (
     Message,
     Outcome,
     SendResult,
+    StepFailed,
+    failure_health,
     fit_image,
     media_kind,
     media_size,
@@ -110,14 +112,6 @@ USAGE_SLOWDOWN_PERCENT = 90.0
 _usage: dict[str, tuple[float, float, float]] = {}
 _usage_lock = threading.Lock()
 USAGE_MEMORY_SECONDS = 900.0
-
-
-class _StepFailed(Exception):
-    """An intermediate call failed; carries the classified result."""
-
-    def __init__(self, result: SendResult):
-        super().__init__(result.message)
-        self.result = result
 
 
 def classify_graph_error(
@@ -308,7 +302,7 @@ class FacebookPageAdapter(Adapter):
     def _token(self) -> str:
         token = self.credentials.get("page_access_token")
         if not token:
-            raise _StepFailed(
+            raise StepFailed(
                 SendResult(Outcome.AUTH_EXPIRED, message="no page access token stored")
             )
         return token
@@ -363,14 +357,14 @@ class FacebookPageAdapter(Adapter):
         video: bool = False,
         publishing: bool = False,
     ) -> dict[str, Any]:
-        """One Graph call; returns the JSON object or raises _StepFailed.
+        """One Graph call; returns the JSON object or raises StepFailed.
 
         A read timeout on a non-publishing call is TRANSIENT (nothing visible
         was created); on a publishing call it propagates to deliver(), which
         makes it AMBIGUOUS."""
         gate = self._usage_gate()
         if gate is not None:
-            raise _StepFailed(gate)
+            raise StepFailed(gate)
         token = self._token()
         url = self._url(path, video=video)
         try:
@@ -389,14 +383,14 @@ class FacebookPageAdapter(Adapter):
         except requests.ReadTimeout as exc:
             if publishing:
                 raise
-            raise _StepFailed(
+            raise StepFailed(
                 SendResult(Outcome.TRANSIENT, message=f"read timeout on {path}: {short(str(exc))}")
             ) from exc
         self._record_usage(resp)
         body_json = response_json(resp)
         if resp.status_code < 300 and not isinstance(body_json, dict):
             # Accepted, but we cannot read what was created.
-            raise _StepFailed(
+            raise StepFailed(
                 SendResult(
                     Outcome.AMBIGUOUS if publishing else Outcome.TRANSIENT,
                     http_status=resp.status_code,
@@ -404,7 +398,7 @@ class FacebookPageAdapter(Adapter):
                 )
             )
         if resp.status_code >= 400 or not isinstance(body_json, dict) or "error" in body_json:
-            raise _StepFailed(
+            raise StepFailed(
                 classify_graph_error(
                     resp.status_code, body_json, resp.headers, publishing=publishing
                 )
@@ -536,7 +530,7 @@ class FacebookPageAdapter(Adapter):
                 external = self._post_multi_photo(message, images)
             else:
                 external = self._post_feed(message, [])
-        except _StepFailed as failed:
+        except StepFailed as failed:
             return failed.result
         return SendResult(
             Outcome.SCHEDULED if scheduled else Outcome.SENT,
@@ -573,7 +567,7 @@ class FacebookPageAdapter(Adapter):
                 max_side=4096,
             )
         except ValueError as exc:
-            raise _StepFailed(SendResult(Outcome.PERMANENT, message=str(exc))) from exc
+            raise StepFailed(SendResult(Outcome.PERMANENT, message=str(exc))) from exc
         return fitted, (fitted if fitted != media.path else None)
 
     def _upload_photo(
@@ -583,7 +577,7 @@ class FacebookPageAdapter(Adapter):
         try:
             if path is None:
                 if not media.url:
-                    raise _StepFailed(
+                    raise StepFailed(
                         SendResult(Outcome.PERMANENT, message=f"missing file {media.path}")
                     )
                 return self._call(
@@ -622,7 +616,7 @@ class FacebookPageAdapter(Adapter):
 
     def _post_video(self, message: Message, media: MediaFile) -> str:
         if not os.path.exists(media.path):
-            raise _StepFailed(SendResult(Outcome.PERMANENT, message=f"missing file {media.path}"))
+            raise StepFailed(SendResult(Outcome.PERMANENT, message=f"missing file {media.path}"))
         size = os.path.getsize(media.path)
         path = f"{self.page_id}/videos"
         start = self._call(
@@ -658,7 +652,7 @@ class FacebookPageAdapter(Adapter):
         }
         reply = self._call("POST", path, data=data, video=True, publishing=True)
         if reply.get("success") is not True:
-            raise _StepFailed(SendResult(Outcome.AMBIGUOUS, message="video finish not confirmed"))
+            raise StepFailed(SendResult(Outcome.AMBIGUOUS, message="video finish not confirmed"))
         return video_id
 
     # -- after the fact -------------------------------------------------------------------
@@ -687,7 +681,7 @@ class FacebookPageAdapter(Adapter):
                 f"{self.page_id}/{edge}",
                 params={"fields": f"id,{text_field},created_time", "limit": "25"},
             )
-        except _StepFailed:
+        except StepFailed:
             return None
         except requests.RequestException:
             return None
@@ -715,7 +709,7 @@ class FacebookPageAdapter(Adapter):
         """Delete a post (or a provider-scheduled post) by id."""
         try:
             reply = self._call("DELETE", external_id)
-        except _StepFailed as failed:
+        except StepFailed as failed:
             return failed.result
         except requests.RequestException as exc:
             return SendResult(Outcome.TRANSIENT, message=f"delete failed: {short(str(exc))}")
@@ -726,18 +720,11 @@ class FacebookPageAdapter(Adapter):
     def test_connection(self) -> Health:
         try:
             reply = self._call("GET", "me", params={"fields": "id,name"})
-        except _StepFailed as failed:
-            result = failed.result
-            if result.outcome is Outcome.AUTH_EXPIRED:
-                return Health(
-                    False,
-                    "Cần kết nối lại: mã truy cập Trang đã hết hạn hoặc không hợp lệ.",
-                    {"outcome": result.outcome.value, "code": result.provider_code},
-                )
-            return Health(
-                False,
-                f"Facebook từ chối kiểm tra kết nối ({result.provider_code or result.http_status}).",
-                {"outcome": result.outcome.value, "code": result.provider_code},
+        except StepFailed as failed:
+            return failure_health(
+                failed.result,
+                "Facebook",
+                "Cần kết nối lại: mã truy cập Trang đã hết hạn hoặc không hợp lệ.",
             )
         except requests.RequestException as exc:
             return Health(False, "Không kết nối được tới Facebook.", {"error": short(str(exc))})

@@ -53,6 +53,8 @@ from channels.base import (
     Message,
     Outcome,
     SendResult,
+    StepFailed,
+    failure_health,
     fit_image,
     media_kind,
     media_size,
@@ -156,12 +158,6 @@ CS_MAX_TEXT = 2000
 # One lock per OA for token refreshes inside this process (single-use refresh tokens).
 _refresh_locks: dict[str, threading.Lock] = {}
 _refresh_locks_guard = threading.Lock()
-
-
-class _StepFailed(Exception):
-    def __init__(self, result: SendResult):
-        super().__init__(result.message)
-        self.result = result
 
 
 def normalize_phone(raw: str | None) -> str | None:
@@ -477,7 +473,7 @@ class ZaloOAAdapter(Adapter):
                     publishing=publishing,
                     _refreshed=True,
                 )
-            raise _StepFailed(SendResult(Outcome.AUTH_EXPIRED, message="no access token"))
+            raise StepFailed(SendResult(Outcome.AUTH_EXPIRED, message="no access token"))
         headers = {"access_token": token}
         if self.config.get("use_appsecret_proof"):
             secret = self.credentials.get("secret_key") or ""
@@ -500,7 +496,7 @@ class ZaloOAAdapter(Adapter):
         except requests.ReadTimeout as exc:
             if publishing:
                 raise
-            raise _StepFailed(
+            raise StepFailed(
                 SendResult(Outcome.TRANSIENT, message=f"read timeout: {short(str(exc))}")
             ) from exc
         data = response_json(resp)
@@ -511,7 +507,7 @@ class ZaloOAAdapter(Adapter):
                 outcome = Outcome.TRANSIENT
             else:
                 outcome = Outcome.PERMANENT
-            raise _StepFailed(
+            raise StepFailed(
                 SendResult(
                     outcome,
                     http_status=resp.status_code,
@@ -540,12 +536,12 @@ class ZaloOAAdapter(Adapter):
                 )
         if code == 0:  # HTTP error status with a zero code
             outcome = Outcome.TRANSIENT if resp.status_code >= 500 else Outcome.PERMANENT
-            raise _StepFailed(
+            raise StepFailed(
                 SendResult(
                     outcome, http_status=resp.status_code, message=f"HTTP {resp.status_code}"
                 )
             )
-        raise _StepFailed(self._classify(code, str(data.get("message", "")), table))
+        raise StepFailed(self._classify(code, str(data.get("message", "")), table))
 
     # -- contract ---------------------------------------------------------------------------
 
@@ -675,7 +671,7 @@ class ZaloOAAdapter(Adapter):
                 return self._zns(message)
             if kind in ("transaction", "promotion"):
                 return self._v3_message(message, kind)
-        except _StepFailed as failed:
+        except StepFailed as failed:
             return failed.result
         return SendResult(Outcome.PERMANENT, message=f"unknown Zalo kind {kind}")
 
@@ -721,7 +717,7 @@ class ZaloOAAdapter(Adapter):
                     body={"token": token},
                     publishing=False,
                 )
-            except _StepFailed as failed:
+            except StepFailed as failed:
                 if failed.result.provider_code != str(ARTICLE_PROCESSING):
                     raise
                 if i + 1 < attempts:
@@ -752,7 +748,7 @@ class ZaloOAAdapter(Adapter):
         }
         try:
             reply = self._call("POST", f"{self.oa_url}/v2.0/oa/message", body=body)
-        except _StepFailed as failed:
+        except StepFailed as failed:
             failed.result.detail["article_id"] = article_id
             raise
         message_id = (reply.get("data") or {}).get("message_id")
@@ -805,7 +801,7 @@ class ZaloOAAdapter(Adapter):
         try:
             path = fit_image(media.path, MAX_IMAGE_BYTES, formats=("JPEG", "PNG"))
         except (ValueError, OSError) as exc:
-            raise _StepFailed(SendResult(Outcome.PERMANENT, message=str(exc))) from exc
+            raise StepFailed(SendResult(Outcome.PERMANENT, message=str(exc))) from exc
         temp = path if path != media.path else None
         try:
             mime = "image/png" if path.lower().endswith(".png") and not temp else "image/jpeg"
@@ -822,7 +818,7 @@ class ZaloOAAdapter(Adapter):
                 os.unlink(temp)
         attachment = (reply.get("data") or {}).get("attachment_id")
         if not attachment:
-            raise _StepFailed(SendResult(Outcome.TRANSIENT, message="upload gave no attachment_id"))
+            raise StepFailed(SendResult(Outcome.TRANSIENT, message="upload gave no attachment_id"))
         return str(attachment)
 
     def _cs_message(self, message: Message) -> SendResult:
@@ -858,7 +854,7 @@ class ZaloOAAdapter(Adapter):
                     f"{self.oa_url}/v3.0/oa/message/cs",
                     body={"recipient": {"user_id": user_id}, "message": msg},
                 )
-            except _StepFailed as err:
+            except StepFailed as err:
                 if err.result.outcome is not Outcome.PERMANENT and not sent:
                     raise  # nothing went out yet: the whole delivery can be retried
                 failed[user_id] = err.result.provider_code or err.result.outcome.value
@@ -973,7 +969,7 @@ class ZaloOAAdapter(Adapter):
             if article_id is None:
                 return None
             return self._broadcast(message, article_id)
-        except _StepFailed as failed:
+        except StepFailed as failed:
             return failed.result if failed.result.outcome is not Outcome.TRANSIENT else None
         except requests.RequestException:
             return None
@@ -981,18 +977,11 @@ class ZaloOAAdapter(Adapter):
     def test_connection(self) -> Health:
         try:
             reply = self._call("GET", f"{self.oa_url}/v2.0/oa/getoa", publishing=False)
-        except _StepFailed as failed:
-            result = failed.result
-            if result.outcome is Outcome.AUTH_EXPIRED:
-                return Health(
-                    False,
-                    "Cần kết nối lại: access token của OA hết hạn và không làm mới được.",
-                    {"outcome": result.outcome.value, "code": result.provider_code},
-                )
-            return Health(
-                False,
-                f"Zalo từ chối kiểm tra kết nối (mã {result.provider_code}).",
-                {"outcome": result.outcome.value, "code": result.provider_code},
+        except StepFailed as failed:
+            return failure_health(
+                failed.result,
+                "Zalo",
+                "Cần kết nối lại: access token của OA hết hạn và không làm mới được.",
             )
         except requests.RequestException as exc:
             return Health(False, "Không kết nối được tới Zalo.", {"error": short(str(exc))})
