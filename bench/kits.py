@@ -31,8 +31,14 @@ def _setup(tmp: Path):
     from core.db import get_engine, session_scope
     from core.models import OrgUnit
 
-    app = create_app({"LANTOA_DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}", "INSTANCE_PATH": str(tmp),
-                      "LANTOA_MEDIA_DIR": str(tmp / "media"), "SECRET_KEY": "bench"})
+    app = create_app(
+        {
+            "LANTOA_DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
+            "INSTANCE_PATH": str(tmp),
+            "LANTOA_MEDIA_DIR": str(tmp / "media"),
+            "SECRET_KEY": "bench",
+        }
+    )
     SQLModel.metadata.create_all(get_engine(app))
     with app.app_context(), session_scope(app) as s:
         s.info["kits_no_watch"] = True
@@ -59,8 +65,9 @@ def _run(app, cid: int, workers: int, force: bool) -> tuple[float, dict]:
         codes = [c for c, _ in DISTRICTS]
         districts = [u.id for u in s.exec(select(OrgUnit).where(OrgUnit.code.in_(codes))).all()]
         t0 = time.perf_counter()
-        summary = build_campaign_kits(s, cid, KitConfig.from_app(app), force=force, workers=workers,
-                                      unit_ids=districts)
+        summary = build_campaign_kits(
+            s, cid, KitConfig.from_app(app), force=force, workers=workers, unit_ids=districts
+        )
         return time.perf_counter() - t0, summary
 
 
@@ -74,12 +81,16 @@ def main() -> None:
         cpu0 = time.process_time()
         base_s, base = _run(app, cid, 1, force=True)
         cpu_base = time.process_time() - cpu0
-        print(f"baseline  workers=1: {base['built']} kits in {base_s:6.1f} s "
-              f"({base_s / max(base['built'], 1):.2f} s/kit, CPU {cpu_base / max(base['built'], 1):.2f} s/kit), "
-              f"failed={len(base['failed'])}")
+        print(
+            f"baseline  workers=1: {base['built']} kits in {base_s:6.1f} s "
+            f"({base_s / max(base['built'], 1):.2f} s/kit, CPU {cpu_base / max(base['built'], 1):.2f} s/kit), "
+            f"failed={len(base['failed'])}"
+        )
         par_s, par = _run(app, cid, args.workers, force=True)
-        print(f"parallel  workers={args.workers}: {par['built']} kits in {par_s:6.1f} s "
-              f"({par_s / max(par['built'], 1):.2f} s/kit), failed={len(par['failed'])}")
+        print(
+            f"parallel  workers={args.workers}: {par['built']} kits in {par_s:6.1f} s "
+            f"({par_s / max(par['built'], 1):.2f} s/kit), failed={len(par['failed'])}"
+        )
         same_s, same = _run(app, cid, args.workers, force=False)
         print(f"no change: {same['unchanged']} kits current, checked in {same_s:6.2f} s")
         from sqlmodel import select
@@ -91,9 +102,11 @@ def main() -> None:
             sizes = [k.size for k in s.exec(select(Kit).where(Kit.campaign_id == cid)).all()]
         print(f"load average {os.getloadavg()[0]:.2f} at end")
         print(f"kit size: {sum(sizes) / len(sizes) / 1e6:.1f} MB average, {len(sizes)} kits")
-        print(f"SUMMARY kits: 11 district kits in {par_s:.1f} s with {args.workers} workers "
-              f"(baseline serial {base_s:.1f} s, x{base_s / par_s:.2f}); goal < 60 s: "
-              f"{'met' if par_s < 60 else 'NOT met'}")
+        print(
+            f"SUMMARY kits: 11 district kits in {par_s:.1f} s with {args.workers} workers "
+            f"(baseline serial {base_s:.1f} s, x{base_s / par_s:.2f}); goal < 60 s: "
+            f"{'met' if par_s < 60 else 'NOT met'}"
+        )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,10 @@ def test_commune_officer_downloads_kit_and_confirms_broadcast(tmp_path):
     other = make_broadcast(app, cid, "xa-nhon-my", hours_from_now=-1, title="Bản tin xã khác")
     officer = make_user(app, "unit_officer", "xa-lac-hoa")
 
-    with serve(app) as base, chromium(viewport={"width": 390, "height": 844}, accept_downloads=True) as ctx:
+    with (
+        serve(app) as base,
+        chromium(viewport={"width": 390, "height": 844}, accept_downloads=True) as ctx,
+    ):
         page = ctx.new_page()
         page.goto(f"{base}/login")
         page.get_by_label("Email").fill(officer.email)
@@ -64,7 +67,9 @@ def test_commune_officer_downloads_kit_and_confirms_broadcast(tmp_path):
         page.screenshot(path=str(tmp_path / "broadcasts.png"), full_page=True)
 
     with app.app_context(), session_scope(app) as s:
-        kit = s.exec(select(Kit).where(Kit.campaign_id == cid, Kit.unit_id == officer.unit_id)).one()
+        kit = s.exec(
+            select(Kit).where(Kit.campaign_id == cid, Kit.unit_id == officer.unit_id)
+        ).one()
         downloads = s.exec(select(KitDownload).where(KitDownload.kit_id == kit.id)).all()
         assert [d.user_id for d in downloads] == [officer.id]
         assert s.get(Delivery, slot).confirmed_by == officer.id

@@ -35,8 +35,13 @@ BASE_URL = "https://lantoa.soctrang.gov.vn"
 @pytest.fixture(scope="module")
 def kit_app(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("kits")
-    app = make_app(f"sqlite:///{tmp / 'kits.db'}", tmp, WTF_CSRF_ENABLED=False, LANTOA_PUBLIC_BASE_URL=BASE_URL,
-                   PUBLIC_BASE_URL=BASE_URL)
+    app = make_app(
+        f"sqlite:///{tmp / 'kits.db'}",
+        tmp,
+        WTF_CSRF_ENABLED=False,
+        LANTOA_PUBLIC_BASE_URL=BASE_URL,
+        PUBLIC_BASE_URL=BASE_URL,
+    )
     yield app
     from core.db import get_engine
 
@@ -46,16 +51,29 @@ def kit_app(tmp_path_factory):
 @pytest.fixture(scope="module")
 def built(kit_app):
     """One real kit: a commune without an address, a Vietnamese and a Khmer script."""
-    cid = make_campaign(kit_app, scope=("xa-vinh-hai",), scripts=[
-        {"title": "Bản tin loa: Hưởng ứng Ngày Chuyển đổi số",
-         "body": "Từ ngày 10/10/2025, bà con có thể nộp hồ sơ TTHC trực tuyến qua DVCTT, không phải xếp hàng."},
-        {"title": "Bản tin tiếng Khmer", "body": KHMER, "language": "km"},
-    ])
+    cid = make_campaign(
+        kit_app,
+        scope=("xa-vinh-hai",),
+        scripts=[
+            {
+                "title": "Bản tin loa: Hưởng ứng Ngày Chuyển đổi số",
+                "body": "Từ ngày 10/10/2025, bà con có thể nộp hồ sơ TTHC trực tuyến qua DVCTT, không phải xếp hàng.",
+            },
+            {"title": "Bản tin tiếng Khmer", "body": KHMER, "language": "km"},
+        ],
+    )
     with kit_app.app_context(), session_scope(kit_app) as s:
         summary = build_campaign_kits(s, cid, KitConfig.from_app(kit_app), workers=1)
         kit = s.exec(select(Kit).where(Kit.campaign_id == cid)).one()
-        return {"campaign_id": cid, "summary": summary, "kit_id": kit.id, "path": Path(kit.path),
-                "warnings": list(kit.warnings), "contents": list(kit.contents), "version": kit.version}
+        return {
+            "campaign_id": cid,
+            "summary": summary,
+            "kit_id": kit.id,
+            "path": Path(kit.path),
+            "warnings": list(kit.warnings),
+            "contents": list(kit.contents),
+            "version": kit.version,
+        }
 
 
 def _zip(built) -> zipfile.ZipFile:
@@ -70,9 +88,16 @@ def test_kit_units_cover_districts_and_communes(kit_app):
         got = {u.code for u in kit_units(s, province)}
         expected = {u.code for u in all_units if u.kind in ("district", "commune")}
         assert got == expected and "soc-trang" not in got and "so-khcn" not in got
-        assert len([c for c in got if c in {u.code for u in all_units if u.kind == "district"}]) == 11
-        assert {u.code for u in kit_units(s, district)} == {"ke-sach", "tt-ke-sach", "xa-an-lac-tay", "xa-nhon-my",
-                                                            "so-gddt"}
+        assert (
+            len([c for c in got if c in {u.code for u in all_units if u.kind == "district"}]) == 11
+        )
+        assert {u.code for u in kit_units(s, district)} == {
+            "ke-sach",
+            "tt-ke-sach",
+            "xa-an-lac-tay",
+            "xa-nhon-my",
+            "so-gddt",
+        }
 
 
 def test_print_data_uses_tracked_link_and_unit(kit_app):
@@ -80,9 +105,15 @@ def test_print_data_uses_tracked_link_and_unit(kit_app):
 
     with kit_app.app_context(), session_scope(kit_app) as s:
         unit = s.get(OrgUnit, unit_id(s, "xa-lac-hoa"))
-        campaign = Campaign(id=7, title="Chiến dịch thử", description="", starts_on=None, ends_on=None)
-        item = ContentItem(campaign_id=7, channel="print", title="Tờ rơi A5: Các bước",
-                           body="Bước 1: Đăng nhập. Bước 2: Chọn thủ tục. Bước 3: Nộp hồ sơ.")
+        campaign = Campaign(
+            id=7, title="Chiến dịch thử", description="", starts_on=None, ends_on=None
+        )
+        item = ContentItem(
+            campaign_id=7,
+            channel="print",
+            title="Tờ rơi A5: Các bước",
+            body="Bước 1: Đăng nhập. Bước 2: Chọn thủ tục. Bước 3: Nộp hồ sơ.",
+        )
         link = tracked_link(BASE_URL + "/", 7, unit.code)
         assert link == f"{BASE_URL}/r/7/xa-lac-hoa"
         data = print_data(get_template("leaflet-a5"), item, campaign, unit, link, unit.phone)
@@ -127,7 +158,9 @@ def test_docx_script_has_header_and_normalised_reading(built):
     import docx
 
     zf = _zip(built)
-    name = next(n for n in zf.namelist() if n.startswith(RADIO_DIR + "/01.") and n.endswith(".docx"))
+    name = next(
+        n for n in zf.namelist() if n.startswith(RADIO_DIR + "/01.") and n.endswith(".docx")
+    )
     doc = docx.Document(io.BytesIO(zf.read(name)))
     parts = [p.text for p in doc.paragraphs]
     for table in doc.tables:
@@ -146,7 +179,9 @@ def test_docx_script_has_header_and_normalised_reading(built):
 @pytest.mark.slow
 def test_audio_is_speech_of_plausible_length(built):
     zf = _zip(built)
-    wav_name = next(n for n in zf.namelist() if n.startswith(RADIO_DIR + "/01.") and n.endswith(".wav"))
+    wav_name = next(
+        n for n in zf.namelist() if n.startswith(RADIO_DIR + "/01.") and n.endswith(".wav")
+    )
     with wave.open(io.BytesIO(zf.read(wav_name))) as w:
         seconds = w.getnframes() / w.getframerate()
         frames = w.readframes(w.getnframes())
@@ -163,7 +198,9 @@ def test_missing_address_and_khmer_become_warnings_not_crashes(built):
     assert "Bản tin tiếng Khmer" in warnings and "Khmer" in warnings
     names = _zip(built).namelist()
     khmer = [n for n in names if n.startswith(RADIO_DIR + "/02.")]
-    assert khmer and not any(n.endswith((".mp3", ".wav")) for n in khmer)  # no voice: no audio, a note
+    assert khmer and not any(
+        n.endswith((".mp3", ".wav")) for n in khmer
+    )  # no voice: no audio, a note
     txt = _zip(built).read(next(n for n in khmer if n.endswith(".txt"))).decode("utf-8-sig")
     assert KHMER in unicodedata.normalize("NFC", txt)  # Khmer text kept
     readme = _zip(built).read("README.txt").decode("utf-8-sig")
@@ -185,10 +222,14 @@ def test_readme_and_schedule(built):
     rows = [r for r in ws.iter_rows(min_row=5, values_only=True) if r[0] is not None]
     assert ws["A4"].value == "STT" and ws["A1"].value == "LỊCH PHÁT THANH – Xã Vĩnh Hải"
     with built_app_context(built) as (s, campaign):
-        expected = expand_slots(DEFAULT_WEEKDAYS, DEFAULT_TIMES, campaign.starts_on, campaign.ends_on)
+        expected = expand_slots(
+            DEFAULT_WEEKDAYS, DEFAULT_TIMES, campaign.starts_on, campaign.ends_on
+        )
     assert len(rows) == len(expected) > 0
     assert {r[5] for r in rows} == {"Đề xuất"}  # no registered schedule yet: suggested slots
-    assert rows[0][2] == expected[0].strftime("%d/%m/%Y") and rows[0][3] == expected[0].strftime("%H:%M")
+    assert rows[0][2] == expected[0].strftime("%d/%m/%Y") and rows[0][3] == expected[0].strftime(
+        "%H:%M"
+    )
 
 
 _APP = {}
@@ -224,9 +265,13 @@ def test_unchanged_inputs_keep_the_version_and_changes_rebuild(kit_app, built):
         again = build_campaign_kits(s, cid, config, workers=1)
         assert again["built"] == 0 and again["unchanged"] == 1
         s.info["kits_no_watch"] = True
-        item = s.exec(select(ContentItem).where(ContentItem.campaign_id == cid,
-                                                ContentItem.channel == "loudspeaker",
-                                                ContentItem.language == "km")).one()
+        item = s.exec(
+            select(ContentItem).where(
+                ContentItem.campaign_id == cid,
+                ContentItem.channel == "loudspeaker",
+                ContentItem.language == "km",
+            )
+        ).one()
         s.delete(item)  # drop the Khmer script: a smaller, quicker rebuild
         s.flush()
         from campaigns.kits.builder import build_unit_kit
@@ -235,7 +280,9 @@ def test_unchanged_inputs_keep_the_version_and_changes_rebuild(kit_app, built):
         unit = s.get(OrgUnit, unit_id(s, "xa-vinh-hai"))
         kit, rebuilt = build_unit_kit(s, campaign, unit, config)
         assert rebuilt and kit.version == built["version"] + 1
-        versions = s.exec(select(KitVersion).where(KitVersion.kit_id == kit.id).order_by(KitVersion.version)).all()
+        versions = s.exec(
+            select(KitVersion).where(KitVersion.kit_id == kit.id).order_by(KitVersion.version)
+        ).all()
         assert [v.version for v in versions] == [1, 2]
         assert versions[0].input_digest != versions[1].input_digest
         assert Path(versions[0].path).is_file() and Path(versions[1].path).is_file()

@@ -51,13 +51,19 @@ def test_archive_entries_are_safe_and_flagged(tmp_path):
     src = tmp_path / "poster.pdf"
     src.write_bytes(b"%PDF-1.7 test")
     out = tmp_path / "kit.zip"
-    sha, size, names = write_zip(out, [
-        ("README.txt", "Hướng dẫn".encode()),
-        (NFD_NAME, src),
-        ("../../../tmp/evil.txt", b"x"),
-        ("2. Truyền thanh/01. Bản tin.mp3", b"ID3" + b"\0" * 100),
-        ("2. Truyền thanh/01. bản tin.MP3", b"ID3"),  # differs only by case: must not collide on Windows
-    ])
+    sha, size, names = write_zip(
+        out,
+        [
+            ("README.txt", "Hướng dẫn".encode()),
+            (NFD_NAME, src),
+            ("../../../tmp/evil.txt", b"x"),
+            ("2. Truyền thanh/01. Bản tin.mp3", b"ID3" + b"\0" * 100),
+            (
+                "2. Truyền thanh/01. bản tin.MP3",
+                b"ID3",
+            ),  # differs only by case: must not collide on Windows
+        ],
+    )
     assert out.stat().st_size == size and len(sha) == 64
     with zipfile.ZipFile(out) as zf:
         infos = zf.infolist()
@@ -97,4 +103,4 @@ def test_raw_header_has_utf8_name_and_flag(tmp_path):
     flags = int.from_bytes(raw[6:8], "little")
     name_len = int.from_bytes(raw[26:28], "little")
     assert flags & 0x800
-    assert raw[30:30 + name_len].decode("utf-8") == "Lịch phát thanh.xlsx"
+    assert raw[30 : 30 + name_len].decode("utf-8") == "Lịch phát thanh.xlsx"

@@ -13,7 +13,12 @@ from core.timeutil import utcnow
 from core.units import subtree_ids
 
 PROVINCE_WIDE = (Role.admin, Role.communicator, Role.reviewer)
-KIT_STATUS_LABELS = {"pending": "Chờ tạo", "building": "Đang tạo", "ready": "Sẵn sàng", "failed": "Lỗi"}
+KIT_STATUS_LABELS = {
+    "pending": "Chờ tạo",
+    "building": "Đang tạo",
+    "ready": "Sẵn sàng",
+    "failed": "Lỗi",
+}
 
 
 def visible_kit_query(session: Session, user: User):
@@ -30,8 +35,11 @@ def visible_kit_query(session: Session, user: User):
 def can_see_kit(session: Session, user: User, kit: Kit) -> bool:
     if user.role in PROVINCE_WIDE:
         return True
-    return (user.role == Role.unit_officer and user.unit_id is not None
-            and kit.unit_id in subtree_ids(session, user.unit_id))
+    return (
+        user.role == Role.unit_officer
+        and user.unit_id is not None
+        and kit.unit_id in subtree_ids(session, user.unit_id)
+    )
 
 
 def load_visible_kit(session: Session, user: User, kit_id: int) -> Kit | None:
@@ -45,14 +53,25 @@ def download_name(session: Session, kit: Kit) -> str:
     unit = session.get(OrgUnit, kit.unit_id)
     campaign = session.get(Campaign, kit.campaign_id)
     title = campaign.title if campaign else f"Chiến dịch {kit.campaign_id}"
-    return safe_part(f"Bộ tài liệu – {unit.name if unit else kit.unit_id} – {title[:80]} – v{kit.version}.zip")
+    return safe_part(
+        f"Bộ tài liệu – {unit.name if unit else kit.unit_id} – {title[:80]} – v{kit.version}.zip"
+    )
 
 
 def record_download(session: Session, kit: Kit, user: User, via: str) -> KitDownload:
     row = KitDownload(kit_id=kit.id, user_id=user.id, at=utcnow())
     session.add(row)
-    audit(session, user.id, "kit.download", "kit", kit.id, version=kit.version, via=via,
-          campaign_id=kit.campaign_id, unit_id=kit.unit_id)
+    audit(
+        session,
+        user.id,
+        "kit.download",
+        "kit",
+        kit.id,
+        version=kit.version,
+        via=via,
+        campaign_id=kit.campaign_id,
+        unit_id=kit.unit_id,
+    )
     return row
 
 

@@ -69,7 +69,9 @@ def kit_json(kit: Kit) -> dict:
         "built_at": kit.built_at.isoformat() if kit.built_at else None,
         "contents": kit.contents,
         "warnings": kit.warnings,
-        "download_url": url_for("kits_api.kits_download", kit_id=kit.id) if kit.status == "ready" else None,
+        "download_url": url_for("kits_api.kits_download", kit_id=kit.id)
+        if kit.status == "ready"
+        else None,
     }
 
 
@@ -88,7 +90,9 @@ def kits_list():
     status = request.args.get("status")
     if status:
         if status not in access.KIT_STATUS_LABELS:
-            raise ApiError(422, None, {"status": "Trạng thái phải là pending, building, ready hoặc failed."})
+            raise ApiError(
+                422, None, {"status": "Trạng thái phải là pending, building, ready hoặc failed."}
+            )
         query = query.where(Kit.status == status)
     return paged(query, kit_json)
 
@@ -113,13 +117,22 @@ def kits_download(kit_id: int):
     kit = _load_kit(kit_id)
     path = access.kit_file(kit)
     if path is None:
-        raise ApiError(409, "Bộ tài liệu chưa sẵn sàng (đang tạo hoặc tạo lỗi); vui lòng thử lại sau.",
-                       {"status": kit.status})
+        raise ApiError(
+            409,
+            "Bộ tài liệu chưa sẵn sàng (đang tạo hoặc tạo lỗi); vui lòng thử lại sau.",
+            {"status": kit.status},
+        )
     name = access.download_name(session, kit)
     access.record_download(session, kit, me(), via="api")
     session.commit()
-    resp = send_file(path, mimetype="application/zip", as_attachment=True, download_name=name,
-                     max_age=0, etag=kit.sha256 or True)
+    resp = send_file(
+        path,
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=name,
+        max_age=0,
+        etag=kit.sha256 or True,
+    )
     resp.headers["X-Kit-Version"] = str(kit.version)
     return resp
 
@@ -129,7 +142,10 @@ def kits_download(kit_id: int):
 def kits_downloads(kit_id: int):
     kit = _load_kit(kit_id)
     query = select(KitDownload).where(KitDownload.kit_id == kit.id).order_by(KitDownload.at.desc())
-    return paged(query, lambda d: {"id": d.id, "user_id": d.user_id, "at": d.at.isoformat() if d.at else None})
+    return paged(
+        query,
+        lambda d: {"id": d.id, "user_id": d.user_id, "at": d.at.isoformat() if d.at else None},
+    )
 
 
 @bp.post("/kits/build")
@@ -141,7 +157,9 @@ def kits_build():
     session = get_session()
     data = body()
     cid = data.get("campaign_id")
-    campaign = session.get(Campaign, cid) if isinstance(cid, int) and not isinstance(cid, bool) else None
+    campaign = (
+        session.get(Campaign, cid) if isinstance(cid, int) and not isinstance(cid, bool) else None
+    )
     if campaign is None:
         raise ApiError(422, None, {"campaign_id": "Không có chiến dịch với mã này."})
     if campaign.status not in RELEASED:
@@ -191,13 +209,21 @@ def broadcasts_list():
     if state == "confirmed":
         query = query.where(Delivery.confirmed_at.is_not(None))  # type: ignore[union-attr]
     elif state == "unconfirmed":
-        query = query.where(Delivery.confirmed_at.is_(None), Delivery.scheduled_at <= now,  # type: ignore[union-attr]
-                            Delivery.status != "cancelled")
+        query = query.where(
+            Delivery.confirmed_at.is_(None),
+            Delivery.scheduled_at <= now,  # type: ignore[union-attr]
+            Delivery.status != "cancelled",
+        )
     elif state == "upcoming":
-        query = query.where(Delivery.confirmed_at.is_(None), Delivery.scheduled_at > now,  # type: ignore[union-attr]
-                            Delivery.status != "cancelled")
+        query = query.where(
+            Delivery.confirmed_at.is_(None),
+            Delivery.scheduled_at > now,  # type: ignore[union-attr]
+            Delivery.status != "cancelled",
+        )
     elif state:
-        raise ApiError(422, None, {"state": "Trạng thái phải là confirmed, unconfirmed hoặc upcoming."})
+        raise ApiError(
+            422, None, {"state": "Trạng thái phải là confirmed, unconfirmed hoặc upcoming."}
+        )
     return paged(query, broadcast_json)
 
 
@@ -207,7 +233,9 @@ def broadcasts_confirm(delivery_id: int):
     session = get_session()
     data = request.get_json(silent=True) if request.data else {}
     if data is not None and not isinstance(data, dict):
-        raise ApiError(422, "Nội dung yêu cầu phải là một đối tượng JSON.", {"_": "Cần JSON object."})
+        raise ApiError(
+            422, "Nội dung yêu cầu phải là một đối tượng JSON.", {"_": "Cần JSON object."}
+        )
     note = (data or {}).get("note")
     if note is not None and not isinstance(note, str):
         raise ApiError(422, None, {"note": "Ghi chú phải là văn bản."})
@@ -228,27 +256,47 @@ def broadcasts_confirm(delivery_id: int):
 
 def schedule_json(r: RecurringSchedule) -> dict:
     unit = get_session().get(OrgUnit, r.unit_id) if r.unit_id else None
-    return {"id": r.id, "campaign_id": r.campaign_id, "unit": unit.code if unit else None,
-            "channel_account_id": r.channel_account_id, "weekdays": r.weekdays, "times": r.times,
-            "starts_on": r.starts_on, "ends_on": r.ends_on, "held": r.held,
-            "label": bc.slot_label(r.weekdays, r.times),
-            "content_item_id": (r.content or {}).get("content_item_id")}
+    return {
+        "id": r.id,
+        "campaign_id": r.campaign_id,
+        "unit": unit.code if unit else None,
+        "channel_account_id": r.channel_account_id,
+        "weekdays": r.weekdays,
+        "times": r.times,
+        "starts_on": r.starts_on,
+        "ends_on": r.ends_on,
+        "held": r.held,
+        "label": bc.slot_label(r.weekdays, r.times),
+        "content_item_id": (r.content or {}).get("content_item_id"),
+    }
 
 
 def may_schedule_for(session, user, unit: OrgUnit) -> bool:
     if user.role in (Role.admin, Role.communicator):
         return True
-    return user.role == Role.unit_officer and user.unit_id is not None and unit.id in subtree_ids(session, user.unit_id)
+    return (
+        user.role == Role.unit_officer
+        and user.unit_id is not None
+        and unit.id in subtree_ids(session, user.unit_id)
+    )
 
 
 @bp.get("/broadcast-schedules")
 @roles(*VIEWERS)
 def schedules_list():
     session = get_session()
-    query = (select(RecurringSchedule).join(ChannelAccount, ChannelAccount.id == RecurringSchedule.channel_account_id)
-             .where(ChannelAccount.channel == bc.CHANNEL).order_by(RecurringSchedule.id))
+    query = (
+        select(RecurringSchedule)
+        .join(ChannelAccount, ChannelAccount.id == RecurringSchedule.channel_account_id)
+        .where(ChannelAccount.channel == bc.CHANNEL)
+        .order_by(RecurringSchedule.id)
+    )
     if me().role == Role.unit_officer:
-        query = query.where(RecurringSchedule.unit_id.in_(subtree_ids(session, me().unit_id) if me().unit_id else [-1]))  # type: ignore[union-attr]
+        query = query.where(
+            RecurringSchedule.unit_id.in_(
+                subtree_ids(session, me().unit_id) if me().unit_id else [-1]
+            )
+        )  # type: ignore[union-attr]
     campaign_id = int_arg("campaign_id")
     if campaign_id is not None:
         query = query.where(RecurringSchedule.campaign_id == campaign_id)
@@ -262,17 +310,25 @@ def schedules_create():
     data = body()
     errors = {}
     cid = data.get("campaign_id")
-    campaign = session.get(Campaign, cid) if isinstance(cid, int) and not isinstance(cid, bool) else None
+    campaign = (
+        session.get(Campaign, cid) if isinstance(cid, int) and not isinstance(cid, bool) else None
+    )
     if campaign is None or not cs.can_see_campaign(session, me(), campaign):
         errors["campaign_id"] = "Không có chiến dịch với mã này."
     code = data.get("unit")
-    unit = session.exec(select(OrgUnit).where(OrgUnit.code == code)).first() if isinstance(code, str) else None
+    unit = (
+        session.exec(select(OrgUnit).where(OrgUnit.code == code)).first()
+        if isinstance(code, str)
+        else None
+    )
     if unit is None or not may_schedule_for(session, me(), unit):
         errors["unit"] = "Không có đơn vị với mã này (hoặc ngoài phạm vi của bạn)."
     if errors:
         raise ApiError(422, None, errors)
     script_text = _script_text(campaign, unit, data.get("content_item_id"))
-    rule = bc.create_schedule(session, campaign=campaign, unit=unit, data=data, user=me(), script_text=script_text)
+    rule = bc.create_schedule(
+        session, campaign=campaign, unit=unit, data=data, user=me(), script_text=script_text
+    )
     session.commit()
     return jsonify(schedule_json(rule)), 201
 
@@ -291,7 +347,9 @@ def _script_text(campaign: Campaign, unit: OrgUnit, item_id) -> str | None:
         return None
     parent = session.get(OrgUnit, unit.parent_id) if unit.parent_id else None
     try:
-        return render_for_unit(campaign, unit, item, ScriptSettings.from_config(current_app.config), parent=parent).text
+        return render_for_unit(
+            campaign, unit, item, ScriptSettings.from_config(current_app.config), parent=parent
+        ).text
     except Exception:  # noqa: BLE001 - the rule still gets the raw key message
         return None
 
@@ -310,11 +368,17 @@ def scripts_preview():
     data = body()
     errors = {}
     cid = data.get("campaign_id")
-    campaign = session.get(Campaign, cid) if isinstance(cid, int) and not isinstance(cid, bool) else None
+    campaign = (
+        session.get(Campaign, cid) if isinstance(cid, int) and not isinstance(cid, bool) else None
+    )
     if campaign is None or not cs.can_see_campaign(session, me(), campaign):
         errors["campaign_id"] = "Không có chiến dịch với mã này."
     code = data.get("unit")
-    unit = session.exec(select(OrgUnit).where(OrgUnit.code == code)).first() if isinstance(code, str) else None
+    unit = (
+        session.exec(select(OrgUnit).where(OrgUnit.code == code)).first()
+        if isinstance(code, str)
+        else None
+    )
     if unit is None:
         errors["unit"] = "Không có đơn vị với mã này."
     overrides = {}
@@ -326,11 +390,22 @@ def scripts_preview():
                 overrides[key] = data[key]
     if errors:
         raise ApiError(422, None, errors)
-    item = ContentItem(campaign_id=campaign.id, title="", body=overrides.get("key_message", ""),
-                       channel=bc.CHANNEL, variants={})
+    item = ContentItem(
+        campaign_id=campaign.id,
+        title="",
+        body=overrides.get("key_message", ""),
+        channel=bc.CHANNEL,
+        variants={},
+    )
     parent = session.get(OrgUnit, unit.parent_id) if unit.parent_id else None
-    result = preview(campaign, unit, item, ScriptSettings.from_config(current_app.config),
-                     parent=parent, overrides=overrides)
+    result = preview(
+        campaign,
+        unit,
+        item,
+        ScriptSettings.from_config(current_app.config),
+        parent=parent,
+        overrides=overrides,
+    )
     if not result["ok"]:
         raise ApiError(422, result["error"], result["fields"])
     return jsonify(result)
@@ -340,16 +415,31 @@ def openapi_paths() -> dict:
     from campaigns.openapi import ID, _op
 
     return {
-        "/kits": {"get": _op("List kits you may see (unit officers: own unit and below)",
-                             params=("campaign_id", "unit", "status", "limit", "offset"))},
+        "/kits": {
+            "get": _op(
+                "List kits you may see (unit officers: own unit and below)",
+                params=("campaign_id", "unit", "status", "limit", "offset"),
+            )
+        },
         "/kits/{id}": {"parameters": ID, "get": _op("Get a kit (contents, warnings, version)")},
         "/kits/{id}/download": {"parameters": ID, "get": _op("Download a kit ZIP (logged)")},
         "/kits/{id}/downloads": {"parameters": ID, "get": _op("List a kit's downloads")},
         "/kits/build": {"post": _op("Queue the kits.build job for a campaign", ok="202")},
-        "/broadcasts": {"get": _op("List loudspeaker broadcast slots", params=("campaign_id", "state", "limit",
-                                                                               "offset"))},
-        "/broadcasts/{id}/confirm": {"parameters": ID, "post": _op("Confirm a broadcast (own unit or its district)")},
-        "/broadcast-schedules": {"get": _op("List recurring loudspeaker slots", params=("campaign_id",)),
-                                 "post": _op("Create recurring loudspeaker slots for a unit", ok="201")},
-        "/loudspeaker-scripts/preview": {"post": _op("Preview a script: reading text, unknown tokens, duration")},
+        "/broadcasts": {
+            "get": _op(
+                "List loudspeaker broadcast slots",
+                params=("campaign_id", "state", "limit", "offset"),
+            )
+        },
+        "/broadcasts/{id}/confirm": {
+            "parameters": ID,
+            "post": _op("Confirm a broadcast (own unit or its district)"),
+        },
+        "/broadcast-schedules": {
+            "get": _op("List recurring loudspeaker slots", params=("campaign_id",)),
+            "post": _op("Create recurring loudspeaker slots for a unit", ok="201"),
+        },
+        "/loudspeaker-scripts/preview": {
+            "post": _op("Preview a script: reading text, unknown tokens, duration")
+        },
     }

@@ -26,7 +26,15 @@ from scheduler.models import ChannelAccount, Delivery, RecurringSchedule
 from scheduler.states import Status
 
 CHANNEL = "loudspeaker"
-WEEKDAY_LABELS = {1: "Thứ Hai", 2: "Thứ Ba", 3: "Thứ Tư", 4: "Thứ Năm", 5: "Thứ Sáu", 6: "Thứ Bảy", 7: "Chủ nhật"}
+WEEKDAY_LABELS = {
+    1: "Thứ Hai",
+    2: "Thứ Ba",
+    3: "Thứ Tư",
+    4: "Thứ Năm",
+    5: "Thứ Sáu",
+    6: "Thứ Bảy",
+    7: "Chủ nhật",
+}
 #: suggested slots when a unit has none yet (shown as a suggestion in the kit)
 DEFAULT_WEEKDAYS = [1, 3, 5]
 DEFAULT_TIMES = ["06:00", "17:00"]
@@ -56,16 +64,30 @@ class Conflict(ValueError):
 def loudspeaker_account(session: Session, unit: OrgUnit) -> ChannelAccount:
     """The unit's loudspeaker channel account; created (no webhook) if missing."""
     account = session.exec(
-        select(ChannelAccount).where(ChannelAccount.channel == CHANNEL, ChannelAccount.unit_id == unit.id)
+        select(ChannelAccount)
+        .where(ChannelAccount.channel == CHANNEL, ChannelAccount.unit_id == unit.id)
         .order_by(ChannelAccount.id)
     ).first()
     if account is None:
-        account = ChannelAccount(channel=CHANNEL, name=f"Loa truyền thanh {unit.name}",
-                                 config={"unit_code": unit.code}, unit_id=unit.id, created_at=utcnow())
+        account = ChannelAccount(
+            channel=CHANNEL,
+            name=f"Loa truyền thanh {unit.name}",
+            config={"unit_code": unit.code},
+            unit_id=unit.id,
+            created_at=utcnow(),
+        )
         session.add(account)
         session.flush()
-        audit(session, None, "channel_account.create", "channel_account", account.id, channel=CHANNEL,
-              unit=unit.code, auto=True)
+        audit(
+            session,
+            None,
+            "channel_account.create",
+            "channel_account",
+            account.id,
+            channel=CHANNEL,
+            unit=unit.code,
+            auto=True,
+        )
     return account
 
 
@@ -85,7 +107,9 @@ def parse_weekdays(value, errors: dict) -> list[int]:
         except (TypeError, ValueError):
             n = 0
         if isinstance(v, bool) or not 1 <= n <= 7:
-            errors["weekdays"] = f"Ngày trong tuần '{v}' không hợp lệ: dùng số 1 (Thứ Hai) đến 7 (Chủ nhật)."
+            errors["weekdays"] = (
+                f"Ngày trong tuần '{v}' không hợp lệ: dùng số 1 (Thứ Hai) đến 7 (Chủ nhật)."
+            )
             return []
         if n not in out:
             out.append(n)
@@ -102,7 +126,9 @@ def parse_times(value, errors: dict) -> list[str]:
     for v in value:
         m = _TIME_RE.match(str(v).strip()) if isinstance(v, str) else None
         if not m:
-            errors["times"] = f"Giờ phát '{v}' không hợp lệ: dùng dạng HH:MM, ví dụ 06:00 hoặc 17:30."
+            errors["times"] = (
+                f"Giờ phát '{v}' không hợp lệ: dùng dạng HH:MM, ví dụ 06:00 hoặc 17:30."
+            )
             return []
         t = f"{int(m.group(1)):02d}:{m.group(2)}"
         if t not in out:
@@ -121,12 +147,21 @@ def _opt_date(value, field: str, errors: dict) -> date | None:
     try:
         return parse_local_date(str(value))
     except ValueError:
-        errors[field] = f"'{str(value)[:20]}' không phải là ngày hợp lệ (YYYY-MM-DD hoặc dd/mm/yyyy)."
+        errors[field] = (
+            f"'{str(value)[:20]}' không phải là ngày hợp lệ (YYYY-MM-DD hoặc dd/mm/yyyy)."
+        )
         return None
 
 
-def create_schedule(session: Session, *, campaign: Campaign, unit: OrgUnit, data: dict,
-                    user: User | None, script_text: str | None = None) -> RecurringSchedule:
+def create_schedule(
+    session: Session,
+    *,
+    campaign: Campaign,
+    unit: OrgUnit,
+    data: dict,
+    user: User | None,
+    script_text: str | None = None,
+) -> RecurringSchedule:
     """Validate ``data`` (weekdays, times, optional starts_on/ends_on/content_item_id) and
     create the rule on the unit's loudspeaker account. Raises ValidationError with every field."""
     errors: dict[str, str] = {}
@@ -140,7 +175,8 @@ def create_schedule(session: Session, *, campaign: Campaign, unit: OrgUnit, data
         elif starts < campaign.starts_on or ends > campaign.ends_on:
             errors["starts_on" if starts < campaign.starts_on else "ends_on"] = (
                 f"Lịch phát phải nằm trong thời gian chiến dịch "
-                f"({campaign.starts_on:%d/%m/%Y} – {campaign.ends_on:%d/%m/%Y}).")
+                f"({campaign.starts_on:%d/%m/%Y} – {campaign.ends_on:%d/%m/%Y})."
+            )
     item = None
     raw_item = data.get("content_item_id")
     if raw_item not in (None, ""):
@@ -149,35 +185,60 @@ def create_schedule(session: Session, *, campaign: Campaign, unit: OrgUnit, data
         except (TypeError, ValueError):
             item = None
         if item is None or item.campaign_id != campaign.id or item.channel != CHANNEL:
-            errors["content_item_id"] = "Kịch bản phải là một nội dung loa truyền thanh của chiến dịch này."
+            errors["content_item_id"] = (
+                "Kịch bản phải là một nội dung loa truyền thanh của chiến dịch này."
+            )
     if errors:
         raise ValidationError(errors)
     account = loudspeaker_account(session, unit)
     if item is None:
-        first = session.exec(select(ContentItem).where(ContentItem.campaign_id == campaign.id,
-                                                       ContentItem.channel == CHANNEL)
-                             .order_by(ContentItem.planned_at, ContentItem.id)).first()
+        first = session.exec(
+            select(ContentItem)
+            .where(ContentItem.campaign_id == campaign.id, ContentItem.channel == CHANNEL)
+            .order_by(ContentItem.planned_at, ContentItem.id)
+        ).first()
     else:
         first = item
-    content = {"text": script_text or (first.body if first else campaign.title),
-               "title": first.title if first else campaign.title,
-               "options": {"unit_code": unit.code}}
+    content = {
+        "text": script_text or (first.body if first else campaign.title),
+        "title": first.title if first else campaign.title,
+        "options": {"unit_code": unit.code},
+    }
     if item is not None:
         content["content_item_id"] = item.id
     from campaigns.models import RELEASED
 
-    rule = RecurringSchedule(campaign_id=campaign.id, channel_account_id=account.id, unit_id=unit.id,
-                             content=content, weekdays=weekdays, times=times,
-                             starts_on=starts.isoformat(), ends_on=ends.isoformat(),
-                             held=campaign.status not in RELEASED, created_at=utcnow())
+    rule = RecurringSchedule(
+        campaign_id=campaign.id,
+        channel_account_id=account.id,
+        unit_id=unit.id,
+        content=content,
+        weekdays=weekdays,
+        times=times,
+        starts_on=starts.isoformat(),
+        ends_on=ends.isoformat(),
+        held=campaign.status not in RELEASED,
+        created_at=utcnow(),
+    )
     session.add(rule)
     session.flush()
-    audit(session, user.id if user else None, "broadcast_schedule.create", "recurring_schedule", rule.id,
-          unit=unit.code, campaign_id=campaign.id, weekdays=weekdays, times=times)
+    audit(
+        session,
+        user.id if user else None,
+        "broadcast_schedule.create",
+        "recurring_schedule",
+        rule.id,
+        unit=unit.code,
+        campaign_id=campaign.id,
+        weekdays=weekdays,
+        times=times,
+    )
     return rule
 
 
-def expand_slots(weekdays: list[int], times: list[str], starts_on: date, ends_on: date) -> list[datetime]:
+def expand_slots(
+    weekdays: list[int], times: list[str], starts_on: date, ends_on: date
+) -> list[datetime]:
     """Every local slot (aware, Asia/Ho_Chi_Minh) of a rule, in order."""
     out = []
     day = starts_on
@@ -190,11 +251,18 @@ def expand_slots(weekdays: list[int], times: list[str], starts_on: date, ends_on
 
 
 def unit_rules(session: Session, campaign_id: int, unit_id: int) -> list[RecurringSchedule]:
-    return list(session.exec(
-        select(RecurringSchedule).join(ChannelAccount, ChannelAccount.id == RecurringSchedule.channel_account_id)
-        .where(RecurringSchedule.campaign_id == campaign_id, RecurringSchedule.unit_id == unit_id,
-               ChannelAccount.channel == CHANNEL).order_by(RecurringSchedule.id)
-    ).all())
+    return list(
+        session.exec(
+            select(RecurringSchedule)
+            .join(ChannelAccount, ChannelAccount.id == RecurringSchedule.channel_account_id)
+            .where(
+                RecurringSchedule.campaign_id == campaign_id,
+                RecurringSchedule.unit_id == unit_id,
+                ChannelAccount.channel == CHANNEL,
+            )
+            .order_by(RecurringSchedule.id)
+        ).all()
+    )
 
 
 def slot_label(weekdays: list[int], times: list[str]) -> str:
@@ -219,8 +287,11 @@ def is_broadcast(session: Session, d: Delivery) -> bool:
 
 def visible_broadcasts(session: Session, user: User):
     """A select of the loudspeaker deliveries the user may see (None-safe for every role)."""
-    query = (select(Delivery).join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
-             .where(ChannelAccount.channel == CHANNEL))
+    query = (
+        select(Delivery)
+        .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
+        .where(ChannelAccount.channel == CHANNEL)
+    )
     if user.role in (Role.admin, Role.communicator, Role.reviewer):
         return query
     if user.role != Role.unit_officer or user.unit_id is None:
@@ -228,8 +299,12 @@ def visible_broadcasts(session: Session, user: User):
     units = subtree_ids(session, user.unit_id)
     from sqlalchemy import or_
 
-    return query.where(or_(Delivery.unit_id.in_(units),  # type: ignore[union-attr]
-                           (Delivery.unit_id.is_(None)) & ChannelAccount.unit_id.in_(units)))  # type: ignore[union-attr]
+    return query.where(
+        or_(
+            Delivery.unit_id.in_(units),  # type: ignore[union-attr]
+            (Delivery.unit_id.is_(None)) & ChannelAccount.unit_id.in_(units),
+        )
+    )  # type: ignore[union-attr]
 
 
 def can_see_broadcast(session: Session, user: User, d: Delivery) -> bool:
@@ -268,11 +343,17 @@ def broadcast_state(d: Delivery, now: datetime | None = None) -> str:
     return "unconfirmed"
 
 
-STATE_LABELS = {"confirmed": "Đã xác nhận phát", "cancelled": "Đã hủy", "upcoming": "Sắp phát",
-                "unconfirmed": "Chưa xác nhận"}
+STATE_LABELS = {
+    "confirmed": "Đã xác nhận phát",
+    "cancelled": "Đã hủy",
+    "upcoming": "Sắp phát",
+    "unconfirmed": "Chưa xác nhận",
+}
 
 
-def confirm_broadcast(session: Session, delivery_id: int, user: User, note: str | None = None) -> Delivery:
+def confirm_broadcast(
+    session: Session, delivery_id: int, user: User, note: str | None = None
+) -> Delivery:
     """Confirm that a slot was broadcast. NotFound for what the user may not see
     (or is not a broadcast), Forbidden for viewers who may not confirm, Conflict
     for a cancelled or future slot. Confirming twice keeps the first confirmation."""
@@ -281,7 +362,9 @@ def confirm_broadcast(session: Session, delivery_id: int, user: User, note: str 
         raise NotFound(delivery_id)
     if not can_confirm(session, user, d):
         if user.role in (Role.communicator, Role.reviewer):
-            raise Forbidden("Chỉ cán bộ của đơn vị phát (hoặc huyện quản lý) mới xác nhận được buổi phát.")
+            raise Forbidden(
+                "Chỉ cán bộ của đơn vị phát (hoặc huyện quản lý) mới xác nhận được buổi phát."
+            )
         raise NotFound(delivery_id)
     if d.confirmed_at is not None:
         return d
@@ -295,6 +378,12 @@ def confirm_broadcast(session: Session, delivery_id: int, user: User, note: str 
     d.confirmed_by = user.id
     d.updated_at = d.confirmed_at
     session.add(d)
-    audit(session, user.id, "broadcast.confirm", "delivery", d.id,
-          note=unicodedata.normalize("NFC", note) if note else "")
+    audit(
+        session,
+        user.id,
+        "broadcast.confirm",
+        "delivery",
+        d.id,
+        note=unicodedata.normalize("NFC", note) if note else "",
+    )
     return d

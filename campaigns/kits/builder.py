@@ -79,8 +79,11 @@ class KitConfig:
         wav = str(conf.get("LANTOA_KIT_WAV", "1")).lower() not in ("0", "false", "no")
         return cls(
             media_dir=Path(conf.get("LANTOA_MEDIA_DIR") or Path(app.instance_path) / "media"),
-            base_url=str(conf.get("LANTOA_PUBLIC_BASE_URL") or conf.get("PUBLIC_BASE_URL")
-                         or "http://127.0.0.1:5000"),
+            base_url=str(
+                conf.get("LANTOA_PUBLIC_BASE_URL")
+                or conf.get("PUBLIC_BASE_URL")
+                or "http://127.0.0.1:5000"
+            ),
             script=ScriptSettings.from_config(conf),
             include_wav=wav,
             tts_engine=conf.get("LANTOA_TTS_ENGINE") or None,
@@ -97,7 +100,9 @@ class KitBuildError(RuntimeError):
 def kit_units(session: Session, campaign_id: int) -> list[OrgUnit]:
     """The units that get a kit for this campaign (see the module docstring)."""
     units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
-    scope = session.exec(select(CampaignUnit.unit_id).where(CampaignUnit.campaign_id == campaign_id)).all()
+    scope = session.exec(
+        select(CampaignUnit.unit_id).where(CampaignUnit.campaign_id == campaign_id)
+    ).all()
     chosen: set[int] = set()
     for uid in scope:
         unit = units.get(uid)
@@ -118,10 +123,13 @@ def tracked_link(base_url: str, campaign_id: int, unit_code: str) -> str:
 
 
 def campaign_items(session: Session, campaign_id: int, channel: str) -> list[ContentItem]:
-    return list(session.exec(
-        select(ContentItem).where(ContentItem.campaign_id == campaign_id, ContentItem.channel == channel)
-        .order_by(ContentItem.planned_at, ContentItem.id)
-    ).all())
+    return list(
+        session.exec(
+            select(ContentItem)
+            .where(ContentItem.campaign_id == campaign_id, ContentItem.channel == channel)
+            .order_by(ContentItem.planned_at, ContentItem.id)
+        ).all()
+    )
 
 
 def _print_templates() -> dict[str, str]:
@@ -153,26 +161,70 @@ def _template_state() -> list:
     return state
 
 
-def input_digest(session: Session, campaign: Campaign, unit: OrgUnit, config: KitConfig,
-                 template_state: list | None = None) -> str:
-    items = session.exec(select(ContentItem).where(ContentItem.campaign_id == campaign.id,
-                                                   ContentItem.channel.in_(("print", "loudspeaker")))  # type: ignore[attr-defined]
-                         .order_by(ContentItem.id)).all()
+def input_digest(
+    session: Session,
+    campaign: Campaign,
+    unit: OrgUnit,
+    config: KitConfig,
+    template_state: list | None = None,
+) -> str:
+    items = session.exec(
+        select(ContentItem)
+        .where(
+            ContentItem.campaign_id == campaign.id,
+            ContentItem.channel.in_(("print", "loudspeaker")),
+        )  # type: ignore[attr-defined]
+        .order_by(ContentItem.id)
+    ).all()
     parent = session.get(OrgUnit, unit.parent_id) if unit.parent_id else None
     rules = bc.unit_rules(session, campaign.id, unit.id)
     payload = {
         "v": BUILDER_VERSION,
-        "campaign": [campaign.id, campaign.title, campaign.description, str(campaign.starts_on),
-                     str(campaign.ends_on), campaign.target_url],
-        "unit": [unit.code, unit.name, unit.kind, unit.address, unit.phone, unit.office_hours,
-                 unit.portal_url, unit.brand],
-        "parent": [parent.name, parent.phone, parent.office_hours, parent.portal_url] if parent else None,
-        "items": [[i.id, i.channel, i.title, i.body, i.language, i.template, i.variants,
-                   str(i.planned_at)] for i in items],
+        "campaign": [
+            campaign.id,
+            campaign.title,
+            campaign.description,
+            str(campaign.starts_on),
+            str(campaign.ends_on),
+            campaign.target_url,
+        ],
+        "unit": [
+            unit.code,
+            unit.name,
+            unit.kind,
+            unit.address,
+            unit.phone,
+            unit.office_hours,
+            unit.portal_url,
+            unit.brand,
+        ],
+        "parent": [parent.name, parent.phone, parent.office_hours, parent.portal_url]
+        if parent
+        else None,
+        "items": [
+            [
+                i.id,
+                i.channel,
+                i.title,
+                i.body,
+                i.language,
+                i.template,
+                i.variants,
+                str(i.planned_at),
+            ]
+            for i in items
+        ],
         "rules": [[r.id, r.weekdays, r.times, r.starts_on, r.ends_on, r.content] for r in rules],
-        "config": [config.base_url, config.script.syllables_per_minute, config.script.max_segment_seconds,
-                   config.script.max_total_seconds, config.script.voice, config.include_wav, config.mp3_kbps,
-                   config.tts_engine],
+        "config": [
+            config.base_url,
+            config.script.syllables_per_minute,
+            config.script.max_segment_seconds,
+            config.script.max_total_seconds,
+            config.script.voice,
+            config.include_wav,
+            config.mp3_kbps,
+            config.tts_engine,
+        ],
         "templates": template_state if template_state is not None else _template_state(),
     }
     raw = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
@@ -204,7 +256,9 @@ def _points(text: str) -> list[str]:
 def _title_of(item: ContentItem | None, campaign: Campaign) -> str:
     if item is None:
         return campaign.title
-    title = re.sub(r"^(Áp phích|Tờ rơi( A5)?|Standee|Poster)\s*[:–-]\s*", "", item.title, flags=re.I)
+    title = re.sub(
+        r"^(Áp phích|Tờ rơi( A5)?|Standee|Poster)\s*[:–-]\s*", "", item.title, flags=re.I
+    )
     return title or item.title
 
 
@@ -215,8 +269,9 @@ DEFAULT_STEPS = [
 ]
 
 
-def print_data(tpl, item: ContentItem | None, campaign: Campaign, unit: OrgUnit, link: str,
-               hotline: str | None) -> dict:
+def print_data(
+    tpl, item: ContentItem | None, campaign: Campaign, unit: OrgUnit, link: str, hotline: str | None
+) -> dict:
     """Fill any print template's fields from the content item, campaign and unit."""
     body = item.body if item is not None else campaign.description
     data: dict = {}
@@ -264,8 +319,15 @@ class _Entry:
     label: str
 
 
-def _readme(campaign: Campaign, unit: OrgUnit, link: str, entries: list[_Entry], warnings: list[str],
-            version: int, schedule_note: str) -> bytes:
+def _readme(
+    campaign: Campaign,
+    unit: OrgUnit,
+    link: str,
+    entries: list[_Entry],
+    warnings: list[str],
+    version: int,
+    schedule_note: str,
+) -> bytes:
     lines = [
         f"BỘ TÀI LIỆU TRUYỀN THÔNG – {unit.name.upper()}",
         f"Chiến dịch: {campaign.title}",
@@ -293,14 +355,18 @@ def _readme(campaign: Campaign, unit: OrgUnit, link: str, entries: list[_Entry],
     ]
     if warnings:
         lines += ["", "LƯU Ý"] + [f"- {w}" for w in warnings]
-    lines += ["", "Bộ tài liệu do hệ thống Lan Tỏa tạo tự động. Âm thanh được tổng hợp bằng "
-              "eSpeak NG (giọng máy); có thể thu âm lại bằng giọng phát thanh viên."]
+    lines += [
+        "",
+        "Bộ tài liệu do hệ thống Lan Tỏa tạo tự động. Âm thanh được tổng hợp bằng "
+        "eSpeak NG (giọng máy); có thể thu âm lại bằng giọng phát thanh viên.",
+    ]
     text = "\r\n".join(unicodedata.normalize("NFC", ln) for ln in lines) + "\r\n"
     return b"\xef\xbb\xbf" + text.encode("utf-8")
 
 
-def _schedule_xlsx(session: Session, campaign: Campaign, unit: OrgUnit, scripts: list[tuple[ContentItem, str]]
-                   ) -> tuple[bytes, str, bool]:
+def _schedule_xlsx(
+    session: Session, campaign: Campaign, unit: OrgUnit, scripts: list[tuple[ContentItem, str]]
+) -> tuple[bytes, str, bool]:
     """The broadcast schedule workbook; returns (bytes, note for the README, has_rules)."""
     import io
 
@@ -308,12 +374,18 @@ def _schedule_xlsx(session: Session, campaign: Campaign, unit: OrgUnit, scripts:
     from openpyxl.styles import Alignment, Font, PatternFill
 
     rules = bc.unit_rules(session, campaign.id, unit.id)
-    account = session.exec(select(bc.ChannelAccount).where(bc.ChannelAccount.channel == bc.CHANNEL,
-                                                           bc.ChannelAccount.unit_id == unit.id)).first()
+    account = session.exec(
+        select(bc.ChannelAccount).where(
+            bc.ChannelAccount.channel == bc.CHANNEL, bc.ChannelAccount.unit_id == unit.id
+        )
+    ).first()
     deliveries = {}
     if account is not None:
-        for d in session.exec(select(bc.Delivery).where(bc.Delivery.channel_account_id == account.id,
-                                                        bc.Delivery.campaign_id == campaign.id)).all():
+        for d in session.exec(
+            select(bc.Delivery).where(
+                bc.Delivery.channel_account_id == account.id, bc.Delivery.campaign_id == campaign.id
+            )
+        ).all():
             if d.scheduled_at is not None:
                 deliveries[to_local(d.scheduled_at).replace(second=0, microsecond=0)] = d
     titles = {item.id: item.title for item, _ in scripts}
@@ -328,17 +400,25 @@ def _schedule_xlsx(session: Session, campaign: Campaign, unit: OrgUnit, scripts:
                 slots.append((s, title, "Theo lịch"))
         note = "Lịch gồm: " + "; ".join(bc.slot_label(r.weekdays, r.times) for r in rules) + "."
     else:
-        for s in bc.expand_slots(bc.DEFAULT_WEEKDAYS, bc.DEFAULT_TIMES, campaign.starts_on, campaign.ends_on):
+        for s in bc.expand_slots(
+            bc.DEFAULT_WEEKDAYS, bc.DEFAULT_TIMES, campaign.starts_on, campaign.ends_on
+        ):
             slots.append((s, default_title, "Đề xuất"))
-        note = ("Đơn vị chưa đăng ký lịch phát; bảng là lịch đề xuất "
-                f"({bc.slot_label(bc.DEFAULT_WEEKDAYS, bc.DEFAULT_TIMES)}).")
+        note = (
+            "Đơn vị chưa đăng ký lịch phát; bảng là lịch đề xuất "
+            f"({bc.slot_label(bc.DEFAULT_WEEKDAYS, bc.DEFAULT_TIMES)})."
+        )
     slots.sort(key=lambda s: s[0])
 
     wb = Workbook()
     ws = wb.active
     ws.title = "Lịch phát thanh"
     ws.append([f"LỊCH PHÁT THANH – {unit.name}"])
-    ws.append([f"Chiến dịch: {campaign.title} ({fmt_date(campaign.starts_on)} – {fmt_date(campaign.ends_on)})"])
+    ws.append(
+        [
+            f"Chiến dịch: {campaign.title} ({fmt_date(campaign.starts_on)} – {fmt_date(campaign.ends_on)})"
+        ]
+    )
     ws.append([])
     header = ["STT", "Thứ", "Ngày", "Giờ", "Bản tin", "Loại lịch", "Tình trạng", "Xác nhận lúc"]
     ws.append(header)
@@ -350,18 +430,38 @@ def _schedule_xlsx(session: Session, campaign: Campaign, unit: OrgUnit, scripts:
     now = utcnow()
     for n, (slot, title, kind) in enumerate(slots, start=1):
         d = deliveries.get(slot)
-        state = bc.STATE_LABELS[bc.broadcast_state(d, now)] if d is not None else (
-            "Sắp phát" if slot > now else "Chưa xác nhận")
-        confirmed = to_local(d.confirmed_at).strftime("%d/%m/%Y %H:%M") if d is not None and d.confirmed_at else ""
-        ws.append([n, bc.WEEKDAY_LABELS[slot.isoweekday()], slot.strftime("%d/%m/%Y"), slot.strftime("%H:%M"),
-                   title, kind, state, confirmed])
+        state = (
+            bc.STATE_LABELS[bc.broadcast_state(d, now)]
+            if d is not None
+            else ("Sắp phát" if slot > now else "Chưa xác nhận")
+        )
+        confirmed = (
+            to_local(d.confirmed_at).strftime("%d/%m/%Y %H:%M")
+            if d is not None and d.confirmed_at
+            else ""
+        )
+        ws.append(
+            [
+                n,
+                bc.WEEKDAY_LABELS[slot.isoweekday()],
+                slot.strftime("%d/%m/%Y"),
+                slot.strftime("%H:%M"),
+                title,
+                kind,
+                state,
+                confirmed,
+            ]
+        )
     for col, width in zip("ABCDEFGH", (6, 11, 12, 8, 50, 11, 17, 17), strict=True):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A5"
     ws.print_title_rows = "4:4"
     info = wb.create_sheet("Hướng dẫn")
-    for line in ("Cột “Tình trạng”: Sắp phát / Chưa xác nhận / Đã xác nhận phát.",
-                 "Sau mỗi buổi phát, cán bộ xã bấm “Xác nhận đã phát” trên Lan Tỏa.", note):
+    for line in (
+        "Cột “Tình trạng”: Sắp phát / Chưa xác nhận / Đã xác nhận phát.",
+        "Sau mỗi buổi phát, cán bộ xã bấm “Xác nhận đã phát” trên Lan Tỏa.",
+        note,
+    ):
         info.append([line])
     info.column_dimensions["A"].width = 100
     buf = io.BytesIO()
@@ -379,8 +479,28 @@ def _script_stem(n: int, title: str) -> str:
 
 
 _CAMPAIGN_FIELDS = ("id", "title", "description", "starts_on", "ends_on", "target_url")
-_UNIT_FIELDS = ("id", "code", "name", "kind", "address", "phone", "office_hours", "portal_url", "brand")
-_ITEM_FIELDS = ("id", "campaign_id", "title", "body", "language", "channel", "template", "variants", "planned_at")
+_UNIT_FIELDS = (
+    "id",
+    "code",
+    "name",
+    "kind",
+    "address",
+    "phone",
+    "office_hours",
+    "portal_url",
+    "brand",
+)
+_ITEM_FIELDS = (
+    "id",
+    "campaign_id",
+    "title",
+    "body",
+    "language",
+    "channel",
+    "template",
+    "variants",
+    "planned_at",
+)
 
 
 def _plain(obj, fields) -> dict:
@@ -394,11 +514,17 @@ def unit_spec(session: Session, campaign: Campaign, unit: OrgUnit, config: KitCo
         "campaign": _plain(campaign, _CAMPAIGN_FIELDS),
         "unit": _plain(unit, _UNIT_FIELDS),
         "parent": _plain(parent, _UNIT_FIELDS) if parent else None,
-        "print_items": [_plain(i, _ITEM_FIELDS) for i in campaign_items(session, campaign.id, "print")],
-        "script_items": [_plain(i, _ITEM_FIELDS) for i in campaign_items(session, campaign.id, "loudspeaker")],
+        "print_items": [
+            _plain(i, _ITEM_FIELDS) for i in campaign_items(session, campaign.id, "print")
+        ],
+        "script_items": [
+            _plain(i, _ITEM_FIELDS) for i in campaign_items(session, campaign.id, "loudspeaker")
+        ],
         "link": tracked_link(config.base_url, campaign.id, unit.code),
         "config": config,
-        "work": str(Path(tempfile.mkdtemp(prefix="kit-", dir=_ensure(config.media_dir / "kits" / "tmp")))),
+        "work": str(
+            Path(tempfile.mkdtemp(prefix="kit-", dir=_ensure(config.media_dir / "kits" / "tmp")))
+        ),
     }
 
 
@@ -434,8 +560,10 @@ def produce_files(spec: dict) -> dict:
         return str(path)
 
     if not (unit.address or "").strip():
-        warnings.append(f"{unit.name} chưa có địa chỉ Bộ phận Một cửa: kịch bản và tờ rơi bỏ qua địa chỉ. "
-                        "Đề nghị cập nhật địa chỉ đơn vị.")
+        warnings.append(
+            f"{unit.name} chưa có địa chỉ Bộ phận Một cửa: kịch bản và tờ rơi bỏ qua địa chỉ. "
+            "Đề nghị cập nhật địa chỉ đơn vị."
+        )
     hotline = unit.phone or (parent.phone if parent else None)
     templates = _print_templates()
     print_items = [ContentItem(**i) for i in spec["print_items"]]
@@ -445,15 +573,25 @@ def produce_files(spec: dict) -> dict:
     for n, (prefix, label, kind) in enumerate(PRINT_PRODUCTS):
         name = templates.get(prefix)
         if name is None:
-            warnings.append(f"Chưa có mẫu {label} trong hệ thống: bộ tài liệu không có {label.lower()}.")
+            warnings.append(
+                f"Chưa có mẫu {label} trong hệ thống: bộ tài liệu không có {label.lower()}."
+            )
             continue
         item = _pick_item(print_items, kind)
         try:
             tpl = get_template(name)
             out = work / f"print-{n}.pdf"
-            render(tpl, "pdf", print_data(tpl, item, campaign, unit, link, hotline), out, brand=brand)
-            entries.append((f"{PRINT_DIR}/{_file_stem(label, unit.name)}.pdf", str(out), "print",
-                            f"{label} để in (PDF, có mã QR của đơn vị)"))
+            render(
+                tpl, "pdf", print_data(tpl, item, campaign, unit, link, hotline), out, brand=brand
+            )
+            entries.append(
+                (
+                    f"{PRINT_DIR}/{_file_stem(label, unit.name)}.pdf",
+                    str(out),
+                    "print",
+                    f"{label} để in (PDF, có mã QR của đơn vị)",
+                )
+            )
         except TemplateError as exc:
             warnings.append(f"Không tạo được {label}: {getattr(exc, 'message', str(exc))}")
 
@@ -467,14 +605,32 @@ def produce_files(spec: dict) -> dict:
             continue
         scripts.append((item.id, item.title))
         when = to_local(item.planned_at) if item.planned_at else None
-        meta = {"unit_name": unit.name, "campaign_title": campaign.title, "title": item.title,
-                "date": when.date() if when else campaign.starts_on}
+        meta = {
+            "unit_name": unit.name,
+            "campaign_title": campaign.title,
+            "title": item.title,
+            "date": when.date() if when else campaign.starts_on,
+        }
         base = f"{RADIO_DIR}/{_script_stem(n, item.title)}"
-        entries.append((f"{base}.docx", put("docx", script_to_docx(script, meta)), "script",
-                        "kịch bản để sửa và in (Word)"))
-        entries.append((f"{base}.pdf", put("pdf", script_to_pdf(script, meta)), "script", "kịch bản (PDF)"))
-        entries.append((f"{base}.txt", put("txt", script_to_txt(script, meta)), "script",
-                        "kịch bản (văn bản thuần)"))
+        entries.append(
+            (
+                f"{base}.docx",
+                put("docx", script_to_docx(script, meta)),
+                "script",
+                "kịch bản để sửa và in (Word)",
+            )
+        )
+        entries.append(
+            (f"{base}.pdf", put("pdf", script_to_pdf(script, meta)), "script", "kịch bản (PDF)")
+        )
+        entries.append(
+            (
+                f"{base}.txt",
+                put("txt", script_to_txt(script, meta)),
+                "script",
+                "kịch bản (văn bản thuần)",
+            )
+        )
         for w in script.warnings:
             if "(office_address)" in w and not (unit.address or "").strip():
                 continue  # already said once for the whole kit
@@ -482,21 +638,37 @@ def produce_files(spec: dict) -> dict:
             if text not in warnings:
                 warnings.append(text)
         try:
-            audio = script_audio(script, voice=config.script.voice, mp3=True, engine=config.tts_engine,
-                                 bitrate_kbps=config.mp3_kbps)
+            audio = script_audio(
+                script,
+                voice=config.script.voice,
+                mp3=True,
+                engine=config.tts_engine,
+                bitrate_kbps=config.mp3_kbps,
+            )
         except SpeechError as exc:
             warnings.append(f"Bản tin “{item.title}” không có tệp âm thanh: {exc.message}")
         else:
-            entries.append((f"{base}.mp3", put("mp3", audio["mp3"]), "audio", "âm thanh để phát (MP3)"))
+            entries.append(
+                (f"{base}.mp3", put("mp3", audio["mp3"]), "audio", "âm thanh để phát (MP3)")
+            )
             if config.include_wav:
-                entries.append((f"{base}.wav", put("wav", audio["wav"]), "audio", "âm thanh chất lượng gốc (WAV)"))
+                entries.append(
+                    (
+                        f"{base}.wav",
+                        put("wav", audio["wav"]),
+                        "audio",
+                        "âm thanh chất lượng gốc (WAV)",
+                    )
+                )
     if not items:
         warnings.append("Chiến dịch chưa có bản tin loa truyền thanh.")
     return {"entries": entries, "scripts": scripts, "warnings": warnings}
 
 
 def _kit_row(session: Session, campaign: Campaign, unit: OrgUnit) -> Kit:
-    kit = session.exec(select(Kit).where(Kit.campaign_id == campaign.id, Kit.unit_id == unit.id)).first()
+    kit = session.exec(
+        select(Kit).where(Kit.campaign_id == campaign.id, Kit.unit_id == unit.id)
+    ).first()
     if kit is None:
         kit = Kit(campaign_id=campaign.id, unit_id=unit.id, status="pending", version=0)
         session.add(kit)
@@ -507,13 +679,22 @@ def _kit_row(session: Session, campaign: Campaign, unit: OrgUnit) -> Kit:
 def _is_current(session: Session, kit: Kit, digest: str) -> bool:
     if kit.status != "ready" or not kit.path or not Path(kit.path).is_file():
         return False
-    last = session.exec(select(KitVersion).where(KitVersion.kit_id == kit.id)
-                        .order_by(KitVersion.version.desc())).first()  # type: ignore[attr-defined]
+    last = session.exec(
+        select(KitVersion).where(KitVersion.kit_id == kit.id).order_by(KitVersion.version.desc())
+    ).first()  # type: ignore[attr-defined]
     return last is not None and last.input_digest == digest
 
 
-def _finish(session: Session, campaign: Campaign, unit: OrgUnit, kit: Kit, config: KitConfig, digest: str,
-            produced: dict, started: float) -> Kit:
+def _finish(
+    session: Session,
+    campaign: Campaign,
+    unit: OrgUnit,
+    kit: Kit,
+    config: KitConfig,
+    digest: str,
+    produced: dict,
+    started: float,
+) -> Kit:
     """Schedule sheet, README and the ZIP; record the new version."""
     warnings = list(produced["warnings"])
     entries = [_Entry(n, Path(p), k, lbl) for n, p, k, lbl in produced["entries"]]
@@ -534,10 +715,30 @@ def _finish(session: Session, campaign: Campaign, unit: OrgUnit, kit: Kit, confi
     kit.status, kit.path, kit.sha256, kit.size = "ready", str(out), sha, size
     kit.contents, kit.warnings, kit.version, kit.built_at = contents, warnings, version, utcnow()
     session.add(kit)
-    session.add(KitVersion(kit_id=kit.id, version=version, input_digest=digest, path=str(out), sha256=sha,
-                           size=size, contents=contents, warnings=warnings,
-                           seconds=round(time.perf_counter() - started, 3), built_at=kit.built_at))
-    audit(session, None, "kit.build", "kit", kit.id, unit=unit.code, campaign_id=campaign.id, version=version)
+    session.add(
+        KitVersion(
+            kit_id=kit.id,
+            version=version,
+            input_digest=digest,
+            path=str(out),
+            sha256=sha,
+            size=size,
+            contents=contents,
+            warnings=warnings,
+            seconds=round(time.perf_counter() - started, 3),
+            built_at=kit.built_at,
+        )
+    )
+    audit(
+        session,
+        None,
+        "kit.build",
+        "kit",
+        kit.id,
+        unit=unit.code,
+        campaign_id=campaign.id,
+        version=version,
+    )
     session.flush()
     return kit
 
@@ -551,9 +752,16 @@ def _fail(session: Session, kit: Kit, unit: OrgUnit, exc: BaseException) -> KitB
     return KitBuildError(f"Không tạo được bộ tài liệu cho {unit.name}: {exc}")
 
 
-def build_unit_kit(session: Session, campaign: Campaign, unit: OrgUnit, config: KitConfig, *,
-                   force: bool = False, template_state: list | None = None,
-                   progress: Callable[[float], None] | None = None) -> tuple[Kit, bool]:
+def build_unit_kit(
+    session: Session,
+    campaign: Campaign,
+    unit: OrgUnit,
+    config: KitConfig,
+    *,
+    force: bool = False,
+    template_state: list | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[Kit, bool]:
     """Build (or keep, when its inputs are unchanged) ``unit``'s kit. Returns (kit, rebuilt).
 
     The kit row is flushed, not committed. Problems that must not stop a kit
@@ -595,10 +803,17 @@ def _workers(config_workers: int | None, jobs: int) -> int:
     return max(1, min(n, jobs))
 
 
-def build_campaign_kits(session: Session, campaign_id: int, config: KitConfig, *,
-                        unit_ids: list[int] | None = None, force: bool = False,
-                        progress: Callable[[float], None] | None = None,
-                        commit: bool = True, workers: int | None = None) -> dict:
+def build_campaign_kits(
+    session: Session,
+    campaign_id: int,
+    config: KitConfig,
+    *,
+    unit_ids: list[int] | None = None,
+    force: bool = False,
+    progress: Callable[[float], None] | None = None,
+    commit: bool = True,
+    workers: int | None = None,
+) -> dict:
     """Build every kit of a campaign (or only ``unit_ids``) whose inputs changed.
 
     Files are produced side by side in ``workers`` processes (default: the
@@ -615,8 +830,14 @@ def build_campaign_kits(session: Session, campaign_id: int, config: KitConfig, *
         wanted = set(unit_ids)
         units = [u for u in units if u.id in wanted]
     state = _template_state()
-    summary: dict = {"campaign_id": campaign_id, "units": len(units), "built": 0, "unchanged": 0,
-                     "failed": [], "kit_ids": []}
+    summary: dict = {
+        "campaign_id": campaign_id,
+        "units": len(units),
+        "built": 0,
+        "unchanged": 0,
+        "failed": [],
+        "kit_ids": [],
+    }
     todo = []
     for unit in units:
         kit = _kit_row(session, campaign, unit)
@@ -643,7 +864,9 @@ def build_campaign_kits(session: Session, campaign_id: int, config: KitConfig, *
                 raise error
             _finish(session, campaign, unit, kit, config, digest, result, started)
         except Exception as exc:  # noqa: BLE001 - one unit's failure must not stop the others
-            summary["failed"].append({"unit": unit.code, "error": str(_fail(session, kit, unit, exc))})
+            summary["failed"].append(
+                {"unit": unit.code, "error": str(_fail(session, kit, unit, exc))}
+            )
         else:
             summary["built"] += 1
             summary["kit_ids"].append(kit.id)
@@ -665,9 +888,14 @@ def build_campaign_kits(session: Session, campaign_id: int, config: KitConfig, *
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        ctx = multiprocessing.get_context("spawn")  # never fork a process holding DB connections or threads
+        ctx = multiprocessing.get_context(
+            "spawn"
+        )  # never fork a process holding DB connections or threads
         with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
-            futures = {pool.submit(produce_files, spec): (unit, kit, digest, spec) for unit, kit, digest, spec in todo}
+            futures = {
+                pool.submit(produce_files, spec): (unit, kit, digest, spec)
+                for unit, kit, digest, spec in todo
+            }
             for fut in as_completed(futures):
                 unit, kit, digest, spec = futures[fut]
                 try:

@@ -35,13 +35,23 @@ def _dedupe_prefix(campaign_id: int) -> str:
 def pending_build(session: Session, campaign_id: int) -> BackgroundJob | None:
     with session.no_autoflush:
         return session.exec(
-            select(BackgroundJob).where(BackgroundJob.name == JOB_NAME, BackgroundJob.status == "pending",
-                                        BackgroundJob.dedupe_key.like(_dedupe_prefix(campaign_id) + "%"))  # type: ignore[union-attr]
+            select(BackgroundJob).where(
+                BackgroundJob.name == JOB_NAME,
+                BackgroundJob.status == "pending",
+                BackgroundJob.dedupe_key.like(_dedupe_prefix(campaign_id) + "%"),
+            )  # type: ignore[union-attr]
         ).first()
 
 
-def queue_kit_build(session: Session, campaign_id: int, *, reason: str = "", force: bool = False,
-                    unit_ids: list[int] | None = None, user_id: int | None = None) -> BackgroundJob:
+def queue_kit_build(
+    session: Session,
+    campaign_id: int,
+    *,
+    reason: str = "",
+    force: bool = False,
+    unit_ids: list[int] | None = None,
+    user_id: int | None = None,
+) -> BackgroundJob:
     """Queue a ``kits.build`` job for the campaign (or return the pending one)."""
     from scheduler.jobs import enqueue_job
 
@@ -51,8 +61,13 @@ def queue_kit_build(session: Session, campaign_id: int, *, reason: str = "", for
     payload: dict = {"campaign_id": campaign_id, "reason": reason, "force": force}
     if unit_ids is not None:
         payload["unit_ids"] = list(unit_ids)
-    return enqueue_job(session, JOB_NAME, payload, dedupe_key=_dedupe_prefix(campaign_id) + uuid.uuid4().hex,
-                       created_by=user_id)
+    return enqueue_job(
+        session,
+        JOB_NAME,
+        payload,
+        dedupe_key=_dedupe_prefix(campaign_id) + uuid.uuid4().hex,
+        created_by=user_id,
+    )
 
 
 def run_kit_build(app: Flask, payload: dict, progress) -> dict:
@@ -64,8 +79,13 @@ def run_kit_build(app: Flask, payload: dict, progress) -> dict:
     workers = app.config.get("LANTOA_KIT_WORKERS")
     with session_scope(app) as session:
         return build_campaign_kits(
-            session, campaign_id, config, unit_ids=payload.get("unit_ids"), force=bool(payload.get("force")),
-            progress=lambda f: progress(f), workers=int(workers) if workers not in (None, "") else None,
+            session,
+            campaign_id,
+            config,
+            unit_ids=payload.get("unit_ids"),
+            force=bool(payload.get("force")),
+            progress=lambda f: progress(f),
+            workers=int(workers) if workers not in (None, "") else None,
         )
 
 
@@ -93,7 +113,9 @@ def _queue_for_changes(session: Session) -> None:
         elif isinstance(obj, OrgUnit) and obj.id is not None and obj in session.dirty:
             if session.is_modified(obj, include_collections=False):
                 with session.no_autoflush:
-                    campaign_ids |= set(session.exec(select(Kit.campaign_id).where(Kit.unit_id == obj.id)).all())
+                    campaign_ids |= set(
+                        session.exec(select(Kit.campaign_id).where(Kit.unit_id == obj.id)).all()
+                    )
         elif isinstance(obj, Campaign) and obj.id is not None and obj in session.dirty:
             if session.is_modified(obj, include_collections=False):
                 campaign_ids.add(obj.id)
@@ -105,9 +127,15 @@ def _queue_for_changes(session: Session) -> None:
             if campaign is None or campaign.status not in RELEASED:
                 continue
             if pending_build(session, cid) is None:
-                session.add(BackgroundJob(name=JOB_NAME, payload={"campaign_id": cid, "reason": "changed", "force": False},
-                                 dedupe_key=_dedupe_prefix(cid) + uuid.uuid4().hex, status="pending",
-                                 created_at=utcnow()))
+                session.add(
+                    BackgroundJob(
+                        name=JOB_NAME,
+                        payload={"campaign_id": cid, "reason": "changed", "force": False},
+                        dedupe_key=_dedupe_prefix(cid) + uuid.uuid4().hex,
+                        status="pending",
+                        created_at=utcnow(),
+                    )
+                )
 
 
 _listening = False

@@ -59,7 +59,7 @@ def _portal_for_reading(url: str | None) -> str:
     url = _nfc(url)
     for prefix in ("https://", "http://"):
         if url.lower().startswith(prefix):
-            url = url[len(prefix):]
+            url = url[len(prefix) :]
     return url.rstrip("/")
 
 
@@ -68,8 +68,14 @@ def script_fields(item: ContentItem) -> dict:
     return settings if isinstance(settings, dict) else {}
 
 
-def script_data(campaign: Campaign, unit: OrgUnit, item: ContentItem, *,
-                parent: OrgUnit | None = None, overrides: dict | None = None) -> tuple[str, dict]:
+def script_data(
+    campaign: Campaign,
+    unit: OrgUnit,
+    item: ContentItem,
+    *,
+    parent: OrgUnit | None = None,
+    overrides: dict | None = None,
+) -> tuple[str, dict]:
     """(template name, data) for ``render_script`` for this unit.
 
     A commune without its own phone or hours borrows its district's (``parent``).
@@ -83,8 +89,9 @@ def script_data(campaign: Campaign, unit: OrgUnit, item: ContentItem, *,
         "office_address": _nfc(unit.address),
         "office_hours": _nfc(unit.office_hours or (parent.office_hours if parent else "")),
         "hotline": _nfc(unit.phone or (parent.phone if parent else "")),
-        "portal_url": _portal_for_reading(unit.portal_url or (parent.portal_url if parent else "")
-                                          or "dichvucong.gov.vn"),
+        "portal_url": _portal_for_reading(
+            unit.portal_url or (parent.portal_url if parent else "") or "dichvucong.gov.vn"
+        ),
         "body": _nfc(fields.get("extra")),
     }
     if fields.get("audience"):
@@ -94,8 +101,15 @@ def script_data(campaign: Campaign, unit: OrgUnit, item: ContentItem, *,
     return str(fields.get("template") or DEFAULT_TEMPLATE), data
 
 
-def render_for_unit(campaign: Campaign, unit: OrgUnit, item: ContentItem, settings: ScriptSettings, *,
-                    parent: OrgUnit | None = None, overrides: dict | None = None):
+def render_for_unit(
+    campaign: Campaign,
+    unit: OrgUnit,
+    item: ContentItem,
+    settings: ScriptSettings,
+    *,
+    parent: OrgUnit | None = None,
+    overrides: dict | None = None,
+):
     """Render the item's script for ``unit``; raises ``ScriptError`` (Vietnamese, names the field)."""
     from media_templates.scripts import render_script
 
@@ -109,8 +123,15 @@ def render_for_unit(campaign: Campaign, unit: OrgUnit, item: ContentItem, settin
     )
 
 
-def preview(campaign: Campaign, unit: OrgUnit, item: ContentItem, settings: ScriptSettings, *,
-            parent: OrgUnit | None = None, overrides: dict | None = None) -> dict:
+def preview(
+    campaign: Campaign,
+    unit: OrgUnit,
+    item: ContentItem,
+    settings: ScriptSettings,
+    *,
+    parent: OrgUnit | None = None,
+    overrides: dict | None = None,
+) -> dict:
     """What the editor shows: text, reading text, unknown tokens, durations, warnings.
 
     Never raises for bad input: a script error becomes ``error`` + ``fields``.
@@ -136,9 +157,14 @@ def preview(campaign: Campaign, unit: OrgUnit, item: ContentItem, settings: Scri
         "syllables_per_minute": script.syllables_per_minute,
         "max_segment_seconds": max_seg,
         "sections": [
-            {"title": s.title, "text": s.text, "reading_text": s.reading_text,
-             "estimated_seconds": s.estimated_seconds, "estimated_label": format_duration(s.estimated_seconds),
-             "too_long": s.estimated_seconds > max_seg}
+            {
+                "title": s.title,
+                "text": s.text,
+                "reading_text": s.reading_text,
+                "estimated_seconds": s.estimated_seconds,
+                "estimated_label": format_duration(s.estimated_seconds),
+                "too_long": s.estimated_seconds > max_seg,
+            }
             for s in script.sections
         ],
         "warnings": list(script.warnings),

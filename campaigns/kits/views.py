@@ -33,8 +33,14 @@ from core.timeutil import utcnow
 from core.units import subtree_ids
 from scheduler.models import ChannelAccount, Delivery, RecurringSchedule
 
-bp = Blueprint("kits", __name__, url_prefix="/kits", template_folder="templates", static_folder="static",
-               static_url_path="/static")
+bp = Blueprint(
+    "kits",
+    __name__,
+    url_prefix="/kits",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
 
 VIEWERS = (Role.communicator, Role.reviewer, Role.unit_officer)
 EDITORS = (Role.communicator,)
@@ -42,8 +48,11 @@ EDITORS = (Role.communicator,)
 
 @bp.app_context_processor
 def _kit_labels():
-    return {"kit_status_labels": access.KIT_STATUS_LABELS, "broadcast_state_labels": bc.STATE_LABELS,
-            "weekday_labels": bc.WEEKDAY_LABELS}
+    return {
+        "kit_status_labels": access.KIT_STATUS_LABELS,
+        "broadcast_state_labels": bc.STATE_LABELS,
+        "weekday_labels": bc.WEEKDAY_LABELS,
+    }
 
 
 def _nfc(value) -> str:
@@ -72,22 +81,42 @@ def index():
         query = query.where(Kit.campaign_id == campaign_id)
     kits = session.exec(query.limit(1000)).all()
     units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
-    campaigns = {c.id: c for c in session.exec(select(Campaign).where(
-        Campaign.id.in_({k.campaign_id for k in kits} or {-1}))).all()}  # type: ignore[attr-defined]
-    downloads = dict(session.exec(
-        select(KitDownload.kit_id, func.count()).where(KitDownload.kit_id.in_([k.id for k in kits] or [-1]))  # type: ignore[attr-defined]
-        .group_by(KitDownload.kit_id)).all())
+    campaigns = {
+        c.id: c
+        for c in session.exec(
+            select(Campaign).where(Campaign.id.in_({k.campaign_id for k in kits} or {-1}))
+        ).all()
+    }  # type: ignore[attr-defined]
+    downloads = dict(
+        session.exec(
+            select(KitDownload.kit_id, func.count())
+            .where(KitDownload.kit_id.in_([k.id for k in kits] or [-1]))  # type: ignore[attr-defined]
+            .group_by(KitDownload.kit_id)
+        ).all()
+    )
     can_build = actor().role in (Role.admin, *EDITORS)
     jobs = []
     if actor().role in access.PROVINCE_WIDE:
         from campaigns.kits.jobs import JOB_NAME
         from scheduler.models import BackgroundJob
 
-        jobs = session.exec(select(BackgroundJob).where(BackgroundJob.name == JOB_NAME)
-                            .order_by(BackgroundJob.id.desc()).limit(5)).all()  # type: ignore[union-attr]
-    return render_template("kits/index.html", kits=kits, units=units, campaigns=campaigns, downloads=downloads,
-                           can_build=can_build, campaign_id=campaign_id, jobs=jobs,
-                           buildable=_visible_campaigns(session, released_only=True) if can_build else [])
+        jobs = session.exec(
+            select(BackgroundJob)
+            .where(BackgroundJob.name == JOB_NAME)
+            .order_by(BackgroundJob.id.desc())
+            .limit(5)
+        ).all()  # type: ignore[union-attr]
+    return render_template(
+        "kits/index.html",
+        kits=kits,
+        units=units,
+        campaigns=campaigns,
+        downloads=downloads,
+        can_build=can_build,
+        campaign_id=campaign_id,
+        jobs=jobs,
+        buildable=_visible_campaigns(session, released_only=True) if can_build else [],
+    )
 
 
 def _load_kit(kit_id: int) -> Kit:
@@ -102,12 +131,23 @@ def _load_kit(kit_id: int) -> Kit:
 def detail(kit_id: int):
     session = get_session()
     kit = _load_kit(kit_id)
-    versions = session.exec(select(KitVersion).where(KitVersion.kit_id == kit.id)
-                            .order_by(KitVersion.version.desc()).limit(20)).all()  # type: ignore[attr-defined]
-    n_downloads = session.exec(select(func.count()).select_from(KitDownload).where(KitDownload.kit_id == kit.id)).one()
-    return render_template("kits/detail.html", kit=kit, unit=session.get(OrgUnit, kit.unit_id),
-                           campaign=session.get(Campaign, kit.campaign_id), versions=versions,
-                           n_downloads=n_downloads)
+    versions = session.exec(
+        select(KitVersion)
+        .where(KitVersion.kit_id == kit.id)
+        .order_by(KitVersion.version.desc())
+        .limit(20)
+    ).all()  # type: ignore[attr-defined]
+    n_downloads = session.exec(
+        select(func.count()).select_from(KitDownload).where(KitDownload.kit_id == kit.id)
+    ).one()
+    return render_template(
+        "kits/detail.html",
+        kit=kit,
+        unit=session.get(OrgUnit, kit.unit_id),
+        campaign=session.get(Campaign, kit.campaign_id),
+        versions=versions,
+        n_downloads=n_downloads,
+    )
 
 
 @bp.route("/<int:kit_id>/download")
@@ -117,12 +157,16 @@ def download(kit_id: int):
     kit = _load_kit(kit_id)
     path = access.kit_file(kit)
     if path is None:
-        flash(_("Bộ tài liệu chưa sẵn sàng (đang tạo hoặc tạo lỗi); vui lòng thử lại sau."), "error")
+        flash(
+            _("Bộ tài liệu chưa sẵn sàng (đang tạo hoặc tạo lỗi); vui lòng thử lại sau."), "error"
+        )
         return redirect(url_for("kits.detail", kit_id=kit.id))
     name = access.download_name(session, kit)
     access.record_download(session, kit, actor(), via="web")
     session.commit()
-    return send_file(path, mimetype="application/zip", as_attachment=True, download_name=name, max_age=0)
+    return send_file(
+        path, mimetype="application/zip", as_attachment=True, download_name=name, max_age=0
+    )
 
 
 @bp.route("/build", methods=["POST"])
@@ -137,8 +181,13 @@ def build():
     if campaign.status not in RELEASED:
         flash(_("Chỉ tạo bộ tài liệu cho chiến dịch đã duyệt hoặc đang triển khai."), "error")
     else:
-        job = queue_kit_build(session, campaign.id, reason="manual", force=bool(request.form.get("force")),
-                              user_id=actor().id)
+        job = queue_kit_build(
+            session,
+            campaign.id,
+            reason="manual",
+            force=bool(request.form.get("force")),
+            user_id=actor().id,
+        )
         session.commit()
         flash(_("Đã xếp lịch tạo bộ tài liệu (công việc #%(id)s).", id=job.id), "success")
     return redirect(url_for("kits.index", campaign_id=campaign.id))
@@ -156,16 +205,26 @@ def broadcasts():
     state = request.args.get("state")
     now = utcnow()
     if state == "unconfirmed":
-        query = query.where(Delivery.confirmed_at.is_(None), Delivery.scheduled_at <= now,  # type: ignore[union-attr]
-                            Delivery.status != "cancelled")
+        query = query.where(
+            Delivery.confirmed_at.is_(None),
+            Delivery.scheduled_at <= now,  # type: ignore[union-attr]
+            Delivery.status != "cancelled",
+        )
     elif state == "confirmed":
         query = query.where(Delivery.confirmed_at.is_not(None))  # type: ignore[union-attr]
     elif state == "upcoming":
         query = query.where(Delivery.confirmed_at.is_(None), Delivery.scheduled_at > now)  # type: ignore[union-attr]
     rows = session.exec(query.limit(500)).all()
     units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
-    items = [{"d": d, "unit": units.get(bc.delivery_unit_id(session, d)), "state": bc.broadcast_state(d, now),
-              "can_confirm": bc.can_confirm(session, user, d)} for d in rows]
+    items = [
+        {
+            "d": d,
+            "unit": units.get(bc.delivery_unit_id(session, d)),
+            "state": bc.broadcast_state(d, now),
+            "can_confirm": bc.can_confirm(session, user, d),
+        }
+        for d in rows
+    ]
     return render_template("kits/broadcasts.html", items=items, state=state)
 
 
@@ -195,7 +254,11 @@ def confirm(delivery_id: int):
 
 def _schedulable_units(session) -> list[OrgUnit]:
     user = actor()
-    query = select(OrgUnit).where(OrgUnit.kind.in_(("district", "commune"))).order_by(OrgUnit.kind, OrgUnit.name)  # type: ignore[attr-defined]
+    query = (
+        select(OrgUnit)
+        .where(OrgUnit.kind.in_(("district", "commune")))
+        .order_by(OrgUnit.kind, OrgUnit.name)
+    )  # type: ignore[attr-defined]
     units = session.exec(query).all()
     if user.role in (Role.admin, Role.communicator):
         return list(units)
@@ -220,14 +283,27 @@ def schedules():
     if request.method == "POST":
         if not can_edit:
             abort(403)
-        form = {"campaign_id": request.form.get("campaign_id", ""), "unit": request.form.get("unit", ""),
-                "weekdays": request.form.getlist("weekdays"), "times": request.form.get("times", ""),
-                "starts_on": request.form.get("starts_on", ""), "ends_on": request.form.get("ends_on", ""),
-                "content_item_id": request.form.get("content_item_id", "")}
-        campaign = session.get(Campaign, int(form["campaign_id"])) if form["campaign_id"].isdigit() else None
+        form = {
+            "campaign_id": request.form.get("campaign_id", ""),
+            "unit": request.form.get("unit", ""),
+            "weekdays": request.form.getlist("weekdays"),
+            "times": request.form.get("times", ""),
+            "starts_on": request.form.get("starts_on", ""),
+            "ends_on": request.form.get("ends_on", ""),
+            "content_item_id": request.form.get("content_item_id", ""),
+        }
+        campaign = (
+            session.get(Campaign, int(form["campaign_id"]))
+            if form["campaign_id"].isdigit()
+            else None
+        )
         if campaign is None or not cs.can_see_campaign(session, user, campaign):
             errors["campaign_id"] = _("Vui lòng chọn chiến dịch.")
-        unit = session.exec(select(OrgUnit).where(OrgUnit.code == form["unit"])).first() if form["unit"] else None
+        unit = (
+            session.exec(select(OrgUnit).where(OrgUnit.code == form["unit"])).first()
+            if form["unit"]
+            else None
+        )
         if unit is None or not may_schedule_for(session, user, unit):
             errors["unit"] = _("Vui lòng chọn đơn vị trong phạm vi của bạn.")
         if not errors:
@@ -235,26 +311,44 @@ def schedules():
                 from campaigns.kits.api import _script_text
 
                 text = _script_text(campaign, unit, form["content_item_id"])
-                bc.create_schedule(session, campaign=campaign, unit=unit, data=form, user=user, script_text=text)
+                bc.create_schedule(
+                    session, campaign=campaign, unit=unit, data=form, user=user, script_text=text
+                )
                 session.commit()
                 flash(_("Đã tạo lịch phát cho %(unit)s.", unit=unit.name), "success")
                 return redirect(url_for("kits.schedules"))
             except cs.ValidationError as exc:
                 session.rollback()
                 errors.update(exc.fields)
-    query = (select(RecurringSchedule).join(ChannelAccount, ChannelAccount.id == RecurringSchedule.channel_account_id)
-             .where(ChannelAccount.channel == bc.CHANNEL).order_by(RecurringSchedule.id.desc()))  # type: ignore[union-attr]
+    query = (
+        select(RecurringSchedule)
+        .join(ChannelAccount, ChannelAccount.id == RecurringSchedule.channel_account_id)
+        .where(ChannelAccount.channel == bc.CHANNEL)
+        .order_by(RecurringSchedule.id.desc())
+    )  # type: ignore[union-attr]
     if user.role == Role.unit_officer:
         query = query.where(RecurringSchedule.unit_id.in_([u.id for u in units] or [-1]))  # type: ignore[union-attr]
     rules = session.exec(query.limit(300)).all()
     all_units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
     titles = {c.id: c.title for c in campaigns}
-    scripts = session.exec(select(ContentItem).where(ContentItem.channel == bc.CHANNEL,
-                                                     ContentItem.campaign_id.in_(list(titles) or [-1]))  # type: ignore[attr-defined]
-                           .order_by(ContentItem.campaign_id, ContentItem.planned_at)).all()
-    return render_template("kits/schedules.html", units=units, campaigns=campaigns, rules=rules, errors=errors,
-                           form=form, all_units=all_units, titles=titles, scripts=scripts, can_edit=can_edit,
-                           slot_label=bc.slot_label), (422 if errors else 200)
+    scripts = session.exec(
+        select(ContentItem)
+        .where(ContentItem.channel == bc.CHANNEL, ContentItem.campaign_id.in_(list(titles) or [-1]))  # type: ignore[attr-defined]
+        .order_by(ContentItem.campaign_id, ContentItem.planned_at)
+    ).all()
+    return render_template(
+        "kits/schedules.html",
+        units=units,
+        campaigns=campaigns,
+        rules=rules,
+        errors=errors,
+        form=form,
+        all_units=all_units,
+        titles=titles,
+        scripts=scripts,
+        can_edit=can_edit,
+        slot_label=bc.slot_label,
+    ), (422 if errors else 200)
 
 
 # -- script editor -----------------------------------------------------------------------------------------
@@ -285,15 +379,23 @@ def script_editor(item_id: int):
     session = get_session()
     item = session.get(ContentItem, item_id)
     campaign = session.get(Campaign, item.campaign_id) if item else None
-    if item is None or item.channel != bc.CHANNEL or not cs.can_see_campaign(session, actor(), campaign):
+    if (
+        item is None
+        or item.channel != bc.CHANNEL
+        or not cs.can_see_campaign(session, actor(), campaign)
+    ):
         abort(404)
     can_edit = actor().role in (Role.admin, *EDITORS)
     units = _preview_units(session, campaign)
     fields = script_fields(item)
-    form = {"title": item.title, "key_message": fields.get("key_message") or item.body,
-            "call_to_action": fields.get("call_to_action", ""), "extra": fields.get("extra", ""),
-            "template": fields.get("template") or DEFAULT_TEMPLATE,
-            "unit": request.values.get("unit") or (units[0].code if units else "")}
+    form = {
+        "title": item.title,
+        "key_message": fields.get("key_message") or item.body,
+        "call_to_action": fields.get("call_to_action", ""),
+        "extra": fields.get("extra", ""),
+        "template": fields.get("template") or DEFAULT_TEMPLATE,
+        "unit": request.values.get("unit") or (units[0].code if units else ""),
+    }
     errors: dict[str, str] = {}
     if request.method == "POST":
         for key in ("title", "key_message", "call_to_action", "extra", "template"):
@@ -309,13 +411,21 @@ def script_editor(item_id: int):
                 abort(403)
             item.title = form["title"]
             item.body = form["key_message"]
-            item.variants = {**(item.variants or {}), "script": {
-                "template": form["template"], "call_to_action": form["call_to_action"], "extra": form["extra"]}}
+            item.variants = {
+                **(item.variants or {}),
+                "script": {
+                    "template": form["template"],
+                    "call_to_action": form["call_to_action"],
+                    "extra": form["extra"],
+                },
+            }
             item.updated_at = utcnow()
             session.add(item)
             from core.models import audit
 
-            audit(session, actor().id, "content.update", "content_item", item.id, channel=bc.CHANNEL)
+            audit(
+                session, actor().id, "content.update", "content_item", item.id, channel=bc.CHANNEL
+            )
             session.commit()
             flash(_("Đã lưu kịch bản."), "success")
             return redirect(url_for("kits.script_editor", item_id=item.id, unit=form["unit"]))
@@ -323,12 +433,29 @@ def script_editor(item_id: int):
     result = None
     if unit is not None:
         parent = session.get(OrgUnit, unit.parent_id) if unit.parent_id else None
-        result = preview(campaign, unit, item, _script_settings(), parent=parent,
-                         overrides={k: form[k] for k in ("key_message", "call_to_action", "extra", "template")
-                                    if form[k]})
-    return render_template("kits/script.html", item=item, campaign=campaign, units=units, form=form,
-                           errors=errors, result=result, can_edit=can_edit,
-                           templates=list_script_templates()), (422 if errors else 200)
+        result = preview(
+            campaign,
+            unit,
+            item,
+            _script_settings(),
+            parent=parent,
+            overrides={
+                k: form[k]
+                for k in ("key_message", "call_to_action", "extra", "template")
+                if form[k]
+            },
+        )
+    return render_template(
+        "kits/script.html",
+        item=item,
+        campaign=campaign,
+        units=units,
+        form=form,
+        errors=errors,
+        result=result,
+        can_edit=can_edit,
+        templates=list_script_templates(),
+    ), (422 if errors else 200)
 
 
 @bp.route("/scripts/<int:item_id>/preview", methods=["POST"])
@@ -340,7 +467,11 @@ def script_preview(item_id: int):
     session = get_session()
     item = session.get(ContentItem, item_id)
     campaign = session.get(Campaign, item.campaign_id) if item else None
-    if item is None or item.channel != bc.CHANNEL or not cs.can_see_campaign(session, actor(), campaign):
+    if (
+        item is None
+        or item.channel != bc.CHANNEL
+        or not cs.can_see_campaign(session, actor(), campaign)
+    ):
         abort(404)
     data = request.get_json(silent=True) or {}
     if not isinstance(data, dict):
@@ -348,10 +479,18 @@ def script_preview(item_id: int):
     units = _preview_units(session, campaign)
     unit = next((u for u in units if u.code == data.get("unit")), units[0] if units else None)
     if unit is None:
-        return jsonify({"ok": False, "error": _("Chiến dịch chưa có đơn vị nhận bộ tài liệu."),
-                        "fields": {"unit": _("Không có đơn vị.")}}), 422
-    overrides = {k: _nfc(data[k]) for k in ("key_message", "call_to_action", "extra", "template")
-                 if isinstance(data.get(k), str) and data[k].strip()}
+        return jsonify(
+            {
+                "ok": False,
+                "error": _("Chiến dịch chưa có đơn vị nhận bộ tài liệu."),
+                "fields": {"unit": _("Không có đơn vị.")},
+            }
+        ), 422
+    overrides = {
+        k: _nfc(data[k])
+        for k in ("key_message", "call_to_action", "extra", "template")
+        if isinstance(data.get(k), str) and data[k].strip()
+    }
     parent = session.get(OrgUnit, unit.parent_id) if unit.parent_id else None
     result = preview(campaign, unit, item, _script_settings(), parent=parent, overrides=overrides)
     return jsonify(result), (200 if result["ok"] else 422)

@@ -20,12 +20,30 @@ from pathlib import Path
 UTF8_FLAG = 0x800
 #: fixed timestamp (local time in the archive): the same inputs give the same bytes
 FIXED_TIME = (2025, 1, 1, 0, 0, 0)
-_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+_RESERVED = {
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    *(f"COM{i}" for i in range(1, 10)),
+    *(f"LPT{i}" for i in range(1, 10)),
+}
 _BAD_CHARS = re.compile(r'[<>:"|?*\x00-\x1f\x7f]')
 MAX_PART = 120
 #: formats stored as they are: already compressed, or (WAV) hardly compressible and
 #: costly to deflate -- storing keeps kit builds fast
-STORED_SUFFIXES = {".mp3", ".png", ".jpg", ".jpeg", ".zip", ".docx", ".xlsx", ".mp4", ".pdf", ".wav"}
+STORED_SUFFIXES = {
+    ".mp3",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".zip",
+    ".docx",
+    ".xlsx",
+    ".mp4",
+    ".pdf",
+    ".wav",
+}
 
 
 class UnsafeName(ValueError):
@@ -64,7 +82,9 @@ def safe_entry_name(name: str) -> str:
     return "/".join(safe_part(p) for p in parts)
 
 
-def write_zip(out_path: Path, entries: Iterable[tuple[str, Path | bytes]]) -> tuple[str, int, list[str]]:
+def write_zip(
+    out_path: Path, entries: Iterable[tuple[str, Path | bytes]]
+) -> tuple[str, int, list[str]]:
     """Write ``entries`` (name, file path or bytes) to ``out_path`` atomically.
 
     Duplicate names get a numeric suffix. Returns (sha256, size, names).
@@ -83,7 +103,9 @@ def write_zip(out_path: Path, entries: Iterable[tuple[str, Path | bytes]]) -> tu
                 info.create_system = 0  # MS-DOS attributes: what Explorer expects
                 info.external_attr = 0x20  # archive bit, a plain file
                 suffix = Path(name).suffix.lower()
-                info.compress_type = zipfile.ZIP_STORED if suffix in STORED_SUFFIXES else zipfile.ZIP_DEFLATED
+                info.compress_type = (
+                    zipfile.ZIP_STORED if suffix in STORED_SUFFIXES else zipfile.ZIP_DEFLATED
+                )
                 if isinstance(source, bytes | bytearray):
                     zf.writestr(info, bytes(source))
                 else:
