@@ -458,22 +458,65 @@ class ZaloOAAdapter(Adapter):
         files: Mapping[str, Any] | None = None,
         zns: bool = False,
         publishing: bool = True,
-        _refreshed: bool = False,
     ) -> dict[str, Any]:
-        token = self.credentials.get("access_token")
-        if not token:
-            if not _refreshed and self._refresh(None):
-                return self._call(
-                    method,
-                    url,
-                    body=body,
-                    params=params,
-                    files=files,
-                    zns=zns,
-                    publishing=publishing,
-                    _refreshed=True,
+        """One Zalo call; the reply's ``data`` envelope, or StepFailed.
+
+        A missing or rejected token (-216/-220, ZNS -124) is refreshed once and
+        the call retried once: the rejected request did nothing. A read timeout
+        on a publishing call propagates (deliver() makes it AMBIGUOUS); on
+        other calls it is TRANSIENT."""
+        auth_codes = ZNS_AUTH_CODES if zns else OA_AUTH_CODES
+        for attempt in (1, 2):
+            token = self.credentials.get("access_token")
+            if not token:
+                if attempt == 1 and self._refresh(None):
+                    continue
+                raise StepFailed(SendResult(Outcome.AUTH_EXPIRED, message="no access token"))
+            resp = self._request(method, url, token, body, params, files, publishing)
+            data = response_json(resp)
+            if not isinstance(data, Mapping):
+                if resp.status_code < 300:  # accepted, unreadable: it may have gone out
+                    outcome = Outcome.AMBIGUOUS if publishing else Outcome.TRANSIENT
+                elif resp.status_code >= 500 or resp.status_code == 429:
+                    outcome = Outcome.TRANSIENT
+                else:
+                    outcome = Outcome.PERMANENT
+                raise StepFailed(
+                    SendResult(
+                        outcome,
+                        http_status=resp.status_code,
+                        message=f"HTTP {resp.status_code}: {short(resp.text, 200)}",
+                    )
                 )
-            raise StepFailed(SendResult(Outcome.AUTH_EXPIRED, message="no access token"))
+            try:
+                code = int(data.get("error", 0) or 0)
+            except (TypeError, ValueError):
+                code = -1
+            if code == 0 and resp.status_code < 400:
+                return dict(data)
+            if code in auth_codes and attempt == 1 and self._refresh(token):
+                continue
+            if code == 0:  # HTTP error status with a zero code
+                outcome = Outcome.TRANSIENT if resp.status_code >= 500 else Outcome.PERMANENT
+                raise StepFailed(
+                    SendResult(
+                        outcome, http_status=resp.status_code, message=f"HTTP {resp.status_code}"
+                    )
+                )
+            table = ZNS_ERRORS if zns else OA_ERRORS
+            raise StepFailed(self._classify(code, str(data.get("message", "")), table))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        token: str,
+        body: Any,
+        params: Mapping[str, str] | None,
+        files: Mapping[str, Any] | None,
+        publishing: bool,
+    ) -> requests.Response:
         headers = {"access_token": token}
         if self.config.get("use_appsecret_proof"):
             secret = self.credentials.get("secret_key") or ""
@@ -482,66 +525,22 @@ class ZaloOAAdapter(Adapter):
             ).hexdigest()
         try:
             if files is not None:
-                resp = self.session.post(url, files=files, headers=headers, timeout=self.timeout)
-            elif method == "POST":
+                return self.session.post(url, files=files, headers=headers, timeout=self.timeout)
+            if method == "POST":
                 headers["Content-Type"] = "application/json"
-                resp = self.session.post(
+                return self.session.post(
                     url,
                     data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
                     headers=headers,
                     timeout=self.timeout,
                 )
-            else:
-                resp = self.session.get(url, params=params, headers=headers, timeout=self.timeout)
+            return self.session.get(url, params=params, headers=headers, timeout=self.timeout)
         except requests.ReadTimeout as exc:
             if publishing:
                 raise
             raise StepFailed(
                 SendResult(Outcome.TRANSIENT, message=f"read timeout: {short(str(exc))}")
             ) from exc
-        data = response_json(resp)
-        if not isinstance(data, Mapping):
-            if resp.status_code < 300:  # accepted, unreadable: it may have gone out
-                outcome = Outcome.AMBIGUOUS if publishing else Outcome.TRANSIENT
-            elif resp.status_code >= 500 or resp.status_code == 429:
-                outcome = Outcome.TRANSIENT
-            else:
-                outcome = Outcome.PERMANENT
-            raise StepFailed(
-                SendResult(
-                    outcome,
-                    http_status=resp.status_code,
-                    message=f"HTTP {resp.status_code}: {short(resp.text, 200)}",
-                )
-            )
-        try:
-            code = int(data.get("error", 0) or 0)
-        except (TypeError, ValueError):
-            code = -1
-        if code == 0 and resp.status_code < 400:
-            return dict(data)
-        table = ZNS_ERRORS if zns else OA_ERRORS
-        auth_codes = ZNS_AUTH_CODES if zns else OA_AUTH_CODES
-        if code in auth_codes and not _refreshed:
-            if self._refresh(token):
-                return self._call(
-                    method,
-                    url,
-                    body=body,
-                    params=params,
-                    files=files,
-                    zns=zns,
-                    publishing=publishing,
-                    _refreshed=True,
-                )
-        if code == 0:  # HTTP error status with a zero code
-            outcome = Outcome.TRANSIENT if resp.status_code >= 500 else Outcome.PERMANENT
-            raise StepFailed(
-                SendResult(
-                    outcome, http_status=resp.status_code, message=f"HTTP {resp.status_code}"
-                )
-            )
-        raise StepFailed(self._classify(code, str(data.get("message", "")), table))
 
     # -- contract ---------------------------------------------------------------------------
 
