@@ -10,6 +10,7 @@ opened in the reminder period) or by cron: ``flask --app app report remind``.
 from __future__ import annotations
 
 import logging
+import os
 import smtplib
 from datetime import date
 from email.message import EmailMessage
@@ -55,7 +56,8 @@ def send_mail(to: list[str], subject: str, text: str) -> bool:
     parsed = urlparse(url)
     msg = EmailMessage()
     msg["Subject"] = subject
-    msg["From"] = current_app.config.get("LANTOA_MAIL_FROM", "lantoa@localhost")
+    msg["From"] = (current_app.config.get("LANTOA_MAIL_FROM") or os.environ.get("LANTOA_MAIL_FROM")
+                   or "lantoa@localhost")
     msg["To"] = ", ".join(to)
     msg.set_content(text)
     cls = smtplib.SMTP_SSL if parsed.scheme == "smtps" else smtplib.SMTP

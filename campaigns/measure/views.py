@@ -56,12 +56,19 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
+def _conf(name: str, default: str) -> str:
+    """``LANTOA_<name>`` from the app config, else the environment, else the default."""
+    import os
+
+    return str(current_app.config.get(f"LANTOA_{name}") or os.environ.get(f"LANTOA_{name}") or default)
+
+
 def _feedback_limit() -> str:
-    return current_app.config.get("LANTOA_FEEDBACK_RATE_LIMIT", "5 per minute;50 per day")
+    return _conf("FEEDBACK_RATE_LIMIT", "5 per minute;50 per day")
 
 
 def _link_limit() -> str:
-    return current_app.config.get("LANTOA_LINK_RATE_LIMIT", "120 per minute")
+    return _conf("LINK_RATE_LIMIT", "120 per minute")
 
 
 @bp.app_context_processor
