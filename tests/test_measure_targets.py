@@ -375,3 +375,68 @@ def test_reminder_job_is_queued_once_a_day_and_runs(app, world):
     assert result["notices"] >= 17  # every department and district owes its figures
     with app.app_context(), session_scope(app) as s:
         assert len(s.exec(select(Notice).where(Notice.year == year)).all()) == result["notices"]
+
+
+class _FakeSmtp:
+    """A loopback SMTP server speaking just enough of RFC 5321 to take one message."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.messages: list[bytes] = []
+        self.rcpt: list[str] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        conn, _ = self.sock.accept()
+        f = conn.makefile("rb")
+        conn.sendall(b"220 fake ESMTP\r\n")
+        while True:
+            line = f.readline()
+            if not line:
+                break
+            cmd = line.strip().upper()
+            if cmd.startswith((b"EHLO", b"HELO")):
+                conn.sendall(b"250 fake\r\n")
+            elif cmd.startswith(b"RCPT"):
+                self.rcpt.append(line.decode().split(":", 1)[1].strip().strip("<>"))
+                conn.sendall(b"250 ok\r\n")
+            elif cmd == b"DATA":
+                conn.sendall(b"354 go\r\n")
+                body = b""
+                while (chunk := f.readline()) not in (b".\r\n", b""):
+                    body += chunk
+                self.messages.append(body)
+                conn.sendall(b"250 queued\r\n")
+            elif cmd == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                break
+            else:
+                conn.sendall(b"250 ok\r\n")
+        conn.close()
+        self.sock.close()
+
+
+def test_reminder_is_mailed_through_smtp(app, world):
+    from email import message_from_bytes, policy
+
+    from campaigns.measure.models import Plan
+    from campaigns.measure.reminders import send_mail
+
+    smtp = _FakeSmtp()
+    app.config["LANTOA_SMTP_URL"] = f"smtp://127.0.0.1:{smtp.port}"
+    with app.app_context(), session_scope(app) as s:
+        plan = s.exec(select(Plan).where(Plan.year == world["year"])).one()
+        assert send_mail(["huyen@example.vn"], f"[Lan Tỏa] Nhắc việc báo cáo năm {plan.year}",
+                         "Thị xã Vĩnh Châu còn 1 chỉ tiêu chưa nhập số liệu (T10).")
+    smtp.thread.join(timeout=5)
+    assert smtp.rcpt == ["huyen@example.vn"]
+    msg = message_from_bytes(smtp.messages[0], policy=policy.default)
+    assert msg["Subject"] == f"[Lan Tỏa] Nhắc việc báo cáo năm {world['year']}"
+    assert "T10" in msg.get_content()
