@@ -127,6 +127,17 @@ def test_personal_data_with_consent_is_purged_after_retention(app, client, world
         assert purge_personal_data(s, today=utcnow().date() + timedelta(days=30)) == 1
     fb = all_feedback(app)[0]
     assert fb.name is None and fb.contact is None and fb.satisfaction == 5  # the rating stays
+    # even without the daily purge, lists never show personal data past its date
+    client.post("/y-kien", data={"service": "cu-tru", "satisfaction": "4", "name": "Trần Văn Hết Hạn",
+                                 "contact": "0987 654 321", "consent": "1"})
+    from campaigns.measure.models import Feedback
+
+    with app.app_context(), session_scope(app) as s:
+        row = s.exec(select(Feedback).where(Feedback.name == "Trần Văn Hết Hạn")).one()
+        row.personal_purge_after = utcnow().date() - timedelta(days=1)
+        s.add(row)
+    body = client.get("/api/v1/feedback", headers=headers(app, "admin")).get_json()
+    assert all(i["name"] is None and i["contact"] is None for i in body["items"])
 
 
 def test_responsible_unit_records_handling_and_scoping(app, client, world):

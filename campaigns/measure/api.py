@@ -303,6 +303,8 @@ def feedback_json(fb: Feedback, *, personal: bool) -> dict:
 @roles(*VIEWERS)
 def feedback_list():
     session = get_session()
+    if fbk.purge_personal_data(session):  # never show personal data past its retention date
+        session.commit()
     query = select(Feedback).order_by(Feedback.created_at.desc(), Feedback.id.desc())  # type: ignore[union-attr]
     visible = visible_unit_ids(session, me())
     if visible is not None:

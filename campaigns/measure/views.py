@@ -345,6 +345,8 @@ def campaign_view(campaign_id: int):
 @role_required(*ALL_ROLES)
 def feedback_list():
     session = get_session()
+    if fbk.purge_personal_data(session):  # never show personal data past its retention date
+        session.commit()
     query = select(Feedback).order_by(Feedback.created_at.desc())  # type: ignore[union-attr]
     visible = visible_unit_ids(session, actor())
     if visible is not None:
