@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
-import os
+import random
 
 import pytest
 
-from tests.fakes.sms_app import EXPECTED, ROWS, csv_bytes, upload, xlsx_bytes
+from tests.fakes.sms_app import (
+    EXPECTED,
+    ROWS,
+    corrupt_xlsx_bytes,
+    csv_bytes,
+    upload,
+    xlsx_bytes,
+)
 from tests.helpers import api_headers
 
 
@@ -128,9 +135,10 @@ def test_column_mapping_step(app, client, writer):
     [
         (b"", "empty.csv", "trống"),
         (b"\xef\xbb\xbf", "bom-only.csv", "trống"),
-        (os.urandom(4096).replace(b"PK", b"xx"), "garbage.csv", "nhị phân"),
-        (b"PK\x03\x04" + os.urandom(2000), "broken.xlsx", "Excel"),
+        (random.Random(7).randbytes(4096).replace(b"PK", b"xx"), "garbage.csv", "nhị phân"),
+        (b"PK\x03\x04" + random.Random(8).randbytes(2000), "broken.xlsx", "Excel"),
         (b"\xd0\xcf\x11\xe0" + b"\x00" * 600, "old.xls", ".xls"),
+        (corrupt_xlsx_bytes(), "half.xlsx", "Tệp bị hỏng sau"),
         (
             "Phone,Tên\n0981234567,Ngô Ân Hà\n0912345678,Lê Yên\n".encode("cp1252"),
             "ansi.csv",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -187,7 +188,7 @@ def import_recipient_list(
                     )
                     .returning(RecipientList.__table__.c.id)
                 ).scalar_one()
-                copy_recipients(conn, list_id, reader)
+                copy_recipients(conn, list_id, _guarded(reader))
                 report = reader.report
                 conn.execute(
                     update(RecipientList.__table__)
@@ -222,6 +223,25 @@ def import_recipient_list(
     out["errors"] = out["errors"][:REPORT_ERRORS]
     out["by_carrier"] = {c: out["by_carrier"].get(c, 0) for c in CARRIER_CODES}
     return rl, out
+
+
+def _guarded(reader) -> Iterator[Any]:
+    """The reader's rows; a file that breaks part-way (a corrupt sheet inside
+    an XLSX, say) becomes a clear whole-file error instead of a crash."""
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except ImportError_:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any parser error is the file's
+            raise ImportError_(
+                f"Tệp bị hỏng sau {reader.report.rows} dòng dữ liệu, không đọc tiếp được "
+                f"({type(exc).__name__}). Chưa có dòng nào được nhập; hãy lưu lại tệp rồi thử lại."
+            ) from None
+        yield row
 
 
 def _unit_code(session: Session, user: User) -> str | None:
@@ -316,7 +336,7 @@ def import_opt_outs(
     if stream is not None:
         try:
             reader = read_recipients(stream, filename, phone_column=phone_column, max_bytes=limit)
-            numbers = (r.phone for r in reader)
+            numbers = (r.phone for r in _guarded(reader))
             with get_engine().begin() as conn:
                 counts = add_opt_outs(conn, numbers, source, note)
         except ImportError_ as exc:

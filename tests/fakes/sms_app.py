@@ -76,6 +76,22 @@ def xlsx_bytes(rows=ROWS, header=HEADER) -> bytes:
     return out.getvalue()
 
 
+def corrupt_xlsx_bytes() -> bytes:
+    """A real XLSX whose sheet XML breaks half-way (openpyxl reads the first
+    rows, then fails)."""
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(xlsx_bytes(ROWS * 50)))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data[: len(data) // 2] + b"<<<garbage"
+            z.writestr(item, data)
+    return out.getvalue()
+
+
 def upload(client, headers, data: bytes, filename: str, **form):
     payload = {"file": (io.BytesIO(data), filename), **form}
     return client.post(
