@@ -65,7 +65,8 @@ def create_delivery(
         held=held,
         scheduled_at=scheduled_at,
         next_attempt_at=scheduled_at,
-        not_after=not_after or (scheduled_at + grace),
+        # a time in the past means "as soon as possible": the grace window starts now
+        not_after=not_after or (max(scheduled_at, now) + grace),
         idempotency_key=key,
         compliance=compliance or {},
         created_by=created_by,

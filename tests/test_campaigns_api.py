@@ -205,3 +205,16 @@ def test_openapi_document(app):
     for path in ("/campaigns", "/campaigns/{id}", "/campaigns/{id}/transitions", "/units", "/channel-accounts",
                  "/deliveries", "/deliveries/{id}/cancel", "/deliveries/{id}/retry"):
         assert path in doc["paths"], path
+
+
+def test_past_time_means_as_soon_as_possible(app):
+    client = app.test_client()
+    comm = api_headers(app, "communicator")
+    cid = client.post("/api/v1/campaigns", json=VALID, headers=comm).json["id"]
+    aid = _webhook_account(client, comm)
+    d = client.post("/api/v1/deliveries", json={"campaign_id": cid, "channel_account_id": aid,
+                                                "scheduled_at": "2020-01-01T08:00:00",
+                                                "content": {"text": "Gửi ngay"}}, headers=comm).json
+    from datetime import UTC, datetime
+
+    assert datetime.fromisoformat(d["not_after"]) > datetime.now(UTC)
