@@ -291,3 +291,49 @@ def test_custom_refusal_keywords(app, client, sendsms, setup):
     client.get(f"{base}?from=0912345678&text=STOP")
     listed = client.get("/api/v1/opt-outs", headers=s["writer"]).get_json()["items"]
     assert [o["phone"] for o in listed] == ["+84981234567"]
+
+
+def test_hooks_and_batch_endpoints_never_500_on_garbage(app, client, sendsms, setup):
+    import random
+    from urllib.parse import quote_from_bytes
+
+    s = setup
+    rng = random.Random(1588)
+    partner = api_headers(app, "telecom_partner")  # Viettel's
+    partner_account, _ = make_account(app, "sms_partner", {"sender": "UBND ST"})
+    create_wave(
+        client,
+        s["writer"],
+        s["campaign_id"],
+        partner_account,
+        _list(client, s["writer"], [A]),
+        "Thông báo",
+    )
+    dispatch_once(app)
+    batch_id = client.get("/api/v1/sms/batches", headers=partner).get_json()["items"][0]["id"]
+    for _ in range(60):
+        junk = quote_from_bytes(rng.randbytes(rng.randint(0, 40)))
+        for path in (
+            f"/hooks/kannel/{s['token']}/dlr?id={junk}&status={junk}",
+            f"/hooks/kannel/{s['token']}/mo?from={junk}&text={junk}",
+            f"/hooks/kannel/{junk or 'x'}/dlr?id=1&status=1",
+            f"/api/v1/sms/batches?limit={junk}&offset={junk}&delivery_id={junk}",
+        ):
+            resp = client.get(path, headers=partner)
+            assert resp.status_code < 500, (path, resp.status_code)
+        body = rng.randbytes(rng.randint(0, 200))
+        for ctype in ("application/json", "text/csv"):
+            resp = client.post(
+                f"/api/v1/sms/batches/{batch_id}/reports",
+                data=body,
+                content_type=ctype,
+                headers=partner,
+            )
+            assert resp.status_code in (200, 413, 422), resp.status_code
+        resp = client.post(
+            "/api/v1/recipient-lists",
+            headers=s["writer"],
+            data=body,
+            content_type="multipart/form-data; boundary=zz",
+        )
+        assert resp.status_code < 500
