@@ -591,3 +591,37 @@ def test_cli_build_reports_bad_input(app, runner):
     assert res.exit_code != 0 and "Không có đơn vị: khong-co" in res.output
     res = runner.invoke(args=["kits", "build", "--campaign", "99999"])
     assert res.exit_code != 0 and "Không có chiến dịch mã 99999" in res.output
+
+
+@pytest.mark.slow
+def test_build_publishes_script_and_audio_to_waiting_slots(app, client):
+    from campaigns.kits.builder import KitConfig, build_campaign_kits
+    from scheduler.dispatcher import Dispatcher
+
+    cid = make_campaign(app, scope=("xa-lac-hoa",), prints=[])
+    waiting = make_broadcast(app, cid, "xa-lac-hoa", hours_from_now=5)
+    done = make_broadcast(app, cid, "xa-lac-hoa", hours_from_now=-5, status="cancelled")
+    with app.app_context(), session_scope(app) as s:
+        jobs_before = len(s.exec(select(BackgroundJob)).all())
+        build_campaign_kits(s, cid, KitConfig.from_app(app), workers=1)
+        assert (
+            len(s.exec(select(BackgroundJob)).all()) == jobs_before
+        )  # its own updates queue nothing
+        d = s.get(Delivery, waiting)
+        assert "Đài truyền thanh Xã Lạc Hòa" in d.content["text"]
+        (audio,) = d.content["media"]
+        assert audio["mime"] == "audio/mpeg" and "/m/" in audio["url"]
+        assert (
+            s.get(Delivery, done).content["text"] == "Kính thưa bà con..."
+        )  # a finished slot is left alone
+        message = Dispatcher(app).build_message(d)
+    assert message.media[0].url == audio["url"]
+    from channels.loudspeaker import LoudspeakerAdapter
+
+    adapter = LoudspeakerAdapter(
+        {"unit_code": "xa-lac-hoa", "webhook_url": "http://127.0.0.1:9/hook"}, {}
+    )
+    assert adapter.check(message) == []  # the IP-loudspeaker system gets a public audio URL
+    if "media.public_file" in app.view_functions:  # the media library serves /m/<token>
+        res = client.get("/" + audio["url"].split("/", 3)[3])
+        assert res.status_code == 200 and res.mimetype == "audio/mpeg"

@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlmodel import Session, select
 
-from campaigns.models import Campaign, ContentItem
+from campaigns.models import Asset, Campaign, ContentItem
 from campaigns.service import ValidationError
 from core.models import OrgUnit, Role, User, audit
 from core.timeutil import LOCAL_TZ, parse_local_date, utcnow
@@ -387,3 +387,113 @@ def confirm_broadcast(
         note=unicodedata.normalize("NFC", note) if note else "",
     )
     return d
+
+
+# -- publishing scripts and audio to the slots -----------------------------------------------------------
+
+
+def _audio_asset(
+    session: Session, campaign: Campaign, unit: OrgUnit, script: dict, media_dir
+) -> Asset:
+    """The script's MP3 as a content-addressed Asset with an unguessable public token."""
+    import hashlib
+    import secrets
+    import shutil
+    from pathlib import Path
+
+    src = Path(script["mp3"])
+    sha = hashlib.sha256(src.read_bytes()).hexdigest()
+    existing = session.exec(select(Asset).where(Asset.sha256 == sha, Asset.kind == "audio")).first()
+    if existing is not None and Path(existing.path).is_file():
+        return existing
+    dest = Path(media_dir) / "assets" / sha[:2] / f"{sha}.mp3"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if not dest.exists():
+        shutil.copyfile(src, dest)
+    asset = Asset(
+        kind="audio",
+        path=str(dest),
+        filename=f"ban-tin-{unit.code}-{sha[:8]}.mp3",
+        mime="audio/mpeg",
+        sha256=sha,
+        size=dest.stat().st_size,
+        duration=script.get("seconds"),
+        public_token=secrets.token_urlsafe(24),
+        tags=["kit", unit.code],
+        title=script["title"][:200],
+        campaign_id=campaign.id,
+        created_at=utcnow(),
+    )
+    session.add(asset)
+    session.flush()
+    return asset
+
+
+def publish_to_broadcasts(
+    session: Session,
+    campaign: Campaign,
+    unit: OrgUnit,
+    scripts: list[dict],
+    media_dir,
+    base_url: str,
+) -> int:
+    """Put each slot's script text (as read for this unit) and its MP3 on the unit's
+    waiting broadcast deliveries and recurring rules, so a send publishes them and an
+    IP-loudspeaker webhook gets a public ``audio_url``. Returns how many slots changed."""
+    if not scripts:
+        return 0
+    account = session.exec(
+        select(ChannelAccount)
+        .where(ChannelAccount.channel == CHANNEL, ChannelAccount.unit_id == unit.id)
+        .order_by(ChannelAccount.id)
+    ).first()
+    if account is None:
+        return 0
+    media: dict[int, dict] = {}
+    for s in scripts:
+        if s.get("mp3"):
+            asset = _audio_asset(session, campaign, unit, s, media_dir)
+            media[s["id"]] = {
+                "path": asset.path,
+                "mime": asset.mime,
+                "size": asset.size,
+                "duration": asset.duration,
+                "asset_id": asset.id,
+                "url": f"{base_url.rstrip('/')}/m/{asset.public_token}",
+            }
+    by_id = {s["id"]: s for s in scripts}
+
+    def fill(content: dict) -> dict:
+        script = by_id.get((content or {}).get("content_item_id")) or scripts[0]
+        new = {
+            **(content or {}),
+            "text": script["text"],
+            "title": (content or {}).get("title") or script["title"],
+        }
+        if script["id"] in media:
+            new["media"] = [media[script["id"]]]
+        else:
+            new.pop("media", None)
+        return new
+
+    changed = 0
+    waiting = session.exec(
+        select(Delivery).where(
+            Delivery.channel_account_id == account.id,
+            Delivery.campaign_id == campaign.id,
+            Delivery.status.in_([Status.scheduled, Status.retry_wait]),
+        )
+    ).all()  # type: ignore[attr-defined]
+    for d in waiting:
+        new = fill(d.content)
+        if new != d.content:
+            d.content = new
+            d.updated_at = utcnow()
+            session.add(d)
+            changed += 1
+    for rule in unit_rules(session, campaign.id, unit.id):
+        new = fill(rule.content)
+        if new != rule.content:
+            rule.content = new
+            session.add(rule)
+    return changed

@@ -214,7 +214,17 @@ def input_digest(
             ]
             for i in items
         ],
-        "rules": [[r.id, r.weekdays, r.times, r.starts_on, r.ends_on, r.content] for r in rules],
+        "rules": [
+            [
+                r.id,
+                r.weekdays,
+                r.times,
+                r.starts_on,
+                r.ends_on,
+                (r.content or {}).get("content_item_id"),
+            ]
+            for r in rules
+        ],
         "config": [
             config.base_url,
             config.script.syllables_per_minute,
@@ -603,7 +613,14 @@ def produce_files(spec: dict) -> dict:
         except ScriptError as exc:
             warnings.append(f"Bản tin “{item.title}”: {exc.message}")
             continue
-        scripts.append((item.id, item.title))
+        script_info = {
+            "id": item.id,
+            "title": item.title,
+            "text": script.text,
+            "mp3": None,
+            "seconds": script.estimated_seconds,
+        }
+        scripts.append(script_info)
         when = to_local(item.planned_at) if item.planned_at else None
         meta = {
             "unit_name": unit.name,
@@ -648,9 +665,9 @@ def produce_files(spec: dict) -> dict:
         except SpeechError as exc:
             warnings.append(f"Bản tin “{item.title}” không có tệp âm thanh: {exc.message}")
         else:
-            entries.append(
-                (f"{base}.mp3", put("mp3", audio["mp3"]), "audio", "âm thanh để phát (MP3)")
-            )
+            mp3_path = put("mp3", audio["mp3"])
+            script_info["mp3"] = mp3_path
+            entries.append((f"{base}.mp3", mp3_path, "audio", "âm thanh để phát (MP3)"))
             if config.include_wav:
                 entries.append(
                     (
@@ -699,7 +716,7 @@ def _finish(
     warnings = list(produced["warnings"])
     entries = [_Entry(n, Path(p), k, lbl) for n, p, k, lbl in produced["entries"]]
     items = {i.id: i for i in campaign_items(session, campaign.id, "loudspeaker")}
-    rendered = [(items[i], t) for i, t in produced["scripts"] if i in items]
+    rendered = [(items[sc["id"]], sc["text"]) for sc in produced["scripts"] if sc["id"] in items]
     xlsx, schedule_note, _has_rules = _schedule_xlsx(session, campaign, unit, rendered)
     entries.append(_Entry(SCHEDULE_NAME, xlsx, "schedule", "lịch phát thanh (Excel)"))
     version = kit.version + 1
@@ -712,6 +729,9 @@ def _finish(
     for e, name in zip(all_entries, names, strict=True):
         size_e = len(e.source) if isinstance(e.source, bytes) else Path(e.source).stat().st_size
         contents.append({"name": name, "kind": e.kind, "size": size_e})
+    bc.publish_to_broadcasts(
+        session, campaign, unit, produced["scripts"], config.media_dir, config.base_url
+    )
     kit.status, kit.path, kit.sha256, kit.size = "ready", str(out), sha, size
     kit.contents, kit.warnings, kit.version, kit.built_at = contents, warnings, version, utcnow()
     session.add(kit)
@@ -752,7 +772,7 @@ def _fail(session: Session, kit: Kit, unit: OrgUnit, exc: BaseException) -> KitB
     return KitBuildError(f"Không tạo được bộ tài liệu cho {unit.name}: {exc}")
 
 
-def build_unit_kit(
+def _build_unit_kit(
     session: Session,
     campaign: Campaign,
     unit: OrgUnit,
@@ -803,7 +823,7 @@ def _workers(config_workers: int | None, jobs: int) -> int:
     return max(1, min(n, jobs))
 
 
-def build_campaign_kits(
+def _build_campaign_kits(
     session: Session,
     campaign_id: int,
     config: KitConfig,
@@ -905,6 +925,30 @@ def build_campaign_kits(
                 record(unit, kit, digest, spec, result, error)
     report(1.0)
     return summary
+
+
+def _quietly(fn):
+    """Run a build without the change watcher: a build updating broadcast slots
+    must not queue another build."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapped(session: Session, *args, **kwargs):
+        before = session.info.get("kits_no_watch")
+        session.info["kits_no_watch"] = True
+        try:
+            return fn(session, *args, **kwargs)
+        finally:
+            if before is None:
+                session.info.pop("kits_no_watch", None)
+            else:
+                session.info["kits_no_watch"] = before
+
+    return wrapped
+
+
+build_campaign_kits = _quietly(_build_campaign_kits)
+build_unit_kit = _quietly(_build_unit_kit)
 
 
 def local_now() -> datetime:
