@@ -625,3 +625,28 @@ def test_build_publishes_script_and_audio_to_waiting_slots(app, client):
     if "media.public_file" in app.view_functions:  # the media library serves /m/<token>
         res = client.get("/" + audio["url"].split("/", 3)[3])
         assert res.status_code == 200 and res.mimetype == "audio/mpeg"
+
+
+@pytest.mark.postgres
+def test_kit_scoping_and_confirmation_on_postgres(pg_app, tmp_path):
+    client = pg_app.test_client()
+    cid = make_campaign(pg_app, scope=("tx-vinh-chau",))
+    ids = {code: fake_kit(pg_app, cid, code, tmp_path) for code in ("xa-lac-hoa", "p-vinh-phuoc")}
+    slot = make_broadcast(pg_app, cid, "xa-lac-hoa", hours_from_now=-1)
+    commune = api_headers(pg_app, "unit_officer", "xa-lac-hoa")
+    listed = client.get("/api/v1/kits", headers=commune).get_json()
+    assert [k["id"] for k in listed["items"]] == [ids["xa-lac-hoa"]]
+    assert (
+        client.get(f"/api/v1/kits/{ids['p-vinh-phuoc']}/download", headers=commune).status_code
+        == 404
+    )
+    assert (
+        client.get(f"/api/v1/kits/{ids['xa-lac-hoa']}/download", headers=commune).status_code == 200
+    )
+    unconfirmed = client.get("/api/v1/broadcasts?state=unconfirmed", headers=commune).get_json()[
+        "items"
+    ]
+    assert [b["id"] for b in unconfirmed] == [slot]
+    assert client.post(f"/api/v1/broadcasts/{slot}/confirm", headers=commune).status_code == 200
+    neighbour = api_headers(pg_app, "unit_officer", "p-vinh-phuoc")
+    assert client.post(f"/api/v1/broadcasts/{slot}/confirm", headers=neighbour).status_code == 404
