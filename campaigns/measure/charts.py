@@ -29,7 +29,7 @@ def _font(size: int, bold: bool = False):
 
 def _png(img) -> bytes:
     buf = io.BytesIO()
-    img.save(buf, "PNG", optimize=True)
+    img.save(buf, "PNG", compress_level=6)
     return buf.getvalue()
 
 
