@@ -80,3 +80,32 @@ def kit_file(kit: Kit) -> Path | None:
         return None
     path = Path(kit.path)
     return path if path.is_file() else None
+
+
+#: Rows of the project's permission matrix (tests/test_permissions.py): who may use each route.
+#: Object scoping (another unit's kit or broadcast -> 404) is tested in tests/test_kits_access.py.
+SCHEDULERS = {"admin", "communicator", "unit_officer"}
+ACCESS = {
+    ("kits.static", "GET"): "PUBLIC",
+    ("kits.index", "GET"): "STAFF",
+    ("kits.detail", "GET"): "STAFF",
+    ("kits.download", "GET"): "STAFF",
+    ("kits.build", "POST"): "WRITE",
+    ("kits.broadcasts", "GET"): "STAFF",
+    ("kits.confirm", "POST"): "STAFF",
+    ("kits.schedules", "GET"): "STAFF",
+    ("kits.schedules", "POST"): SCHEDULERS,
+    ("kits.script_editor", "GET"): "STAFF",
+    ("kits.script_editor", "POST"): "STAFF",
+    ("kits.script_preview", "POST"): "STAFF",
+    ("kits_api.kits_list", "GET"): "STAFF",
+    ("kits_api.kits_get", "GET"): "STAFF",
+    ("kits_api.kits_download", "GET"): "STAFF",
+    ("kits_api.kits_downloads", "GET"): "STAFF",
+    ("kits_api.kits_build", "POST"): "WRITE",
+    ("kits_api.broadcasts_list", "GET"): "STAFF",
+    ("kits_api.broadcasts_confirm", "POST"): "STAFF",
+    ("kits_api.schedules_list", "GET"): "STAFF",
+    ("kits_api.schedules_create", "POST"): SCHEDULERS,
+    ("kits_api.scripts_preview", "POST"): "STAFF",
+}
