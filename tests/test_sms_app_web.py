@@ -173,3 +173,32 @@ def test_partner_batch_page_shows_only_own_carrier(app, client, web):
     assert "Đã ghi nhận 1 dòng" in html and "Dòng 3" in html
     # the partner's home links to the batch page through the SMS nav
     assert partner.get("/sms/lists").status_code == 403
+
+
+def test_uploads_keep_csrf_and_use_the_sms_limit(tmp_path):
+    from tests.conftest import make_app
+
+    app = make_app(f"sqlite:///{tmp_path / 'c.db'}", tmp_path)  # CSRF on, as in production
+    app.config["MAX_CONTENT_LENGTH"] = 4096  # the app-wide limit is smaller than the list
+    app.config["LANTOA_SMS_MAX_UPLOAD_BYTES"] = str(1 << 20)
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    user = make_user(app, "communicator")
+    client.post(
+        "/login", data={"email": user.email, "password": "mat-khau-thu-nghiem", "csrf_token": token}
+    )
+    data = csv_bytes([("0981234567", "Nguyễn Văn An " * 5, "x")] * 60)
+    assert len(data) > 4096
+    no_token = client.post(
+        "/sms/lists", content_type="multipart/form-data", data={"file": (io.BytesIO(data), "a.csv")}
+    )
+    assert no_token.status_code == 400
+    page = client.get("/sms/lists").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    ok = client.post(
+        "/sms/lists",
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(data), "a.csv"), "csrf_token": token},
+    )
+    assert ok.status_code == 302 and "/sms/lists/" in ok.headers["Location"]
