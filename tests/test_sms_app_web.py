@@ -202,3 +202,28 @@ def test_uploads_keep_csrf_and_use_the_sms_limit(tmp_path):
         data={"file": (io.BytesIO(data), "a.csv"), "csrf_token": token},
     )
     assert ok.status_code == 302 and "/sms/lists/" in ok.headers["Location"]
+
+
+def test_compose_can_send_the_no_diacritics_variant(app, client, web):
+    writer = api_headers(app, "communicator")
+    list_id = upload(client, writer, csv_bytes(), "a.csv").get_json()["id"]
+    account_id, _ = make_account(
+        app,
+        "sms_kannel",
+        {"url": "http://127.0.0.1:9/cgi-bin/sendsms", "username": "u", "sender": "UBND"},
+    )
+    resp = client.post(
+        "/sms/compose",
+        data={
+            "text": "Đăng ký dịch vụ công, {{ name }}",
+            "recipient_list_id": list_id,
+            "channel_account_id": account_id,
+            "campaign_id": web["campaign_id"],
+            "plain": "1",
+        },
+    )
+    assert resp.status_code == 302
+    delivery_id = int(resp.headers["Location"].rsplit("/", 1)[1])
+    d = client.get(f"/api/v1/deliveries/{delivery_id}", headers=writer).get_json()
+    assert d["content"]["text"] == "Dang ky dich vu cong, {{ name }}"
+    assert d["content"]["options"] == {"coding": "gsm7"}

@@ -236,9 +236,19 @@ def compose():
             sample=sv.sample_recipient(session, rl.id) if rl else None,
             known_fields=set(sv.list_fields(session, rl.id)) if rl else None,
         )
+    plain = form.get("plain") == "1"
     if request.method == "POST":
         if actor().role not in (Role.admin, Role.communicator):
             abort(403)
+        if plain and text_:  # the limits apply to what will be sent
+            from scheduler.sms.encoding import strip_diacritics
+
+            result = preview(
+                strip_diacritics(text_),
+                message_class=campaign.sms_class if campaign else "public_service",
+                sample=sv.sample_recipient(session, rl.id) if rl else None,
+                known_fields=set(sv.list_fields(session, rl.id)) if rl else None,
+            )
         errors = (
             dict(result["problems"]) if result else {"text": _("Vui lòng nhập nội dung tin nhắn.")}
         )
@@ -250,7 +260,9 @@ def compose():
         if campaign is None:
             errors["campaign_id"] = _("Vui lòng chọn chiến dịch.")
         if not errors:
-            delivery = _create_wave(campaign, account, rl, text_, form.get("scheduled_at"), errors)
+            delivery = _create_wave(
+                campaign, account, rl, text_, form.get("scheduled_at"), errors, plain=plain
+            )
             if delivery is not None:
                 flash(_("Đã lên lịch đợt gửi SMS."), "success")
                 return redirect(url_for("sms.wave", delivery_id=delivery.id))
@@ -266,11 +278,15 @@ def compose():
         account_id=account_id,
         campaign_id=campaign_id,
         result=result,
+        plain=plain,
         fields=sv.list_fields(session, rl.id) if rl else [],
     )
 
 
-def _create_wave(campaign, account, rl, text_, when, errors):
+def _create_wave(campaign, account, rl, text_, when, errors, *, plain: bool = False):
+    """Schedule the wave like ``POST /api/v1/deliveries``. ``plain`` sends the
+    no-diacritics variant: the text is stripped now, and on Kannel the
+    recipients' fields are stripped at send time too (coding gsm7)."""
     from campaigns import service as cs
     from campaigns.deliveries import DeliveryInputError, prepare_delivery
     from core.timeutil import parse_iso_datetime, utcnow
@@ -283,9 +299,14 @@ def _create_wave(campaign, account, rl, text_, when, errors):
         errors["scheduled_at"] = _("Thời điểm gửi không hợp lệ.")
         return None
     try:
-        content = prepare_delivery(
-            session, account, {"text": cs.nfc(text_), "recipient_list_id": rl.id}
-        )
+        content = {"text": cs.nfc(text_), "recipient_list_id": rl.id}
+        if plain:
+            from scheduler.sms.encoding import strip_diacritics
+
+            content["text"] = strip_diacritics(content["text"])
+            if account.channel == "sms_kannel":
+                content["options"] = {"coding": "gsm7"}
+        content = prepare_delivery(session, account, content)
     except DeliveryInputError as exc:
         errors.update(exc.fields)
         return None
