@@ -288,3 +288,29 @@ def test_openapi_describes_the_sms_paths(client):
     ):
         assert path in paths, path
     assert "multipart/form-data" in paths["/recipient-lists"]["post"]["requestBody"]["content"]
+
+
+def test_wave_problems_before_scheduling(app, client, writer):
+    from campaigns.sms.compose import wave_problems
+    from core.db import session_scope
+
+    plain = upload(client, writer, csv_bytes(), "a.csv").get_json()["id"]
+    consented = upload(client, writer, csv_bytes(), "b.csv", consent_source="Phiếu").get_json()[
+        "id"
+    ]
+    with app.app_context(), session_scope(app) as s:
+        assert wave_problems(s, {"text": "Chào {{ name }}", "recipient_list_id": plain}) == {}
+        got = wave_problems(s, {"text": "Chào {{ ten_sai }}", "recipient_list_id": plain})
+        assert "ten_sai" in got["content.text"]
+        got = wave_problems(s, {"text": "Đăng ký. " * 60, "recipient_list_id": plain})
+        assert "phần tin" in got["content.text"]
+        got = wave_problems(s, {"text": "{% if %}", "recipient_list_id": plain})
+        assert "Mẫu tin nhắn lỗi" in got["content.text"]
+        got = wave_problems(s, {"text": "x", "recipient_list_id": 999})
+        assert "999" in got["content.recipient_list_id"]
+        got = wave_problems(s, {"text": "Ưu đãi", "recipient_list_id": plain}, "advertising")
+        assert "consent_source" in got["content.recipient_list_id"]
+        assert (
+            wave_problems(s, {"text": "Ưu đãi", "recipient_list_id": consented}, "advertising")
+            == {}
+        )

@@ -227,3 +227,23 @@ def test_compose_can_send_the_no_diacritics_variant(app, client, web):
     d = client.get(f"/api/v1/deliveries/{delivery_id}", headers=writer).get_json()
     assert d["content"]["text"] == "Dang ky dich vu cong, {{ name }}"
     assert d["content"]["options"] == {"coding": "gsm7"}
+
+
+def test_compose_refuses_advertising_without_consent(app, client):
+    campaign_id = seed_campaign(app, sms_class="advertising")
+    assert login(client, make_user(app, "communicator")).status_code == 302
+    writer = api_headers(app, "communicator")
+    list_id = upload(client, writer, csv_bytes(), "a.csv").get_json()["id"]
+    account_id, _ = make_account(app, "sms_partner", {"sender": "UBND ST"})
+    resp = client.post(
+        "/sms/compose",
+        follow_redirects=True,
+        data={
+            "text": "Ưu đãi DVCTT",
+            "recipient_list_id": list_id,
+            "channel_account_id": account_id,
+            "campaign_id": campaign_id,
+        },
+    )
+    assert "Nghị định 91" in resp.get_data(as_text=True)
+    assert client.get("/api/v1/deliveries", headers=writer).get_json()["total"] == 0

@@ -140,3 +140,39 @@ def preview(
         "problems": problems,
         "max_parts": MAX_PARTS,
     }
+
+
+def wave_problems(session, content: Mapping[str, Any], sms_class: str = "public_service") -> dict:
+    """Problems with a wave's content before it is scheduled, by field
+    (``content.text``, ``content.recipient_list_id``), Vietnamese. For
+    ``campaigns.deliveries.prepare_delivery`` on ``sms_*`` channels: the text
+    renders with the list's first recipient, stays within the part limit, uses
+    only the list's fields, and an advertising wave's list has a consent source."""
+    from campaigns.sms.service import list_fields, sample_recipient
+    from scheduler.sms.compliance import consent_problem
+    from scheduler.sms.models import RecipientList
+
+    problems: dict[str, str] = {}
+    list_id = content.get("recipient_list_id")
+    rl = session.get(RecipientList, list_id) if isinstance(list_id, int) else None
+    if rl is None:
+        problems["content.recipient_list_id"] = f"Không có danh sách {list_id}."
+    elif rl.status != "ready":
+        problems["content.recipient_list_id"] = "Danh sách chưa nhập xong hoặc bị lỗi."
+    try:
+        policy = SmsPolicy(message_class=sms_class)
+    except PolicyError:
+        policy = SmsPolicy()
+    if rl is not None:
+        consent = consent_problem(policy, rl.consent_source)
+        if consent:
+            problems["content.recipient_list_id"] = consent
+    result = preview(
+        str(content.get("text") or ""),
+        message_class=policy.message_class,
+        sample=sample_recipient(session, rl.id) if rl is not None else None,
+        known_fields=set(list_fields(session, rl.id)) if rl is not None else None,
+    )
+    if "text" in result["problems"]:
+        problems["content.text"] = result["problems"]["text"]
+    return problems

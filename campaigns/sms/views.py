@@ -259,6 +259,13 @@ def compose():
             errors["channel_account_id"] = _("Vui lòng chọn tài khoản SMS.")
         if campaign is None:
             errors["campaign_id"] = _("Vui lòng chọn chiến dịch.")
+        elif rl is not None and "text" not in errors:
+            from campaigns.sms.compose import wave_problems
+
+            found = wave_problems(
+                session, {"text": text_, "recipient_list_id": rl.id}, campaign.sms_class
+            )
+            errors.update({k.removeprefix("content."): v for k, v in found.items()})
         if not errors:
             delivery = _create_wave(
                 campaign, account, rl, text_, form.get("scheduled_at"), errors, plain=plain
