@@ -1,10 +1,10 @@
 """Benchmark: the kits of the 11 district units for the seeded 10/10 campaign.
 
 Runs the real build (4 print PDFs, 3 loudspeaker scripts as DOCX/PDF/TXT/MP3/WAV,
-the schedule XLSX and README per unit) twice in the same run: the baseline
-one unit after another in this process (``workers=1``), then with worker
-processes (``--workers``, default: CPU count). Then a no-change pass (all
-kits current: digest check only). Goal: well under a minute.
+the schedule XLSX and README per unit) in the same run three ways: the default
+(one unit after another in this process, ``workers=1``); side by side with
+worker processes (``--workers``, default: CPU count); and the no-change pass
+(all kits current: digest check only). Goal: well under a minute.
 
     .venv/bin/python bench/kits.py [--workers N]
 """

@@ -22,7 +22,7 @@ kits_cli = AppGroup("kits", help="Bộ tài liệu (ấn phẩm in, truyền tha
     "--workers",
     type=int,
     default=None,
-    help="Số tiến trình song song (mặc định: số CPU, tối đa 4).",
+    help="Số tiến trình song song (mặc định: 1).",
 )
 def build_cmd(
     campaign_id: int, unit_codes: tuple[str, ...], force: bool, workers: int | None
