@@ -24,13 +24,13 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import false, func, insert, or_, select, update
+from sqlalchemy import false, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from channels.base import MediaFile, Message, Outcome, SendResult
@@ -93,10 +93,15 @@ def _error_text(reason: str, result: SendResult | None) -> str:
     return text
 
 
+#: The claimable statuses as literal SQL (matches the partial index's predicate).
+CLAIMABLE_SQL = text("delivery.status IN (" + ", ".join(f"'{s.value}'" for s in sorted(CLAIMABLE)) + ")")
+
+
 @dataclass
 class Claimed:
     id: int
     token: str
+    account_id: int | None = None
 
 
 class Dispatcher:
@@ -168,28 +173,55 @@ class Dispatcher:
             )
             return res.rowcount or 0
 
-    def claim(self, limit: int) -> list[Claimed]:
-        """Atomically take up to ``limit`` due deliveries; returns (id, token) pairs."""
+    def claim(self, limit: int, *, per_account: int | None = None,
+              skip_accounts: Collection[int] = ()) -> list[Claimed]:
+        """Atomically take up to ``limit`` due deliveries (oldest due first).
+
+        ``per_account`` caps how many of one channel account one claim takes and
+        ``skip_accounts`` leaves out accounts that already have enough in flight:
+        a big wave on one account is paced by its token bucket, and must not
+        fill every send thread while other accounts' deliveries wait."""
         if limit <= 0:
             return []
         now = self.now()
         token = self.new_token()
         frm = [s.value for s in CLAIMABLE]
-        candidates = (
-            select(D.c.id)
-            .select_from(D.join(A, A.c.id == D.c.channel_account_id))
-            .where(
-                D.c.status.in_(frm),
-                D.c.held == false(),
-                A.c.status == "active",
-                D.c.next_attempt_at <= now,
-                or_(D.c.not_after.is_(None), D.c.not_after >= now),
+        with self.engine.connect() as conn:
+            inactive = [r[0] for r in conn.execute(select(A.c.id).where(A.c.status != "active"))]
+        skip = sorted(set(skip_accounts) | set(inactive))
+        conditions = [
+            # literal, so the planner can use the partial index ix_delivery_claimable
+            CLAIMABLE_SQL,
+            D.c.held == false(),
+            D.c.next_attempt_at <= now,
+            or_(D.c.not_after.is_(None), D.c.not_after >= now),
+        ]
+        if skip:
+            conditions.append(D.c.channel_account_id.not_in(skip))
+        due = select(D.c.id).where(*conditions)
+        if per_account:
+            # rank per account only among the oldest due rows (bounded work per claim)
+            window = due.add_columns(D.c.channel_account_id, D.c.next_attempt_at).order_by(
+                D.c.next_attempt_at).limit(limit * 8).subquery("window")
+            ranked = select(
+                window.c.id,
+                func.row_number().over(
+                    partition_by=window.c.channel_account_id,
+                    order_by=(window.c.next_attempt_at, window.c.id),
+                ).label("rank"),
+                window.c.next_attempt_at.label("due_at"),
+            ).subquery("ranked")
+            picked = (
+                select(ranked.c.id).where(ranked.c.rank <= per_account)
+                .order_by(ranked.c.due_at, ranked.c.id).limit(limit)
             )
-            .order_by(D.c.next_attempt_at)
-            .limit(limit)
-        )
-        if self.is_pg:
-            candidates = candidates.with_for_update(skip_locked=True, of=D)
+            candidates = select(D.c.id).where(D.c.id.in_(picked.scalar_subquery()))
+            if self.is_pg:
+                candidates = candidates.with_for_update(skip_locked=True)
+        else:
+            candidates = due.order_by(D.c.next_attempt_at).limit(limit)
+            if self.is_pg:
+                candidates = candidates.with_for_update(skip_locked=True)
         stmt = (
             update(D)
             .where(D.c.id.in_(candidates.scalar_subquery()), D.c.status.in_(frm), D.c.held == false())
@@ -197,11 +229,11 @@ class Dispatcher:
                 status=Status.queued.value, leased_by=token, lease_until=now + self.lease,
                 updated_at=now,
             )
-            .returning(D.c.id)
+            .returning(D.c.id, D.c.channel_account_id)
         )
         with self.engine.begin() as conn:
-            ids = [row[0] for row in conn.execute(stmt)]
-        return [Claimed(i, token) for i in sorted(ids)]
+            rows = conn.execute(stmt).all()
+        return [Claimed(i, token, acct) for i, acct in sorted(rows)]
 
     # -- sending -----------------------------------------------------------------------
 

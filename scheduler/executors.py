@@ -47,6 +47,9 @@ class InlineExecutor:
         self.threads = threads
         #: claimed but unfinished deliveries at most (queued in the pool + sending)
         self.limit = threads * 8
+        #: in flight per channel account at most (pacing sleeps must not hold every thread)
+        self.per_account = max(1, threads // 4)
+        self._by_account: Counter[int] = Counter()
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lantoa-send")
         self._cond = threading.Condition()
         self._inflight = 0
@@ -60,15 +63,24 @@ class InlineExecutor:
         with self._cond:
             self._cond.wait_for(lambda: self.limit - self._inflight >= need, timeout)
 
+    def busy_accounts(self) -> set[int]:
+        with self._cond:
+            return {a for a, n in self._by_account.items() if n >= self.per_account}
+
+    def wait_any(self, timeout: float) -> None:
+        """Wait until some send finishes (or ``timeout``)."""
+        with self._cond:
+            if self._inflight:
+                self._cond.wait(timeout)
+
     def submit(self, claimed: Claimed) -> None:
         with self._cond:
             self._inflight += 1
+            self._by_account[claimed.account_id] += 1
         try:
             self.pool.submit(self._run, claimed)
         except RuntimeError:  # pool shut down: the lease reaper returns the delivery
-            with self._cond:
-                self._inflight -= 1
-                self._cond.notify_all()
+            self._done(claimed, "not_started")
 
     def _run(self, claimed: Claimed) -> None:
         status = "error"
@@ -78,10 +90,16 @@ class InlineExecutor:
         except Exception:  # noqa: BLE001 - the lease reaper recovers the delivery
             log.exception("sending delivery %s failed", claimed.id)
         finally:
-            with self._cond:
-                self._inflight -= 1
-                self.counts[status] += 1
-                self._cond.notify_all()
+            self._done(claimed, status)
+
+    def _done(self, claimed: Claimed, status: str) -> None:
+        with self._cond:
+            self._inflight -= 1
+            self._by_account[claimed.account_id] -= 1
+            if self._by_account[claimed.account_id] <= 0:
+                del self._by_account[claimed.account_id]
+            self.counts[status] += 1
+            self._cond.notify_all()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         with self._cond:
@@ -107,6 +125,7 @@ class CeleryExecutor:
         self.celery = make_celery(app)
         self.queue = queue_name(app)
         self.limit = _int_config(app, "LANTOA_CELERY_INFLIGHT", 2000)
+        self.per_account = _int_config(app, "LANTOA_CELERY_ACCOUNT_INFLIGHT", 64)
         self._submitted: list[int] = []
         self._lock = threading.Lock()
 
@@ -119,6 +138,17 @@ class CeleryExecutor:
 
     def capacity(self) -> int:
         return self.limit - self._inflight()
+
+    def busy_accounts(self) -> set[int]:
+        with self.dispatcher.engine.connect() as conn:
+            return {a for a, n in conn.execute(
+                select(D.c.channel_account_id, func.count())
+                .where(D.c.status.in_([Status.queued.value, Status.sending.value]))
+                .group_by(D.c.channel_account_id)
+            ) if n >= self.per_account}
+
+    def wait_any(self, timeout: float) -> None:
+        time.sleep(min(timeout, 0.1))
 
     def wait_capacity(self, timeout: float, need: int = 1) -> None:
         time.sleep(min(timeout, 0.1))

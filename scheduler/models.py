@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from core.models import utc_column
@@ -38,8 +48,12 @@ class Delivery(SQLModel, table=True):
     __tablename__ = "delivery"
     __table_args__ = (
         Index("ix_delivery_due", "status", "scheduled_at"),
-        # the dispatcher's claim: WHERE status IN (...) AND next_attempt_at <= now ORDER BY next_attempt_at
-        Index("ix_delivery_claim", "status", "next_attempt_at"),
+        # the dispatcher's claim: claimable rows in due order (partial: only waiting rows)
+        Index(
+            "ix_delivery_claimable", "next_attempt_at",
+            postgresql_where=text("status IN ('scheduled', 'retry_wait')"),
+            sqlite_where=text("status IN ('scheduled', 'retry_wait')"),
+        ),
         Index("ix_delivery_campaign_status", "campaign_id", "status"),
     )
 

@@ -58,8 +58,13 @@ def dispatch_pass(dispatcher: Dispatcher, executor, *, budget: float | None = No
         if cap < need:
             executor.wait_capacity(0.5, need)
             continue
-        batch = dispatcher.claim(min(cap, CLAIM_BATCH))
+        busy = executor.busy_accounts()
+        batch = dispatcher.claim(min(cap, CLAIM_BATCH), per_account=executor.per_account,
+                                 skip_accounts=busy)
         if not batch:
+            if busy:  # what is left belongs to accounts with enough in flight
+                executor.wait_any(0.5)
+                continue
             break
         for c in batch:
             executor.submit(c)

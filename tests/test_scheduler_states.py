@@ -63,8 +63,9 @@ def create(app, account_id: int, text: str, at: datetime, *, held: bool = False,
            grace=timedelta(hours=6)) -> int:
     with session_scope(app) as s:
         acct = s.get(ChannelAccount, account_id)
+        # not_after as it was when the delivery was created, before any downtime
         d = service.create_delivery(s, account=acct, content={"text": text}, scheduled_at=at,
-                                    held=held, campaign_id=campaign_id, grace=grace)
+                                    held=held, campaign_id=campaign_id, not_after=at + grace)
         return d.id
 
 
