@@ -288,3 +288,54 @@ def test_unchanged_inputs_keep_the_version_and_changes_rebuild(kit_app, built):
         assert Path(versions[0].path).is_file() and Path(versions[1].path).is_file()
         names = zipfile.ZipFile(kit.path).namelist()
         assert not any(n.startswith(RADIO_DIR + "/02.") for n in names)
+
+
+def test_template_missing_variable_is_named_in_preview_and_kit_warning(tmp_path):
+    """A province's own script template using a variable the data lacks: a clear error naming it."""
+    from campaigns.kits.builder import produce_files, unit_spec
+    from campaigns.kits.scripts import ScriptSettings, preview
+
+    folder = tmp_path / "tpl" / "loudspeaker_xa"
+    folder.mkdir(parents=True)
+    (folder / "spec.yaml").write_text(
+        "title: Mẫu của xã\nfields:\n  - {name: unit_name, required: true}\n", encoding="utf-8"
+    )
+    (folder / "script.txt.j2").write_text(
+        "## Mở đầu\nĐây là {{ unit_name }}. Chủ tịch {{ chu_tich_xa }}.\n", encoding="utf-8"
+    )
+    app = make_app(
+        f"sqlite:///{tmp_path / 't.db'}",
+        tmp_path,
+        LANTOA_SCRIPT_TEMPLATE_DIRS=str(tmp_path / "tpl"),
+    )
+    cid = make_campaign(
+        app,
+        scope=("xa-lac-hoa",),
+        prints=[],
+        scripts=[
+            {
+                "title": "Bản tin theo mẫu xã",
+                "body": "Thông điệp.",
+                "variants": {"script": {"template": "loudspeaker_xa"}},
+            }
+        ],
+    )
+    with app.app_context(), session_scope(app) as s:
+        campaign = s.get(Campaign, cid)
+        unit = s.get(OrgUnit, unit_id(s, "xa-lac-hoa"))
+        item = s.exec(select(ContentItem).where(ContentItem.campaign_id == cid)).one()
+        settings = ScriptSettings.from_config(app.config)
+        assert settings.template_dirs == (str(tmp_path / "tpl"),)
+        result = preview(campaign, unit, item, settings)
+        assert (
+            not result["ok"]
+            and "chu_tich_xa" in result["error"]
+            and "chu_tich_xa" in result["fields"]
+        )
+        spec = unit_spec(s, campaign, unit, KitConfig.from_app(app))
+    produced = produce_files(spec)
+    assert any("Bản tin theo mẫu xã" in w and "chu_tich_xa" in w for w in produced["warnings"])
+    assert not any(n.startswith(RADIO_DIR) for n, *_ in produced["entries"])
+    from core.db import get_engine
+
+    get_engine(app).dispose()

@@ -146,18 +146,18 @@ def _print_templates() -> dict[str, str]:
     return out
 
 
-def _template_state() -> list:
+def _template_state(extra_dirs: tuple[str, ...] = ()) -> list:
     """Names and newest file times of the media and script templates (a template edit rebuilds kits)."""
     from media_templates import templates_dir
     from media_templates.scripts import TEMPLATES_DIR as SCRIPT_TEMPLATES
 
     state = []
-    for base in (Path(templates_dir()), Path(SCRIPT_TEMPLATES)):
+    for base in (Path(templates_dir()), Path(SCRIPT_TEMPLATES), *(Path(d) for d in extra_dirs)):
         if not base.is_dir():
             continue
         for folder in sorted(p for p in base.iterdir() if p.is_dir()):
             mtime = max((f.stat().st_mtime for f in folder.rglob("*") if f.is_file()), default=0)
-            state.append([base.name, folder.name, mtime])
+            state.append([str(base), folder.name, mtime])
     return state
 
 
@@ -235,7 +235,9 @@ def input_digest(
             config.mp3_kbps,
             config.tts_engine,
         ],
-        "templates": template_state if template_state is not None else _template_state(),
+        "templates": template_state
+        if template_state is not None
+        else _template_state(config.script.template_dirs),
     }
     raw = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
@@ -850,7 +852,7 @@ def _build_campaign_kits(
     if unit_ids is not None:
         wanted = set(unit_ids)
         units = [u for u in units if u.id in wanted]
-    state = _template_state()
+    state = _template_state(config.script.template_dirs)
     summary: dict = {
         "campaign_id": campaign_id,
         "units": len(units),

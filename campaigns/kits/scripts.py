@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from campaigns.models import Campaign, ContentItem
@@ -31,6 +32,8 @@ class ScriptSettings:
     max_segment_seconds: float | None = None
     max_total_seconds: float | None = None
     voice: str = "vi"
+    #: extra folders of script templates (a province's own), searched first
+    template_dirs: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: dict) -> ScriptSettings:
@@ -48,7 +51,19 @@ class ScriptSettings:
             max_segment_seconds=num("LANTOA_SCRIPT_MAX_SEGMENT_SECONDS", float, None),
             max_total_seconds=num("LANTOA_SCRIPT_MAX_TOTAL_SECONDS", float, None),
             voice=str(config.get("LANTOA_SPEECH_VOICE") or "vi"),
+            template_dirs=_dirs(config.get("LANTOA_SCRIPT_TEMPLATE_DIRS")),
         )
+
+
+def _dirs(value) -> tuple[str, ...]:
+    """``LANTOA_SCRIPT_TEMPLATE_DIRS``: a list, or paths separated by os.pathsep."""
+    import os
+
+    if not value:
+        return ()
+    if isinstance(value, str):
+        value = value.split(os.pathsep)
+    return tuple(str(v) for v in value if str(v).strip())
 
 
 def _nfc(value: Any) -> str:
@@ -117,6 +132,7 @@ def render_for_unit(
     return render_script(
         data,
         template=template,
+        extra_dirs=[Path(d) for d in settings.template_dirs] or None,
         syllables_per_minute=settings.syllables_per_minute,
         max_segment_seconds=settings.max_segment_seconds,
         max_total_seconds=settings.max_total_seconds,
@@ -144,7 +160,7 @@ def preview(
         return {"ok": False, "error": exc.message, "fields": exc.fields}
     from media_templates.scripts import get_script_template
 
-    tpl = get_script_template(script.template)
+    tpl = get_script_template(script.template, [Path(d) for d in settings.template_dirs] or None)
     max_seg = settings.max_segment_seconds or tpl.max_segment_seconds
     return {
         "ok": True,

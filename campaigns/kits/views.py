@@ -4,6 +4,7 @@ broadcast schedules, and the loudspeaker script editor with live preview."""
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
 from flask import (
     Blueprint,
@@ -454,7 +455,9 @@ def script_editor(item_id: int):
         errors=errors,
         result=result,
         can_edit=can_edit,
-        templates=list_script_templates(),
+        templates=list_script_templates(
+            [Path(d) for d in _script_settings().template_dirs] or None
+        ),
     ), (422 if errors else 200)
 
 
