@@ -195,7 +195,12 @@ def test_refusal_reply_suppresses_at_once(engine):
         assert waves.record_reply(conn, "0912345678", "Từ chối", now=NOW)
         assert waves.record_reply(conn, "+84912345678", "HUY", now=NOW)  # already listed
         assert not waves.record_reply(conn, "abc", "TC", now=NOW)
+        # the next send picks the wave's pending records without the refused number
+        claimed = waves.claim_pending(conn, 1, limit=10, now=NOW)
+        assert sorted(c["phone"] for c in claimed) == ["+84961111111", "+84991234567"]
+        assert claimed[0]["text"] == "x" and claimed[0]["segments"] == 1
         assert statuses(conn, 1)["+84912345678"] == ("suppressed", "opt_out:reply")
+        assert len(waves.claim_pending(conn, 1, limit=1, now=NOW)) == 1
         rows = conn.execute(text("SELECT phone, source FROM opt_out ORDER BY id")).all()
         assert [tuple(r) for r in rows] == [("+84987654321", "dnc"), ("+84912345678", "reply")]
         result = waves.add_opt_outs(conn, ["0912345678", "09x", "0961111111"], "import",

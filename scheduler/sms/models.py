@@ -172,7 +172,6 @@ class SmsMessage(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("delivery_id", "phone", name="uq_sms_message_delivery_phone"),
         Index("ix_sms_message_delivery_status", "delivery_id", "status"),
-        Index("ix_sms_message_phone_updated", "phone", "updated_at"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True,

@@ -125,6 +125,10 @@ def expand_wave(
             if whens:
                 batch_sql = ("CASE WHEN s.st = 'pending' THEN CASE s.carrier "
                              + " ".join(whens) + " END END")
+        if conn.dialect.name == "postgresql":
+            # sort in memory: rows go in phone order, so the (delivery_id, phone)
+            # index grows at its right edge instead of at random pages
+            conn.execute(_sql("SET LOCAL work_mem = '64MB'"))
         conn.execute(_sql(
             "INSERT INTO sms_message (delivery_id, recipient_id, phone, carrier, text, "
             "segments, encoding, status, reason, attempts, updated_at, batch_id) "
@@ -132,7 +136,7 @@ def expand_wave(
             f"s.st, s.reason, 0, :now, {batch_sql} FROM ("
             f"SELECT r.id AS id, r.phone AS phone, r.carrier AS carrier, {status_sql} AS st, "
             f"{reason_sql} AS reason FROM recipient r {joins} WHERE r.list_id = :list_id) s "
-            "WHERE true ORDER BY s.id "
+            "WHERE true ORDER BY s.phone "
             "ON CONFLICT (delivery_id, phone) DO NOTHING"
         ), params)
         if new_batches:
@@ -392,7 +396,8 @@ def add_opt_outs(conn: Any, phones: Iterable[str], source: str, note: str | None
 def record_reply(conn: Any, phone: str, text_: str,
                  keywords: Iterable[str] | None = None, *, now: datetime | None = None) -> bool:
     """An MO reply from the gateway: a refusal adds the number to the opt-out
-    list at once (and suppresses its pending messages). True if it refused."""
+    list at once, so no further message goes to it (``claim_pending`` checks
+    the list right before each send). True if it was a refusal."""
     kw = tuple(keywords) if keywords is not None else None
     if not (is_refusal(text_, kw) if kw is not None else is_refusal(text_)):
         return False
@@ -401,8 +406,28 @@ def record_reply(conn: Any, phone: str, text_: str,
     if result.e164 is None:
         return False
     add_opt_outs(conn, [result.e164], "reply", note=text_[:200], now=now)
-    conn.execute(_sql(
-        "UPDATE sms_message SET status = 'suppressed', reason = 'opt_out:reply', "
-        "updated_at = :now WHERE phone = :p AND status = 'pending' AND batch_id IS NULL"
-    ), {"p": result.e164, "now": now})
     return True
+
+
+def claim_pending(conn: Any, delivery_id: int, limit: int = 500, *,
+                  now: datetime | None = None) -> list[dict[str, Any]]:
+    """The next pending gateway records of a wave, for sending: numbers that
+    opted out since the wave was expanded are marked suppressed on the way and
+    not returned. Returns [{"id", "phone", "text", "segments", "attempts"}]."""
+    now = _now(now)
+    rows = conn.execute(_sql(
+        "SELECT m.id, m.phone, m.text, m.segments, m.attempts, o.source "
+        "FROM sms_message m LEFT JOIN opt_out o ON o.phone = m.phone "
+        "WHERE m.delivery_id = :d AND m.status = 'pending' AND m.batch_id IS NULL "
+        "ORDER BY m.id LIMIT :n"), {"d": delivery_id, "n": int(limit)}).all()
+    out = []
+    for mid, phone, text_value, segments, attempts, opted in rows:
+        if opted is not None:
+            conn.execute(_sql(
+                "UPDATE sms_message SET status = 'suppressed', reason = :r, updated_at = :now "
+                "WHERE id = :m AND status = 'pending'"),
+                {"r": f"opt_out:{opted}", "now": now, "m": mid})
+            continue
+        out.append({"id": mid, "phone": phone, "text": text_value, "segments": segments,
+                    "attempts": attempts})
+    return out
