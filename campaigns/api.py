@@ -486,7 +486,7 @@ def deliveries_create():
     if campaign.status in ("completed", "archived"):
         raise ApiError(409, "Chiến dịch đã kết thúc, không thể lên lịch thêm.")
     try:
-        content = prepare_delivery(session, account, content)
+        content = prepare_delivery(session, account, content, campaign.sms_class)
     except DeliveryInputError as exc:
         raise ApiError(422, exc.message, exc.fields) from None
     held = campaign.status not in ("approved", "active")

@@ -15,7 +15,8 @@ class DeliveryInputError(ValueError):
         self.fields = fields
 
 
-def prepare_delivery(session: Session, account: ChannelAccount, content: dict) -> dict:
+def prepare_delivery(session: Session, account: ChannelAccount, content: dict,
+                     sms_class: str = "public_service") -> dict:
     """Check the content against the account's adapter and freeze media files."""
     from channels import ConfigError, MediaFile, Message, registry
 
@@ -39,6 +40,10 @@ def prepare_delivery(session: Session, account: ChannelAccount, content: dict) -
                 RecipientList = None
             if RecipientList is not None and session.get(RecipientList, content["recipient_list_id"]) is None:
                 fields["content.recipient_list_id"] = f"Không có danh sách {content['recipient_list_id']}."
+            else:
+                from campaigns.sms.compose import wave_problems
+
+                fields.update(wave_problems(session, content, sms_class))
     try:
         cls = registry.adapter_class(account.channel)
     except ImportError:

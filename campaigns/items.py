@@ -132,7 +132,7 @@ def schedule(item_id: int):
             account = session.get(ChannelAccount, form.account.data)
             content = {"text": item.body or item.title, "title": item.title}
             try:
-                content = prepare_delivery(session, account, content)
+                content = prepare_delivery(session, account, content, campaign.sms_class)
                 d = ss.create_delivery(
                     session, account=account, content=content, scheduled_at=when.astimezone(LOCAL_TZ),
                     campaign_id=campaign.id, held=campaign.status not in ("approved", "active"),

@@ -226,12 +226,19 @@ def test_wrong_credentials_stop_the_wave_without_failing_recipients(app, client,
     assert {v[0] for v in _records(app, wave).values()} == {"pending"}
 
 
-def test_message_over_the_part_limit_fails_clearly(app, client, sendsms, setup):
+def test_message_over_the_part_limit_is_refused_when_scheduled(app, client, sendsms, setup):
     s = setup
-    wave = _wave(client, s, _list(client, s["writer"], [A]), "Đăng ký dịch vụ công. " * 30)
+    list_id = _list(client, s["writer"], [A])
+    resp = client.post(
+        "/api/v1/deliveries",
+        headers=s["writer"],
+        json={"campaign_id": s["campaign_id"], "channel_account_id": s["account_id"],
+              "scheduled_at": "2020-01-01T08:00:00", "content": {"text": "Đăng ký dịch vụ công. " * 30,
+                                                                  "recipient_list_id": list_id}},
+    )
+    assert resp.status_code == 422
+    assert "phần tin" in resp.get_json()["error"]["fields"]["content.text"]
     dispatch_once(app)
-    d = _delivery(client, s, wave)
-    assert d["status"] == "failed" and "parts" in d["last_error"]
     assert sendsms.requests == []
 
 
