@@ -27,7 +27,9 @@ def endpoints(app=None) -> dict:
 def send_timeout(app=None) -> tuple[float, float]:
     """(connect, read) seconds for adapters' HTTP calls, from
     ``LANTOA_SEND_TIMEOUT`` ("5,30" or one number for both); default (5, 30)."""
-    raw = str((app or current_app).config.get("LANTOA_SEND_TIMEOUT") or "5,30")
+    from scheduler.settings import setting
+
+    raw = str(setting(app or current_app, "LANTOA_SEND_TIMEOUT", "5,30"))
     try:
         parts = [float(p) for p in raw.split(",") if p.strip()]
         if len(parts) == 1:

@@ -33,7 +33,9 @@ _flask_apps: list[Flask] = []
 
 
 def queue_name(flask_app: Flask) -> str:
-    return str(flask_app.config.get("LANTOA_CELERY_QUEUE") or "lantoa")
+    from scheduler.settings import setting
+
+    return str(setting(flask_app, "LANTOA_CELERY_QUEUE", "lantoa"))
 
 
 def _dispatcher(flask_app: Flask):

@@ -387,12 +387,14 @@ class Dispatcher:
         BEGIN/COMMIT round trips, no statement building)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            # a dedicated connection per send thread, outside the pool (which
+            # stays free for claims, the reaper and the web side)
+            import psycopg
             from psycopg.rows import namedtuple_row
 
-            proxy = self.engine.raw_connection()
-            driver = proxy.driver_connection
-            driver.autocommit = True
-            conn = self._local.conn = (proxy, driver.cursor(row_factory=namedtuple_row))
+            url = self.engine.url.set(drivername="postgresql")
+            driver = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+            conn = self._local.conn = (driver, driver.cursor(row_factory=namedtuple_row))
             with self._adapters_lock:
                 self._conns.append(conn)
         try:
@@ -402,7 +404,7 @@ class Dispatcher:
         except Exception:
             self._local.conn = None
             try:
-                conn[0].invalidate()
+                conn[0].close()
             except Exception:  # noqa: BLE001
                 pass
             raise
@@ -411,11 +413,10 @@ class Dispatcher:
         """Return the send threads' connections to the pool."""
         with self._adapters_lock:
             conns, self._conns = self._conns, []
-        for proxy, cur in conns:
+        for driver, cur in conns:
             try:
                 cur.close()
-                proxy.driver_connection.autocommit = False
-                proxy.close()
+                driver.close()
             except Exception:  # noqa: BLE001
                 pass
 

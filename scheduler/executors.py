@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 
 
 def _int_config(app: Flask, key: str, default: int, low: int = 1) -> int:
-    raw = app.config.get(key, default)
+    from scheduler.settings import setting
+
+    raw = setting(app, key, default)
     try:
         value = int(str(raw).strip())
         if value < low:

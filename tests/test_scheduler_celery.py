@@ -100,7 +100,7 @@ def test_celery_rabbitmq_smaller_run(pg_url, tmp_path):
 
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_celery_task_with_stale_lease_token_does_nothing(pg_url, tmp_path):
+def test_celery_stale_lease_token_does_nothing_and_jobs_run_in_workers(pg_url, tmp_path):
     """A redelivered or late task re-checks the lease token before sending."""
     require_port("Redis", 6379)
     queue = f"lantoa-test-{uuid.uuid4().hex[:8]}"
@@ -123,6 +123,24 @@ def test_celery_task_with_stale_lease_token_does_nothing(pg_url, tmp_path):
         import time
 
         time.sleep(1.0)  # let the repeated task run too
+
+        # background jobs go through the worker too (lantoa.run_job)
+        from core.db import session_scope
+        from scheduler.jobs import enqueue_job
+        from scheduler.models import BackgroundJob
+
+        with session_scope(app) as s:
+            job_id = enqueue_job(s, "test.not_registered_in_the_worker", {"x": 1}).id
+        assert dispatch_due(app, wait_timeout=30)["jobs_enqueued"] == 1
+
+        def job_status():
+            with session_scope(app) as s:
+                j = s.get(BackgroundJob, job_id)
+                return j.status, j.error
+
+        assert wait_until(lambda: job_status()[0] == "failed", 30)
+        assert "test.not_registered_in_the_worker" in job_status()[1]
+        assert dispatch_due(app, wait_timeout=30)["jobs_enqueued"] == 0  # not enqueued twice
     finally:
         for p in procs:
             stop(p)
