@@ -339,3 +339,34 @@ def test_template_missing_variable_is_named_in_preview_and_kit_warning(tmp_path)
     from core.db import get_engine
 
     get_engine(app).dispose()
+
+
+def test_old_version_files_are_pruned(tmp_path):
+    from campaigns.kits.builder import prune_versions
+
+    app = make_app(f"sqlite:///{tmp_path / 'v.db'}", tmp_path)
+    cid = make_campaign(app, scope=("xa-lac-hoa",), status="draft")
+    with app.app_context(), session_scope(app) as s:
+        kit = Kit(campaign_id=cid, unit_id=unit_id(s, "xa-lac-hoa"), status="ready", version=5)
+        s.add(kit)
+        s.flush()
+        for v in range(1, 6):
+            path = tmp_path / f"v{v}.zip"
+            path.write_bytes(b"PK")
+            s.add(
+                KitVersion(
+                    kit_id=kit.id,
+                    version=v,
+                    input_digest=str(v),
+                    path=str(path),
+                    sha256="0",
+                    size=2,
+                )
+            )
+        kit.path = str(tmp_path / "v5.zip")
+        s.flush()
+        assert sorted(prune_versions(s, kit, 3)) == [1, 2]
+    assert [p.name for p in sorted(tmp_path.glob("v*.zip"))] == ["v3.zip", "v4.zip", "v5.zip"]
+    from core.db import get_engine
+
+    get_engine(app).dispose()

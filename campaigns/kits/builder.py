@@ -72,6 +72,8 @@ class KitConfig:
     include_wav: bool = True
     mp3_kbps: int = 64
     tts_engine: str | None = None
+    #: how many version files of a kit stay on disk (rows stay for the history)
+    keep_versions: int = 3
 
     @classmethod
     def from_app(cls, app) -> KitConfig:
@@ -87,6 +89,7 @@ class KitConfig:
             script=ScriptSettings.from_config(conf),
             include_wav=wav,
             tts_engine=conf.get("LANTOA_TTS_ENGINE") or None,
+            keep_versions=max(1, int(conf.get("LANTOA_KIT_KEEP_VERSIONS") or 3)),
         )
 
 
@@ -762,7 +765,24 @@ def _finish(
         version=version,
     )
     session.flush()
+    prune_versions(session, kit, config.keep_versions)
     return kit
+
+
+def prune_versions(session: Session, kit: Kit, keep: int) -> list[int]:
+    """Delete the files of all but the newest ``keep`` versions; returns the versions pruned."""
+    pruned = []
+    rows = session.exec(
+        select(KitVersion).where(
+            KitVersion.kit_id == kit.id, KitVersion.version <= kit.version - keep
+        )
+    ).all()
+    for row in rows:
+        path = Path(row.path)
+        if path.is_file() and str(path) != kit.path:
+            path.unlink()
+            pruned.append(row.version)
+    return pruned
 
 
 def _fail(session: Session, kit: Kit, unit: OrgUnit, exc: BaseException) -> KitBuildError:
