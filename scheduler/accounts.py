@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app
 from sqlmodel import Session
 
@@ -49,19 +51,21 @@ def build_adapter(account: ChannelAccount, app=None, *, clock=None):
     their own transaction, before the adapter goes on (Zalo refresh tokens are
     single-use). ``clock`` (a callable returning an aware UTC datetime) is
     handed to the adapter, so deadlines follow an injected time."""
-    app = app or current_app._get_current_object()
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     box = SecretBox(app.config["SECRET_KEY"])
     account_id = account.id
 
     def persist(values: dict) -> None:
         with app.app_context(), session_scope(app) as s:
             row = s.get(ChannelAccount, account_id)
+            if row is None:  # deleted meanwhile: nothing to keep
+                return
             row.secrets_encrypted = box.encrypt(values)
             s.add(row)
 
     creds = DictCredentials(box.decrypt(account.secrets_encrypted), on_save=persist)
     cls = registry.adapter_class(account.channel)
-    kwargs = {"endpoints": endpoints(app), "timeout": send_timeout(app)}
+    kwargs: dict[str, Any] = {"endpoints": endpoints(app), "timeout": send_timeout(app)}
     if clock is not None:
         kwargs["clock"] = clock
     return cls(dict(account.config), creds, **kwargs)

@@ -43,9 +43,9 @@ from scheduler.waves import wave_sender_for
 
 log = logging.getLogger(__name__)
 
-D = Delivery.__table__
-A = ChannelAccount.__table__
-ATT = DeliveryAttempt.__table__
+D = Delivery.__table__  # type: ignore[attr-defined]
+A = ChannelAccount.__table__  # type: ignore[attr-defined]
+ATT = DeliveryAttempt.__table__  # type: ignore[attr-defined]
 
 Clock = Callable[[], datetime]
 
@@ -451,7 +451,7 @@ class Dispatcher:
         base = {"last_outcome": outcome.value}
         delivered = result.delivered or (lookup_result is not None and lookup_result.delivered)
         if delivered:
-            ext = result.external_id if result.delivered else lookup_result.external_id
+            ext = result.external_id if result.delivered or lookup_result is None else lookup_result.external_id
             return Status.sent, {**base, "sent_at": now, "external_id": ext, "attempts": spent,
                                  "last_error": None}
         reason = outcome.value
@@ -490,7 +490,7 @@ class Dispatcher:
         target, values = self.decide(result, lookup_result, row.attempts, row.max_attempts, now,
                                      config_error=config_error)
         ext = result.external_id or (lookup_result.external_id if lookup_result else None)
-        record = update(ATT).where(ATT.c.id == attempt_id).values(
+        record: Any = update(ATT).where(ATT.c.id == attempt_id).values(
             ended_at=now, outcome=result.outcome.value, provider_code=result.provider_code,
             http_status=result.http_status, retry_after=result.retry_after,
             error=(result.message or None), external_id=ext,

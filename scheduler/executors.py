@@ -51,7 +51,7 @@ class InlineExecutor:
         self.limit = threads * 8
         #: in flight per channel account at most (pacing sleeps must not hold every thread)
         self.per_account = max(1, threads // 4)
-        self._by_account: Counter[int] = Counter()
+        self._by_account: Counter[int | None] = Counter()
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lantoa-send")
         self._cond = threading.Condition()
         self._inflight = 0
@@ -67,7 +67,7 @@ class InlineExecutor:
 
     def busy_accounts(self) -> set[int]:
         with self._cond:
-            return {a for a, n in self._by_account.items() if n >= self.per_account}
+            return {a for a, n in self._by_account.items() if a is not None and n >= self.per_account}
 
     def wait_any(self, timeout: float) -> None:
         """Wait until some send finishes (or ``timeout``)."""
@@ -170,7 +170,7 @@ class CeleryExecutor:
             ids = list(self._submitted)
         while ids:
             with self.dispatcher.engine.connect() as conn:
-                busy = set()
+                busy: set[int] = set()
                 for i in range(0, len(ids), 500):
                     busy.update(r[0] for r in conn.execute(
                         select(D.c.id).where(D.c.id.in_(ids[i:i + 500]),

@@ -31,7 +31,7 @@ from scheduler.models import BackgroundJob
 
 log = logging.getLogger(__name__)
 
-J = BackgroundJob.__table__
+J = BackgroundJob.__table__  # type: ignore[attr-defined]
 
 JobFn = Callable[[Flask, dict, Callable[..., bool]], dict]
 _registry: dict[str, JobFn] = {}

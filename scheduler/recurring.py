@@ -69,6 +69,7 @@ def validate_rule(weekdays, times, starts_on, ends_on) -> tuple[list[int], list[
         errors["ends_on"] = "Ngày kết thúc phải sau hoặc trùng ngày bắt đầu."
     if errors:
         raise RecurrenceError(errors)
+    assert start is not None and end is not None
     return days, sorted(set(slots)), start, end
 
 

@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Flask
 
@@ -168,7 +169,7 @@ class SchedulerProcess:
         self.jobs = JobRunner(app, clock=self.dispatcher.clock, worker=self.dispatcher.worker, lease=lease)
         self.job_threads = _int_config(app, "LANTOA_JOB_THREADS", 2)
         self._job_sem = threading.BoundedSemaphore(self.job_threads)
-        self._job_pool = None
+        self._job_pool: Any = None
         self.stop_event = threading.Event()
         self.scheduler = None
 
@@ -235,7 +236,7 @@ class SchedulerProcess:
         )
         lease = self.dispatcher.lease.total_seconds()
         now = utcnow()
-        tickers = [
+        tickers: list[tuple[str, Callable[[], None], dict[str, Any], int]] = [
             ("dispatch", self.tick_dispatch, {"seconds": 1}, 5),
             ("reap-leases", self.tick_reap, {"seconds": max(1.0, min(15.0, lease / 3.0))}, 30),
             ("refresh-credentials", self.tick_refresh, {"minutes": 10}, 300),
