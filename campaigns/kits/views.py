@@ -44,6 +44,14 @@ bp = Blueprint(
 )
 
 VIEWERS = (Role.communicator, Role.reviewer, Role.unit_officer)
+ENTRY_LABELS = {
+    "readme": "Hướng dẫn",
+    "print": "Ấn phẩm in",
+    "script": "Kịch bản",
+    "audio": "Âm thanh",
+    "schedule": "Lịch phát",
+}
+JOB_LABELS = {"pending": "Chờ chạy", "running": "Đang chạy", "done": "Xong", "failed": "Lỗi"}
 EDITORS = (Role.communicator,)
 
 
@@ -53,6 +61,8 @@ def _kit_labels():
         "kit_status_labels": access.KIT_STATUS_LABELS,
         "broadcast_state_labels": bc.STATE_LABELS,
         "weekday_labels": bc.WEEKDAY_LABELS,
+        "kit_entry_labels": ENTRY_LABELS,
+        "job_status_labels": JOB_LABELS,
     }
 
 
