@@ -20,13 +20,13 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
 import os
 import re
 import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _json_str  # C-accelerated
 from typing import IO, Any, BinaryIO
 
 from scheduler.sms.phones import CARRIER_CODES, PhoneNormalizer
@@ -514,13 +514,21 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 def _copy_text(value: str | None) -> str:
     if value is None:
         return "\\N"
-    return value.translate(_COPY_ESCAPES)
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_ESCAPES)
+    return value
+
+
+def _json_object(fields: dict[str, str]) -> str:
+    """JSON of a str -> str dict (what the importer produces), built directly."""
+    return "{" + ",".join(
+        f"{_json_str(k)}:{_json_str(v)}" for k, v in fields.items()
+    ) + "}"
 
 
 def _copy_pg(conn: Any, list_id: int, rows: Iterable[ImportRow]) -> int:
     raw = conn.connection.driver_connection
     prefix = f"{int(list_id)}\t"
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     count = 0
     with raw.cursor() as cur:
         with cur.copy(
@@ -533,7 +541,7 @@ def _copy_pg(conn: Any, list_id: int, rows: Iterable[ImportRow]) -> int:
                 line = (
                     f"{prefix}{r.line}\t{r.phone}\t{r.carrier}\t"
                     f"{_copy_text(name) if name is not None else chr(92) + 'N'}\t"
-                    f"{_copy_text(dumps(r.fields)) if r.fields else '{}'}\n"
+                    f"{_copy_text(_json_object(r.fields)) if r.fields else '{}'}\n"
                 )
                 buf.append(line)
                 size += len(line)

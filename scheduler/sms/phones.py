@@ -146,7 +146,6 @@ def normalize_phone(raw: Any) -> PhoneResult:
     return PhoneResult("+84" + nat, _carrier_code(number, nat), converted, None)
 
 
-_SEPARATORS = str.maketrans("", "", " .-")
 _DIGITS = frozenset("0123456789")
 #: First digits of a 9-digit national number that phonenumbers' general
 #: pattern accepts, i.e. where "84" + 9 digits is read as country code + number.
@@ -171,7 +170,7 @@ class PhoneNormalizer:
 
     def _national(self, s: str) -> tuple[str | None, bool]:
         """(9-digit national number, converted) for the common spellings."""
-        digits = s.translate(_SEPARATORS)
+        digits = s.replace(" ", "").replace(".", "").replace("-", "")
         if digits[:1] == "+":
             if digits[1:3] != "84":
                 return None, False
