@@ -169,14 +169,26 @@ def sms_message(message: Message) -> SmsMessage:
     return SmsMessage(**values, parts=max(1, info.parts))
 
 
+CODINGS = {"auto": "auto", "gsm7": "gsm7", "0": "gsm7", "ucs2": "ucs2", "2": "ucs2"}
+
+
+def _coding(message: Message) -> str | None:
+    raw = message.options.get("coding")
+    if raw is None or raw == "":
+        return "auto"
+    if isinstance(raw, bool):
+        return None
+    return CODINGS.get(str(raw).strip().lower())
+
+
 def _wire_text(message: Message) -> tuple[str, str]:
     """(text, encoding) as it will be sent, honouring options["coding"]."""
-    coding = str(message.options.get("coding") or "auto")
+    coding = _coding(message) or "auto"
     text = unicodedata.normalize("NFC", message.text or "")
-    if coding in ("gsm7", "0") and analyze(text).encoding != "GSM-7":
+    if coding == "gsm7" and analyze(text).encoding != "GSM-7":
         text = strip_diacritics(text)
     info = analyze(text)
-    if coding in ("ucs2", "2"):
+    if coding == "ucs2":
         return text, "UCS-2"
     return text, info.encoding
 
@@ -198,6 +210,8 @@ def check_brandname(value: str) -> str | None:
 def sms_problems(message: Message, max_parts: int = MAX_PARTS) -> list[str]:
     """Problems with an SMS message (Vietnamese), shared by both SMS adapters."""
     problems: list[str] = []
+    if _coding(message) is None:
+        problems.append("coding: Mã hoá phải là auto, gsm7 (0) hoặc ucs2 (2).")
     if not (message.text or "").strip():
         problems.append("Nội dung tin nhắn trống.")
         return problems
@@ -257,8 +271,9 @@ class KannelAdapter(Adapter):
     options_spec: ClassVar[tuple[ConfigField, ...]] = (
         ConfigField("dlr_url", "Địa chỉ nhận báo cáo (DLR)", "DLR URL", type="url",
                     required=False),
-        ConfigField("coding", "Mã hoá", "Coding", type="choice", required=False,
-                    choices=("auto", "gsm7", "ucs2"), default="auto"),
+        # "auto" | "gsm7" (send the no-diacritics variant) | "ucs2"; Kannel's own
+        # numbers 0 and 2 are accepted too. Checked in check().
+        ConfigField("coding", "Mã hoá", "Coding", type="coding", required=False),
     )
 
     def __init__(self, config: Mapping[str, Any], credentials: Any = None, **kwargs: Any):

@@ -101,6 +101,16 @@ def test_gsm_text_and_forced_no_diacritics(fake_sendsms):
     assert second["coding"] == "0" and second["text"] == "Dang ky dich vu"
 
 
+def test_coding_option_values(fake_sendsms):
+    adapter = make_adapter(fake_sendsms.base_url + "/cgi-bin/sendsms")
+    for value, expected in ((2, "2"), ("0", "0"), ("UCS2", "2"), ("auto", "0")):
+        assert adapter.deliver(msg(body="Hello", coding=value)).outcome == Outcome.SENT
+        assert fake_sendsms.requests[-1].query["coding"] == expected
+    result = adapter.deliver(msg(body="Hello", coding="utf8"))
+    assert result.outcome == Outcome.PERMANENT and "coding" in result.message
+    assert len(fake_sendsms.requests) == 4
+
+
 def test_too_many_parts_is_permanent_and_not_sent(fake_sendsms):
     adapter = make_adapter(fake_sendsms.base_url + "/cgi-bin/sendsms")
     result = adapter.deliver(msg(body="ê" * 500))
