@@ -183,7 +183,7 @@ SLIDE_DATA_SECONDS = 3.4  # 5 slides x 3.4 s - 4 x 0.5 s crossfades = 15 s
 
 def _child_render(out: Path, keep: Path) -> dict:
     code = f"""
-import json, resource, sys, time
+import json, re, resource, sys, time
 sys.path.insert(0, {str(ROOT)!r})
 import media_templates as mt
 data = mt.get_template('video-vertical').sample_data()
@@ -193,7 +193,9 @@ res = mt.render('video-vertical', 'mp4', data, {str(out)!r}, brand={BRAND!r},
                 options={{'slide_seconds': {SLIDE_DATA_SECONDS}, 'transition': 0.5, 'keep_slides_dir': {str(keep)!r}}})
 took = time.perf_counter() - t0
 print(json.dumps({{'seconds': took, 'duration': res.duration,
-                  'self_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  # VmHWM, not ru_maxrss: ru_maxrss survives execve and would report the
+                  # benchmark parent's size at fork time
+                  'self_rss_mb': int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) / 1024,
                   'ffmpeg_rss_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}}))
 """
     out_s = subprocess.run(
