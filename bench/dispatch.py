@@ -258,8 +258,9 @@ def main() -> None:
     logging.disable(logging.WARNING)
     tmp = Path(tempfile.mkdtemp(prefix="lantoa-bench-"))
     n = args.n
+    load = os.getloadavg()[0]
     print(f"dispatch benchmark: {n} deliveries, {ACCOUNTS} webhook accounts, {THREADS} send threads, "
-          f"receiver in its own process, {os.cpu_count()} CPUs")
+          f"receiver in its own process, {os.cpu_count()} CPUs, load average {load:.1f} at start")
     base = baseline(n, tmp)
     print(f"  baseline (thread pool + requests)  {base:8.0f} POST/s")
     rate_sqlite, r1 = inline_throughput(f"sqlite:///{tmp / 'bench.db'}", n, tmp)
@@ -292,7 +293,7 @@ def main() -> None:
     celery_txt = f", celery2 {rate_celery:.0f}/s" if rate_celery is not None else ""
     print(f"dispatch: baseline {base:.0f}/s, inline/sqlite {rate_sqlite:.0f}/s, inline/pg {rate_pg:.0f}/s "
           f"({rate_pg / base:.0%}){celery_txt}; lag p50 {p50:.2f}s p99 {p99:.2f}s at 400/s; "
-          f"goals {'met' if goal else 'NOT met'}")
+          f"goals {'met' if goal else 'NOT met'}; load avg {load:.1f}->{os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -155,13 +155,18 @@ class Dispatcher:
             # rows written by other code without a next_attempt_at become claimable
             conn.execute(
                 update(D)
-                .where(D.c.status.in_(frm), D.c.next_attempt_at.is_(None))
+                .where(CLAIMABLE_SQL, D.c.next_attempt_at.is_(None))
                 .values(next_attempt_at=D.c.scheduled_at)
             )
+            # only rows already due are looked at (the partial index keeps this
+            # cheap every second); a row deferred past its deadline becomes
+            # missed when its time comes
             res = conn.execute(
                 update(D)
                 .where(
+                    CLAIMABLE_SQL,
                     D.c.status.in_(frm),
+                    D.c.next_attempt_at <= now,
                     D.c.held == false(),
                     D.c.not_after.is_not(None),
                     D.c.not_after < now,
