@@ -359,6 +359,11 @@ class Dispatcher:
         """queued -> sending (guarded by the lease token) and the attempt row,
         in one transaction. Returns (row, attempt_id) or None if not ours."""
         check_transition(Status.queued, Status.sending)
+        if self.is_pg:
+            # One round trip: both writes as data-modifying CTEs of one statement.
+            row = self._raw(_PG_START, {"id": delivery_id, "token": token, "now": now,
+                                        "lease_until": now + self.lease, "worker": self.worker})
+            return None if row is None else (row, row.attempt_id)
         move = (
             update(D)
             .where(D.c.id == delivery_id, D.c.status == Status.queued.value, D.c.leased_by == token)
@@ -370,11 +375,6 @@ class Dispatcher:
             .where(ATT.c.delivery_id == delivery_id)
             .scalar_subquery()
         )
-        if self.is_pg:
-            # One round trip: both writes as data-modifying CTEs of one statement.
-            row = self._raw(_PG_START, {"id": delivery_id, "token": token, "now": now,
-                                        "lease_until": now + self.lease, "worker": self.worker})
-            return None if row is None else (row, row.attempt_id)
         with self.engine.begin() as conn:
             row = conn.execute(move.returning(*cols)).first()
             if row is None:
@@ -495,11 +495,7 @@ class Dispatcher:
         target, values = self.decide(result, lookup_result, row.attempts, row.max_attempts, now,
                                      config_error=config_error)
         ext = result.external_id or (lookup_result.external_id if lookup_result else None)
-        record: Any = update(ATT).where(ATT.c.id == attempt_id).values(
-            ended_at=now, outcome=result.outcome.value, provider_code=result.provider_code,
-            http_status=result.http_status, retry_after=result.retry_after,
-            error=(result.message or None), external_id=ext,
-        )
+        record: Any = True
         if self.is_pg and target != Status.needs_auth:
             # One round trip: the attempt and the guarded move in one statement.
             check_transition(Status.sending, target)
@@ -513,7 +509,11 @@ class Dispatcher:
             record = None  # already written
         with self.engine.begin() as conn:
             if record is not None:
-                conn.execute(record)
+                conn.execute(update(ATT).where(ATT.c.id == attempt_id).values(
+                    ended_at=now, outcome=result.outcome.value, provider_code=result.provider_code,
+                    http_status=result.http_status, retry_after=result.retry_after,
+                    error=(result.message or None), external_id=ext,
+                ))
             if self._move(conn, delivery_id, Status.sending, target, token, updated_at=now, **values):
                 if target == Status.needs_auth:
                     self._park_account(conn, account_id or row.channel_account_id, now)
