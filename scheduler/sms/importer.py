@@ -407,43 +407,53 @@ class RecipientReader:
         self.report.name_column = header[name_idx] if name_idx is not None else None
 
     def __iter__(self) -> Iterator[ImportRow]:
+        for t in self.tuples():
+            yield ImportRow(*t)
+
+    def tuples(self) -> Iterator[tuple[int, str, str, str | None, dict[str, str], bool]]:
+        """The same rows as plain tuples (line, phone, carrier, name, fields,
+        converted): the bulk loader's cheaper path."""
         report = self.report
         normalize = self._normalize
         seen: set[int] = set()
         phone_idx, name_idx, extra = self._phone_idx, self._name_idx, self._extra
         by_carrier = report.by_carrier
         rejects = self._rejects
+        rows = valid = duplicates = converted = 0
+        clean = _clean_cell
         try:
             for line, record in self._rows:
                 if not any(record) and all(v is None or v == "" for v in record):
                     continue  # blank line: not a data row
-                report.rows += 1
-                raw = record[phone_idx] if phone_idx < len(record) else None
-                result = normalize(raw)
-                e164 = result[0]
+                rows += 1
+                n = len(record)
+                raw = record[phone_idx] if phone_idx < n else None
+                e164, carrier, was_old, reason = normalize(raw)
                 if e164 is None:
-                    value = _clean_cell(raw)
-                    report.reject(line, value, result[3])
+                    value = clean(raw)
+                    report.reject(line, value, reason)
                     if rejects is not None:
-                        rejects.writerow([line, _neutralise(value), result[3]])
+                        rejects.writerow([line, _neutralise(value), reason])
                     continue
                 key = int(e164[3:])
                 if key in seen:
-                    report.duplicates += 1
+                    duplicates += 1
                     continue
                 seen.add(key)
-                report.valid += 1
-                if result[2]:
-                    report.converted += 1
-                carrier = result[1]
+                valid += 1
+                if was_old:
+                    converted += 1
                 by_carrier[carrier] = by_carrier.get(carrier, 0) + 1
-                name = None
-                if name_idx is not None and name_idx < len(record):
-                    name = _clean_cell(record[name_idx]) or None
-                fields = {slug: _clean_cell(record[i]) for i, slug in extra if i < len(record)}
-                yield ImportRow(line, e164, carrier, name, fields, result[2])
+                name = (clean(record[name_idx]) or None) if name_idx is not None \
+                    and name_idx < n else None
+                fields = {slug: clean(record[i]) for i, slug in extra if i < n}
+                yield line, e164, carrier, name, fields, was_old
             report.finished = True
         finally:
+            report.rows += rows
+            report.valid += valid
+            report.duplicates += duplicates
+            report.converted += converted
             self.close()
 
     def close(self) -> None:
@@ -479,6 +489,15 @@ def read_recipients(
                            name_column=name_column, max_bytes=max_bytes, rejects=rejects)
 
 
+def _as_tuples(rows: Any) -> Iterator[tuple[Any, ...]]:
+    if isinstance(rows, RecipientReader):
+        yield from rows.tuples()
+        return
+    for r in rows:
+        yield (r.line, r.phone, r.carrier, r.name, r.fields, r.converted) \
+            if isinstance(r, ImportRow) else tuple(r)
+
+
 def copy_recipients(conn: Any, list_id: int, rows: Iterable[ImportRow]) -> int:
     """Bulk-insert recipients into ``recipient``; returns how many.
 
@@ -495,9 +514,9 @@ def copy_recipients(conn: Any, list_id: int, rows: Iterable[ImportRow]) -> int:
     table = Recipient.__table__
     count = 0
     batch: list[dict[str, Any]] = []
-    for r in rows:
-        batch.append({"list_id": list_id, "line": r.line, "phone": r.phone,
-                      "carrier": r.carrier, "name": r.name, "fields": r.fields})
+    for line, phone, carrier, name, fields, _ in _as_tuples(rows):
+        batch.append({"list_id": list_id, "line": line, "phone": phone,
+                      "carrier": carrier, "name": name, "fields": fields})
         if len(batch) >= 5000:
             conn.execute(insert(table), batch)
             count += len(batch)
@@ -536,12 +555,11 @@ def _copy_pg(conn: Any, list_id: int, rows: Iterable[ImportRow]) -> int:
         ) as copy:
             buf: list[str] = []
             size = 0
-            for r in rows:
-                name = r.name
+            for number, phone, carrier, name, fields, _ in _as_tuples(rows):
                 line = (
-                    f"{prefix}{r.line}\t{r.phone}\t{r.carrier}\t"
+                    f"{prefix}{number}\t{phone}\t{carrier}\t"
                     f"{_copy_text(name) if name is not None else chr(92) + 'N'}\t"
-                    f"{_copy_text(_json_object(r.fields)) if r.fields else '{}'}\n"
+                    f"{_copy_text(_json_object(fields)) if fields else '{}'}\n"
                 )
                 buf.append(line)
                 size += len(line)
