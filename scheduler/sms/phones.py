@@ -161,52 +161,68 @@ class PhoneNormalizer:
     concurrent use is safe in CPython but may compute an entry twice).
     """
 
-    __slots__ = ("_by_prefix", "fast", "slow")
+    __slots__ = ("_by_prefix", "_by_shape", "fast", "slow")
 
     def __init__(self) -> None:
         self._by_prefix: dict[str, tuple[str | None, str | None]] = {}
+        #: (spelling, length, first 4 digits) -> reason, for national numbers
+        #: that cannot be valid (wrong length: landlines, truncated numbers).
+        self._by_shape: dict[tuple[str, int, str], str | None] = {}
         self.fast = 0
         self.slow = 0
-
-    def _national(self, s: str) -> tuple[str | None, bool]:
-        """(9-digit national number, converted) for the common spellings."""
-        digits = s.replace(" ", "").replace(".", "").replace("-", "")
-        if digits[:1] == "+":
-            if digits[1:3] != "84":
-                return None, False
-            nat = digits[3:]
-        elif digits[:1] == "0":
-            nat = digits[1:]
-        elif digits[:2] == "84":
-            nat = digits[2:]
-            if len(nat) != 9 or nat[0] not in _CC_STRIP_FIRST:
-                return None, False
-        else:
-            nat = digits
-        if not nat or nat[0] == "0" or not _DIGITS.issuperset(nat):
-            return None, False
-        if len(nat) == 9:
-            return nat, False
-        if len(nat) == 10 and nat[0] == "1":
-            new = OLD_PREFIXES.get(nat[:3])
-            if new is not None:
-                return new + nat[3:], True
-        return None, False
 
     def __call__(self, raw: Any) -> PhoneResult:
         if type(raw) is str:
             s = raw.strip()
-            nat, converted = self._national(s) if 9 <= len(s) <= 20 else (None, False)
-            if nat is not None:
-                key = nat[:4]
-                verdict = self._by_prefix.get(key)
-                if verdict is None:
-                    ref = normalize_phone("+84" + nat)
-                    verdict = self._by_prefix[key] = (ref.carrier, ref.reason)
-                carrier, reason = verdict
-                self.fast += 1
-                if reason is None:
-                    return PhoneResult("+84" + nat, carrier, converted, None)
-                return PhoneResult(None, None, False, reason)
+            if 4 <= len(s) <= 20:
+                result = self._fast(s, raw)
+                if result is not None:
+                    self.fast += 1
+                    return result
         self.slow += 1
         return normalize_phone(raw)
+
+    def _fast(self, s: str, raw: str) -> PhoneResult | None:
+        digits = s.replace(" ", "").replace(".", "").replace("-", "")
+        first = digits[:1]
+        if first == "+":
+            if digits[1:3] != "84":
+                return None
+            form, nat = "+", digits[3:]
+        elif first == "0":
+            form, nat = "0", digits[1:]
+        elif digits[:2] == "84":
+            form, nat = "84", digits[2:]
+            if len(nat) != 9 or nat[0] not in _CC_STRIP_FIRST:
+                return None
+        else:
+            form, nat = "", digits
+        if not nat or nat[0] == "0" or not _DIGITS.issuperset(nat):
+            return None
+        length = len(nat)
+        converted = False
+        if length == 10 and nat[0] == "1" and nat[:3] in OLD_PREFIXES:
+            nat = OLD_PREFIXES[nat[:3]] + nat[3:]
+            converted = True
+        elif length != 9:
+            # Not a mobile length: phonenumbers' verdict (always invalid) depends
+            # only on the spelling, the length and the first digits.
+            if form not in ("0", "+"):
+                return None
+            key = (form, length, nat[:4])
+            if key in self._by_shape:
+                reason = self._by_shape[key]
+            else:
+                ref = normalize_phone(raw)
+                reason = self._by_shape[key] = ref.reason if ref.e164 is None else None
+            if reason is None:
+                return None  # not cacheable after all: the reference decides
+            return PhoneResult(None, None, False, reason)
+        verdict = self._by_prefix.get(nat[:4])
+        if verdict is None:
+            ref = normalize_phone("+84" + nat)
+            verdict = self._by_prefix[nat[:4]] = (ref.carrier, ref.reason)
+        carrier, reason = verdict
+        if reason is None:
+            return PhoneResult("+84" + nat, carrier, converted, None)
+        return PhoneResult(None, None, False, reason)
