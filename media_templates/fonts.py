@@ -8,6 +8,7 @@ Families are named by slug: ``be-vietnam-pro`` (Vietnamese/Latin) and
 from __future__ import annotations
 
 import functools
+import threading
 import unicodedata
 from pathlib import Path
 
@@ -119,9 +120,15 @@ def require_complex_shaping(text: str, *, field: str | None = None) -> None:
         )
 
 
-@functools.lru_cache(maxsize=512)
 def pil_font(family: str, weight: int, size: float):
-    """A cached Pillow font (raqm layout when available)."""
+    """A cached Pillow font (raqm layout when available).
+
+    FreeType faces are not thread-safe, so each thread gets its own objects."""
+    return _pil_font(family, weight, size, threading.get_ident())
+
+
+@functools.lru_cache(maxsize=512)
+def _pil_font(family: str, weight: int, size: float, _thread: int):
     from PIL import ImageFont
 
     path, variable = font_file(family, weight)

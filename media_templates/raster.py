@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from pathlib import Path
 
 from . import fonts
@@ -231,9 +232,10 @@ def render_image(layout: Layout, k: float, page: int = 0, *, t: float | None = N
         if base is None:
             base = Image.new("RGB", (w, h), (255, 255, 255))
             draw_ops(base, ops[:n], k)
-            if len(_BACKGROUNDS) >= 16:
-                _BACKGROUNDS.pop(next(iter(_BACKGROUNDS)))
-            _BACKGROUNDS[key] = base
+            with _BG_LOCK:
+                while len(_BACKGROUNDS) >= 16:
+                    _BACKGROUNDS.pop(next(iter(_BACKGROUNDS)))
+                _BACKGROUNDS[key] = base
         im = base.copy()
     else:
         im = Image.new("RGB", (w, h), (255, 255, 255))
@@ -243,6 +245,7 @@ def render_image(layout: Layout, k: float, page: int = 0, *, t: float | None = N
 
 _STATIC_KINDS = frozenset({"rect", "gradient", "ellipse", "line", "image"})
 _BACKGROUNDS: dict = {}
+_BG_LOCK = threading.Lock()
 
 
 def _op_key(op: Op) -> tuple:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,18 +219,13 @@ def render(
     return _result(out_path, "mp4", info["width"], info["height"], info["duration"], None)
 
 
-_VIDEO_SLOTS = None
+_VIDEO_SLOTS = threading.BoundedSemaphore(
+    max(1, int(os.environ.get("LANTOA_VIDEO_RENDERS", "1") or 1))
+)
 
 
-def _video_slots():
+def _video_slots() -> threading.BoundedSemaphore:
     """LANTOA_VIDEO_RENDERS (default 1) concurrent video renders per process."""
-    import threading
-
-    global _VIDEO_SLOTS
-    if _VIDEO_SLOTS is None:
-        _VIDEO_SLOTS = threading.BoundedSemaphore(
-            max(1, int(os.environ.get("LANTOA_VIDEO_RENDERS", "1")))
-        )
     return _VIDEO_SLOTS
 
 
@@ -248,6 +244,7 @@ def _result(path: Path, fmt: str, w, h, duration, pages) -> RenderResult:
 
 
 _LAYOUTS: dict[tuple, object] = {}
+_LAYOUT_LOCK = threading.Lock()
 
 
 def _cached_layout(tpl: Template, fmt: str, clean: dict, brand: dict | None):
@@ -257,7 +254,8 @@ def _cached_layout(tpl: Template, fmt: str, clean: dict, brand: dict | None):
     hit = _LAYOUTS.get(key)
     if hit is None:
         hit = build_layout(tpl, fmt, clean, brand)
-        if len(_LAYOUTS) > 128:
-            _LAYOUTS.clear()
-        _LAYOUTS[key] = hit
+        with _LAYOUT_LOCK:
+            if len(_LAYOUTS) > 128:
+                _LAYOUTS.clear()
+            _LAYOUTS[key] = hit
     return hit

@@ -221,3 +221,29 @@ def test_image_fields_must_be_images(tmp_path):
         )
     assert exc.value.code == "missing_file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_concurrent_renders_match_serial_ones(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = ["social-square", "social-portrait", "zalo-cover", "facebook-link"]
+    serial = {
+        n: mt.render(n, "png", mt.get_template(n).sample_data(), tmp_path / f"s-{n}.png").sha256
+        for n in names
+    }
+    with ThreadPoolExecutor(4) as ex:
+        futures = [
+            (
+                n,
+                ex.submit(
+                    mt.render,
+                    n,
+                    "png",
+                    mt.get_template(n).sample_data(),
+                    tmp_path / f"t-{n}-{i}.png",
+                ),
+            )
+            for i in range(3)
+            for n in names
+        ]
+        assert all(f.result().sha256 == serial[n] for n, f in futures)
