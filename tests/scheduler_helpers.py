@@ -48,13 +48,16 @@ class TimedReceiver(WebhookReceiver):
     request read, and deliveries whose text starts with ``[hang]`` are read
     and then never answered (the "read-then-silent" fault, per delivery)."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, delay: float = 0.0, **kwargs):
         super().__init__(**kwargs)
+        self.delay = delay  # seconds of "work" per request
         self.log: dict[str, list[tuple[float, str]]] = defaultdict(list)
         self.arrivals: dict[str, float] = {}
 
     def handle(self, request: Received) -> Reply:
         t = time.time()
+        if self.delay:
+            time.sleep(self.delay)
         body = request.json if isinstance(request.json, dict) else {}
         key = request.header("Idempotency-Key") or ""
         if str(body.get("text", "")).startswith("[hang]"):

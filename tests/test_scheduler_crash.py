@@ -124,11 +124,13 @@ def test_concurrent_claims_on_postgres_are_disjoint(pg_app):
 @pytest.mark.postgres
 def test_four_dispatcher_processes_on_postgres_send_each_delivery_once(pg_url, tmp_path):
     app = make_app(pg_url, tmp_path)
-    receiver = start_receiver()
+    # 50 ms per request: one process alone would need ~10 s, longer than the
+    # others take to start, so all four really race for the same due set
+    receiver = start_receiver(delay=0.05)
     procs = []
     try:
         accounts = make_accounts(app, receiver.hook_url, 20)
-        bulk_deliveries(app, accounts, 1200, scheduled_at=datetime.now(UTC) - timedelta(seconds=1))
+        bulk_deliveries(app, accounts, 1600, scheduled_at=datetime.now(UTC) - timedelta(seconds=1))
         env = flask_env(pg_url, tmp_path, LANTOA_SEND_THREADS="8")
         procs = [spawn(flask_cmd("dispatch-due"), env, tmp_path / f"d{i}.log") for i in range(4)]
         for i, p in enumerate(procs):
@@ -139,11 +141,11 @@ def test_four_dispatcher_processes_on_postgres_send_each_delivery_once(pg_url, t
         receiver.stop()
     # a delivery claimed by nobody (all four finished early) would stay scheduled
     counts = status_counts(app)
-    assert counts == Counter({"sent": 1200})
-    assert len(receiver.counts) == 1200 and max(receiver.counts.values()) == 1
+    assert counts == Counter({"sent": 1600})
+    assert len(receiver.counts) == 1600 and max(receiver.counts.values()) == 1
     a = DeliveryAttempt.__table__
     with get_engine(app).connect() as conn:
         per_worker = dict(conn.execute(select(a.c.worker, func.count()).group_by(a.c.worker)).all())
-        assert conn.execute(select(func.count()).select_from(a)).scalar() == 1200
+        assert conn.execute(select(func.count()).select_from(a)).scalar() == 1600
     assert len(per_worker) >= 2, per_worker
     get_engine(app).dispose()
