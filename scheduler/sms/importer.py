@@ -259,6 +259,13 @@ class RecipientReader:
         if size is not None and size > max_bytes:
             raise ImportError_(_too_large(max_bytes), code="too_large")
         raw = io.BufferedReader(_LimitedReader(stream, max_bytes), buffer_size=1 << 16)
+        try:
+            self._open(raw)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, raw: io.BufferedReader) -> None:
         head = raw.peek(8)[:8]
         if not head:
             raise ImportError_("Tệp trống: không có dữ liệu.")
