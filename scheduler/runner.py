@@ -226,8 +226,11 @@ class SchedulerProcess:
         from apscheduler.jobstores.memory import MemoryJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
-        logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
+        # A long dispatch tick makes APScheduler skip (coalesce) the next ones and
+        # say so at WARNING every second; that is by design here. Ticker errors
+        # are logged by _guard.
+        logging.getLogger("apscheduler.executors.default").setLevel(logging.ERROR)
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
         sched = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
             executors={"default": APThreadPool(6)},
