@@ -16,7 +16,13 @@ from scheduler.models import BackgroundJob, ChannelAccount, Delivery, RecurringS
 from scheduler.policy import PolicyError, RetryPolicy
 from scheduler.recurring import RecurrenceError, expand_recurring, validate_rule
 from scheduler.runner import SchedulerProcess, dispatch_due, run_forever
-from tests.scheduler_helpers import FrozenClock, make_accounts, start_receiver, status_counts, wait_until
+from tests.scheduler_helpers import (
+    FrozenClock,
+    make_accounts,
+    start_receiver,
+    status_counts,
+    wait_until,
+)
 
 # -- retry policy --------------------------------------------------------------------------
 
