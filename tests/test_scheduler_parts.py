@@ -235,3 +235,18 @@ def test_refresh_credentials_calls_adapters_that_have_it(app, monkeypatch):
 
     assert refresh_credentials(app) == {"checked": 1, "refreshed": 1, "errors": 0}
     assert Refreshing.refreshed == ["oa-1"]
+
+
+def test_cli_reports_bad_settings_in_one_vietnamese_line(app):
+    app.config["LANTOA_RETRY_MAX_ATTEMPTS"] = "nhiều"
+    result = app.test_cli_runner().invoke(args=["dispatch-due"])
+    assert result.exit_code == 1
+    assert "Cấu hình không hợp lệ" in result.output and "LANTOA_RETRY_MAX_ATTEMPTS" in result.output
+    assert "Traceback" not in result.output
+    app.config["LANTOA_RETRY_MAX_ATTEMPTS"] = "5"
+    app.config["LANTOA_SEND_THREADS"] = "0"
+    result = app.test_cli_runner().invoke(args=["dispatch-due"])
+    assert result.exit_code == 1 and "LANTOA_SEND_THREADS" in result.output
+    app.config["LANTOA_SEND_THREADS"] = "4"
+    result = app.test_cli_runner().invoke(args=["dispatch-due"])
+    assert result.exit_code == 0 and "claimed=0" in result.output
