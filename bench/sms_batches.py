@@ -31,9 +31,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PG_ADMIN = os.environ.get("LANTOA_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-TEXT = ("UBND tinh Soc Trang: tu 10/10, nop ho so truc tuyen tai dichvucong.gov.vn, "
-        "khong can den tru so. Tu choi nhan tin: soan TC gui 8xxx")
+PG_ADMIN = os.environ.get(
+    "LANTOA_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+TEXT = (
+    "UBND tinh Soc Trang: tu 10/10, nop ho so truc tuyen tai dichvucong.gov.vn, "
+    "khong can den tru so. Tu choi nhan tin: soan TC gui 8xxx"
+)
 NOW = datetime(2026, 10, 10, 2, 0, tzinfo=UTC)  # 09:00 in Sóc Trăng: inside the window
 
 # (carrier share, 2-digit national prefixes that phonenumbers accepts)
@@ -44,15 +48,69 @@ CARRIERS = [
     (0.05, ["92", "56", "58"]),
     (0.03, ["59"]),
 ]
-OLD = {"70": "120", "79": "121", "77": "122", "76": "126", "78": "128", "83": "123",
-       "84": "124", "85": "125", "81": "127", "82": "129", "32": "162", "33": "163",
-       "34": "164", "35": "165", "36": "166", "37": "167", "38": "168", "39": "169",
-       "56": "186", "58": "188", "59": "199"}
-FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Huỳnh", "Hoàng", "Võ", "Đặng", "Bùi", "Đỗ", "Lâm",
-          "Thạch", "Sơn", "Danh", "Kim"]
+OLD = {
+    "70": "120",
+    "79": "121",
+    "77": "122",
+    "76": "126",
+    "78": "128",
+    "83": "123",
+    "84": "124",
+    "85": "125",
+    "81": "127",
+    "82": "129",
+    "32": "162",
+    "33": "163",
+    "34": "164",
+    "35": "165",
+    "36": "166",
+    "37": "167",
+    "38": "168",
+    "39": "169",
+    "56": "186",
+    "58": "188",
+    "59": "199",
+}
+FAMILY = [
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Huỳnh",
+    "Hoàng",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Lâm",
+    "Thạch",
+    "Sơn",
+    "Danh",
+    "Kim",
+]
 MIDDLE = ["Văn", "Thị", "Hữu", "Minh", "Ngọc", "Thanh", "Quốc", "Kim"]
-GIVEN = ["An", "Bình", "Cường", "Dung", "Em", "Giang", "Hải", "Khánh", "Lan", "Minh", "Nam",
-         "Phúc", "Quyên", "Sang", "Tâm", "Út", "Vy", "Xuân", "Yến", "Sóc"]
+GIVEN = [
+    "An",
+    "Bình",
+    "Cường",
+    "Dung",
+    "Em",
+    "Giang",
+    "Hải",
+    "Khánh",
+    "Lan",
+    "Minh",
+    "Nam",
+    "Phúc",
+    "Quyên",
+    "Sang",
+    "Tâm",
+    "Út",
+    "Vy",
+    "Xuân",
+    "Yến",
+    "Sóc",
+]
 
 
 def generate(path: Path, rows: int, seed: int = 1588) -> dict:
@@ -71,19 +129,20 @@ def generate(path: Path, rows: int, seed: int = 1588) -> dict:
             u = rng.random()
             if u < 0.05:
                 mix["invalid"] += 1
-                phone = rng.choice([
-                    f"09{rng.randrange(10**8):08d}"[:rng.randint(5, 9)],  # too short
-                    f"0912abc{rng.randrange(1000):03d}",  # letters
-                    f"+1 415 555 {rng.randrange(10000):04d}",  # foreign
-                    f"0299{rng.randrange(10**7):07d}",  # Sóc Trăng landline
-                    f"089{rng.randint(0, 5)}{rng.randrange(10**6):06d}",  # unassigned
-                    "",  # blank
-                ])
+                phone = rng.choice(
+                    [
+                        f"09{rng.randrange(10**8):08d}"[: rng.randint(5, 9)],  # too short
+                        f"0912abc{rng.randrange(1000):03d}",  # letters
+                        f"+1 415 555 {rng.randrange(10000):04d}",  # foreign
+                        f"0299{rng.randrange(10**7):07d}",  # Sóc Trăng landline
+                        f"089{rng.randint(0, 5)}{rng.randrange(10**6):06d}",  # unassigned
+                        "",  # blank
+                    ]
+                )
             elif u < 0.08 and issued:
                 mix["duplicate"] += 1
                 nat = issued[rng.randrange(len(issued))]
-                phone = rng.choice([f"0{nat}", f"+84 {nat[:3]} {nat[3:6]} {nat[6:]}",
-                                    f"84{nat}"])
+                phone = rng.choice([f"0{nat}", f"+84 {nat[:3]} {nat[3:6]} {nat[6:]}", f"84{nat}"])
             else:
                 prefixes = CARRIERS[rng.choices(range(len(CARRIERS)), weights)[0]][1]
                 prefix = rng.choice(prefixes)
@@ -144,28 +203,40 @@ def run_fast(csv_path: Path, db_url: str, out_dir: Path) -> dict:
     with engine.begin() as conn:
         pid = conn.connection.driver_connection.info.backend_pid
         server0 = backend_cpu(pid)
-        list_id = conn.execute(text(
-            "INSERT INTO recipient_list (name, created_at, rows, valid, invalid, duplicates, "
-            "converted, by_carrier, errors_preview, status) VALUES ('bench', now(), 0, 0, 0, 0, "
-            "0, '{}', '[]', 'importing') RETURNING id")).scalar_one()
-        with open(csv_path, "rb") as fh, open(out_dir / "rejected.csv", "w", encoding="utf-8",
-                                               newline="") as rejects:
+        list_id = conn.execute(
+            text(
+                "INSERT INTO recipient_list (name, created_at, rows, valid, invalid, duplicates, "
+                "converted, by_carrier, errors_preview, status) VALUES ('bench', now(), 0, 0, 0, 0, "
+                "0, '{}', '[]', 'importing') RETURNING id"
+            )
+        ).scalar_one()
+        with (
+            open(csv_path, "rb") as fh,
+            open(out_dir / "rejected.csv", "w", encoding="utf-8", newline="") as rejects,
+        ):
             reader = read_recipients(fh, csv_path.name, rejects=rejects)
             loaded = copy_recipients(conn, list_id, reader)
         report = import_report_dict(reader.report)
-        conn.execute(text(
-            "UPDATE recipient_list SET rows = :rows, valid = :valid, invalid = :invalid, "
-            "duplicates = :duplicates, converted = :converted, status = 'ready' WHERE id = :id"),
-            {**report, "id": list_id})
+        conn.execute(
+            text(
+                "UPDATE recipient_list SET rows = :rows, valid = :valid, invalid = :invalid, "
+                "duplicates = :duplicates, converted = :converted, status = 'ready' WHERE id = :id"
+            ),
+            {**report, "id": list_id},
+        )
         times["import_copy"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        counts = waves.expand_wave(conn, delivery_id=1, list_id=list_id, text_=TEXT,
-                                   batches=True, now=NOW)
+        counts = waves.expand_wave(
+            conn, delivery_id=1, list_id=list_id, text_=TEXT, batches=True, now=NOW
+        )
         times["expand_wave"] = time.perf_counter() - t1
         t2 = time.perf_counter()
-        batches = conn.execute(text(
-            "SELECT id, carrier, message_count FROM sms_batch WHERE delivery_id = 1 "
-            "ORDER BY carrier")).all()
+        batches = conn.execute(
+            text(
+                "SELECT id, carrier, message_count FROM sms_batch WHERE delivery_id = 1 "
+                "ORDER BY carrier"
+            )
+        ).all()
         files = {}
         for batch_id, carrier, count in batches:
             info = waves.write_batch_file(conn, batch_id, out_dir / f"batch-{carrier}.csv")
@@ -187,9 +258,12 @@ def run_fast(csv_path: Path, db_url: str, out_dir: Path) -> dict:
     # untimed: a digest of what was loaded, for the comparison with naive
     with engine.connect() as conn:
         h = hashlib.sha256()
-        result = conn.execute(text(
-            "SELECT line, phone, carrier FROM recipient WHERE list_id = :l ORDER BY line"
-        ).execution_options(stream_results=True, yield_per=20000), {"l": list_id})
+        result = conn.execute(
+            text(
+                "SELECT line, phone, carrier FROM recipient WHERE list_id = :l ORDER BY line"
+            ).execution_options(stream_results=True, yield_per=20000),
+            {"l": list_id},
+        )
         for line, phone, carrier in result:
             h.update(f"{line},{phone},{carrier}\n".encode())
     r = hashlib.sha256()
@@ -199,11 +273,18 @@ def run_fast(csv_path: Path, db_url: str, out_dir: Path) -> dict:
         for line, _value, reason in rows:
             r.update(f"{line},{reason}\n".encode())
     engine.dispose()
-    return {"times": times, "peak_rss_mb": peak, "xlsx_seconds": xlsx_seconds,
-            "xlsx_peak_rss_mb": rss_mb(), "loaded": loaded,
-            "report": {k: v for k, v in report.items() if k != "errors"},
-            "wave": counts, "files": files, "valid_digest": h.hexdigest(),
-            "rejects_digest": r.hexdigest()}
+    return {
+        "times": times,
+        "peak_rss_mb": peak,
+        "xlsx_seconds": xlsx_seconds,
+        "xlsx_peak_rss_mb": rss_mb(),
+        "loaded": loaded,
+        "report": {k: v for k, v in report.items() if k != "errors"},
+        "wave": counts,
+        "files": files,
+        "valid_digest": h.hexdigest(),
+        "rejects_digest": r.hexdigest(),
+    }
 
 
 # -- child: the naive pipeline -----------------------------------------------------
@@ -219,8 +300,14 @@ def run_naive(csv_path: Path) -> dict:
     t0 = time.perf_counter()
     h, r = hashlib.sha256(), hashlib.sha256()
     seen: set[str] = set()
-    report = {"rows": 0, "valid": 0, "invalid": 0, "duplicates": 0, "converted": 0,
-              "by_carrier": dict.fromkeys(CARRIER_CODES, 0)}
+    report = {
+        "rows": 0,
+        "valid": 0,
+        "invalid": 0,
+        "duplicates": 0,
+        "converted": 0,
+        "by_carrier": dict.fromkeys(CARRIER_CODES, 0),
+    }
     with open(csv_path, encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
         next(reader)
@@ -242,8 +329,13 @@ def run_naive(csv_path: Path) -> dict:
             report["by_carrier"][res.carrier] += 1
             h.update(f"{line},{res.e164},{res.carrier}\n".encode())
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "peak_rss_mb": rss_mb(), "report": report,
-            "valid_digest": h.hexdigest(), "rejects_digest": r.hexdigest()}
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": rss_mb(),
+        "report": report,
+        "valid_digest": h.hexdigest(),
+        "rejects_digest": r.hexdigest(),
+    }
 
 
 def run_import_only(csv_path: Path) -> dict:
@@ -282,8 +374,12 @@ def run_bare(csv_path: Path) -> dict:
 
 
 def child(stage: str, *args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--stage", stage, *args],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--stage", stage, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -304,8 +400,10 @@ def setup_db(name: str, opt_out: list[str]) -> str:
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO delivery (id) VALUES (1)"))
         raw = conn.connection.driver_connection
-        with raw.cursor() as cur, cur.copy(
-                "COPY opt_out (phone, source, created_at) FROM STDIN") as copy:
+        with (
+            raw.cursor() as cur,
+            cur.copy("COPY opt_out (phone, source, created_at) FROM STDIN") as copy,
+        ):
             for phone in dict.fromkeys(opt_out):
                 copy.write_row((phone, "dnc", NOW))
         conn.execute(text("ANALYZE"))
@@ -318,8 +416,10 @@ def drop_db(name: str) -> None:
 
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                          "WHERE datname = :n"), {"n": name})
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
 
@@ -350,8 +450,10 @@ def main() -> int:
     t = time.perf_counter()
     gen = generate(csv_path, opts.rows)
     size_mb = csv_path.stat().st_size / 1e6
-    print(f"generated {opts.rows:,} rows ({size_mb:.1f} MB) in {time.perf_counter() - t:.1f} s; "
-          f"mix: {gen['mix']}")
+    print(
+        f"generated {opts.rows:,} rows ({size_mb:.1f} MB) in {time.perf_counter() - t:.1f} s; "
+        f"mix: {gen['mix']}"
+    )
     url = setup_db(name, gen["opt_out"])
     out_dir = work / "out"
     out_dir.mkdir()
@@ -368,26 +470,38 @@ def main() -> int:
     print(f"import report: {json.dumps(fast['report'], ensure_ascii=False)}")
     print(f"wave: {fast['wave']}")
     print(f"batch files: {fast['files']}")
-    print(f"fast  : import+COPY {ft['import_copy']:.2f} s, expand wave {ft['expand_wave']:.2f} s,"
-          f" batch CSVs {ft['batch_csv']:.2f} s; total {ft['total']:.2f} s = "
-          f"{rows / ft['total']:,.0f} rows/s; peak RSS {fast['peak_rss_mb']:.0f} MB; "
-          f"CPU used: client {ft['client_cpu']:.1f} s + PostgreSQL backend "
-          f"{ft['server_cpu']:.1f} s")
-    print(f"import alone (read + fast-path normalise + de-duplicate, no database): "
-          f"{imp['seconds']:.2f} s = {rows / imp['seconds']:,.0f} rows/s; "
-          f"peak RSS {imp['peak_rss_mb']:.0f} MB")
-    print(f"naive : csv + phonenumbers per row {naive['seconds']:.2f} s = "
-          f"{rows / naive['seconds']:,.0f} rows/s ({naive['seconds'] / rows * 1e6:.1f} us/row);"
-          f" peak RSS {naive['peak_rss_mb']:.0f} MB")
-    print(f"bare  : csv + parse + is_valid_number only {bare['seconds']:.2f} s "
-          f"({bare['seconds'] / rows * 1e6:.1f} us/row; no carrier/type/conversion/dedup, "
-          f"so not the same results); fast end to end is {bare['seconds'] / ft['total']:.1f}x, "
-          f"import alone {bare['seconds'] / imp['seconds']:.1f}x faster than it")
-    print(f"xlsx  : all batch files as XLSX {fast['xlsx_seconds']:.2f} s "
-          f"(peak RSS {fast['xlsx_peak_rss_mb']:.0f} MB), timed separately")
-    identical = (fast["valid_digest"] == naive["valid_digest"]
-                 and fast["rejects_digest"] == naive["rejects_digest"]
-                 and fast["report"] == naive["report"])
+    print(
+        f"fast  : import+COPY {ft['import_copy']:.2f} s, expand wave {ft['expand_wave']:.2f} s,"
+        f" batch CSVs {ft['batch_csv']:.2f} s; total {ft['total']:.2f} s = "
+        f"{rows / ft['total']:,.0f} rows/s; peak RSS {fast['peak_rss_mb']:.0f} MB; "
+        f"CPU used: client {ft['client_cpu']:.1f} s + PostgreSQL backend "
+        f"{ft['server_cpu']:.1f} s"
+    )
+    print(
+        f"import alone (read + fast-path normalise + de-duplicate, no database): "
+        f"{imp['seconds']:.2f} s = {rows / imp['seconds']:,.0f} rows/s; "
+        f"peak RSS {imp['peak_rss_mb']:.0f} MB"
+    )
+    print(
+        f"naive : csv + phonenumbers per row {naive['seconds']:.2f} s = "
+        f"{rows / naive['seconds']:,.0f} rows/s ({naive['seconds'] / rows * 1e6:.1f} us/row);"
+        f" peak RSS {naive['peak_rss_mb']:.0f} MB"
+    )
+    print(
+        f"bare  : csv + parse + is_valid_number only {bare['seconds']:.2f} s "
+        f"({bare['seconds'] / rows * 1e6:.1f} us/row; no carrier/type/conversion/dedup, "
+        f"so not the same results); fast end to end is {bare['seconds'] / ft['total']:.1f}x, "
+        f"import alone {bare['seconds'] / imp['seconds']:.1f}x faster than it"
+    )
+    print(
+        f"xlsx  : all batch files as XLSX {fast['xlsx_seconds']:.2f} s "
+        f"(peak RSS {fast['xlsx_peak_rss_mb']:.0f} MB), timed separately"
+    )
+    identical = (
+        fast["valid_digest"] == naive["valid_digest"]
+        and fast["rejects_digest"] == naive["rejects_digest"]
+        and fast["report"] == naive["report"]
+    )
     ratio = naive["seconds"] / ft["total"]
     parse_ratio = naive["seconds"] / imp["seconds"]
     load = os.getloadavg()
@@ -395,14 +509,18 @@ def main() -> int:
         print(f"kept: {work} and database {name}")
     else:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / "
-          f"{load[2]:.1f} (1/5/15 min) at the end of the run")
+    print(
+        f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / "
+        f"{load[2]:.1f} (1/5/15 min) at the end of the run"
+    )
     ok = ft["total"] <= 15 and fast["peak_rss_mb"] <= 300 and ratio >= 3 and identical
-    print(f"SUMMARY sms_batches: {rows:,} rows CSV->PostgreSQL+batch CSVs in {ft['total']:.1f} s "
-          f"({rows / ft['total']:,.0f} rows/s), peak {fast['peak_rss_mb']:.0f} MB, "
-          f"{ratio:.1f}x naive end to end ({naive['seconds']:.1f} s; import alone "
-          f"{parse_ratio:.1f}x), identical={identical}, xlsx {fast['xlsx_seconds']:.1f} s, "
-          f"load {load[1]:.1f}; goals {'met' if ok else 'NOT met'}")
+    print(
+        f"SUMMARY sms_batches: {rows:,} rows CSV->PostgreSQL+batch CSVs in {ft['total']:.1f} s "
+        f"({rows / ft['total']:,.0f} rows/s), peak {fast['peak_rss_mb']:.0f} MB, "
+        f"{ratio:.1f}x naive end to end ({naive['seconds']:.1f} s; import alone "
+        f"{parse_ratio:.1f}x), identical={identical}, xlsx {fast['xlsx_seconds']:.1f} s, "
+        f"load {load[1]:.1f}; goals {'met' if ok else 'NOT met'}"
+    )
     return 0 if ok else 1
 
 

@@ -200,10 +200,7 @@ def check_brandname(value: str) -> str | None:
     if len(value) > 11:
         return f"Tên thương hiệu (brandname) dài {len(value)} ký tự, tối đa 11 ký tự."
     if not _BRANDNAME.match(value):
-        return (
-            "Tên thương hiệu (brandname) chỉ gồm chữ cái không dấu, chữ số, "
-            "dấu cách và . _ & -."
-        )
+        return "Tên thương hiệu (brandname) chỉ gồm chữ cái không dấu, chữ số, dấu cách và . _ & -."
     return None
 
 
@@ -260,17 +257,27 @@ class KannelAdapter(Adapter):
     max_parts: ClassVar[int] = MAX_PARTS
 
     config_spec: ClassVar[tuple[ConfigField, ...]] = (
-        ConfigField("url", "Địa chỉ sendsms của smsbox", "smsbox sendsms URL", type="url",
-                    help="Ví dụ: http://127.0.0.1:13013/cgi-bin/sendsms"),
+        ConfigField(
+            "url",
+            "Địa chỉ sendsms của smsbox",
+            "smsbox sendsms URL",
+            type="url",
+            help="Ví dụ: http://127.0.0.1:13013/cgi-bin/sendsms",
+        ),
         ConfigField("username", "Tên đăng nhập sendsms", "sendsms username", max_length=64),
         ConfigField("password", "Mật khẩu sendsms", "sendsms password", secret=True),
         ConfigField("sender", "Tên thương hiệu / số gửi", "Sender (brandname)", max_length=11),
-        ConfigField("parts_per_second", "Số phần tin mỗi giây", "Parts per second",
-                    type="float", required=False, default=10.0),
+        ConfigField(
+            "parts_per_second",
+            "Số phần tin mỗi giây",
+            "Parts per second",
+            type="float",
+            required=False,
+            default=10.0,
+        ),
     )
     options_spec: ClassVar[tuple[ConfigField, ...]] = (
-        ConfigField("dlr_url", "Địa chỉ nhận báo cáo (DLR)", "DLR URL", type="url",
-                    required=False),
+        ConfigField("dlr_url", "Địa chỉ nhận báo cáo (DLR)", "DLR URL", type="url", required=False),
         # "auto" | "gsm7" (send the no-diacritics variant) | "ucs2"; Kannel's own
         # numbers 0 and 2 are accepted too. Checked in check().
         ConfigField("coding", "Mã hoá", "Coding", type="coding", required=False),
@@ -278,7 +285,8 @@ class KannelAdapter(Adapter):
 
     def __init__(self, config: Mapping[str, Any], credentials: Any = None, **kwargs: Any):
         super().__init__(config, credentials, **kwargs)
-        self.rate_per_second = float(self.config.get("parts_per_second") or 10.0)
+        # per-account pacing from config (the class value is only the default)
+        self.rate_per_second = float(self.config.get("parts_per_second") or 10.0)  # type: ignore[misc]
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -299,8 +307,12 @@ class KannelAdapter(Adapter):
                     "Số phần tin mỗi giây phải lớn hơn 0 và không quá 1000."
                 )
         sender = clean.get("sender")
-        if "sender" not in errors and isinstance(sender, str) and sender \
-                and not sender.lstrip("+").isdigit():
+        if (
+            "sender" not in errors
+            and isinstance(sender, str)
+            and sender
+            and not sender.lstrip("+").isdigit()
+        ):
             problem = check_brandname(sender.strip())
             if problem:
                 errors["sender"] = problem
@@ -313,7 +325,9 @@ class KannelAdapter(Adapter):
     def check(self, message: Message) -> list[str]:
         problems = super().check(message)
         if not message.to or not _E164_VN.match(message.to):
-            problems.append(f"Số nhận '{message.to or ''}' không phải số di động Việt Nam dạng +84…")
+            problems.append(
+                f"Số nhận '{message.to or ''}' không phải số di động Việt Nam dạng +84…"
+            )
         problems.extend(sms_problems(message, self.max_parts))
         return problems
 
@@ -347,50 +361,70 @@ class KannelAdapter(Adapter):
         problems = self.check(message)
         if problems:
             return SendResult(Outcome.PERMANENT, message="; ".join(problems))
-        resp = self.session.get(self.config["url"], params=self._params(message),
-                                timeout=self.timeout)
+        resp = self.session.get(
+            self.config["url"], params=self._params(message), timeout=self.timeout
+        )
         return classify_reply(resp.status_code, resp.text, resp.headers.get("Retry-After"))
 
     def test_connection(self) -> Health:
         """Call sendsms with the credentials but no recipient: Kannel checks the
         account first (403 if wrong), then rejects the missing number (4xx)."""
-        params = {"username": self.config["username"],
-                  "password": self.credentials.get("password") or ""}
+        params = {
+            "username": self.config["username"],
+            "password": self.credentials.get("password") or "",
+        }
         try:
             resp = self.session.get(self.config["url"], params=params, timeout=self.timeout)
         except requests.RequestException as exc:
             host = urlsplit(self.config["url"]).netloc
-            return Health(False, f"Không kết nối được tới Kannel tại {host}.",
-                          {"error": short(str(exc))})
+            return Health(
+                False, f"Không kết nối được tới Kannel tại {host}.", {"error": short(str(exc))}
+            )
         body = resp.text.strip()
         if resp.status_code == 403 and "Authorization" in body:
-            return Health(False, "Kannel từ chối tên đăng nhập hoặc mật khẩu sendsms.",
-                          {"status": resp.status_code, "body": short(body)})
+            return Health(
+                False,
+                "Kannel từ chối tên đăng nhập hoặc mật khẩu sendsms.",
+                {"status": resp.status_code, "body": short(body)},
+            )
         if resp.status_code >= 500:
-            return Health(False, "Kannel đang lỗi, hãy thử lại sau.",
-                          {"status": resp.status_code, "body": short(body)})
-        return Health(True, "Kết nối Kannel hoạt động.",
-                      {"status": resp.status_code, "body": short(body)})
+            return Health(
+                False,
+                "Kannel đang lỗi, hãy thử lại sau.",
+                {"status": resp.status_code, "body": short(body)},
+            )
+        return Health(
+            True, "Kết nối Kannel hoạt động.", {"status": resp.status_code, "body": short(body)}
+        )
 
 
 def classify_reply(status: int, body: str, retry_after: str | None = None) -> SendResult:
     """Turn a sendsms reply into a SendResult (see the table at the top)."""
     text = (body or "").strip()
     if status == 202 and text.startswith(KANNEL_ACCEPTED_PREFIXES):
-        return SendResult(Outcome.SENT, provider_code=text[:1], http_status=status,
-                          message=short(text))
+        return SendResult(
+            Outcome.SENT, provider_code=text[:1], http_status=status, message=short(text)
+        )
     if 200 <= status < 300:
         # A 2xx without Kannel's accept prefix: something answered but we cannot
         # tell whether the message was queued -> never resend blindly.
-        return SendResult(Outcome.AMBIGUOUS, http_status=status,
-                          message=f"unexpected sendsms reply: {short(text)}")
+        return SendResult(
+            Outcome.AMBIGUOUS,
+            http_status=status,
+            message=f"unexpected sendsms reply: {short(text)}",
+        )
     if status == 503:
-        return SendResult(Outcome.TRANSIENT, http_status=status,
-                          retry_after=parse_retry_after(retry_after), message=short(text))
+        return SendResult(
+            Outcome.TRANSIENT,
+            http_status=status,
+            retry_after=parse_retry_after(retry_after),
+            message=short(text),
+        )
     if status == 500 and KANNEL_SENDING_FAILED in text:
         # smsbox could not pass the message to bearerbox: nothing was queued.
         return SendResult(Outcome.TRANSIENT, http_status=status, message=short(text))
     if KANNEL_NOT_ROUTABLE in text or 400 <= status < 500:
-        return SendResult(Outcome.PERMANENT, http_status=status, provider_code=str(status),
-                          message=short(text))
+        return SendResult(
+            Outcome.PERMANENT, http_status=status, provider_code=str(status), message=short(text)
+        )
     return SendResult(Outcome.TRANSIENT, http_status=status, message=short(text))

@@ -25,8 +25,13 @@ class PartnerBatchAdapter(Adapter):
     max_parts: ClassVar[int] = MAX_PARTS
 
     config_spec: ClassVar[tuple[ConfigField, ...]] = (
-        ConfigField("sender", "Tên thương hiệu (brandname)", "Brandname sender", max_length=11,
-                    help="Tối đa 11 ký tự, chữ không dấu và chữ số, đã đăng ký với nhà mạng."),
+        ConfigField(
+            "sender",
+            "Tên thương hiệu (brandname)",
+            "Brandname sender",
+            max_length=11,
+            help="Tối đa 11 ký tự, chữ không dấu và chữ số, đã đăng ký với nhà mạng.",
+        ),
     )
 
     @classmethod

@@ -156,8 +156,9 @@ class KannelGateway:
                 out.append(m.group(2))
         return out
 
-    def wait_for_handset(self, predicate: Callable[[list[str]], bool],
-                         timeout: float = 15.0) -> bool:
+    def wait_for_handset(
+        self, predicate: Callable[[list[str]], bool], timeout: float = 15.0
+    ) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate(self.handset_messages()):
@@ -251,8 +252,9 @@ def _wait_smsc_online(gw: KannelGateway, timeout: float = 15.0) -> None:
     raise TimeoutError("fake SMSC not online:\n" + text + gw.logs())
 
 
-def start_kannel(run_dir: Path, *, mo_messages: Sequence[str] = (),
-                 mo_interval: float = 1.0) -> KannelGateway:
+def start_kannel(
+    run_dir: Path, *, mo_messages: Sequence[str] = (), mo_interval: float = 1.0
+) -> KannelGateway:
     """Start bearerbox, fakesmsc and smsbox. ``mo_messages`` are fakesmsc
     message specs ("sender receiver text words...") sent once each as MO."""
     _require_kannel()
@@ -263,16 +265,28 @@ def start_kannel(run_dir: Path, *, mo_messages: Sequence[str] = (),
     devnull = subprocess.DEVNULL
     try:
         gw.procs["bearerbox"] = subprocess.Popen(
-            [BEARERBOX, str(conf)], cwd=run_dir, stdout=devnull, stderr=devnull)
+            [BEARERBOX, str(conf)], cwd=run_dir, stdout=devnull, stderr=devnull
+        )
         wait_port(gw.admin_port, proc=gw.procs["bearerbox"])
         wait_port(gw.smsc_port, proc=gw.procs["bearerbox"])
         log = open(gw.fakesmsc_log, "wb")  # noqa: SIM115 - closed by the process
-        args = [FAKESMSC, "-H", "127.0.0.1", "-r", str(gw.smsc_port), "-i", str(mo_interval),
-                "-m", str(len(mo_messages)), *(mo_messages or ["1 2 text x"])]
+        args = [
+            FAKESMSC,
+            "-H",
+            "127.0.0.1",
+            "-r",
+            str(gw.smsc_port),
+            "-i",
+            str(mo_interval),
+            "-m",
+            str(len(mo_messages)),
+            *(mo_messages or ["1 2 text x"]),
+        ]
         gw.procs["fakesmsc"] = subprocess.Popen(args, cwd=run_dir, stdout=log, stderr=log)
         log.close()
         gw.procs["smsbox"] = subprocess.Popen(
-            [SMSBOX, str(conf)], cwd=run_dir, stdout=devnull, stderr=devnull)
+            [SMSBOX, str(conf)], cwd=run_dir, stdout=devnull, stderr=devnull
+        )
         wait_port(gw.sendsms_port, proc=gw.procs["smsbox"])
         _wait_smsc_online(gw)
     except BaseException:

@@ -232,9 +232,12 @@ def test_message_over_the_part_limit_is_refused_when_scheduled(app, client, send
     resp = client.post(
         "/api/v1/deliveries",
         headers=s["writer"],
-        json={"campaign_id": s["campaign_id"], "channel_account_id": s["account_id"],
-              "scheduled_at": "2020-01-01T08:00:00", "content": {"text": "Đăng ký dịch vụ công. " * 30,
-                                                                  "recipient_list_id": list_id}},
+        json={
+            "campaign_id": s["campaign_id"],
+            "channel_account_id": s["account_id"],
+            "scheduled_at": "2020-01-01T08:00:00",
+            "content": {"text": "Đăng ký dịch vụ công. " * 30, "recipient_list_id": list_id},
+        },
     )
     assert resp.status_code == 422
     assert "phần tin" in resp.get_json()["error"]["fields"]["content.text"]

@@ -21,10 +21,10 @@ from scheduler.sms.batchfiles import (
 
 ROWS = [
     (1, "+84912345678", "UBND Sóc Trăng: Đăng ký dịch vụ công"),
-    {"message_id": 2, "phone": "+84987654321", "text": "=HYPERLINK(\"http://evil\",\"x\")"},
+    {"message_id": 2, "phone": "+84987654321", "text": '=HYPERLINK("http://evil","x")'},
     (3, "+84901234567", "-1+1"),
     (4, "+84991234567", "@SUM(A1)"),
-    (5, "+84921234567", "Dòng 1\nDòng 2, có \"ngoặc\""),
+    (5, "+84921234567", 'Dòng 1\nDòng 2, có "ngoặc"'),
 ]
 
 
@@ -43,9 +43,9 @@ def test_write_batch_csv(tmp_path):
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8"), newline="")))
     assert rows[0] == ["message_id", "phone", "text"]
     assert rows[1] == ["1", "+84912345678", "UBND Sóc Trăng: Đăng ký dịch vụ công"]
-    assert rows[2][2] == "'=HYPERLINK(\"http://evil\",\"x\")"
+    assert rows[2][2] == '\'=HYPERLINK("http://evil","x")'
     assert rows[3][2] == "'-1+1" and rows[4][2] == "'@SUM(A1)"
-    assert rows[5][2] == "Dòng 1\nDòng 2, có \"ngoặc\""
+    assert rows[5][2] == 'Dòng 1\nDòng 2, có "ngoặc"'
     assert all(r[1].startswith("+84") for r in rows[1:])  # phones stay exact
     bom = write_batch_csv(ROWS[:1], tmp_path / "bom.csv", bom=True)
     assert (tmp_path / "bom.csv").read_bytes().startswith(b"\xef\xbb\xbf") and bom.rows == 1
@@ -84,7 +84,11 @@ def test_parse_report_csv():
     ).encode()
     rows, errors = parse_partner_report(io.BytesIO(data), "r.csv")
     assert [(r.message_id, r.status) for r in rows] == [
-        (1, "delivered"), (2, "delivered"), (3, "not_our_subscriber"), (6, "failed")]
+        (1, "delivered"),
+        (2, "delivered"),
+        (3, "not_our_subscriber"),
+        (6, "failed"),
+    ]
     assert rows[0].at == datetime(2026, 10, 10, 1, 0, tzinfo=UTC)
     assert rows[1].at == rows[0].at
     assert rows[2].at is None and rows[2].reason == "chuyển mạng giữ số"
@@ -101,8 +105,10 @@ def test_parse_report_json():
         "junk",
     ]
     rows, errors = parse_partner_report(io.BytesIO(json.dumps(doc).encode()), "r.json")
-    assert [(r.line, r.message_id, r.status) for r in rows] == [(1, 1, "delivered"),
-                                                               (2, 2, "failed")]
+    assert [(r.line, r.message_id, r.status) for r in rows] == [
+        (1, 1, "delivered"),
+        (2, 2, "failed"),
+    ]
     assert [e["line"] for e in errors] == [3, 4]
     rows, _ = parse_partner_report(io.BytesIO(json.dumps({"items": doc[:1]}).encode()))
     assert len(rows) == 1

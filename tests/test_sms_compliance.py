@@ -49,8 +49,9 @@ def test_window_wrapping_midnight_and_other_zone():
     assert next_allowed_time(vn(2026, 1, 2, 1), night) == vn(2026, 1, 2, 1)
     assert next_allowed_time(vn(2026, 1, 2, 3), night) == vn(2026, 1, 2, 20)
     utc_policy = SmsPolicy(tz="UTC")
-    assert next_allowed_time(datetime(2026, 1, 1, 23, tzinfo=UTC), utc_policy) == \
-        datetime(2026, 1, 2, 7, tzinfo=UTC)
+    assert next_allowed_time(datetime(2026, 1, 1, 23, tzinfo=UTC), utc_policy) == datetime(
+        2026, 1, 2, 7, tzinfo=UTC
+    )
 
 
 def test_naive_now_is_refused():
@@ -104,10 +105,22 @@ def test_policy_round_trip_and_errors():
 @pytest.mark.parametrize(
     ("reply", "refused"),
     [
-        ("TC", True), ("tc", True), (" Tc. ", True), ("HUY", True), ("Hủy", True),
-        ("huỷ", True), ("HUY DK", True), ("STOP", True), ("stop!", True),
-        ("Từ chối", True), ("TU CHOI nhan tin", True), ("từ-chối", True),
-        ("TCT", False), ("Cảm ơn", False), ("", False), ("Toi khong muon TC", False),
+        ("TC", True),
+        ("tc", True),
+        (" Tc. ", True),
+        ("HUY", True),
+        ("Hủy", True),
+        ("huỷ", True),
+        ("HUY DK", True),
+        ("STOP", True),
+        ("stop!", True),
+        ("Từ chối", True),
+        ("TU CHOI nhan tin", True),
+        ("từ-chối", True),
+        ("TCT", False),
+        ("Cảm ơn", False),
+        ("", False),
+        ("Toi khong muon TC", False),
         ("HUYEN", False),
     ],
 )

@@ -85,8 +85,10 @@ def test_strip_diacritics():
 
 
 def test_no_diacritics_variant_saves_parts():
-    text = ("Từ ngày 10/10, người dân Sóc Trăng có thể nộp hồ sơ và nhận kết quả "
-            "thủ tục hành chính qua Cổng dịch vụ công quốc gia.")
+    text = (
+        "Từ ngày 10/10, người dân Sóc Trăng có thể nộp hồ sơ và nhận kết quả "
+        "thủ tục hành chính qua Cổng dịch vụ công quốc gia."
+    )
     full, plain = analyze(text), analyze(strip_diacritics(text))
     assert full.encoding == "UCS-2" and plain.encoding == "GSM-7"
     assert full.parts == 2 and plain.parts == 1

@@ -30,7 +30,7 @@ SAMPLE = (
     "Hồ Văn Em;;Phường 5;\n"  # 7 blank phone: invalid
     "Đỗ Thị Giang;+1 415 555 2671;Phường 6;\n"  # 8 foreign
     "Võ Văn Hải;0991234567;Phường 7;\n"  # 9 gmobile
-    "Huỳnh Thị Kim;=HYPERLINK(\"http://x\",\"0912\");Phường 8;\n"  # 10 formula
+    'Huỳnh Thị Kim;=HYPERLINK("http://x","0912");Phường 8;\n'  # 10 formula
 )
 
 
@@ -51,15 +51,28 @@ def test_csv_encodings_give_the_same_report(encoding):
     assert report["rows"] == report["valid"] + report["invalid"] + report["duplicates"]
     assert (report["valid"], report["invalid"], report["duplicates"]) == (3, 4, 1)
     assert report["converted"] == 1
-    assert report["by_carrier"] == {"viettel": 0, "vinaphone": 1, "mobifone": 1,
-                                    "vietnamobile": 0, "gmobile": 1, "other": 0}
+    assert report["by_carrier"] == {
+        "viettel": 0,
+        "vinaphone": 1,
+        "mobifone": 1,
+        "vietnamobile": 0,
+        "gmobile": 1,
+        "other": 0,
+    }
     assert [(e["line"], e["value"]) for e in report["errors"]] == [
-        (4, "abc"), (7, ""), (8, "+1 415 555 2671"), (10, '=HYPERLINK("http://x","0912")')]
+        (4, "abc"),
+        (7, ""),
+        (8, "+1 415 555 2671"),
+        (10, '=HYPERLINK("http://x","0912")'),
+    ]
     assert all(e["reason"] for e in report["errors"])
     assert [r.line for r in rows] == [2, 6, 9]
     first = rows[0]
-    assert (first.phone, first.carrier, first.name) == ("+84912345678", "vinaphone",
-                                                        "Nguyễn Văn An")
+    assert (first.phone, first.carrier, first.name) == (
+        "+84912345678",
+        "vinaphone",
+        "Nguyễn Văn An",
+    )
     assert first.fields == {"xa_phuong": "Phường 1", "ghi_chu": ""}
     assert rows[1].converted and rows[1].phone == "+84793456789"
     assert full.columns == {"Xã/Phường": "xa_phuong", "Ghi chú": "ghi_chu"}
@@ -68,8 +81,7 @@ def test_csv_encodings_give_the_same_report(encoding):
 
 def test_comma_csv_with_english_headers_and_quotes():
     data = (
-        b'name,phone,commune\n"Nguyen, Van A","+84 987 654 321","Phuong ""1"""\n'
-        b'B,0987.654.321,x\n'
+        b'name,phone,commune\n"Nguyen, Van A","+84 987 654 321","Phuong ""1"""\nB,0987.654.321,x\n'
     )
     rows, report, _ = report_of(data)
     assert (report["valid"], report["duplicates"]) == (1, 1)
@@ -77,8 +89,10 @@ def test_comma_csv_with_english_headers_and_quotes():
     assert rows[0].carrier == "viettel"
 
 
-@pytest.mark.parametrize("header", ["SĐT", "sdt", "Điện thoại", "Số ĐT", "Mobile", "MSISDN",
-                                    "Phone number", "Số di động"])
+@pytest.mark.parametrize(
+    "header",
+    ["SĐT", "sdt", "Điện thoại", "Số ĐT", "Mobile", "MSISDN", "Phone number", "Số di động"],
+)
 def test_phone_header_synonyms(header):
     _, report, _ = report_of(f"STT,{header},Họ tên\n1,0912345678,An\n".encode())
     assert report["valid"] == 1
@@ -111,18 +125,19 @@ def _xlsx(rows) -> bytes:
 
 
 def test_xlsx_numbers_formulas_and_blank_rows():
-    data = _xlsx([
-        ["Họ và tên", "Số điện thoại", "Xã"],
-        ["An", 912345678, "Phường 1"],  # number cell without the leading 0
-        ["Bình", "=HYPERLINK(\"http://evil\",\"0987654321\")", "x"],
-        [None, None, None],
-        ["=1+1", "0987654321", "Phường 3"],
-        ["Dung", 1213456789.0, None],
-    ])
+    data = _xlsx(
+        [
+            ["Họ và tên", "Số điện thoại", "Xã"],
+            ["An", 912345678, "Phường 1"],  # number cell without the leading 0
+            ["Bình", '=HYPERLINK("http://evil","0987654321")', "x"],
+            [None, None, None],
+            ["=1+1", "0987654321", "Phường 3"],
+            ["Dung", 1213456789.0, None],
+        ]
+    )
     rows, report, full = report_of(data, "danh sach.xlsx")
     assert full.format == "xlsx"
-    assert (report["rows"], report["valid"], report["invalid"], report["converted"]) == \
-        (4, 3, 1, 1)
+    assert (report["rows"], report["valid"], report["invalid"], report["converted"]) == (4, 3, 1, 1)
     assert report["errors"][0]["line"] == 3
     assert "công thức" in report["errors"][0]["reason"]
     assert [r.line for r in rows] == [2, 5, 6]
@@ -190,8 +205,9 @@ def test_too_large_is_refused_early_and_mid_stream():
     with pytest.raises(ImportError_) as exc:
         read_recipients(io.BytesIO(data), "a.csv", max_bytes=1000)
     assert exc.value.code == "too_large" and "MB" in exc.value.message
-    reader = read_recipients(_Unseekable("SĐT\n".encode(), b"0912345678\n", 10_000), "a.csv",
-                             max_bytes=50_000)
+    reader = read_recipients(
+        _Unseekable("SĐT\n".encode(), b"0912345678\n", 10_000), "a.csv", max_bytes=50_000
+    )
     with pytest.raises(ImportError_) as exc:
         list(reader)
     assert exc.value.code == "too_large"
@@ -231,15 +247,24 @@ def _load(engine, data: bytes) -> list[tuple]:
     md = sms_metadata(delivery_stub=True)
     md.create_all(engine)
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO recipient_list (id, name, created_at, rows, valid, invalid, duplicates, "
-            "converted, by_carrier, errors_preview, status) VALUES "
-            "(7, 'x', CURRENT_TIMESTAMP, 0, 0, 0, 0, 0, '{}', '[]', 'importing')"))
+        conn.execute(
+            text(
+                "INSERT INTO recipient_list (id, name, created_at, rows, valid, invalid, duplicates, "
+                "converted, by_carrier, errors_preview, status) VALUES "
+                "(7, 'x', CURRENT_TIMESTAMP, 0, 0, 0, 0, 0, '{}', '[]', 'importing')"
+            )
+        )
         n = copy_recipients(conn, 7, read_recipients(io.BytesIO(data), "a.csv"))
         assert n == 3
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(text(
-            "SELECT list_id, line, phone, carrier, name, fields FROM recipient ORDER BY line"))]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                text(
+                    "SELECT list_id, line, phone, carrier, name, fields FROM recipient ORDER BY line"
+                )
+            )
+        ]
 
 
 TRICKY = (

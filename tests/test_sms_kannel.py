@@ -23,13 +23,20 @@ VI_TEXT = "UBND tỉnh Sóc Trăng: Đăng ký dịch vụ công trực tuyến 
 VI_SHORT = "UBND Sóc Trăng: Đăng ký dịch vụ công trực tuyến"  # one UCS-2 part
 
 
-def make_adapter(url: str, *, password: str = "foobar", username: str | None = None,
-                 pps: float = 1000.0, **kw) -> KannelAdapter:
+def make_adapter(
+    url: str, *, password: str = "foobar", username: str | None = None, pps: float = 1000.0, **kw
+) -> KannelAdapter:
     # A distinct username per adapter keeps the process-wide token buckets apart.
     return KannelAdapter(
-        {"url": url, "username": username or f"tester{next(_ids)}", "sender": "UBND",
-         "parts_per_second": pps},
-        {"password": password}, **kw)
+        {
+            "url": url,
+            "username": username or f"tester{next(_ids)}",
+            "sender": "UBND",
+            "parts_per_second": pps,
+        },
+        {"password": password},
+        **kw,
+    )
 
 
 def msg(to: str = "+84912345678", body: str = "Xin chao", **options) -> Message:
@@ -138,8 +145,7 @@ def test_connection_refused_is_transient():
 
 def test_pacing_counts_parts(fake_sendsms):
     sleeps: list[float] = []
-    adapter = make_adapter(fake_sendsms.base_url + "/cgi-bin/sendsms", pps=2.0,
-                           sleep=sleeps.append)
+    adapter = make_adapter(fake_sendsms.base_url + "/cgi-bin/sendsms", pps=2.0, sleep=sleeps.append)
     three_parts = "ê" * 150  # UCS-2: 67 + 67 + 16
     adapter.deliver(msg(body=three_parts))
     adapter.deliver(msg(body=three_parts))
@@ -151,16 +157,18 @@ def test_pacing_counts_parts(fake_sendsms):
 
 def test_config_validation():
     with pytest.raises(ConfigError) as exc:
-        KannelAdapter({"url": "ftp://x", "username": "u", "sender": "A" * 12,
-                       "parts_per_second": 0})
+        KannelAdapter(
+            {"url": "ftp://x", "username": "u", "sender": "A" * 12, "parts_per_second": 0}
+        )
     assert set(exc.value.fields) == {"url", "sender", "parts_per_second"}
     with pytest.raises(ConfigError) as exc:
         KannelAdapter({"url": "http://x/", "username": "u", "sender": "Sở TT"})
     assert "brandname" in exc.value.fields["sender"]
     adapter = KannelAdapter({"url": "http://x/", "username": "u", "sender": "8190"})
     assert adapter.rate_per_second == 10.0
-    assert KannelAdapter.redacted({"url": "x"}, {"password": "supersecret1"})["password"] \
-        == "••••ret1"
+    assert (
+        KannelAdapter.redacted({"url": "x"}, {"password": "supersecret1"})["password"] == "••••ret1"
+    )
 
 
 def test_preview_shows_both_variants():
@@ -185,6 +193,7 @@ def test_partner_adapter_never_sends_per_message():
 
 # -- a real Kannel: bearerbox + smsbox + fakesmsc --------------------------------
 
+
 @pytest.fixture
 def sms_db():
     from scheduler.sms.models import sms_metadata
@@ -199,16 +208,22 @@ def sms_db():
 
 def _new_record(engine, body: str) -> int:
     with engine.begin() as conn:
-        return conn.execute(text(
-            "INSERT INTO sms_message (delivery_id, phone, carrier, text, segments, encoding, "
-            "status, attempts, updated_at) VALUES (1, :p, 'vinaphone', :t, 1, 'UCS-2', "
-            "'pending', 0, '2026-01-01') RETURNING id"),
-            {"p": f"+8491{next(_ids):07d}", "t": body}).scalar_one()
+        return conn.execute(
+            text(
+                "INSERT INTO sms_message (delivery_id, phone, carrier, text, segments, encoding, "
+                "status, attempts, updated_at) VALUES (1, :p, 'vinaphone', :t, 1, 'UCS-2', "
+                "'pending', 0, '2026-01-01') RETURNING id"
+            ),
+            {"p": f"+8491{next(_ids):07d}", "t": body},
+        ).scalar_one()
 
 
 def _dlrs(gw, message_id: int) -> list[str]:
-    return [r.query["status"] for r in gw.receiver.requests
-            if r.path == "/dlr" and r.query["id"] == str(message_id)]
+    return [
+        r.query["status"]
+        for r in gw.receiver.requests
+        if r.path == "/dlr" and r.query["id"] == str(message_id)
+    ]
 
 
 @pytest.mark.kannel
@@ -229,8 +244,10 @@ def test_kannel_end_to_end_ucs2_and_dlrs(tmp_path, sms_db):
         assert first.text == VI_SHORT
         # DLRs: 8 (reached the SMSC) and 1 (delivered to the phone). smsbox calls
         # dlr-url from parallel HTTP clients, so their arrival order is a race.
-        assert gw.receiver.wait_for(lambda reqs: sorted(_dlrs(gw, short_id)) == ["1", "8"]), \
-            (gw.receiver.requests, gw.logs())
+        assert gw.receiver.wait_for(lambda reqs: sorted(_dlrs(gw, short_id)) == ["1", "8"]), (
+            gw.receiver.requests,
+            gw.logs(),
+        )
 
         # 74 characters: two concatenated UCS-2 parts that reassemble to the text.
         result = adapter.deliver(msg(body=VI_TEXT, dlr_url=gw.dlr_url(str(long_id))))
@@ -273,8 +290,11 @@ def test_kannel_single_ucs2_gsm_and_errors(tmp_path):
         assert not bad.test_connection().ok
 
         # The SMSC is stopped: "Not routable" -> permanent.
-        requests.get(f"http://127.0.0.1:{gw.admin_port}/stop-smsc",
-                     params={"password": "changeme", "smsc": "FAKE"}, timeout=5)
+        requests.get(
+            f"http://127.0.0.1:{gw.admin_port}/stop-smsc",
+            params={"password": "changeme", "smsc": "FAKE"},
+            timeout=5,
+        )
         time.sleep(0.3)
         result = adapter.deliver(msg(body="x"))
         assert result.outcome == Outcome.PERMANENT and "Not routable" in result.message
@@ -293,15 +313,17 @@ def test_kannel_single_ucs2_gsm_and_errors(tmp_path):
 def test_kannel_mo_refusal_reaches_opt_out(tmp_path, sms_db):
     from scheduler.sms import waves
 
-    gw = start_kannel(tmp_path / "kannel", mo_messages=["0912345678 13013 text Huy"],
-                      mo_interval=0.2)
+    gw = start_kannel(
+        tmp_path / "kannel", mo_messages=["0912345678 13013 text Huy"], mo_interval=0.2
+    )
     try:
         assert gw.receiver.wait_for(lambda reqs: any(r.path == "/mo" for r in reqs)), gw.logs()
         mo = next(r for r in gw.receiver.requests if r.path == "/mo")
         assert mo.query == {"from": "0912345678", "to": "13013", "text": "Huy"}
         with sms_db.begin() as conn:
-            assert waves.record_reply(conn, mo.query["from"], mo.query["text"],
-                                      now=datetime.now(UTC))
+            assert waves.record_reply(
+                conn, mo.query["from"], mo.query["text"], now=datetime.now(UTC)
+            )
             row = conn.execute(text("SELECT phone, source FROM opt_out")).one()
         assert tuple(row) == ("+84912345678", "reply")
     finally:

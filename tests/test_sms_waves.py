@@ -34,83 +34,121 @@ LIST = (
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engine(request):
     if request.param == "sqlite":
-        eng = create_engine("sqlite://", poolclass=StaticPool,
-                            connect_args={"check_same_thread": False})
+        eng = create_engine(
+            "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
     else:
         eng = create_engine(request.getfixturevalue("pg_url"))
     sms_metadata(delivery_stub=True).create_all(eng)
     with eng.begin() as conn:
         conn.execute(text("INSERT INTO delivery (id) VALUES (1), (2), (10), (11), (12), (13)"))
-        conn.execute(text(
-            "INSERT INTO recipient_list (id, name, created_at, rows, valid, invalid, duplicates, "
-            "converted, by_carrier, errors_preview, status) VALUES "
-            "(1, 'Sóc Trăng', CURRENT_TIMESTAMP, 0, 0, 0, 0, 0, '{}', '[]', 'ready')"))
+        conn.execute(
+            text(
+                "INSERT INTO recipient_list (id, name, created_at, rows, valid, invalid, duplicates, "
+                "converted, by_carrier, errors_preview, status) VALUES "
+                "(1, 'Sóc Trăng', CURRENT_TIMESTAMP, 0, 0, 0, 0, 0, '{}', '[]', 'ready')"
+            )
+        )
         copy_recipients(conn, 1, read_recipients(io.BytesIO(LIST), "ds.csv"))
         waves.add_opt_outs(conn, ["0987 654 321"], "dnc", now=NOW)
         # three earlier waves reached 0901234567 in the last 24 h; 0912345678 was
         # reached 30 h ago, which no longer counts
         for i, age in enumerate((1, 5, 23, 30)):
-            conn.execute(text(
-                "INSERT INTO sms_message (delivery_id, phone, carrier, text, segments, encoding, "
-                "status, attempts, updated_at) VALUES (:d, :p, 'mobifone', 't', 1, 'GSM-7', "
-                "'delivered', 1, :at)").bindparams(
-                    waves.bindparam("at", type_=waves._TS)),
-                {"d": 10 + i, "p": "+84901234567" if i < 3 else "+84912345678",
-                 "at": NOW - timedelta(hours=age)})
+            conn.execute(
+                text(
+                    "INSERT INTO sms_message (delivery_id, phone, carrier, text, segments, encoding, "
+                    "status, attempts, updated_at) VALUES (:d, :p, 'mobifone', 't', 1, 'GSM-7', "
+                    "'delivered', 1, :at)"
+                ).bindparams(waves.bindparam("at", type_=waves._TS)),
+                {
+                    "d": 10 + i,
+                    "p": "+84901234567" if i < 3 else "+84912345678",
+                    "at": NOW - timedelta(hours=age),
+                },
+            )
     yield eng
     eng.dispose()
 
 
 def statuses(conn, delivery_id):
-    return {phone: (status, reason) for phone, status, reason in conn.execute(text(
-        "SELECT phone, status, reason FROM sms_message WHERE delivery_id = :d"),
-        {"d": delivery_id})}
+    return {
+        phone: (status, reason)
+        for phone, status, reason in conn.execute(
+            text("SELECT phone, status, reason FROM sms_message WHERE delivery_id = :d"),
+            {"d": delivery_id},
+        )
+    }
 
 
 def test_expand_suppresses_opt_outs_and_cap(engine):
     with engine.begin() as conn:
-        counts = waves.expand_wave(conn, delivery_id=1, list_id=1, text_="Xin chào bà con",
-                                   now=NOW)
+        counts = waves.expand_wave(conn, delivery_id=1, list_id=1, text_="Xin chào bà con", now=NOW)
         assert counts["pending"] == 3 and counts["suppressed"] == 2
         st = statuses(conn, 1)
     assert st["+84987654321"] == ("suppressed", "opt_out:dnc")
     assert st["+84901234567"] == ("suppressed", "cap_24h")
     assert st["+84912345678"] == ("pending", None)  # its 4th message is 30 h old
     with engine.begin() as conn:
-        row = conn.execute(text(
-            "SELECT text, segments, encoding, attempts, batch_id FROM sms_message "
-            "WHERE delivery_id = 1 AND phone = '+84912345678'")).one()
+        row = conn.execute(
+            text(
+                "SELECT text, segments, encoding, attempts, batch_id FROM sms_message "
+                "WHERE delivery_id = 1 AND phone = '+84912345678'"
+            )
+        ).one()
     assert tuple(row) == ("Xin chào bà con", 1, "GSM-7", 0, None)
 
 
 def test_policy_switches(engine):
     with engine.begin() as conn:
         counts = waves.expand_wave(
-            conn, delivery_id=1, list_id=1, text_="x", now=NOW,
-            policy=SmsPolicy(max_per_24h=None, honour_opt_out=False))
+            conn,
+            delivery_id=1,
+            list_id=1,
+            text_="x",
+            now=NOW,
+            policy=SmsPolicy(max_per_24h=None, honour_opt_out=False),
+        )
     assert counts["pending"] == 5 and counts["suppressed"] == 0
 
 
 def test_expansion_is_resumable(engine):
     with engine.begin() as conn:
         waves.expand_wave(conn, delivery_id=1, list_id=1, text_="x", now=NOW)
-        conn.execute(text("DELETE FROM sms_message WHERE delivery_id = 1 AND phone = "
-                          "'+84912345678'"))  # as if a crash stopped half-way
-        conn.execute(text("UPDATE sms_message SET status = 'sent' WHERE delivery_id = 1 "
-                          "AND phone = '+84961111111'"))
+        conn.execute(
+            text("DELETE FROM sms_message WHERE delivery_id = 1 AND phone = '+84912345678'")
+        )  # as if a crash stopped half-way
+        conn.execute(
+            text(
+                "UPDATE sms_message SET status = 'sent' WHERE delivery_id = 1 "
+                "AND phone = '+84961111111'"
+            )
+        )
         counts = waves.expand_wave(conn, delivery_id=1, list_id=1, text_="x", now=NOW)
-    assert counts == {"pending": 2, "suppressed": 2, "sent": 1, "delivered": 0, "failed": 0,
-                      "not_our_subscriber": 0}
+    assert counts == {
+        "pending": 2,
+        "suppressed": 2,
+        "sent": 1,
+        "delivered": 0,
+        "failed": 0,
+        "not_our_subscriber": 0,
+    }
 
 
 def test_rendered_text_per_recipient(engine):
     with engine.begin() as conn:
-        waves.expand_wave(conn, delivery_id=1, list_id=1, now=NOW,
-                          text_=lambda r: f"Chào {r['name']} ({r['xa']}) – Sóc Trăng")
-        rows = dict(conn.execute(text(
-            "SELECT phone, text FROM sms_message WHERE delivery_id = 1")).all())
-        enc = conn.execute(text("SELECT DISTINCT encoding FROM sms_message "
-                                "WHERE delivery_id = 1")).scalar_one()
+        waves.expand_wave(
+            conn,
+            delivery_id=1,
+            list_id=1,
+            now=NOW,
+            text_=lambda r: f"Chào {r['name']} ({r['xa']}) – Sóc Trăng",
+        )
+        rows = dict(
+            conn.execute(text("SELECT phone, text FROM sms_message WHERE delivery_id = 1")).all()
+        )
+        enc = conn.execute(
+            text("SELECT DISTINCT encoding FROM sms_message WHERE delivery_id = 1")
+        ).scalar_one()
         st = statuses(conn, 1)
     assert rows["+84912345678"] == "Chào An (Phường 1) – Sóc Trăng"
     assert enc == "UCS-2"
@@ -120,26 +158,37 @@ def test_rendered_text_per_recipient(engine):
 
 def test_partner_batches_flow(engine, tmp_path):
     with engine.begin() as conn:
-        waves.expand_wave(conn, delivery_id=1, list_id=1, text_="=Thông báo", now=NOW,
-                          batches=True)
-        batches = {b["carrier"]: b for b in conn.execute(text(
-            "SELECT id, carrier, message_count, status FROM sms_batch WHERE delivery_id = 1"
-        )).mappings()}
-    assert {c: b["message_count"] for c, b in batches.items()} == \
-        {"vinaphone": 1, "viettel": 1, "gmobile": 1}  # suppressed numbers are not batched
+        waves.expand_wave(conn, delivery_id=1, list_id=1, text_="=Thông báo", now=NOW, batches=True)
+        batches = {
+            b["carrier"]: b
+            for b in conn.execute(
+                text(
+                    "SELECT id, carrier, message_count, status FROM sms_batch WHERE delivery_id = 1"
+                )
+            ).mappings()
+        }
+    assert {c: b["message_count"] for c, b in batches.items()} == {
+        "vinaphone": 1,
+        "viettel": 1,
+        "gmobile": 1,
+    }  # suppressed numbers are not batched
     assert {b["status"] for b in batches.values()} == {"ready"}
 
     viettel = batches["viettel"]["id"]
     with engine.begin() as conn:
         info = waves.write_batch_file(conn, viettel, tmp_path / "viettel.csv")
-        sha = conn.execute(text("SELECT file_sha256 FROM sms_batch WHERE id = :b"),
-                           {"b": viettel}).scalar_one()
+        sha = conn.execute(
+            text("SELECT file_sha256 FROM sms_batch WHERE id = :b"), {"b": viettel}
+        ).scalar_one()
         waves.write_batch_file(conn, viettel, tmp_path / "viettel.xlsx", "xlsx")
-        message_id = conn.execute(text("SELECT id FROM sms_message WHERE batch_id = :b"),
-                                  {"b": viettel}).scalar_one()
+        message_id = conn.execute(
+            text("SELECT id FROM sms_message WHERE batch_id = :b"), {"b": viettel}
+        ).scalar_one()
     rows = list(csv.reader(io.StringIO((tmp_path / "viettel.csv").read_text("utf-8"))))
-    assert rows == [["message_id", "phone", "text"],
-                    [str(message_id), "+84961111111", "'=Thông báo"]]
+    assert rows == [
+        ["message_id", "phone", "text"],
+        [str(message_id), "+84961111111", "'=Thông báo"],
+    ]
     assert info.sha256 == sha and info.rows == 1
     assert (tmp_path / "viettel.xlsx").stat().st_size > 0
 
@@ -149,18 +198,26 @@ def test_partner_batches_flow(engine, tmp_path):
         assert waves.set_batch_status(conn, viettel, "downloaded", now=NOW)  # no step back
         assert not waves.set_batch_status(conn, viettel, "ready", now=NOW)
         assert statuses(conn, 1)["+84961111111"] == ("sent", None)
-        other_batch_msg = conn.execute(text(
-            "SELECT id FROM sms_message WHERE batch_id = :b"),
-            {"b": batches["vinaphone"]["id"]}).scalar_one()
-        result = waves.apply_partner_report(conn, viettel, [
-            ReportRow(2, message_id, "not_our_subscriber", NOW, "chuyển mạng"),
-            ReportRow(3, other_batch_msg, "delivered", NOW, None),  # another carrier's
-        ], now=NOW)
+        other_batch_msg = conn.execute(
+            text("SELECT id FROM sms_message WHERE batch_id = :b"),
+            {"b": batches["vinaphone"]["id"]},
+        ).scalar_one()
+        result = waves.apply_partner_report(
+            conn,
+            viettel,
+            [
+                ReportRow(2, message_id, "not_our_subscriber", NOW, "chuyển mạng"),
+                ReportRow(3, other_batch_msg, "delivered", NOW, None),  # another carrier's
+            ],
+            now=NOW,
+        )
         assert result["applied"] == 1
         assert [e["line"] for e in result["errors"]] == [3]
         assert statuses(conn, 1)["+84912345678"] == ("pending", None)  # untouched
-        batch = conn.execute(text("SELECT status, acknowledged_at, reported_at FROM sms_batch "
-                                  "WHERE id = :b"), {"b": viettel}).one()
+        batch = conn.execute(
+            text("SELECT status, acknowledged_at, reported_at FROM sms_batch WHERE id = :b"),
+            {"b": viettel},
+        ).one()
         assert batch[0] == "reported" and batch[1] is not None and batch[2] is not None
 
         new = waves.rebatch_not_our_subscriber(conn, 1, "mobifone", now=NOW)
@@ -171,9 +228,15 @@ def test_partner_batches_flow(engine, tmp_path):
 def test_dlrs_never_move_backwards(engine):
     with engine.begin() as conn:
         waves.expand_wave(conn, delivery_id=1, list_id=1, text_="x", now=NOW)
-        ids = [r[0] for r in conn.execute(text(
-            "SELECT id FROM sms_message WHERE delivery_id = 1 AND status = 'pending' "
-            "ORDER BY id"))]
+        ids = [
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT id FROM sms_message WHERE delivery_id = 1 AND status = 'pending' "
+                    "ORDER BY id"
+                )
+            )
+        ]
         a, b, c = ids
         assert waves.apply_dlr(conn, a, 1, now=NOW) == "delivered"  # 1 before 8
         assert waves.apply_dlr(conn, a, 8, now=NOW) is None
@@ -203,8 +266,7 @@ def test_refusal_reply_suppresses_at_once(engine):
         assert len(waves.claim_pending(conn, 1, limit=1, now=NOW)) == 1
         rows = conn.execute(text("SELECT phone, source FROM opt_out ORDER BY id")).all()
         assert [tuple(r) for r in rows] == [("+84987654321", "dnc"), ("+84912345678", "reply")]
-        result = waves.add_opt_outs(conn, ["0912345678", "09x", "0961111111"], "import",
-                                    now=NOW)
+        result = waves.add_opt_outs(conn, ["0912345678", "09x", "0961111111"], "import", now=NOW)
         assert result == {"added": 1, "invalid": 1, "already": 1}
         # the next wave honours them
         counts = waves.expand_wave(conn, delivery_id=2, list_id=1, text_="x", now=NOW)
@@ -234,19 +296,26 @@ def test_batch_csv_is_the_same_from_the_database_fast_path(engine, tmp_path):
 
     tricky = {
         "+84912345678": 'Dấu phẩy, "ngoặc kép" và\nxuống dòng',
-        "+84987654321": "=HYPERLINK(\"http://evil\")",
+        "+84987654321": '=HYPERLINK("http://evil")',
         "+84901234567": " khoảng trắng đầu và cuối ",
         "+84961111111": "\\N và \\ gạch chéo\ttab",
         "+84991234567": "-5 độ; @người; +84",
     }
     with engine.begin() as conn:
-        waves.expand_wave(conn, delivery_id=1, list_id=1, now=NOW, batches=True,
-                          policy=SmsPolicy(max_per_24h=None, honour_opt_out=False),
-                          text_=lambda r: tricky[r["phone"]])
+        waves.expand_wave(
+            conn,
+            delivery_id=1,
+            list_id=1,
+            now=NOW,
+            batches=True,
+            policy=SmsPolicy(max_per_24h=None, honour_opt_out=False),
+            text_=lambda r: tricky[r["phone"]],
+        )
         for (batch_id,) in conn.execute(text("SELECT id FROM sms_batch WHERE delivery_id = 1")):
             fast = waves.write_batch_file(conn, batch_id, tmp_path / f"{batch_id}.csv")
             plain = write_batch_csv(waves.batch_rows(conn, batch_id), tmp_path / f"{batch_id}.p")
-            assert (tmp_path / f"{batch_id}.csv").read_bytes() == \
-                (tmp_path / f"{batch_id}.p").read_bytes()
+            assert (tmp_path / f"{batch_id}.csv").read_bytes() == (
+                tmp_path / f"{batch_id}.p"
+            ).read_bytes()
             assert (fast.rows, fast.sha256) == (plain.rows, plain.sha256)
             assert fast.rows >= 1

@@ -30,12 +30,22 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 _STATUS_ALIASES = {
-    "delivered": "delivered", "delivrd": "delivered", "success": "delivered",
-    "thanhcong": "delivered", "dagui": "delivered",
-    "failed": "failed", "fail": "failed", "undeliv": "failed", "undelivered": "failed",
-    "error": "failed", "thatbai": "failed", "loi": "failed",
-    "notoursubscriber": "not_our_subscriber", "notsubscriber": "not_our_subscriber",
-    "ported": "not_our_subscriber", "khongphaithuebao": "not_our_subscriber",
+    "delivered": "delivered",
+    "delivrd": "delivered",
+    "success": "delivered",
+    "thanhcong": "delivered",
+    "dagui": "delivered",
+    "failed": "failed",
+    "fail": "failed",
+    "undeliv": "failed",
+    "undelivered": "failed",
+    "error": "failed",
+    "thatbai": "failed",
+    "loi": "failed",
+    "notoursubscriber": "not_our_subscriber",
+    "notsubscriber": "not_our_subscriber",
+    "ported": "not_our_subscriber",
+    "khongphaithuebao": "not_our_subscriber",
 }
 
 
@@ -155,29 +165,31 @@ def _when(value: Any) -> datetime | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return datetime.fromtimestamp(float(value), UTC)
     s = str(value).strip().replace("Z", "+00:00")
+    dt: datetime | None = None
     try:
         dt = datetime.fromisoformat(s)
     except ValueError:
-        dt = None
         for fmt in ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M"):
             try:
                 dt = datetime.strptime(s, fmt)
                 break
             except ValueError:
                 continue
-        if dt is None:
-            raise ValueError(s) from None
+    if dt is None:
+        raise ValueError(s)
     if dt.tzinfo is None:  # a time without offset is Vietnam's civil time
         dt = dt.replace(tzinfo=_VN_TZ)
     return dt.astimezone(UTC)
 
 
-def _parse_item(line: int, item: Mapping[str, Any], errors: list[dict[str, Any]],
-                rows: list[ReportRow]) -> None:
+def _parse_item(
+    line: int, item: Mapping[str, Any], errors: list[dict[str, Any]], rows: list[ReportRow]
+) -> None:
     def err(value: Any, reason: str) -> None:
         if len(errors) < MAX_REPORT_ERRORS:
-            errors.append({"line": line, "value": "" if value is None else str(value)[:200],
-                           "reason": reason})
+            errors.append(
+                {"line": line, "value": "" if value is None else str(value)[:200], "reason": reason}
+            )
 
     raw_id = item.get("message_id")
     try:
@@ -190,8 +202,7 @@ def _parse_item(line: int, item: Mapping[str, Any], errors: list[dict[str, Any]]
         return err(raw_id, "message_id phải là số nguyên dương.")
     status = _status(item.get("status"))
     if status is None:
-        return err(item.get("status"),
-                   "status phải là delivered, failed hoặc not_our_subscriber.")
+        return err(item.get("status"), "status phải là delivered, failed hoặc not_our_subscriber.")
     try:
         at = _when(item.get("at"))
     except (ValueError, OverflowError, OSError):
@@ -201,8 +212,9 @@ def _parse_item(line: int, item: Mapping[str, Any], errors: list[dict[str, Any]]
     rows.append(ReportRow(line, mid, status, at, reason))
 
 
-def parse_partner_report(stream: BinaryIO, filename: str = "",
-                         *, max_bytes: int = MAX_REPORT_BYTES) -> PartnerReport:
+def parse_partner_report(
+    stream: BinaryIO, filename: str = "", *, max_bytes: int = MAX_REPORT_BYTES
+) -> PartnerReport:
     """Parse a partner's delivery report: a JSON list (or ``{"items": [...]}``)
     or a CSV with a header of ``message_id, status, at, reason``.
 
@@ -212,8 +224,9 @@ def parse_partner_report(stream: BinaryIO, filename: str = "",
     """
     data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise ReportFileError(f"Tệp báo cáo quá lớn: giới hạn {max_bytes // (1024 * 1024)} MB.",
-                              code="too_large")
+        raise ReportFileError(
+            f"Tệp báo cáo quá lớn: giới hạn {max_bytes // (1024 * 1024)} MB.", code="too_large"
+        )
     if not data.strip():
         raise ReportFileError("Tệp báo cáo trống.")
     if data.startswith(b"\xef\xbb\xbf"):
@@ -240,8 +253,13 @@ def parse_partner_report(stream: BinaryIO, filename: str = "",
             raise ReportFileError("Báo cáo JSON phải là một danh sách các đối tượng.")
         for i, item in enumerate(doc, start=1):
             if not isinstance(item, dict):
-                errors.append({"line": i, "value": str(item)[:200],
-                               "reason": "Mỗi phần tử phải là một đối tượng JSON."})
+                errors.append(
+                    {
+                        "line": i,
+                        "value": str(item)[:200],
+                        "reason": "Mỗi phần tử phải là một đối tượng JSON.",
+                    }
+                )
                 continue
             _parse_item(i, item, errors, rows)
         return PartnerReport(rows, errors)
@@ -252,8 +270,7 @@ def parse_partner_report(stream: BinaryIO, filename: str = "",
     missing = [c for c in ("message_id", "status") if c not in header]
     if missing:
         raise ReportFileError(
-            "Tệp CSV thiếu cột " + ", ".join(missing)
-            + " (cần message_id, status, at, reason)."
+            "Tệp CSV thiếu cột " + ", ".join(missing) + " (cần message_id, status, at, reason)."
         )
     line = 2
     for record in reader:

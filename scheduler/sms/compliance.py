@@ -62,7 +62,8 @@ class SmsPolicy:
         except (ZoneInfoNotFoundError, ValueError):
             errors["tz"] = f"Múi giờ '{self.tz}' không tồn tại."
         if self.max_per_24h is not None and (
-            isinstance(self.max_per_24h, bool) or not isinstance(self.max_per_24h, int)
+            isinstance(self.max_per_24h, bool)
+            or not isinstance(self.max_per_24h, int)
             or self.max_per_24h < 1
         ):
             errors["max_per_24h"] = "Số tin tối đa mỗi 24 giờ phải là số nguyên dương."
@@ -127,8 +128,7 @@ def next_allowed_time(now_utc: datetime, policy: SmsPolicy) -> datetime:
         return now_utc
     start = datetime.combine(local.date(), policy.window_start, tzinfo=zone)
     if start <= local:
-        start = datetime.combine(local.date() + timedelta(days=1), policy.window_start,
-                                 tzinfo=zone)
+        start = datetime.combine(local.date() + timedelta(days=1), policy.window_start, tzinfo=zone)
     return start.astimezone(UTC)
 
 

@@ -17,6 +17,15 @@ from channels.sms_kannel import (  # noqa: F401
 )
 
 __all__ = [
-    "GSM7_BASIC", "GSM7_EXTENSION", "GSM7_MULTI", "GSM7_SINGLE", "MAX_PARTS",
-    "UCS2_MULTI", "UCS2_SINGLE", "SmsInfo", "analyze", "check_brandname", "strip_diacritics",
+    "GSM7_BASIC",
+    "GSM7_EXTENSION",
+    "GSM7_MULTI",
+    "GSM7_SINGLE",
+    "MAX_PARTS",
+    "UCS2_MULTI",
+    "UCS2_SINGLE",
+    "SmsInfo",
+    "analyze",
+    "check_brandname",
+    "strip_diacritics",
 ]

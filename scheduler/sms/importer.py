@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _json_str  # C-accelerated
 from typing import IO, Any, BinaryIO
 
-from scheduler.sms.phones import CARRIER_CODES, PhoneNormalizer
+from scheduler.sms.phones import CARRIER_CODES, PhoneNormalizer, PhoneResult
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 #: How many rejected rows the report keeps (all of them go to ``rejects``).
@@ -39,13 +39,38 @@ MAX_CELL_CHARS = 1000
 MAX_COLUMNS = 200
 
 _PHONE_HEADERS = {
-    "sodienthoai", "sdt", "dienthoai", "sodt", "didong", "sodidong", "dtdd", "sdtdd",
-    "phone", "phonenumber", "mobile", "mobilephone", "msisdn", "tel", "telephone", "cellphone",
-    "sothuebao", "thuebao", "sodienthoaididong",
+    "sodienthoai",
+    "sdt",
+    "dienthoai",
+    "sodt",
+    "didong",
+    "sodidong",
+    "dtdd",
+    "sdtdd",
+    "phone",
+    "phonenumber",
+    "mobile",
+    "mobilephone",
+    "msisdn",
+    "tel",
+    "telephone",
+    "cellphone",
+    "sothuebao",
+    "thuebao",
+    "sodienthoaididong",
 }
 _NAME_HEADERS = {
-    "hovaten", "hoten", "ten", "tennguoinhan", "hotennguoinhan", "name", "fullname",
-    "khachhang", "tenkhachhang", "congdan", "hotencongdan",
+    "hovaten",
+    "hoten",
+    "ten",
+    "tennguoinhan",
+    "hotennguoinhan",
+    "name",
+    "fullname",
+    "khachhang",
+    "tenkhachhang",
+    "congdan",
+    "hotencongdan",
 }
 
 
@@ -148,8 +173,9 @@ def _clean_cell(value: Any) -> str:
     return s[:MAX_CELL_CHARS]
 
 
-def _find_column(headers: list[str], wanted: str | None, known: set[str], what: str,
-                 field_name: str) -> int | None:
+def _find_column(
+    headers: list[str], wanted: str | None, known: set[str], what: str, field_name: str
+) -> int | None:
     keys = [header_key(h) for h in headers]
     if wanted is not None:
         want = wanted.strip()
@@ -164,7 +190,8 @@ def _find_column(headers: list[str], wanted: str | None, known: set[str], what: 
             return int(want) - 1
         raise ImportError_(
             f"Không có cột '{want}' trong tệp. Các cột có trong tệp: "
-            + ", ".join(f"'{h}'" for h in headers if h) + ".",
+            + ", ".join(f"'{h}'" for h in headers if h)
+            + ".",
             field=field_name,
         )
     for i, k in enumerate(keys):
@@ -243,11 +270,11 @@ class RecipientReader:
         name_column: str | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         rejects: IO[str] | None = None,
-        normalizer: Callable[[Any], Any] | None = None,
+        normalizer: Callable[[Any], PhoneResult] | None = None,
     ):
         self.filename = filename or ""
         self.report = ImportReport()
-        self._normalize = normalizer or PhoneNormalizer()
+        self._normalize: Callable[[Any], PhoneResult] = normalizer or PhoneNormalizer()
         self._rejects = csv.writer(rejects) if rejects is not None else None
         if self._rejects is not None:
             self._rejects.writerow(["line", "value", "reason"])
@@ -265,7 +292,7 @@ class RecipientReader:
             self.close()
             raise
 
-    def _open(self, raw: io.BufferedReader) -> None:
+    def _open(self, raw: Any) -> None:
         head = raw.peek(8)[:8]
         if not head:
             raise ImportError_("Tệp trống: không có dữ liệu.")
@@ -316,9 +343,7 @@ class RecipientReader:
         self.report.delimiter = delimiter
 
         def rows() -> Iterator[tuple[int, list[Any]]]:
-            reader = csv.reader(
-                _chain_first(first, text), delimiter=delimiter, strict=False
-            )
+            reader = csv.reader(_chain_first(first, text), delimiter=delimiter, strict=False)
             line = 1
             try:
                 for record in reader:
@@ -346,8 +371,9 @@ class RecipientReader:
         try:
             wb = openpyxl.load_workbook(self._tmp, read_only=True, data_only=False)
         except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-            raise ImportError_(f"Tệp Excel bị hỏng hoặc không đọc được ({type(exc).__name__}).")\
-                from None
+            raise ImportError_(
+                f"Tệp Excel bị hỏng hoặc không đọc được ({type(exc).__name__})."
+            ) from None
         self._workbook = wb
         ws = wb.worksheets[0] if wb.worksheets else None
         if ws is None:
@@ -376,8 +402,13 @@ class RecipientReader:
         if len(header) > MAX_COLUMNS:
             raise ImportError_(f"Tệp có {len(header)} cột, tối đa {MAX_COLUMNS} cột.")
         self._header_line = line
-        phone_idx = _find_column(header, _none_if_blank(self._phone_column), _PHONE_HEADERS,
-                                 "số điện thoại", "phone_column")
+        phone_idx = _find_column(
+            header,
+            _none_if_blank(self._phone_column),
+            _PHONE_HEADERS,
+            "số điện thoại",
+            "phone_column",
+        )
         if phone_idx is None:
             if self._normalize(header[0]).e164 is not None:
                 raise ImportError_(
@@ -387,12 +418,14 @@ class RecipientReader:
                 )
             raise ImportError_(
                 "Không tìm thấy cột số điện thoại (ví dụ 'Số điện thoại', 'SĐT', 'phone'). "
-                "Các cột có trong tệp: " + ", ".join(f"'{h}'" for h in header if h)
+                "Các cột có trong tệp: "
+                + ", ".join(f"'{h}'" for h in header if h)
                 + ". Hãy chọn cột số điện thoại (phone_column).",
                 field="phone_column",
             )
-        name_idx = _find_column(header, _none_if_blank(self._name_column), _NAME_HEADERS,
-                                "họ tên", "name_column")
+        name_idx = _find_column(
+            header, _none_if_blank(self._name_column), _NAME_HEADERS, "họ tên", "name_column"
+        )
         if name_idx == phone_idx:
             name_idx = None
         self._phone_idx = phone_idx
@@ -438,6 +471,7 @@ class RecipientReader:
                 e164, carrier, was_old, reason = normalize(raw)
                 if e164 is None:
                     value = clean(raw)
+                    reason = reason or ""
                     report.reject(line, value, reason)
                     if rejects is not None:
                         rejects.writerow([line, _neutralise(value), reason])
@@ -450,9 +484,13 @@ class RecipientReader:
                 valid += 1
                 if was_old:
                     converted += 1
+                carrier = carrier or "other"
                 by_carrier[carrier] = by_carrier.get(carrier, 0) + 1
-                name = (clean(record[name_idx]) or None) if name_idx is not None \
-                    and name_idx < n else None
+                name = (
+                    (clean(record[name_idx]) or None)
+                    if name_idx is not None and name_idx < n
+                    else None
+                )
                 fields = {slug: clean(record[i]) for i, slug in extra if i < n}
                 yield line, e164, carrier, name, fields, was_old
             report.finished = True
@@ -492,8 +530,14 @@ def read_recipients(
     """Open an upload and return an iterator of valid, unique ``ImportRow``s;
     ``.report`` fills in while iterating. ``rejects`` (a text stream) receives
     every rejected row as CSV (line, value, reason) for the downloadable file."""
-    return RecipientReader(stream, filename, phone_column=phone_column,
-                           name_column=name_column, max_bytes=max_bytes, rejects=rejects)
+    return RecipientReader(
+        stream,
+        filename,
+        phone_column=phone_column,
+        name_column=name_column,
+        max_bytes=max_bytes,
+        rejects=rejects,
+    )
 
 
 def _as_tuples(rows: Any) -> Iterator[tuple[Any, ...]]:
@@ -501,8 +545,11 @@ def _as_tuples(rows: Any) -> Iterator[tuple[Any, ...]]:
         yield from rows.tuples()
         return
     for r in rows:
-        yield (r.line, r.phone, r.carrier, r.name, r.fields, r.converted) \
-            if isinstance(r, ImportRow) else tuple(r)
+        yield (
+            (r.line, r.phone, r.carrier, r.name, r.fields, r.converted)
+            if isinstance(r, ImportRow)
+            else tuple(r)
+        )
 
 
 def copy_recipients(conn: Any, list_id: int, rows: Iterable[ImportRow]) -> int:
@@ -515,15 +562,24 @@ def copy_recipients(conn: Any, list_id: int, rows: Iterable[ImportRow]) -> int:
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
         return _copy_pg(conn, list_id, rows)
     from sqlalchemy import insert
+    from sqlmodel import SQLModel
 
     from scheduler.sms.models import Recipient
 
-    table = Recipient.__table__
+    table = SQLModel.metadata.tables[Recipient.__tablename__]
     count = 0
     batch: list[dict[str, Any]] = []
     for line, phone, carrier, name, fields, _ in _as_tuples(rows):
-        batch.append({"list_id": list_id, "line": line, "phone": phone,
-                      "carrier": carrier, "name": name, "fields": fields})
+        batch.append(
+            {
+                "list_id": list_id,
+                "line": line,
+                "phone": phone,
+                "carrier": carrier,
+                "name": name,
+                "fields": fields,
+            }
+        )
         if len(batch) >= 5000:
             conn.execute(insert(table), batch)
             count += len(batch)
@@ -547,9 +603,7 @@ def _copy_text(value: str | None) -> str:
 
 def _json_object(fields: dict[str, str]) -> str:
     """JSON of a str -> str dict (what the importer produces), built directly."""
-    return "{" + ",".join(
-        f"{_json_str(k)}:{_json_str(v)}" for k, v in fields.items()
-    ) + "}"
+    return "{" + ",".join(f"{_json_str(k)}:{_json_str(v)}" for k, v in fields.items()) + "}"
 
 
 def _copy_pg(conn: Any, list_id: int, rows: Iterable[ImportRow]) -> int:

@@ -66,8 +66,9 @@ class SmsStatus(enum.StrEnum):
 #: States a per-recipient record may move to from each state (DLRs may arrive
 #: out of order: a late "sent" never downgrades "delivered").
 SMS_TRANSITIONS: dict[str, frozenset[str]] = {
-    SmsStatus.PENDING: frozenset({"sent", "suppressed", "failed", "delivered",
-                                  "not_our_subscriber"}),
+    SmsStatus.PENDING: frozenset(
+        {"sent", "suppressed", "failed", "delivered", "not_our_subscriber"}
+    ),
     SmsStatus.SENT: frozenset({"delivered", "failed", "not_our_subscriber"}),
     SmsStatus.FAILED: frozenset({"pending", "delivered"}),
     SmsStatus.NOT_OUR_SUBSCRIBER: frozenset({"pending"}),
@@ -110,12 +111,13 @@ class RecipientList(SQLModel, table=True):
     invalid: int = 0
     duplicates: int = 0
     converted: int = 0
-    by_carrier: dict[str, int] = Field(default_factory=dict,
-                                       sa_column=Column(JsonType, nullable=False))
-    errors_preview: list[dict[str, Any]] = Field(default_factory=list,
-                                                 sa_column=Column(JsonType, nullable=False))
-    status: str = Field(default=ListStatus.IMPORTING,
-                        sa_column=Column(String(20), nullable=False))
+    by_carrier: dict[str, int] = Field(
+        default_factory=dict, sa_column=Column(JsonType, nullable=False)
+    )
+    errors_preview: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JsonType, nullable=False)
+    )
+    status: str = Field(default=ListStatus.IMPORTING, sa_column=Column(String(20), nullable=False))
 
 
 class Recipient(SQLModel, table=True):
@@ -123,16 +125,19 @@ class Recipient(SQLModel, table=True):
     # The unique index leads with list_id, so it also serves "all of list N".
     __table_args__ = (UniqueConstraint("list_id", "phone", name="uq_recipient_list_phone"),)
 
-    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True,
-                                                          autoincrement=True))
-    list_id: int = Field(sa_column=Column(
-        Integer, ForeignKey("recipient_list.id", ondelete="CASCADE"), nullable=False))
+    id: int | None = Field(
+        default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
+    )
+    list_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("recipient_list.id", ondelete="CASCADE"), nullable=False
+        )
+    )
     line: int
     phone: str = Field(sa_column=Column(String(16), nullable=False))  # E.164
     carrier: str = Field(sa_column=Column(String(20), nullable=False))
     name: str | None = Field(default=None, sa_column=Column(String(1000)))
-    fields: dict[str, Any] = Field(default_factory=dict,
-                                   sa_column=Column(JsonType, nullable=False))
+    fields: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonType, nullable=False))
 
 
 class OptOut(SQLModel, table=True):
@@ -150,17 +155,18 @@ class SmsBatch(SQLModel, table=True):
     __table_args__ = (Index("ix_sms_batch_carrier_status", "carrier", "status"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    delivery_id: int = Field(sa_column=Column(Integer, ForeignKey("delivery.id"),
-                                              nullable=False, index=True))
+    delivery_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("delivery.id"), nullable=False, index=True)
+    )
     #: telecom unit code: viettel, vinaphone, mobifone, vietnamobile, gmobile, other
     carrier: str = Field(sa_column=Column(String(20), nullable=False))
     status: str = Field(default=BatchStatus.READY, sa_column=Column(String(20), nullable=False))
     message_count: int = 0
     created_at: datetime = _ts()
-    downloaded_at: datetime | None = Field(default=None,
-                                           sa_column=Column(DateTime(timezone=True)))
-    acknowledged_at: datetime | None = Field(default=None,
-                                             sa_column=Column(DateTime(timezone=True)))
+    downloaded_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    acknowledged_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True))
+    )
     reported_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     file_sha256: str | None = Field(default=None, sa_column=Column(String(64)))
 
@@ -174,10 +180,10 @@ class SmsMessage(SQLModel, table=True):
         Index("ix_sms_message_delivery_status", "delivery_id", "status"),
     )
 
-    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True,
-                                                          autoincrement=True))
-    delivery_id: int = Field(sa_column=Column(Integer, ForeignKey("delivery.id"),
-                                              nullable=False))
+    id: int | None = Field(
+        default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
+    )
+    delivery_id: int = Field(sa_column=Column(Integer, ForeignKey("delivery.id"), nullable=False))
     recipient_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     phone: str = Field(sa_column=Column(String(16), nullable=False))
     carrier: str = Field(sa_column=Column(String(20), nullable=False))
@@ -187,8 +193,9 @@ class SmsMessage(SQLModel, table=True):
     status: str = Field(default=SmsStatus.PENDING, sa_column=Column(String(24), nullable=False))
     reason: str | None = Field(default=None, sa_column=Column(String(500)))
     external_id: str | None = Field(default=None, sa_column=Column(String(100)))
-    batch_id: int | None = Field(default=None, sa_column=Column(
-        Integer, ForeignKey("sms_batch.id"), index=True))
+    batch_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("sms_batch.id"), index=True)
+    )
     attempts: int = 0
     updated_at: datetime = _ts()
 

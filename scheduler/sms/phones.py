@@ -30,13 +30,22 @@ CARRIER_CODES = ("viettel", "vinaphone", "mobifone", "vietnamobile", "gmobile", 
 #: prefix (without 0); the last 7 digits are kept.
 OLD_PREFIXES: dict[str, str] = {
     # MobiFone
-    "120": "70", "121": "79", "122": "77", "126": "76", "128": "78",
+    "120": "70",
+    "121": "79",
+    "122": "77",
+    "126": "76",
+    "128": "78",
     # VinaPhone
-    "123": "83", "124": "84", "125": "85", "127": "81", "129": "82",
+    "123": "83",
+    "124": "84",
+    "125": "85",
+    "127": "81",
+    "129": "82",
     # Viettel 0162…0169 -> 032…039
     **{f"16{d}": f"3{d}" for d in range(2, 10)},
     # Vietnamobile
-    "186": "56", "188": "58",
+    "186": "56",
+    "188": "58",
     # Gmobile
     "199": "59",
 }
@@ -55,8 +64,10 @@ _CARRIER_NAMES = {
 #: Reviewed fallback where phonenumbers knows the number is valid but names no
 #: carrier (e.g. 0990-0992): prefixes from SMS.md, 2-digit national prefix.
 _PREFIX_CARRIERS = {
-    **{p: "viettel" for p in ("86", "96", "97", "98", "32", "33", "34", "35", "36", "37",
-                              "38", "39")},
+    **{
+        p: "viettel"
+        for p in ("86", "96", "97", "98", "32", "33", "34", "35", "36", "37", "38", "39")
+    },
     **{p: "vinaphone" for p in ("88", "91", "94", "81", "82", "83", "84", "85")},
     **{p: "mobifone" for p in ("89", "90", "93", "70", "76", "77", "78", "79")},
     **{p: "vietnamobile" for p in ("92", "56", "58", "52")},

@@ -68,8 +68,9 @@ def _suppression_sql(policy: SmsPolicy) -> tuple[str, str, str]:
         )
         status_when.append("WHEN c.n >= :cap THEN 'suppressed'")
         reason_when.append("WHEN c.n >= :cap THEN 'cap_24h'")
-    status = ("CASE " + " ".join(status_when) + " ELSE 'pending' END") if status_when \
-        else "'pending'"
+    status = (
+        ("CASE " + " ".join(status_when) + " ELSE 'pending' END") if status_when else "'pending'"
+    )
     reason = ("CASE " + " ".join(reason_when) + " ELSE NULL END") if reason_when else "NULL"
     return " ".join(joins), status, reason
 
@@ -93,19 +94,27 @@ def expand_wave(
     """
     policy = policy or SmsPolicy()
     now = _now(now)
-    params: dict[str, Any] = {"delivery_id": delivery_id, "list_id": list_id, "now": now,
-                              "since": now - timedelta(hours=24), "cap": policy.max_per_24h}
+    params: dict[str, Any] = {
+        "delivery_id": delivery_id,
+        "list_id": list_id,
+        "now": now,
+        "since": now - timedelta(hours=24),
+        "cap": policy.max_per_24h,
+    }
     joins, status_sql, reason_sql = _suppression_sql(policy)
     if callable(text_):
         _insert_rendered(conn, delivery_id, list_id, text_, now)
         # Suppress what the policy forbids among the records just added.
-        conn.execute(_sql(
-            f"UPDATE sms_message SET status = 'suppressed', reason = s.reason FROM ("
-            f"SELECT r.phone AS phone, {reason_sql} AS reason, {status_sql} AS st "
-            f"FROM recipient r {joins} WHERE r.list_id = :list_id) s "
-            f"WHERE sms_message.delivery_id = :delivery_id AND sms_message.phone = s.phone "
-            f"AND sms_message.status = 'pending' AND s.st = 'suppressed'"
-        ), params)
+        conn.execute(
+            _sql(
+                f"UPDATE sms_message SET status = 'suppressed', reason = s.reason FROM ("
+                f"SELECT r.phone AS phone, {reason_sql} AS reason, {status_sql} AS st "
+                f"FROM recipient r {joins} WHERE r.list_id = :list_id) s "
+                f"WHERE sms_message.delivery_id = :delivery_id AND sms_message.phone = s.phone "
+                f"AND sms_message.status = 'pending' AND s.st = 'suppressed'"
+            ),
+            params,
+        )
     else:
         info = analyze(text_)
         params.update(text=info.text, segments=max(1, info.parts), encoding=info.encoding)
@@ -113,9 +122,15 @@ def expand_wave(
         if batches:
             # One batch per carrier, filled as the records are inserted (no
             # second pass over a million rows).
-            carriers = [row[0] for row in conn.execute(_sql(
-                "SELECT DISTINCT carrier FROM recipient WHERE list_id = :l ORDER BY carrier"),
-                {"l": list_id})]
+            carriers = [
+                row[0]
+                for row in conn.execute(
+                    _sql(
+                        "SELECT DISTINCT carrier FROM recipient WHERE list_id = :l ORDER BY carrier"
+                    ),
+                    {"l": list_id},
+                )
+            ]
             whens = []
             for i, carrier in enumerate(carriers):
                 batch_id = _new_batch(conn, delivery_id, carrier, now)
@@ -123,34 +138,47 @@ def expand_wave(
                 params[f"bc{i}"] = carrier
                 whens.append(f"WHEN :bc{i} THEN {int(batch_id)}")
             if whens:
-                batch_sql = ("CASE WHEN s.st = 'pending' THEN CASE s.carrier "
-                             + " ".join(whens) + " END END")
+                batch_sql = (
+                    "CASE WHEN s.st = 'pending' THEN CASE s.carrier " + " ".join(whens) + " END END"
+                )
         # A first expansion inserts plainly (ON CONFLICT's speculative insertion
         # costs ~30% more); resuming one skips the records that exist. Two
         # workers never expand one delivery (the lease), and if they did the
         # unique (delivery_id, phone) would fail the second transaction.
-        fresh = conn.execute(_sql(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM sms_message WHERE delivery_id = :d LIMIT 1) x"),
-            {"d": delivery_id}).scalar_one() == 0
+        fresh = (
+            conn.execute(
+                _sql(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM sms_message WHERE delivery_id = :d LIMIT 1) x"
+                ),
+                {"d": delivery_id},
+            ).scalar_one()
+            == 0
+        )
         if conn.dialect.name == "postgresql":
             # sort in memory: rows go in phone order, so the (delivery_id, phone)
             # index grows at its right edge instead of at random pages
             conn.execute(_sql("SET LOCAL work_mem = '64MB'"))
-        conn.execute(_sql(
-            "INSERT INTO sms_message (delivery_id, recipient_id, phone, carrier, text, "
-            "segments, encoding, status, reason, attempts, updated_at, batch_id) "
-            "SELECT :delivery_id, s.id, s.phone, s.carrier, :text, :segments, :encoding, "
-            f"s.st, s.reason, 0, :now, {batch_sql} FROM ("
-            f"SELECT r.id AS id, r.phone AS phone, r.carrier AS carrier, {status_sql} AS st, "
-            f"{reason_sql} AS reason FROM recipient r {joins} WHERE r.list_id = :list_id) s "
-            "WHERE true ORDER BY s.phone" + ("" if fresh else
-                                              " ON CONFLICT (delivery_id, phone) DO NOTHING")
-        ), params)
+        conn.execute(
+            _sql(
+                "INSERT INTO sms_message (delivery_id, recipient_id, phone, carrier, text, "
+                "segments, encoding, status, reason, attempts, updated_at, batch_id) "
+                "SELECT :delivery_id, s.id, s.phone, s.carrier, :text, :segments, :encoding, "
+                f"s.st, s.reason, 0, :now, {batch_sql} FROM ("
+                f"SELECT r.id AS id, r.phone AS phone, r.carrier AS carrier, {status_sql} AS st, "
+                f"{reason_sql} AS reason FROM recipient r {joins} WHERE r.list_id = :list_id) s "
+                "WHERE true ORDER BY s.phone"
+                + ("" if fresh else " ON CONFLICT (delivery_id, phone) DO NOTHING")
+            ),
+            params,
+        )
         if new_batches:
             ids = ", ".join(str(int(b)) for b in new_batches)
-            conn.execute(_sql(
-                "UPDATE sms_batch SET message_count = (SELECT COUNT(*) FROM sms_message m "
-                f"WHERE m.batch_id = sms_batch.id) WHERE id IN ({ids})"))
+            conn.execute(
+                _sql(
+                    "UPDATE sms_batch SET message_count = (SELECT COUNT(*) FROM sms_message m "
+                    f"WHERE m.batch_id = sms_batch.id) WHERE id IN ({ids})"
+                )
+            )
             conn.execute(_sql(f"DELETE FROM sms_batch WHERE id IN ({ids}) AND message_count = 0"))
     if batches:
         # records left unbatched (rendered texts, or an earlier interrupted run)
@@ -158,21 +186,29 @@ def expand_wave(
     return wave_counts(conn, delivery_id)["by_status"]
 
 
-def _insert_rendered(conn: Any, delivery_id: int, list_id: int,
-                     render: Callable[[Mapping[str, Any]], str], now: datetime) -> None:
+def _insert_rendered(
+    conn: Any,
+    delivery_id: int,
+    list_id: int,
+    render: Callable[[Mapping[str, Any]], str],
+    now: datetime,
+) -> None:
     from sqlalchemy import select
+    from sqlmodel import SQLModel
 
     from scheduler.sms.models import Recipient, SmsMessage
 
-    table = SmsMessage.__table__
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=["delivery_id", "phone"])
-    r = Recipient.__table__
-    query = select(r.c.id, r.c.phone, r.c.carrier, r.c.name, r.c.fields) \
-        .where(r.c.list_id == list_id).order_by(r.c.id)
+    table = SQLModel.metadata.tables[SmsMessage.__tablename__]
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=["delivery_id", "phone"])
+    r = SQLModel.metadata.tables[Recipient.__tablename__]
+    query = (
+        select(r.c.id, r.c.phone, r.c.carrier, r.c.name, r.c.fields)
+        .where(r.c.list_id == list_id)
+        .order_by(r.c.id)
+    )
     # execution options per statement: Connection.execution_options() would
     # switch the caller's whole connection to server-side cursors
     rows = conn.execute(query.execution_options(stream_results=True, yield_per=2000))
@@ -181,10 +217,23 @@ def _insert_rendered(conn: Any, delivery_id: int, list_id: int,
         values = dict(fields or {})
         values.update(phone=phone, carrier=carrier, name=name or "")
         info = analyze(render(values))
-        batch.append({"delivery_id": delivery_id, "recipient_id": rid, "phone": phone,
-                      "carrier": carrier, "text": info.text, "segments": max(1, info.parts),
-                      "encoding": info.encoding, "status": "pending", "reason": None,
-                      "attempts": 0, "updated_at": now, "batch_id": None, "external_id": None})
+        batch.append(
+            {
+                "delivery_id": delivery_id,
+                "recipient_id": rid,
+                "phone": phone,
+                "carrier": carrier,
+                "text": info.text,
+                "segments": max(1, info.parts),
+                "encoding": info.encoding,
+                "status": "pending",
+                "reason": None,
+                "attempts": 0,
+                "updated_at": now,
+                "batch_id": None,
+                "external_id": None,
+            }
+        )
         if len(batch) >= 2000:
             conn.execute(stmt, batch)
             batch = []
@@ -193,38 +242,59 @@ def _insert_rendered(conn: Any, delivery_id: int, list_id: int,
 
 
 def _new_batch(conn: Any, delivery_id: int, carrier: str, now: datetime) -> int:
-    return int(conn.execute(_sql(
-        "INSERT INTO sms_batch (delivery_id, carrier, status, message_count, created_at) "
-        "VALUES (:d, :c, 'ready', 0, :now) RETURNING id"
-    ), {"d": delivery_id, "c": carrier, "now": now}).scalar_one())
+    return int(
+        conn.execute(
+            _sql(
+                "INSERT INTO sms_batch (delivery_id, carrier, status, message_count, created_at) "
+                "VALUES (:d, :c, 'ready', 0, :now) RETURNING id"
+            ),
+            {"d": delivery_id, "c": carrier, "now": now},
+        ).scalar_one()
+    )
 
 
-def create_partner_batches(conn: Any, delivery_id: int, *,
-                           now: datetime | None = None) -> list[dict[str, Any]]:
+def create_partner_batches(
+    conn: Any, delivery_id: int, *, now: datetime | None = None
+) -> list[dict[str, Any]]:
     """Put the wave's pending, unbatched records into one new batch per
     carrier; returns [{"id", "carrier", "message_count"}]."""
     now = _now(now)
-    carriers = [row[0] for row in conn.execute(_sql(
-        "SELECT DISTINCT carrier FROM sms_message WHERE delivery_id = :d "
-        "AND status = 'pending' AND batch_id IS NULL ORDER BY carrier"), {"d": delivery_id})]
+    carriers = [
+        row[0]
+        for row in conn.execute(
+            _sql(
+                "SELECT DISTINCT carrier FROM sms_message WHERE delivery_id = :d "
+                "AND status = 'pending' AND batch_id IS NULL ORDER BY carrier"
+            ),
+            {"d": delivery_id},
+        )
+    ]
     out = []
     for carrier in carriers:
         batch_id = _new_batch(conn, delivery_id, carrier, now)
-        count = conn.execute(_sql(
-            "UPDATE sms_message SET batch_id = :b WHERE delivery_id = :d AND carrier = :c "
-            "AND status = 'pending' AND batch_id IS NULL"),
-            {"b": batch_id, "d": delivery_id, "c": carrier}).rowcount
-        conn.execute(_sql("UPDATE sms_batch SET message_count = :n WHERE id = :b"),
-                     {"n": count, "b": batch_id})
+        count = conn.execute(
+            _sql(
+                "UPDATE sms_message SET batch_id = :b WHERE delivery_id = :d AND carrier = :c "
+                "AND status = 'pending' AND batch_id IS NULL"
+            ),
+            {"b": batch_id, "d": delivery_id, "c": carrier},
+        ).rowcount
+        conn.execute(
+            _sql("UPDATE sms_batch SET message_count = :n WHERE id = :b"),
+            {"n": count, "b": batch_id},
+        )
         out.append({"id": batch_id, "carrier": carrier, "message_count": count})
     return out
 
 
 def batch_rows(conn: Any, batch_id: int) -> Iterable[tuple[int, str, str]]:
     """(message_id, phone, text) of a batch, streamed in id order."""
-    result = conn.execute(_sql(
-        "SELECT id, phone, text FROM sms_message WHERE batch_id = :b ORDER BY id"
-    ).execution_options(stream_results=True, yield_per=5000), {"b": batch_id})
+    result = conn.execute(
+        _sql(
+            "SELECT id, phone, text FROM sms_message WHERE batch_id = :b ORDER BY id"
+        ).execution_options(stream_results=True, yield_per=5000),
+        {"b": batch_id},
+    )
     for row in result:
         yield row[0], row[1], row[2]
 
@@ -239,8 +309,10 @@ def write_batch_file(conn: Any, batch_id: int, path: str | Path, fmt: str = "csv
         writer = write_batch_csv if fmt == "csv" else write_batch_xlsx
         info = writer(batch_rows(conn, batch_id), path)
     if fmt == "csv":
-        conn.execute(_sql("UPDATE sms_batch SET file_sha256 = :h WHERE id = :b"),
-                     {"h": info.sha256, "b": batch_id})
+        conn.execute(
+            _sql("UPDATE sms_batch SET file_sha256 = :h WHERE id = :b"),
+            {"h": info.sha256, "b": batch_id},
+        )
     return info
 
 
@@ -273,8 +345,9 @@ def set_batch_status(conn: Any, batch_id: int, new: str, *, now: datetime | None
     """Move a batch along ready -> downloaded -> acknowledged -> reported.
     Acknowledging marks its pending messages as sent. False if not allowed."""
     now = _now(now)
-    current = conn.execute(_sql("SELECT status FROM sms_batch WHERE id = :b"),
-                           {"b": batch_id}).scalar_one_or_none()
+    current = conn.execute(
+        _sql("SELECT status FROM sms_batch WHERE id = :b"), {"b": batch_id}
+    ).scalar_one_or_none()
     if current is None:
         return False
     # A repeated download keeps the status (the caller logs every download).
@@ -282,21 +355,29 @@ def set_batch_status(conn: Any, batch_id: int, new: str, *, now: datetime | None
         return True
     if not can_transition(BATCH_TRANSITIONS, current, new):
         return False
-    column = {"downloaded": "downloaded_at", "acknowledged": "acknowledged_at",
-              "reported": "reported_at"}.get(new)
+    column = {
+        "downloaded": "downloaded_at",
+        "acknowledged": "acknowledged_at",
+        "reported": "reported_at",
+    }.get(new)
     sets = "status = :s" + (f", {column} = :now" if column else "")
-    conn.execute(_sql(f"UPDATE sms_batch SET {sets} WHERE id = :b"),
-                 {"s": new, "b": batch_id, "now": now})
+    conn.execute(
+        _sql(f"UPDATE sms_batch SET {sets} WHERE id = :b"), {"s": new, "b": batch_id, "now": now}
+    )
     if new == "acknowledged":
-        conn.execute(_sql(
-            "UPDATE sms_message SET status = 'sent', updated_at = :now "
-            "WHERE batch_id = :b AND status = 'pending'"),
-            {"b": batch_id, "now": now})
+        conn.execute(
+            _sql(
+                "UPDATE sms_message SET status = 'sent', updated_at = :now "
+                "WHERE batch_id = :b AND status = 'pending'"
+            ),
+            {"b": batch_id, "now": now},
+        )
     return True
 
 
-def apply_partner_report(conn: Any, batch_id: int, rows: Iterable[ReportRow], *,
-                         now: datetime | None = None) -> dict[str, Any]:
+def apply_partner_report(
+    conn: Any, batch_id: int, rows: Iterable[ReportRow], *, now: datetime | None = None
+) -> dict[str, Any]:
     """Apply report rows to the batch's messages. Rows naming a message outside
     this batch are errors (a partner never touches another carrier's data)."""
     now = _now(now)
@@ -308,17 +389,28 @@ def apply_partner_report(conn: Any, batch_id: int, rows: Iterable[ReportRow], *,
     for row in rows:
         current = conn.execute(stmt_get, {"m": row.message_id, "b": batch_id}).scalar_one_or_none()
         if current is None:
-            errors.append({"line": row.line, "value": str(row.message_id),
-                           "reason": "message_id không thuộc lô tin này."})
+            errors.append(
+                {
+                    "line": row.line,
+                    "value": str(row.message_id),
+                    "reason": "message_id không thuộc lô tin này.",
+                }
+            )
             continue
         if current == "pending":  # a report implies the partner sent it
             current = "sent"
         if not can_transition(SMS_TRANSITIONS, current, row.status):
-            errors.append({"line": row.line, "value": str(row.message_id),
-                           "reason": f"Không thể chuyển từ '{current}' sang '{row.status}'."})
+            errors.append(
+                {
+                    "line": row.line,
+                    "value": str(row.message_id),
+                    "reason": f"Không thể chuyển từ '{current}' sang '{row.status}'.",
+                }
+            )
             continue
-        conn.execute(stmt_set, {"s": row.status, "r": row.reason, "at": row.at or now,
-                                "m": row.message_id})
+        conn.execute(
+            stmt_set, {"s": row.status, "r": row.reason, "at": row.at or now, "m": row.message_id}
+        )
         applied += 1
     if applied:
         set_batch_status(conn, batch_id, "acknowledged", now=now)
@@ -326,38 +418,47 @@ def apply_partner_report(conn: Any, batch_id: int, rows: Iterable[ReportRow], *,
     return {"applied": applied, "errors": errors}
 
 
-def rebatch_not_our_subscriber(conn: Any, delivery_id: int, carrier: str = "other", *,
-                               now: datetime | None = None) -> list[dict[str, Any]]:
+def rebatch_not_our_subscriber(
+    conn: Any, delivery_id: int, carrier: str = "other", *, now: datetime | None = None
+) -> list[dict[str, Any]]:
     """Ported numbers reported as "not our subscriber" go back to pending under
     ``carrier`` and into new batches."""
     now = _now(now)
-    conn.execute(_sql(
-        "UPDATE sms_message SET status = 'pending', batch_id = NULL, carrier = :c, "
-        "updated_at = :now WHERE delivery_id = :d AND status = 'not_our_subscriber'"
-    ), {"c": carrier, "d": delivery_id, "now": now})
+    conn.execute(
+        _sql(
+            "UPDATE sms_message SET status = 'pending', batch_id = NULL, carrier = :c, "
+            "updated_at = :now WHERE delivery_id = :d AND status = 'not_our_subscriber'"
+        ),
+        {"c": carrier, "d": delivery_id, "now": now},
+    )
     return create_partner_batches(conn, delivery_id, now=now)
 
 
-def apply_dlr(conn: Any, message_id: int, dlr: int, *, now: datetime | None = None,
-              reason: str | None = None) -> str | None:
+def apply_dlr(
+    conn: Any, message_id: int, dlr: int, *, now: datetime | None = None, reason: str | None = None
+) -> str | None:
     """Apply a Kannel DLR value (1/2/4/8/16) to a message; returns the new
     status, or None when the DLR is unknown or would move it backwards."""
     now = _now(now)
     new = DLR_TO_STATUS.get(int(dlr))
     if new is None:
         return None
-    current = conn.execute(_sql("SELECT status FROM sms_message WHERE id = :m"),
-                           {"m": message_id}).scalar_one_or_none()
+    current = conn.execute(
+        _sql("SELECT status FROM sms_message WHERE id = :m"), {"m": message_id}
+    ).scalar_one_or_none()
     if current is None:
         return None
     if current == new:
         return new
     if not can_transition(SMS_TRANSITIONS, current, new):
         return None
-    conn.execute(_sql(
-        "UPDATE sms_message SET status = :s, reason = COALESCE(:r, reason), updated_at = :now "
-        "WHERE id = :m"),
-        {"s": new, "r": reason, "now": now, "m": message_id})
+    conn.execute(
+        _sql(
+            "UPDATE sms_message SET status = :s, reason = COALESCE(:r, reason), updated_at = :now "
+            "WHERE id = :m"
+        ),
+        {"s": new, "r": reason, "now": now, "m": message_id},
+    )
     return new
 
 
@@ -366,19 +467,33 @@ def wave_counts(conn: Any, delivery_id: int) -> dict[str, Any]:
     statuses = ("pending", "suppressed", "sent", "delivered", "failed", "not_our_subscriber")
     by_status = dict.fromkeys(statuses, 0)
     by_carrier: dict[str, dict[str, int]] = {}
-    for carrier, status, n in conn.execute(_sql(
+    for carrier, status, n in conn.execute(
+        _sql(
             "SELECT carrier, status, COUNT(*) FROM sms_message WHERE delivery_id = :d "
-            "GROUP BY carrier, status"), {"d": delivery_id}):
+            "GROUP BY carrier, status"
+        ),
+        {"d": delivery_id},
+    ):
         by_status[status] = by_status.get(status, 0) + n
         by_carrier.setdefault(carrier, dict.fromkeys(statuses, 0))[status] = n
     total = sum(by_status.values())
     done = total - by_status["pending"]
-    return {"total": total, "by_status": by_status, "by_carrier": by_carrier,
-            "progress": (done / total) if total else 1.0}
+    return {
+        "total": total,
+        "by_status": by_status,
+        "by_carrier": by_carrier,
+        "progress": (done / total) if total else 1.0,
+    }
 
 
-def add_opt_outs(conn: Any, phones: Iterable[str], source: str, note: str | None = None, *,
-                 now: datetime | None = None) -> dict[str, int]:
+def add_opt_outs(
+    conn: Any,
+    phones: Iterable[str],
+    source: str,
+    note: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> dict[str, int]:
     """Add numbers (any spelling) to the opt-out list; already listed ones are
     kept with their first source. Returns {"added", "invalid", "already"}."""
     now = _now(now)
@@ -387,7 +502,8 @@ def add_opt_outs(conn: Any, phones: Iterable[str], source: str, note: str | None
     added = invalid = already = 0
     stmt = _sql(
         "INSERT INTO opt_out (phone, source, note, created_at) VALUES (:p, :s, :n, :now) "
-        "ON CONFLICT (phone) DO NOTHING")
+        "ON CONFLICT (phone) DO NOTHING"
+    )
     for raw in phones:
         result = normalize_phone(raw)
         if result.e164 is None:
@@ -400,8 +516,14 @@ def add_opt_outs(conn: Any, phones: Iterable[str], source: str, note: str | None
     return {"added": added, "invalid": invalid, "already": already}
 
 
-def record_reply(conn: Any, phone: str, text_: str,
-                 keywords: Iterable[str] | None = None, *, now: datetime | None = None) -> bool:
+def record_reply(
+    conn: Any,
+    phone: str,
+    text_: str,
+    keywords: Iterable[str] | None = None,
+    *,
+    now: datetime | None = None,
+) -> bool:
     """An MO reply from the gateway: a refusal adds the number to the opt-out
     list at once, so no further message goes to it (``claim_pending`` checks
     the list right before each send). True if it was a refusal."""
@@ -416,25 +538,40 @@ def record_reply(conn: Any, phone: str, text_: str,
     return True
 
 
-def claim_pending(conn: Any, delivery_id: int, limit: int = 500, *,
-                  now: datetime | None = None) -> list[dict[str, Any]]:
+def claim_pending(
+    conn: Any, delivery_id: int, limit: int = 500, *, now: datetime | None = None
+) -> list[dict[str, Any]]:
     """The next pending gateway records of a wave, for sending: numbers that
     opted out since the wave was expanded are marked suppressed on the way and
     not returned. Returns [{"id", "phone", "text", "segments", "attempts"}]."""
     now = _now(now)
-    rows = conn.execute(_sql(
-        "SELECT m.id, m.phone, m.text, m.segments, m.attempts, o.source "
-        "FROM sms_message m LEFT JOIN opt_out o ON o.phone = m.phone "
-        "WHERE m.delivery_id = :d AND m.status = 'pending' AND m.batch_id IS NULL "
-        "ORDER BY m.id LIMIT :n"), {"d": delivery_id, "n": int(limit)}).all()
+    rows = conn.execute(
+        _sql(
+            "SELECT m.id, m.phone, m.text, m.segments, m.attempts, o.source "
+            "FROM sms_message m LEFT JOIN opt_out o ON o.phone = m.phone "
+            "WHERE m.delivery_id = :d AND m.status = 'pending' AND m.batch_id IS NULL "
+            "ORDER BY m.id LIMIT :n"
+        ),
+        {"d": delivery_id, "n": int(limit)},
+    ).all()
     out = []
     for mid, phone, text_value, segments, attempts, opted in rows:
         if opted is not None:
-            conn.execute(_sql(
-                "UPDATE sms_message SET status = 'suppressed', reason = :r, updated_at = :now "
-                "WHERE id = :m AND status = 'pending'"),
-                {"r": f"opt_out:{opted}", "now": now, "m": mid})
+            conn.execute(
+                _sql(
+                    "UPDATE sms_message SET status = 'suppressed', reason = :r, updated_at = :now "
+                    "WHERE id = :m AND status = 'pending'"
+                ),
+                {"r": f"opt_out:{opted}", "now": now, "m": mid},
+            )
             continue
-        out.append({"id": mid, "phone": phone, "text": text_value, "segments": segments,
-                    "attempts": attempts})
+        out.append(
+            {
+                "id": mid,
+                "phone": phone,
+                "text": text_value,
+                "segments": segments,
+                "attempts": attempts,
+            }
+        )
     return out
