@@ -126,7 +126,8 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.lease = timedelta(seconds=lease if lease is not None else lease_seconds(app))
         self.is_pg = self.engine.dialect.name == "postgresql"
-        self._adapters: dict[int, tuple[float, Any, str]] = {}
+        #: account id -> (built at, adapter, channel, encrypted secrets it was built with)
+        self._adapters: dict[int, tuple[float, Any, str, str | None]] = {}
         self._adapters_lock = threading.Lock()
         self.adapter_ttl = 10.0
         self._local = threading.local()
@@ -272,8 +273,20 @@ class Dispatcher:
         )
         adapter = build_adapter(account, self.app, clock=self.clock)
         with self._adapters_lock:
-            self._adapters[account_id] = (mono, adapter, account.channel)
+            self._adapters[account_id] = (mono, adapter, account.channel, account.secrets_encrypted)
         return adapter, account.channel
+
+    def _credentials_changed(self, account_id: int) -> bool:
+        """True when the account's secrets differ from those the cached adapter
+        was built with (reconnected meanwhile): an auth failure then says
+        nothing about the new credentials."""
+        with self._adapters_lock:
+            hit = self._adapters.get(account_id)
+        if hit is None:
+            return False
+        with self.engine.connect() as conn:
+            current = conn.execute(select(A.c.secrets_encrypted).where(A.c.id == account_id)).scalar()
+        return current != hit[3]
 
     def forget_adapter(self, account_id: int) -> None:
         with self._adapters_lock:
@@ -344,6 +357,12 @@ class Dispatcher:
             else:
                 result = adapter.deliver(message)
             lookup_result = None
+            if result.outcome == Outcome.AUTH_EXPIRED and self._credentials_changed(row.channel_account_id):
+                self.forget_adapter(row.channel_account_id)
+                result = SendResult(
+                    Outcome.TRANSIENT, http_status=result.http_status, provider_code=result.provider_code,
+                    message="credentials were renewed during the send; retrying with the new ones",
+                )
             if result.outcome == Outcome.AMBIGUOUS:
                 lookup_result = self._lookup(adapter, message, result)
         finally:

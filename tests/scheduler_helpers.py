@@ -223,12 +223,14 @@ class ScriptedAdapter(Adapter):
     lookups: dict[str, SendResult | None] = {}
     calls: list[str] = []
     delay: float = 0.0
+    on_send = None  # optional callable(message) run inside _send
     lock = threading.Lock()
 
     @classmethod
     def reset(cls) -> None:
         cls.script, cls.lookups, cls.calls, cls.delay = {}, {}, [], 0.0
         cls.long_running = False
+        cls.on_send = None
 
     def _send(self, message: Message) -> SendResult:
         with self.lock:
@@ -237,6 +239,8 @@ class ScriptedAdapter(Adapter):
             result = todo.pop(0) if todo else SendResult(Outcome.SENT, external_id=f"ext-{message.delivery_id}")
         if self.delay:
             time.sleep(self.delay)
+        if self.on_send is not None:
+            type(self).on_send(message)
         return result
 
     def lookup(self, message: Message, last: SendResult | None = None) -> SendResult | None:

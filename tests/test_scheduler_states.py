@@ -358,6 +358,32 @@ def test_auth_expired_parks_only_that_account_and_reconnect_releases(app, clock,
     assert delivery(app, ids_a[0]).attempts == 1  # the auth failure spent nothing
 
 
+def test_auth_failure_with_credentials_renewed_meanwhile_does_not_park(app, clock, scripted):
+    """A human reconnected the account while a send with the old token was out:
+    the stale failure must not park the freshly reconnected account."""
+    from core.security import SecretBox
+
+    acct = _scripted(app)
+    did = create(app, acct, "token cũ", clock())
+    scripted.script["token cũ"] = [SendResult(Outcome.AUTH_EXPIRED, http_status=401)]
+
+    def reconnect_meanwhile(_message):
+        with session_scope(app) as s:
+            a = s.get(ChannelAccount, acct)
+            a.secrets_encrypted = SecretBox(app.config["SECRET_KEY"]).encrypt({"token": "mới"})
+            s.add(a)
+
+    scripted.on_send = reconnect_meanwhile
+    run(app, clock)
+    d = delivery(app, did)
+    assert d.status == S.retry_wait and "renewed" in d.last_error
+    with session_scope(app) as s:
+        assert s.get(ChannelAccount, acct).status == "active"
+    scripted.on_send = None
+    clock.advance(5)
+    assert run(app, clock)["sent"] == 1
+
+
 def test_ambiguous_lookup_decides_and_review_is_resolved_by_hand(app, clock, scripted):
     acct = _scripted(app)
     scripted.script["mơ hồ 1"] = [SendResult(Outcome.AMBIGUOUS, message="read timeout")]
