@@ -178,6 +178,8 @@ class SmsMessage(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("delivery_id", "phone", name="uq_sms_message_delivery_phone"),
         Index("ix_sms_message_delivery_status", "delivery_id", "status"),
+        # "what did we send to this number": operator look-ups, per-number caps
+        Index("ix_sms_message_phone_updated", "phone", "updated_at"),
     )
 
     id: int | None = Field(
