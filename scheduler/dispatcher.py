@@ -17,6 +17,7 @@ Time comes from an injected clock (``clock() -> aware UTC datetime``).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -126,6 +127,10 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.lease = timedelta(seconds=lease if lease is not None else lease_seconds(app))
         self.is_pg = self.engine.dialect.name == "postgresql"
+        #: SQLite file path for the raw hot path (None: in-memory or not SQLite)
+        self.sqlite_path = None
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
+            self.sqlite_path = self.engine.url.database
         #: account id -> (built at, adapter, channel, encrypted secrets it was built with)
         self._adapters: dict[int, tuple[float, Any, str, str | None]] = {}
         self._adapters_lock = threading.Lock()
@@ -383,6 +388,8 @@ class Dispatcher:
             row = self._raw(_PG_START, {"id": delivery_id, "token": token, "now": now,
                                         "lease_until": now + self.lease, "worker": self.worker})
             return None if row is None else (row, row.attempt_id)
+        if self.sqlite_path:
+            return self._sqlite_start(delivery_id, token, now)
         move = (
             update(D)
             .where(D.c.id == delivery_id, D.c.status == Status.queued.value, D.c.leased_by == token)
@@ -433,13 +440,94 @@ class Dispatcher:
                 pass
             raise
 
+    # -- SQLite hot path: the same two transactions on a per-thread sqlite3
+    # connection, without building SQLAlchemy statements for every delivery.
+
+    def _sqlite(self):
+        conn = getattr(self._local, "sqlite", None)
+        if conn is None:
+            import sqlite3
+
+            conn = sqlite3.connect(self.sqlite_path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.sqlite = conn
+            with self._adapters_lock:
+                self._conns.append((conn, None))
+        return conn
+
+    def _sqlite_tx(self, work):
+        conn = self._sqlite()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            out = work(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001 - the connection is dropped below
+                self._local.sqlite = None
+            raise
+        return out
+
+    def _sqlite_start(self, delivery_id: int, token: str, now: datetime):
+        stamp = _sqlite_time(now)
+
+        def work(conn):
+            row = conn.execute(_SQLITE_START_MOVE, (_sqlite_time(now + self.lease), stamp, delivery_id,
+                                                    token)).fetchone()
+            if row is None:
+                return None
+            attempt_id = conn.execute(_SQLITE_START_ATTEMPT,
+                                      (delivery_id, delivery_id, self.worker, stamp)).fetchone()[0]
+            return row, attempt_id
+
+        out = self._sqlite_tx(work)
+        if out is None:
+            return None
+        raw, attempt_id = out
+        row = _SendRow(
+            id=raw[0], channel_account_id=raw[1], campaign_id=raw[2],
+            content=json.loads(raw[3]) if raw[3] else {}, idempotency_key=raw[4],
+            scheduled_at=_sqlite_parse(raw[5]), not_after=_sqlite_parse(raw[6]), attempts=raw[7],
+            max_attempts=raw[8], attempt_id=attempt_id,
+        )
+        return row, attempt_id
+
+    def _sqlite_apply(self, delivery_id: int, token: str, attempt_id: int, target: Status, values: dict,
+                      result: SendResult, ext: str | None, now: datetime) -> bool:
+        stamp = _sqlite_time(now)
+        cols = sorted(values)
+        sets = "".join(f", {c} = ?" for c in cols)
+        assert set(cols) <= _APPLY_COLUMNS, cols
+        params = [target.value, stamp]
+        for c in cols:
+            v = values[c]
+            params.append(_sqlite_time(v) if isinstance(v, datetime) else v)
+        params += [delivery_id, token]
+
+        def work(conn):
+            conn.execute(_SQLITE_RECORD, (stamp, result.outcome.value, result.provider_code,
+                                          result.http_status, result.retry_after,
+                                          result.message or None, ext, attempt_id))
+            return conn.execute(
+                "UPDATE delivery SET status = ?, leased_by = NULL, lease_until = NULL, updated_at = ?"
+                + sets + " WHERE id = ? AND status = 'sending' AND leased_by = ? RETURNING id", params
+            ).fetchone()
+
+        return self._sqlite_tx(work) is not None
+
     def close(self) -> None:
         """Return the send threads' connections to the pool."""
         with self._adapters_lock:
             conns, self._conns = self._conns, []
         for driver, cur in conns:
             try:
-                cur.close()
+                if cur is not None:
+                    cur.close()
                 driver.close()
             except Exception:  # noqa: BLE001
                 pass
@@ -524,6 +612,11 @@ class Dispatcher:
                           outcome=result.outcome.value, pc=result.provider_code, hs=result.http_status,
                           ra=result.retry_after, err=(result.message or None), ext=ext)
             if self._raw(_pg_apply_sql(tuple(cols)), params) is not None:
+                return target.value
+            record = None  # already written
+        elif self.sqlite_path and target != Status.needs_auth:
+            check_transition(Status.sending, target)
+            if self._sqlite_apply(delivery_id, token, attempt_id, target, values, result, ext, now):
                 return target.value
             record = None  # already written
         with self.engine.begin() as conn:
@@ -671,6 +764,51 @@ RETURNING id
 """
         _pg_apply_cache[cols] = sql
     return sql
+
+
+_SQLITE_START_MOVE = """
+UPDATE delivery SET status = 'sending', lease_until = ?, updated_at = ?
+WHERE id = ? AND status = 'queued' AND leased_by = ?
+RETURNING id, channel_account_id, campaign_id, content, idempotency_key, scheduled_at, not_after,
+          attempts, max_attempts
+"""
+_SQLITE_START_ATTEMPT = """
+INSERT INTO delivery_attempt (delivery_id, number, worker, started_at)
+VALUES (?, (SELECT coalesce(max(number), 0) + 1 FROM delivery_attempt WHERE delivery_id = ?), ?, ?)
+RETURNING id
+"""
+_SQLITE_RECORD = """
+UPDATE delivery_attempt SET ended_at = ?, outcome = ?, provider_code = ?, http_status = ?,
+    retry_after = ?, error = ?, external_id = ?
+WHERE id = ?
+"""
+
+
+@dataclass
+class _SendRow:
+    """What the send needs of a delivery (as the PostgreSQL path's row)."""
+
+    id: int
+    channel_account_id: int
+    campaign_id: int | None
+    content: dict
+    idempotency_key: str
+    scheduled_at: datetime | None
+    not_after: datetime | None
+    attempts: int
+    max_attempts: int | None
+    attempt_id: int
+
+
+def _sqlite_time(value: datetime) -> str:
+    """How SQLAlchemy (UTCDateTime) stores a time in SQLite: naive UTC text."""
+    return value.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_parse(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 class _Heartbeat:

@@ -512,3 +512,25 @@ def test_claim_and_send_on_both_databases(any_app, receiver):
     assert stats["claimed"] == 12 and stats["sent"] == 12
     assert status_counts(any_app)[S.sent] == 12
     assert all(receiver.counts[delivery(any_app, i).idempotency_key] == 1 for i in ids)
+
+
+def test_portable_statements_on_in_memory_sqlite(tmp_path, receiver):
+    """In-memory SQLite has no file for the per-thread fast path: the portable
+    SQLAlchemy statements do the same work (one thread: an in-memory database
+    is a single shared connection)."""
+    from tests.conftest import make_app
+
+    mem = make_app("sqlite://", tmp_path)
+    clock = FrozenClock(datetime.now(UTC))
+    disp = Dispatcher(mem, clock=clock)
+    assert disp.sqlite_path is None and not disp.is_pg
+    acct = make_accounts(mem, receiver.hook_url)[0]
+    ids = [create(mem, acct, f"bộ nhớ {i}", clock()) for i in range(3)]
+    receiver.script("500")
+    outcomes = [disp.send(c.id, c.token) for c in disp.claim(10)]
+    assert sorted(outcomes) == [S.retry_wait, S.sent, S.sent]
+    clock.advance(5)
+    assert [disp.send(c.id, c.token) for c in disp.claim(10)] == [S.sent]
+    assert [delivery(mem, i).status for i in ids] == [S.sent] * 3
+    assert sorted(len(attempts_of(mem, i)) for i in ids) == [1, 1, 2]
+    assert disp.send(ids[0], "not-the-token") is None
