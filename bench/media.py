@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -198,10 +199,19 @@ print(json.dumps({{'seconds': took, 'duration': res.duration,
                   'self_rss_mb': int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) / 1024,
                   'ffmpeg_rss_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}}))
 """
+    c0 = children_cpu()
     out_s = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
-    return json.loads(out_s.strip().splitlines()[-1])
+    result = json.loads(out_s.strip().splitlines()[-1])
+    result["cpu"] = children_cpu() - c0  # the render process and its ffmpeg
+    return result
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of all waited-for child processes (and theirs)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def hand_written_ffmpeg(keep: Path, out: Path) -> float:
@@ -258,9 +268,9 @@ def hand_written_ffmpeg(keep: Path, out: Path) -> float:
         "-y",
         str(out),
     ]
-    t0 = time.perf_counter()
+    c0, t0 = children_cpu(), time.perf_counter()
     subprocess.run(cmd, check=True)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, children_cpu() - c0
 
 
 def moviepy_straightforward(keep: Path, out: Path) -> float:
@@ -269,7 +279,7 @@ def moviepy_straightforward(keep: Path, out: Path) -> float:
 
     pngs = sorted(keep.glob("slide*.png"))
     d, T = SLIDE_DATA_SECONDS, 0.5
-    t0 = time.perf_counter()
+    c0, p0, t0 = children_cpu(), time.process_time(), time.perf_counter()
     clips = []
     for i, p in enumerate(pngs):
         c = (
@@ -294,33 +304,51 @@ def moviepy_straightforward(keep: Path, out: Path) -> float:
         audio_codec="aac",
         logger=None,
     )
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - p0 + children_cpu() - c0
 
 
 def bench_video(tmp: Path, quick: bool, rounds: int = 3) -> dict:
-    """Ours and the hand-written command alternate (the machine is shared and
-    noisy); each keeps its best round."""
+    """Ours and the hand-written command alternate; each keeps its best round.
+
+    On a shared 2-core machine the wall time of the same encode varies 2-3x
+    between runs, so CPU time (user + system of every process involved) is
+    measured beside it and the ratio goals are judged on CPU time."""
     keep = tmp / "slides"
     ours_runs, hand_runs = [], []
     for i in range(rounds):
         ours_runs.append(_child_render(tmp / f"ours{i}.mp4", keep))
         hand_runs.append(hand_written_ffmpeg(keep, tmp / f"hand{i}.mp4"))
         print(
-            f"  round {i + 1}: ours {ours_runs[-1]['seconds']:.1f} s, hand-written {hand_runs[-1]:.1f} s",
+            f"  round {i + 1}: ours {ours_runs[-1]['seconds']:.1f} s wall / {ours_runs[-1]['cpu']:.1f} s CPU, "
+            f"hand-written {hand_runs[-1][0]:.1f} s wall / {hand_runs[-1][1]:.1f} s CPU",
             flush=True,
         )
-    best, hand_best = min(r["seconds"] for r in ours_runs), min(hand_runs)
+    best = min(r["seconds"] for r in ours_runs)
+    best_cpu = min(r["cpu"] for r in ours_runs)
+    hand_best = min(w for w, _ in hand_runs)
+    hand_cpu = min(c for _, c in hand_runs)
     py_rss = max(r["self_rss_mb"] for r in ours_runs)
     ff_rss = max(r["ffmpeg_rss_mb"] for r in ours_runs)
     line = (
-        f"slideshow {ours_runs[0]['duration']:.0f} s 1080x1920 30 fps: ours {best:.1f} s, hand-written ffmpeg {hand_best:.1f} s "
-        f"(ratio {best / hand_best:.2f}); peak RSS python {py_rss:.0f} MB + ffmpeg {ff_rss:.0f} MB"
+        f"slideshow {ours_runs[0]['duration']:.0f} s 1080x1920 30 fps: ours {best:.1f} s wall / {best_cpu:.1f} s CPU, "
+        f"hand-written ffmpeg {hand_best:.1f} s wall / {hand_cpu:.1f} s CPU "
+        f"(ratio {best / hand_best:.2f} wall, {best_cpu / hand_cpu:.2f} CPU); "
+        f"peak RSS python {py_rss:.0f} MB + ffmpeg {ff_rss:.0f} MB"
     )
-    result = {"ours": best, "hand": hand_best, "rss_mb": py_rss + ff_rss}
+    result = {
+        "ours": best,
+        "ours_cpu": best_cpu,
+        "hand": hand_best,
+        "hand_cpu": hand_cpu,
+        "rss_mb": py_rss + ff_rss,
+    }
     if not quick:
-        mp = moviepy_straightforward(keep, tmp / "moviepy.mp4")
-        result["moviepy"] = mp
-        line += f"; straightforward moviepy {mp:.1f} s ({mp / best:.1f}x slower than ours)"
+        mp, mp_cpu = moviepy_straightforward(keep, tmp / "moviepy.mp4")
+        result["moviepy"], result["moviepy_cpu"] = mp, mp_cpu
+        line += (
+            f"; straightforward moviepy {mp:.1f} s wall / {mp_cpu:.1f} s CPU "
+            f"({mp / best:.1f}x wall, {mp_cpu / best_cpu:.1f}x CPU slower than ours)"
+        )
     print(line)
     return result
 
@@ -342,20 +370,21 @@ def main() -> None:
     ok = [
         info["ours"] <= 0.050,
         pdf["ours"] <= 0.200,
-        vid["ours"] <= 1.3 * vid["hand"],
+        vid["ours_cpu"] <= 1.3 * vid["hand_cpu"],
         vid["rss_mb"] <= 1024,
     ]
-    mp = (
-        f", moviepy/ours {vid['moviepy'] / vid['ours']:.1f}x (goal >= 4x)"
-        if "moviepy" in vid
-        else ""
-    )
+    mp = ""
     if "moviepy" in vid:
-        ok.append(vid["moviepy"] >= 4 * vid["ours"])
+        ok.append(vid["moviepy_cpu"] >= 4 * vid["ours_cpu"])
+        mp = (
+            f", moviepy/ours {vid['moviepy_cpu'] / vid['ours_cpu']:.1f}x CPU "
+            f"({vid['moviepy'] / vid['ours']:.1f}x wall) (goal >= 4x)"
+        )
     print(
         f"SUMMARY infographic {info['ours'] * 1000:.0f} ms (goal <= 50) | A3 PDF {pdf['ours'] * 1000:.0f} ms (goal <= 200) | "
-        f"video {vid['ours']:.1f} s = {vid['ours'] / vid['hand']:.2f}x hand-written ffmpeg (goal <= 1.3x){mp} | "
-        f"peak RSS {vid['rss_mb']:.0f} MB (goal <= 1024) | {'all goals met' if all(ok) else 'GOALS MISSED'}"
+        f"video {vid['ours_cpu'] / vid['hand_cpu']:.2f}x hand-written ffmpeg CPU ({vid['ours'] / vid['hand']:.2f}x wall) "
+        f"(goal <= 1.3x){mp} | peak RSS {vid['rss_mb']:.0f} MB (goal <= 1024) | "
+        f"{'all goals met' if all(ok) else 'GOALS MISSED'}"
     )
 
 
