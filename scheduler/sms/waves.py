@@ -525,8 +525,8 @@ def record_reply(
     now: datetime | None = None,
 ) -> bool:
     """An MO reply from the gateway: a refusal adds the number to the opt-out
-    list at once, so no further message goes to it (``claim_pending`` checks
-    the list right before each send). True if it was a refusal."""
+    list and suppresses its pending (not yet batched) messages at once; later
+    waves and ``claim_pending`` honour the list. True if it was a refusal."""
     kw = tuple(keywords) if keywords is not None else None
     if not (is_refusal(text_, kw) if kw is not None else is_refusal(text_)):
         return False
@@ -535,6 +535,13 @@ def record_reply(
     if result.e164 is None:
         return False
     add_opt_outs(conn, [result.e164], "reply", note=text_[:200], now=now)
+    conn.execute(
+        _sql(
+            "UPDATE sms_message SET status = 'suppressed', reason = 'opt_out:reply', "
+            "updated_at = :now WHERE phone = :p AND status = 'pending' AND batch_id IS NULL"
+        ),
+        {"p": result.e164, "now": now},
+    )
     return True
 
 
