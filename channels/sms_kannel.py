@@ -151,7 +151,7 @@ MAX_PARTS = 6
 
 
 @dataclass(frozen=True)
-class SmsMessage(Message):
+class PartsMessage(Message):
     """A Message whose pacing cost is its number of SMS parts."""
 
     parts: int = 1
@@ -160,13 +160,13 @@ class SmsMessage(Message):
         return float(max(1, self.parts))
 
 
-def sms_message(message: Message) -> SmsMessage:
-    """``message`` as an SmsMessage with its part count filled in."""
-    if isinstance(message, SmsMessage):
+def sms_message(message: Message) -> PartsMessage:
+    """``message`` as a PartsMessage with its part count filled in."""
+    if isinstance(message, PartsMessage):
         return message
     info = analyze(_wire_text(message)[0])
     values = {f.name: getattr(message, f.name) for f in dataclasses.fields(Message)}
-    return SmsMessage(**values, parts=max(1, info.parts))
+    return PartsMessage(**values, parts=max(1, info.parts))
 
 
 CODINGS = {"auto": "auto", "gsm7": "gsm7", "0": "gsm7", "ucs2": "ucs2", "2": "ucs2"}
