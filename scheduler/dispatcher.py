@@ -303,8 +303,9 @@ class Dispatcher:
         media = []
         for m in content.get("media") or []:
             url = m.get("url")
-            if not url and m.get("asset_id") is not None and base:
-                url = f"{base}/api/v1/assets/{m['asset_id']}/file"
+            if not url and m.get("public_token") and base:
+                # unguessable public path, for providers that fetch media by URL
+                url = f"{base}/m/{m['public_token']}"
             media.append(
                 MediaFile(
                     path=m.get("path", ""), mime=m.get("mime", "application/octet-stream"), url=url,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 06:18:28.634137
+Create Date: 2026-11-30 07:28:26.188691
 """
 from alembic import op
 import sqlalchemy as sa
@@ -503,6 +503,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_delivery_campaign_id'), ['campaign_id'], unique=False)
         batch_op.create_index('ix_delivery_campaign_status', ['campaign_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_delivery_channel_account_id'), ['channel_account_id'], unique=False)
+        batch_op.create_index('ix_delivery_claimable', ['next_attempt_at'], unique=False, postgresql_where=sa.text("status IN ('scheduled', 'retry_wait')"), sqlite_where=sa.text("status IN ('scheduled', 'retry_wait')"))
         batch_op.create_index('ix_delivery_due', ['status', 'scheduled_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_delivery_unit_id'), ['unit_id'], unique=False)
 
@@ -632,6 +633,7 @@ def downgrade() -> None:
     with op.batch_alter_table('delivery', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_delivery_unit_id'))
         batch_op.drop_index('ix_delivery_due')
+        batch_op.drop_index('ix_delivery_claimable', postgresql_where=sa.text("status IN ('scheduled', 'retry_wait')"), sqlite_where=sa.text("status IN ('scheduled', 'retry_wait')"))
         batch_op.drop_index(batch_op.f('ix_delivery_channel_account_id'))
         batch_op.drop_index('ix_delivery_campaign_status')
         batch_op.drop_index(batch_op.f('ix_delivery_campaign_id'))
