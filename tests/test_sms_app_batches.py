@@ -335,10 +335,12 @@ def test_advertising_wave_needs_consent_and_gets_the_label(app, runner, client):
     writer = api_headers(app, "communicator")
     no_consent = upload(client, writer, csv_bytes(ROWS[:1]), "a.csv").get_json()
     account_id, _ = make_account(app, "sms_partner", {"sender": "UBND ST"})
-    d = create_wave(client, writer, campaign_id, account_id, no_consent["id"], "Ưu đãi DVCTT")
+    refused = client.post("/api/v1/deliveries", headers=writer, json={
+        "campaign_id": campaign_id, "channel_account_id": account_id, "scheduled_at": "2020-01-01T08:00:00",
+        "content": {"text": "Ưu đãi DVCTT", "recipient_list_id": no_consent["id"]}})
+    assert refused.status_code == 422  # refused when scheduled, not when sent
+    assert "consent_source" in refused.get_json()["error"]["fields"]["content.recipient_list_id"]
     dispatch_once(app)
-    got = client.get(f"/api/v1/deliveries/{d['id']}", headers=writer).get_json()
-    assert got["status"] == "failed" and "consent_source" in got["last_error"]
     assert _batches(client, writer) == []
     with_consent = upload(
         client, writer, csv_bytes(ROWS[:1]), "b.csv", consent_source="Phiếu đăng ký nhận tin"
