@@ -310,9 +310,10 @@ def moviepy_straightforward(keep: Path, out: Path) -> float:
 def bench_video(tmp: Path, quick: bool, rounds: int = 3) -> dict:
     """Ours and the hand-written command alternate; each keeps its best round.
 
+    Goals are judged on wall time (best round each), as the issue states them.
     On a shared 2-core machine the wall time of the same encode varies 2-3x
     between runs, so CPU time (user + system of every process involved) is
-    measured beside it and the ratio goals are judged on CPU time."""
+    printed beside it as the load-independent check."""
     keep = tmp / "slides"
     ours_runs, hand_runs = [], []
     for i in range(rounds):
@@ -370,19 +371,19 @@ def main() -> None:
     ok = [
         info["ours"] <= 0.050,
         pdf["ours"] <= 0.200,
-        vid["ours_cpu"] <= 1.3 * vid["hand_cpu"],
+        vid["ours"] <= 1.3 * vid["hand"],
         vid["rss_mb"] <= 1024,
     ]
     mp = ""
     if "moviepy" in vid:
-        ok.append(vid["moviepy_cpu"] >= 4 * vid["ours_cpu"])
+        ok.append(vid["moviepy"] >= 4 * vid["ours"])
         mp = (
-            f", moviepy/ours {vid['moviepy_cpu'] / vid['ours_cpu']:.1f}x CPU "
-            f"({vid['moviepy'] / vid['ours']:.1f}x wall) (goal >= 4x)"
+            f", moviepy/ours {vid['moviepy'] / vid['ours']:.1f}x wall "
+            f"({vid['moviepy_cpu'] / vid['ours_cpu']:.1f}x CPU) (goal >= 4x)"
         )
     print(
         f"SUMMARY infographic {info['ours'] * 1000:.0f} ms (goal <= 50) | A3 PDF {pdf['ours'] * 1000:.0f} ms (goal <= 200) | "
-        f"video {vid['ours_cpu'] / vid['hand_cpu']:.2f}x hand-written ffmpeg CPU ({vid['ours'] / vid['hand']:.2f}x wall) "
+        f"video {vid['ours'] / vid['hand']:.2f}x hand-written ffmpeg wall ({vid['ours_cpu'] / vid['hand_cpu']:.2f}x CPU) "
         f"(goal <= 1.3x){mp} | peak RSS {vid['rss_mb']:.0f} MB (goal <= 1024) | "
         f"{'all goals met' if all(ok) else 'GOALS MISSED'}"
     )
