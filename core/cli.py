@@ -147,6 +147,10 @@ def serve_cmd(host: str, port: int) -> None:
     from waitress import serve
 
     app = current_app._get_current_object()
+    for check in app.extensions.get("lantoa_startup_checks", []):
+        for problem in check():
+            app.logger.warning("start-up check: %s", problem)
+            click.echo(f"Cảnh báo: {problem}", err=True)
     child = None
     if app.config["LANTOA_SCHEDULER"] == "inline":
         env = dict(os.environ)

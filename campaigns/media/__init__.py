@@ -17,3 +17,10 @@ def init_app(app: Flask) -> None:
     from scheduler.jobs import register_job
 
     register_job("media.render", service.render_job)
+
+    def media_environment() -> list[str]:
+        import media_templates as mt
+
+        return list(mt.check_environment()["problems"])
+
+    app.extensions.setdefault("lantoa_startup_checks", []).append(media_environment)
