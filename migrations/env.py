@@ -2,7 +2,6 @@
 
 from alembic import context
 from sqlalchemy import create_engine
-
 from sqlmodel import SQLModel
 
 from app import import_models

@@ -504,7 +504,7 @@ class Dispatcher:
         cols = sorted(values)
         sets = "".join(f", {c} = ?" for c in cols)
         assert set(cols) <= _APPLY_COLUMNS, cols
-        params = [target.value, stamp]
+        params: list[Any] = [target.value, stamp]
         for c in cols:
             v = values[c]
             params.append(_sqlite_time(v) if isinstance(v, datetime) else v)

@@ -59,7 +59,7 @@ def create_delivery(
     now = utcnow()
     delivery = Delivery(
         campaign_id=campaign_id,
-        channel_account_id=account.id,
+        channel_account_id=account.id,  # type: ignore[arg-type]
         content=content,
         status=Status.scheduled,
         held=held,
@@ -106,7 +106,7 @@ def set_campaign_held(
     for d in rows:
         d.held = held
         if not held:
-            if grace is not None:
+            if grace is not None and d.scheduled_at is not None:
                 d.not_after = d.scheduled_at + grace
             if compliance is not None:
                 d.compliance = {**(d.compliance or {}), **compliance}
@@ -115,7 +115,9 @@ def set_campaign_held(
     from scheduler.models import RecurringSchedule
 
     session.exec(
-        update(RecurringSchedule).where(RecurringSchedule.campaign_id == campaign_id).values(held=held)
+        update(RecurringSchedule)
+        .where(RecurringSchedule.campaign_id == campaign_id)  # type: ignore[arg-type]
+        .values(held=held)
     )
     return len(rows)
 
