@@ -27,11 +27,6 @@ from scheduler import service as ss
 from scheduler.models import ChannelAccount, Delivery, DeliveryAttempt
 from scheduler.states import IllegalTransition, Status
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
-csrf.exempt(bp)
-
-WRITERS = (Role.communicator,)  # plus admin everywhere
-
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str | None = None, fields: dict | None = None, **extra):
@@ -39,25 +34,37 @@ class ApiError(Exception):
         self.status, self.message, self.fields, self.extra = status, message, fields, extra
 
 
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError):
-    return api_error(exc.status, exc.message, exc.fields, **exc.extra)
+def api_blueprint(name: str, *, public: tuple[str, ...] = ()) -> Blueprint:
+    """A blueprint under /api/v1 with the API's conventions: Bearer tokens (no
+    CSRF: no cookies are used), ApiError and ValidationError as JSON errors.
+    ``public`` names endpoints that need no token."""
+    blueprint = Blueprint(name, __name__, url_prefix="/api/v1")
+    csrf.exempt(blueprint)
 
+    @blueprint.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return api_error(exc.status, exc.message, exc.fields, **exc.extra)
 
-@bp.errorhandler(cs.ValidationError)
-def _validation_error(exc: cs.ValidationError):
-    return api_error(422, exc.message, exc.fields)
+    @blueprint.errorhandler(cs.ValidationError)
+    def _validation_error(exc: cs.ValidationError):
+        return api_error(422, exc.message, exc.fields)
 
-
-@bp.before_request
-def _authenticate():
-    if request.endpoint == "api.openapi":
+    @blueprint.before_request
+    def _authenticate():
+        if request.endpoint in {f"{name}.{e}" for e in public}:
+            return None
+        user = user_from_bearer(get_session())
+        if user is None:
+            return api_error(401)
+        g.actor = user
         return None
-    user = user_from_bearer(get_session())
-    if user is None:
-        return api_error(401)
-    g.actor = user
-    return None
+
+    return blueprint
+
+
+bp = api_blueprint("api", public=("openapi",))
+
+WRITERS = (Role.communicator,)  # plus admin everywhere
 
 
 def me() -> User:

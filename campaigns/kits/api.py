@@ -7,46 +7,23 @@ another unit's kit or broadcast answers 404.
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request, send_file, url_for
+from flask import jsonify, request, send_file, url_for
 from sqlmodel import select
 
 from campaigns import service as cs
-from campaigns.api import ApiError, body, int_arg, me, paged, roles
+from campaigns.api import ApiError, api_blueprint, body, int_arg, me, paged, roles
 from campaigns.kits import access
 from campaigns.kits import broadcasts as bc
 from campaigns.models import Campaign, ContentItem, Kit, KitDownload
-from core.auth import user_from_bearer
 from core.db import get_session
-from core.extensions import csrf
 from core.models import OrgUnit, Role
 from core.timeutil import utcnow
 from core.units import subtree_ids
-from core.web import api_error
 from scheduler.models import ChannelAccount, RecurringSchedule
 
-bp = Blueprint("kits_api", __name__, url_prefix="/api/v1")
-csrf.exempt(bp)
+bp = api_blueprint("kits_api")
 
 VIEWERS = (Role.communicator, Role.reviewer, Role.unit_officer)
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError):
-    return api_error(exc.status, exc.message, exc.fields, **exc.extra)
-
-
-@bp.errorhandler(cs.ValidationError)
-def _validation_error(exc: cs.ValidationError):
-    return api_error(422, exc.message, exc.fields)
-
-
-@bp.before_request
-def _authenticate():
-    user = user_from_bearer(get_session())
-    if user is None:
-        return api_error(401)
-    g.actor = user
-    return None
 
 
 # -- kits ---------------------------------------------------------------------------------

@@ -10,32 +10,25 @@ from __future__ import annotations
 
 import io
 
-from flask import Blueprint, g, jsonify, request, send_file
+from flask import jsonify, request, send_file
 from sqlmodel import select
 
 from campaigns import service as cs
-from campaigns.api import ApiError, body, int_arg, me, paged, roles
+from campaigns.api import ApiError, api_blueprint, body, int_arg, me, paged, roles
 from campaigns.measure import compute, entries, plans
 from campaigns.measure import feedback as fbk
 from campaigns.measure.models import Feedback, KpiValue, Plan, PlanTarget, PlanTask
 from campaigns.models import Campaign
-from core.auth import user_from_bearer, visible_unit_ids
+from core.auth import visible_unit_ids
 from core.db import get_session
-from core.extensions import csrf
 from core.models import OrgUnit, Role, audit
 from core.timeutil import LOCAL_TZ, utcnow
 from core.units import subtree_ids
 from core.web import api_error
 
-bp = Blueprint("measure_api", __name__, url_prefix="/api/v1")
-csrf.exempt(bp)
+bp = api_blueprint("measure_api")
 
 VIEWERS = (Role.communicator, Role.reviewer, Role.unit_officer)
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError):
-    return api_error(exc.status, exc.message, exc.fields, **exc.extra)
 
 
 @bp.errorhandler(entries.EntryError)
@@ -46,15 +39,6 @@ def _entry_error(exc: entries.EntryError):
 @bp.errorhandler(fbk.FeedbackError)
 def _feedback_error(exc: fbk.FeedbackError):
     return api_error(422, None, exc.fields)
-
-
-@bp.before_request
-def _authenticate():
-    user = user_from_bearer(get_session())
-    if user is None:
-        return api_error(401)
-    g.actor = user
-    return None
 
 
 def _plan() -> Plan:

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request, send_file
+from flask import g, jsonify, request, send_file
 from sqlmodel import select
 
-from campaigns.api import ApiError, body, paged, roles
+from campaigns.api import ApiError, api_blueprint, body, paged, roles
 from campaigns.media import service
 from campaigns.models import Asset
-from core.auth import user_from_bearer
 from core.db import get_session
-from core.extensions import csrf
 from core.models import Role
-from core.web import api_error
 from scheduler.models import BackgroundJob
 
-bp = Blueprint("media_api", __name__, url_prefix="/api/v1")
-csrf.exempt(bp)
+bp = api_blueprint("media_api")
 
 PRODUCERS = (Role.communicator,)
 VIEWERS = (Role.communicator, Role.reviewer, Role.unit_officer)
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError):
-    return api_error(exc.status, exc.message, exc.fields, **exc.extra)
-
-
-@bp.before_request
-def _authenticate():
-    user = user_from_bearer(get_session())
-    if user is None:
-        return api_error(401)
-    g.actor = user
-    return None
 
 
 @bp.get("/templates")

@@ -6,37 +6,24 @@ from __future__ import annotations
 
 import io
 
-from flask import Blueprint, Response, g, jsonify, request, send_file
+from flask import Response, g, jsonify, request, send_file
 from sqlmodel import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from campaigns.api import ApiError, api_blueprint, paged
 from campaigns.sms import service as sv
-from core.auth import user_from_bearer
 from core.db import get_session
-from core.extensions import csrf
 from core.models import Role
 from core.web import api_error
 from scheduler.models import ChannelAccount, Delivery
 from scheduler.sms.models import OptOut, RecipientList, SmsBatch
 
-bp = Blueprint("sms_api", __name__, url_prefix="/api/v1")
-csrf.exempt(bp)
+bp = api_blueprint("sms_api")
 
 PROVINCE = (Role.communicator, Role.reviewer)
 WRITE = (Role.communicator,)
 PARTNER_OR_PROVINCE = (Role.communicator, Role.reviewer, Role.telecom_partner)
 PARTNER = (Role.telecom_partner,)
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str | None = None, fields: dict | None = None):
-        super().__init__(message)
-        self.status, self.message, self.fields = status, message, fields
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError):
-    return api_error(exc.status, exc.message, exc.fields)
 
 
 @bp.errorhandler(sv.SmsInputError)
@@ -50,15 +37,6 @@ def _too_large(_exc):
     return api_error(413, message, {"file": message})
 
 
-@bp.before_request
-def _authenticate():
-    user = user_from_bearer(get_session())
-    if user is None:
-        return api_error(401)
-    g.actor = user
-    return None
-
-
 def me():
     return g.actor
 
@@ -66,35 +44,6 @@ def me():
 def allow(*roles: Role) -> None:
     if me().role != Role.admin and me().role not in roles:
         raise ApiError(403)
-
-
-def page_args() -> tuple[int, int]:
-    errors = {}
-    try:
-        limit = int(request.args.get("limit", 100))
-    except ValueError:
-        errors["limit"] = "Phải là số nguyên."
-        limit = 100
-    try:
-        offset = int(request.args.get("offset", 0))
-    except ValueError:
-        errors["offset"] = "Phải là số nguyên."
-        offset = 0
-    if offset < 0:
-        errors["offset"] = "Không được âm."
-    if errors:
-        raise ApiError(422, None, errors)
-    return max(1, min(limit, 1000)), offset
-
-
-def paged(query, serialize):
-    from sqlalchemy import func
-
-    session = get_session()
-    limit, offset = page_args()
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.limit(limit).offset(offset)).all()
-    return jsonify({"items": [serialize(r) for r in rows], "total": total})
 
 
 def _upload():
