@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import Flask
@@ -51,6 +51,35 @@ def register_job(name: str, fn: JobFn) -> None:
         raise ValueError("register_job needs a name (1-64 characters) and a callable")
     with _lock:
         _registry[name] = fn
+
+
+DailyFn = Callable[[Flask, date], None]
+_daily: dict[str, DailyFn] = {}
+
+
+def register_daily(name: str, fn: DailyFn) -> None:
+    """``fn(app, local_date)`` runs from the scheduler's ``daily`` ticker (every
+    half hour); it must be idempotent for a day, e.g. enqueue a job with a
+    dedupe key naming the date (reminders, retention purges)."""
+    if not isinstance(name, str) or not name or not callable(fn):
+        raise ValueError("register_daily needs a name and a callable")
+    with _lock:
+        _daily[name] = fn
+
+
+def run_daily(app: Flask, now: datetime | None = None) -> int:
+    """Call every daily callback for today's date in Asia/Ho_Chi_Minh."""
+    from core.timeutil import LOCAL_TZ
+
+    today = (now or utcnow()).astimezone(LOCAL_TZ).date()
+    with _lock:
+        callbacks = list(_daily.items())
+    for name, fn in callbacks:
+        try:
+            fn(app, today)
+        except Exception:  # noqa: BLE001 - one part's failure must not stop the others
+            log.exception("daily callback %s failed", name)
+    return len(callbacks)
 
 
 def job_function(name: str) -> JobFn | None:

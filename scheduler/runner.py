@@ -191,6 +191,11 @@ class SchedulerProcess:
 
         expand_recurring(self.app, clock=self.dispatcher.clock)
 
+    def tick_daily(self) -> None:
+        from scheduler.jobs import run_daily
+
+        run_daily(self.app, self.dispatcher.clock())
+
     def tick_jobs(self) -> None:
         if isinstance(self.executor, CeleryExecutor):
             for job_id in self.jobs.mark_enqueued(limit=100):
@@ -245,6 +250,7 @@ class SchedulerProcess:
             ("refresh-credentials", self.tick_refresh, {"minutes": 10}, 300),
             ("expand-recurring", self.tick_expand, {"minutes": 15}, 600),
             ("run-jobs", self.tick_jobs, {"seconds": 2}, 10),
+            ("daily", self.tick_daily, {"minutes": 30}, 1800),
         ]
         for job_id, fn, every, grace in tickers:
             sched.add_job(

@@ -113,6 +113,9 @@ def register(app: Flask) -> None:
     except ImportError:  # pragma: no cover - scheduler jobs absent
         return
     register_job(JOB_NAME, _job)
+    from scheduler.jobs import register_daily
+
+    register_daily("measure.daily", daily)
 
 
 def enqueue_today(session: Session, plan: Plan, today: date) -> None:
@@ -126,3 +129,17 @@ def enqueue_today(session: Session, plan: Plan, today: date) -> None:
         return
     enqueue_job(session, JOB_NAME, {"year": plan.year, "day": today.isoformat()},
                 dedupe_key=f"{JOB_NAME}:{plan.key}:{today.isoformat()}")
+
+
+def daily(app: Flask, today: date) -> None:
+    """Run from the scheduler's daily ticker: queue today's reminders (from
+    1 December) and erase feedback personal data past its retention period."""
+    from campaigns.measure import plans
+    from campaigns.measure.feedback import purge_personal_data
+    from core.db import session_scope
+
+    with app.app_context(), session_scope(app) as session:
+        plan = plans.plan_for_year(session, today.year)
+        if plan is not None:
+            enqueue_today(session, plan, today)
+        purge_personal_data(session, today)
