@@ -137,6 +137,8 @@ def _login_limit() -> str:
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
 def login():
+    if request.method == "GET" and current_user.is_authenticated:
+        return redirect(url_for("campaigns.home"))
     form = LoginForm()
     if form.validate_on_submit():
         session = get_session()

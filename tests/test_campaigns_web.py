@@ -238,3 +238,9 @@ def test_content_items_written_once_and_scheduled(app):
     assert r.status_code == 302
     ds = app.test_client().get(f"/api/v1/deliveries?campaign_id={cid}", headers=api).json["items"]
     assert any(d["scheduled_at"].startswith("2026-12-04T23:30") and d["held"] for d in ds)
+
+
+def test_login_page_sends_a_logged_in_user_home(app, client):
+    login(client, make_user(app, "reviewer"))
+    r = client.get("/login")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/")
