@@ -607,12 +607,17 @@ def _json_object(fields: dict[str, str]) -> str:
 
 
 def _copy_pg(conn: Any, list_id: int, rows: Iterable[ImportRow]) -> int:
+    from psycopg.copy import QueuedLibpqWriter
+
     raw = conn.connection.driver_connection
     prefix = f"{int(list_id)}\t"
     count = 0
     with raw.cursor() as cur:
+        # A writer thread sends the chunks: parsing the next rows goes on
+        # while PostgreSQL (the slower side) takes the previous ones.
         with cur.copy(
-            "COPY recipient (list_id, line, phone, carrier, name, fields) FROM STDIN"
+            "COPY recipient (list_id, line, phone, carrier, name, fields) FROM STDIN",
+            writer=QueuedLibpqWriter(cur),
         ) as copy:
             buf: list[str] = []
             size = 0
