@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 07:28:26.188691
+Create Date: 2026-11-30 08:05:47.089473
 """
 from alembic import op
 import sqlalchemy as sa
@@ -87,6 +87,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_org_unit_code'), ['code'], unique=True)
         batch_op.create_index(batch_op.f('ix_org_unit_parent_id'), ['parent_id'], unique=False)
 
+    op.create_table('recipient',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('list_id', sa.Integer(), nullable=False),
+    sa.Column('line', sa.Integer(), nullable=False),
+    sa.Column('phone', sa.String(length=16), nullable=False),
+    sa.Column('carrier', sa.String(length=20), nullable=False),
+    sa.Column('name', sa.String(length=1000), nullable=True),
+    sa.Column('fields', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('list_id', 'phone', name='uq_recipient_list_phone')
+    )
     op.create_table('recipient_list',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -106,6 +117,29 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('recipient_list', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_recipient_list_unit_code'), ['unit_code'], unique=False)
+
+    op.create_table('sms_message',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('delivery_id', sa.Integer(), nullable=False),
+    sa.Column('recipient_id', sa.BigInteger(), nullable=True),
+    sa.Column('phone', sa.String(length=16), nullable=False),
+    sa.Column('carrier', sa.String(length=20), nullable=False),
+    sa.Column('text', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('segments', sa.Integer(), nullable=False),
+    sa.Column('encoding', sa.String(length=8), nullable=False),
+    sa.Column('status', sa.String(length=24), nullable=False),
+    sa.Column('reason', sa.String(length=500), nullable=True),
+    sa.Column('external_id', sa.String(length=100), nullable=True),
+    sa.Column('batch_id', sa.Integer(), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('delivery_id', 'phone', name='uq_sms_message_delivery_phone')
+    )
+    with op.batch_alter_table('sms_message', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sms_message_batch_id'), ['batch_id'], unique=False)
+        batch_op.create_index('ix_sms_message_delivery_status', ['delivery_id', 'status'], unique=False)
+        batch_op.create_index('ix_sms_message_phone_pending', ['phone'], unique=False, postgresql_where=sa.text("status = 'pending' AND batch_id IS NULL"), sqlite_where=sa.text("status = 'pending' AND batch_id IS NULL"))
 
     op.create_table('channel_account',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -180,18 +214,6 @@ def upgrade() -> None:
     with op.batch_alter_table('measure_task', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_measure_task_plan_id'), ['plan_id'], unique=False)
 
-    op.create_table('recipient',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('list_id', sa.Integer(), nullable=False),
-    sa.Column('line', sa.Integer(), nullable=False),
-    sa.Column('phone', sa.String(length=16), nullable=False),
-    sa.Column('carrier', sa.String(length=20), nullable=False),
-    sa.Column('name', sa.String(length=1000), nullable=True),
-    sa.Column('fields', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
-    sa.ForeignKeyConstraint(['list_id'], ['recipient_list.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('list_id', 'phone', name='uq_recipient_list_phone')
-    )
     op.create_table('user_account',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sa.String(length=254), nullable=False),
@@ -576,42 +598,11 @@ def upgrade() -> None:
         batch_op.create_index('ix_sms_batch_carrier_status', ['carrier', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_sms_batch_delivery_id'), ['delivery_id'], unique=False)
 
-    op.create_table('sms_message',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('delivery_id', sa.Integer(), nullable=False),
-    sa.Column('recipient_id', sa.BigInteger(), nullable=True),
-    sa.Column('phone', sa.String(length=16), nullable=False),
-    sa.Column('carrier', sa.String(length=20), nullable=False),
-    sa.Column('text', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('segments', sa.Integer(), nullable=False),
-    sa.Column('encoding', sa.String(length=8), nullable=False),
-    sa.Column('status', sa.String(length=24), nullable=False),
-    sa.Column('reason', sa.String(length=500), nullable=True),
-    sa.Column('external_id', sa.String(length=100), nullable=True),
-    sa.Column('batch_id', sa.Integer(), nullable=True),
-    sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['batch_id'], ['sms_batch.id'], ),
-    sa.ForeignKeyConstraint(['delivery_id'], ['delivery.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('delivery_id', 'phone', name='uq_sms_message_delivery_phone')
-    )
-    with op.batch_alter_table('sms_message', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_sms_message_batch_id'), ['batch_id'], unique=False)
-        batch_op.create_index('ix_sms_message_delivery_status', ['delivery_id', 'status'], unique=False)
-        batch_op.create_index('ix_sms_message_phone_updated', ['phone', 'updated_at'], unique=False)
-
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table('sms_message', schema=None) as batch_op:
-        batch_op.drop_index('ix_sms_message_phone_updated')
-        batch_op.drop_index('ix_sms_message_delivery_status')
-        batch_op.drop_index(batch_op.f('ix_sms_message_batch_id'))
-
-    op.drop_table('sms_message')
     with op.batch_alter_table('sms_batch', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sms_batch_delivery_id'))
         batch_op.drop_index('ix_sms_batch_carrier_status')
@@ -703,7 +694,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_user_account_email'))
 
     op.drop_table('user_account')
-    op.drop_table('recipient')
     with op.batch_alter_table('measure_task', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_measure_task_plan_id'))
 
@@ -721,10 +711,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_channel_account_channel'))
 
     op.drop_table('channel_account')
+    with op.batch_alter_table('sms_message', schema=None) as batch_op:
+        batch_op.drop_index('ix_sms_message_phone_pending', postgresql_where=sa.text("status = 'pending' AND batch_id IS NULL"), sqlite_where=sa.text("status = 'pending' AND batch_id IS NULL"))
+        batch_op.drop_index('ix_sms_message_delivery_status')
+        batch_op.drop_index(batch_op.f('ix_sms_message_batch_id'))
+
+    op.drop_table('sms_message')
     with op.batch_alter_table('recipient_list', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_recipient_list_unit_code'))
 
     op.drop_table('recipient_list')
+    op.drop_table('recipient')
     with op.batch_alter_table('org_unit', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_org_unit_parent_id'))
         batch_op.drop_index(batch_op.f('ix_org_unit_code'))
