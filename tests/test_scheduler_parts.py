@@ -182,7 +182,7 @@ def test_ticker_jobs_are_fixed_ids_with_deliberate_settings(app):
     proc.start()
     try:
         jobs = {j.id: j for j in proc.scheduler.get_jobs()}
-        assert set(jobs) == {"dispatch", "reap-leases", "refresh-credentials", "expand-recurring", "run-jobs"}
+        assert set(jobs) == {"dispatch", "reap-leases", "refresh-credentials", "expand-recurring", "run-jobs", "daily"}
         for j in jobs.values():
             assert j.coalesce is True and j.max_instances == 1 and j.misfire_grace_time >= 5
         assert jobs["dispatch"].trigger.interval == timedelta(seconds=1)
