@@ -280,12 +280,9 @@ def schedules_list():
     return paged(query, schedule_json)
 
 
-@bp.post("/broadcast-schedules")
-@roles(Role.communicator, Role.unit_officer)
-def schedules_create():
-    session = get_session()
-    data = body()
-    errors = {}
+def _campaign_and_unit(session, data: dict, errors: dict):
+    """The body's ``campaign_id`` (one the caller may see) and ``unit`` code;
+    a missing or invisible campaign is recorded in ``errors``."""
     cid = data.get("campaign_id")
     campaign = (
         session.get(Campaign, cid) if isinstance(cid, int) and not isinstance(cid, bool) else None
@@ -298,6 +295,16 @@ def schedules_create():
         if isinstance(code, str)
         else None
     )
+    return campaign, unit
+
+
+@bp.post("/broadcast-schedules")
+@roles(Role.communicator, Role.unit_officer)
+def schedules_create():
+    session = get_session()
+    data = body()
+    errors = {}
+    campaign, unit = _campaign_and_unit(session, data, errors)
     if unit is None or not may_schedule_for(session, me(), unit):
         errors["unit"] = "Không có đơn vị với mã này (hoặc ngoài phạm vi của bạn)."
     if errors:
@@ -344,18 +351,7 @@ def scripts_preview():
     session = get_session()
     data = body()
     errors = {}
-    cid = data.get("campaign_id")
-    campaign = (
-        session.get(Campaign, cid) if isinstance(cid, int) and not isinstance(cid, bool) else None
-    )
-    if campaign is None or not cs.can_see_campaign(session, me(), campaign):
-        errors["campaign_id"] = "Không có chiến dịch với mã này."
-    code = data.get("unit")
-    unit = (
-        session.exec(select(OrgUnit).where(OrgUnit.code == code)).first()
-        if isinstance(code, str)
-        else None
-    )
+    campaign, unit = _campaign_and_unit(session, data, errors)
     if unit is None:
         errors["unit"] = "Không có đơn vị với mã này."
     overrides = {}
