@@ -91,11 +91,15 @@ def test_expand_suppresses_opt_outs_and_cap(engine):
     with engine.begin() as conn:
         row = conn.execute(
             text(
-                "SELECT text, segments, encoding, attempts, batch_id FROM sms_message "
-                "WHERE delivery_id = 1 AND phone = '+84912345678'"
+                f"SELECT m.text, {waves.MESSAGE_TEXT}, m.segments, m.encoding, m.attempts, "
+                f"m.batch_id FROM {waves.MESSAGES} "
+                "WHERE m.delivery_id = 1 AND m.phone = '+84912345678'"
             )
         ).one()
-    assert tuple(row) == ("Xin chào bà con", 1, "GSM-7", 0, None)
+        stored = conn.execute(text("SELECT COUNT(*) FROM sms_wave WHERE delivery_id = 1"))
+        assert stored.scalar_one() == 1
+    # the common text is stored once, on the wave, not on each record
+    assert tuple(row) == (None, "Xin chào bà con", 1, "GSM-7", 0, None)
 
 
 def test_policy_switches(engine):
@@ -276,16 +280,18 @@ def test_refusal_reply_suppresses_at_once(engine):
 def test_models_register_the_fixed_table_names(engine):
     import scheduler.sms.models  # noqa: F401
 
-    for name in ("recipient_list", "recipient", "opt_out", "sms_message", "sms_batch"):
+    for name in ("recipient_list", "recipient", "opt_out", "sms_message", "sms_batch", "sms_wave"):
         assert name in SQLModel.metadata.tables
     insp = inspect(engine)
-    uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints("recipient")}
-    assert ("list_id", "phone") in uniques
+    # a list's numbers are made unique by the importer; only list_id is indexed
+    assert {tuple(i["column_names"]) for i in insp.get_indexes("recipient")} == {("list_id",)}
+    assert insp.get_unique_constraints("recipient") == []
     uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints("sms_message")}
     assert ("delivery_id", "phone") in uniques
     indexes = {tuple(i["column_names"]) for i in insp.get_indexes("sms_message")}
-    assert ("delivery_id", "status") in indexes
+    assert ("delivery_id", "id") in indexes  # partial: pending, unbatched (gateway sender)
     assert ("phone",) in indexes  # partial: pending, unbatched (record_reply)
+    assert ("delivery_id", "status") not in indexes
     # bulk child tables carry no per-row FOREIGN KEY checks (see models.py)
     assert insp.get_foreign_keys("sms_message") == []
     assert insp.get_foreign_keys("recipient") == []

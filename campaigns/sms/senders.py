@@ -35,6 +35,7 @@ from scheduler.sms.compliance import (
 )
 from scheduler.sms.encoding import MAX_PARTS, analyze
 from scheduler.sms.models import RecipientList
+from scheduler.sms.waves import MESSAGE_TEXT, MESSAGES
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def _kannel_wave(app, row, adapter, renew_lease) -> SendResult:
         conn.execute(
             text(
                 "UPDATE sms_message SET status = 'failed', reason = 'ambiguous: interrupted during send' "
-                "WHERE delivery_id = :d AND status = 'pending' AND reason = :f"
+                "WHERE delivery_id = :d AND status = 'pending' AND batch_id IS NULL AND reason = :f"
             ),
             {"d": row.id, "f": IN_FLIGHT},
         )
@@ -168,15 +169,16 @@ def _kannel_wave(app, row, adapter, renew_lease) -> SendResult:
                     text(
                         "UPDATE sms_message SET status = 'suppressed', reason = 'opt_out:' || "
                         "(SELECT o.source FROM opt_out o WHERE o.phone = sms_message.phone) "
-                        "WHERE delivery_id = :d AND status = 'pending' AND phone IN "
-                        "(SELECT phone FROM opt_out)"
+                        "WHERE delivery_id = :d AND status = 'pending' AND batch_id IS NULL "
+                        "AND phone IN (SELECT phone FROM opt_out)"
                     ),
                     {"d": row.id},
                 )
             chunk = conn.execute(
                 text(
-                    "SELECT id, phone, text FROM sms_message WHERE delivery_id = :d "
-                    "AND status = 'pending' AND id > :last ORDER BY id LIMIT :n"
+                    f"SELECT m.id, m.phone, {MESSAGE_TEXT} FROM {MESSAGES} "
+                    "WHERE m.delivery_id = :d AND m.status = 'pending' AND m.batch_id IS NULL "
+                    "AND m.id > :last ORDER BY m.id LIMIT :n"
                 ),
                 {"d": row.id, "last": last_id, "n": CHUNK},
             ).all()
@@ -233,7 +235,10 @@ def _kannel_wave(app, row, adapter, renew_lease) -> SendResult:
                 transient_run = 0
     with engine.connect() as conn:
         left = conn.execute(
-            text("SELECT COUNT(*) FROM sms_message WHERE delivery_id = :d AND status = 'pending'"),
+            text(
+                "SELECT COUNT(*) FROM sms_message WHERE delivery_id = :d AND status = 'pending' "
+                "AND batch_id IS NULL"
+            ),
             {"d": row.id},
         ).scalar_one()
     if left:

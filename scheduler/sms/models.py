@@ -125,8 +125,12 @@ class RecipientList(SQLModel, table=True):
 
 class Recipient(SQLModel, table=True):
     __tablename__ = "recipient"
-    # The unique index leads with list_id, so it also serves "all of list N".
-    __table_args__ = (UniqueConstraint("list_id", "phone", name="uq_recipient_list_phone"),)
+    # Only "all of list N" is ever asked, so the one index is on list_id. A
+    # list holds each number once: the importer drops duplicates as it reads
+    # (tests/test_sms_importer.py), and a wave's records are unique per number
+    # (uq_sms_message_delivery_phone). A unique (list_id, phone) index here
+    # took random insertions that cost ~4 s per million rows on COPY.
+    __table_args__ = (Index("ix_recipient_list_id", "list_id"),)
 
     id: int | None = Field(
         default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
@@ -173,13 +177,36 @@ class SmsBatch(SQLModel, table=True):
     file_sha256: str | None = Field(default=None, sa_column=Column(String(64)))
 
 
+class SmsWave(SQLModel, table=True):
+    """A wave's common text, stored once: its records carry ``text = NULL``
+    unless the text was rendered per recipient (read ``COALESCE(m.text, w.text)``)."""
+
+    __tablename__ = "sms_wave"
+
+    # the delivery's id; no FOREIGN KEY, like sms_message.delivery_id
+    delivery_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    text: str
+    segments: int = 1
+    encoding: str = Field(default="GSM-7", sa_column=Column(String(8), nullable=False))
+    created_at: datetime = _ts()
+
+
 class SmsMessage(SQLModel, table=True):
     """One durable record per recipient per wave: a crash resumes from these."""
 
     __tablename__ = "sms_message"
     __table_args__ = (
         UniqueConstraint("delivery_id", "phone", name="uq_sms_message_delivery_phone"),
-        Index("ix_sms_message_delivery_status", "delivery_id", "status"),
+        # What a gateway wave still has to send, in id order (the sender's
+        # cursor, the in-flight sweep, late opt-outs). Partner records are
+        # batched, so they never enter it; wave counts read the unique index.
+        Index(
+            "ix_sms_message_pending_unbatched",
+            "delivery_id",
+            "id",
+            postgresql_where=sql_text("status = 'pending' AND batch_id IS NULL"),
+            sqlite_where=sql_text("status = 'pending' AND batch_id IS NULL"),
+        ),
         # A refusal reply suppresses the number's pending, unbatched records
         # (record_reply): only those rows need a phone index. A partial index
         # costs nothing for partner waves (their pending records are batched)
@@ -204,7 +231,8 @@ class SmsMessage(SQLModel, table=True):
     recipient_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     phone: str = Field(sa_column=Column(String(16), nullable=False))
     carrier: str = Field(sa_column=Column(String(20), nullable=False))
-    text: str
+    #: NULL: the wave's common text (sms_wave.text); set when rendered per recipient
+    text: str | None = None
     segments: int = 1
     encoding: str = Field(default="GSM-7", sa_column=Column(String(8), nullable=False))
     status: str = Field(default=SmsStatus.PENDING, sa_column=Column(String(24), nullable=False))
@@ -218,7 +246,7 @@ class SmsMessage(SQLModel, table=True):
     updated_at: datetime = _ts()
 
 
-SMS_TABLES = ("recipient_list", "recipient", "opt_out", "sms_batch", "sms_message")
+SMS_TABLES = ("recipient_list", "recipient", "opt_out", "sms_batch", "sms_wave", "sms_message")
 
 
 def sms_metadata(delivery_stub: bool = False) -> Any:

@@ -35,6 +35,11 @@ from scheduler.sms.phones import normalize_phone
 #: Kannel DLR value -> per-recipient status.
 DLR_TO_STATUS = {1: "delivered", 2: "failed", 4: "sent", 8: "sent", 16: "failed"}
 _TS = DateTime(timezone=True)
+_STATUSES = ("pending", "suppressed", "sent", "delivered", "failed", "not_our_subscriber")
+#: A record's text: its own when rendered per recipient, else the wave's
+#: (sms_wave). Use with ``FROM {MESSAGES}``, which names the records ``m``.
+MESSAGE_TEXT = "COALESCE(m.text, w.text)"
+MESSAGES = "sms_message m LEFT JOIN sms_wave w ON w.delivery_id = m.delivery_id"
 _TIME_PARAMS = ("now", "since", "at")
 
 
@@ -117,22 +122,14 @@ def expand_wave(
         )
     else:
         info = analyze(text_)
-        params.update(text=info.text, segments=max(1, info.parts), encoding=info.encoding)
+        _save_wave_text(conn, delivery_id, info.text, max(1, info.parts), info.encoding, now)
+        params.update(segments=max(1, info.parts), encoding=info.encoding)
         batch_sql, new_batches = "NULL", []
         if batches:
             # One batch per carrier, filled as the records are inserted (no
             # second pass over a million rows).
-            carriers = [
-                row[0]
-                for row in conn.execute(
-                    _sql(
-                        "SELECT DISTINCT carrier FROM recipient WHERE list_id = :l ORDER BY carrier"
-                    ),
-                    {"l": list_id},
-                )
-            ]
             whens = []
-            for i, carrier in enumerate(carriers):
+            for i, carrier in enumerate(_list_carriers(conn, list_id)):
                 batch_id = _new_batch(conn, delivery_id, carrier, now)
                 new_batches.append(batch_id)
                 params[f"bc{i}"] = carrier
@@ -154,23 +151,47 @@ def expand_wave(
             ).scalar_one()
             == 0
         )
-        if conn.dialect.name == "postgresql":
+        insert = (
+            "INSERT INTO sms_message (delivery_id, recipient_id, phone, carrier, text, "
+            "segments, encoding, status, reason, attempts, updated_at, batch_id) "
+            "SELECT :delivery_id, s.id, s.phone, s.carrier, NULL, :segments, :encoding, "
+            f"s.st, s.reason, 0, :now, {batch_sql} FROM ("
+            f"SELECT r.id AS id, r.phone AS phone, r.carrier AS carrier, {status_sql} AS st, "
+            f"{reason_sql} AS reason FROM recipient r {joins} WHERE r.list_id = :list_id) s "
+            "WHERE true ORDER BY s.phone"
+            + ("" if fresh else " ON CONFLICT (delivery_id, phone) DO NOTHING")
+        )
+        if fresh and conn.dialect.name == "postgresql":
             # sort in memory: rows go in phone order, so the (delivery_id, phone)
             # index grows at its right edge instead of at random pages
             conn.execute(_sql("SET LOCAL work_mem = '64MB'"))
-        conn.execute(
-            _sql(
-                "INSERT INTO sms_message (delivery_id, recipient_id, phone, carrier, text, "
-                "segments, encoding, status, reason, attempts, updated_at, batch_id) "
-                "SELECT :delivery_id, s.id, s.phone, s.carrier, :text, :segments, :encoding, "
-                f"s.st, s.reason, 0, :now, {batch_sql} FROM ("
-                f"SELECT r.id AS id, r.phone AS phone, r.carrier AS carrier, {status_sql} AS st, "
-                f"{reason_sql} AS reason FROM recipient r {joins} WHERE r.list_id = :list_id) s "
-                "WHERE true ORDER BY s.phone"
-                + ("" if fresh else " ON CONFLICT (delivery_id, phone) DO NOTHING")
-            ),
-            params,
-        )
+            # The insert counts what it wrote: a fresh wave needs no second
+            # pass over its records for the batch sizes and the status counts.
+            counted = conn.execute(
+                _sql(
+                    f"WITH ins AS ({insert} RETURNING status, batch_id) "
+                    "SELECT status, batch_id, COUNT(*) FROM ins GROUP BY status, batch_id"
+                ),
+                params,
+            ).all()
+            by_status = dict.fromkeys(_STATUSES, 0)
+            sizes: dict[int | None, int] = {}
+            for status, batch_id, n in counted:
+                by_status[status] = by_status.get(status, 0) + n
+                if status == "pending":
+                    sizes[batch_id] = sizes.get(batch_id, 0) + n
+            if batches and sizes.get(None):  # carriers the list's report did not name
+                create_partner_batches(conn, delivery_id, now=now)
+            for batch_id in new_batches:
+                if sizes.get(batch_id):
+                    conn.execute(
+                        _sql("UPDATE sms_batch SET message_count = :n WHERE id = :b"),
+                        {"n": sizes[batch_id], "b": batch_id},
+                    )
+                else:
+                    conn.execute(_sql("DELETE FROM sms_batch WHERE id = :b"), {"b": batch_id})
+            return by_status
+        conn.execute(_sql(insert), params)
         if new_batches:
             ids = ", ".join(str(int(b)) for b in new_batches)
             conn.execute(
@@ -241,6 +262,47 @@ def _insert_rendered(
         conn.execute(stmt, batch)
 
 
+def _save_wave_text(
+    conn: Any, delivery_id: int, text_: str, segments: int, encoding: str, now: datetime
+) -> None:
+    """The wave's common text, once (its records store NULL). Expanding again
+    (a resumed wave) keeps the newest text for the records not yet sent."""
+    params = {"d": delivery_id, "t": text_, "s": segments, "e": encoding, "now": now}
+    updated = conn.execute(
+        _sql("UPDATE sms_wave SET text = :t, segments = :s, encoding = :e WHERE delivery_id = :d"),
+        params,
+    ).rowcount
+    if not updated:
+        conn.execute(
+            _sql(
+                "INSERT INTO sms_wave (delivery_id, text, segments, encoding, created_at) "
+                "VALUES (:d, :t, :s, :e, :now)"
+            ),
+            params,
+        )
+
+
+def _list_carriers(conn: Any, list_id: int) -> list[str]:
+    """The carriers a list has recipients on: from its import report when
+    that counts any (a ready list is complete), else from its records."""
+    import json
+
+    by_carrier = conn.execute(
+        _sql("SELECT by_carrier FROM recipient_list WHERE id = :l"), {"l": list_id}
+    ).scalar()
+    if isinstance(by_carrier, str):
+        by_carrier = json.loads(by_carrier)
+    if isinstance(by_carrier, dict) and any(by_carrier.values()):
+        return sorted(str(c) for c, n in by_carrier.items() if n)
+    return [
+        row[0]
+        for row in conn.execute(
+            _sql("SELECT DISTINCT carrier FROM recipient WHERE list_id = :l ORDER BY carrier"),
+            {"l": list_id},
+        )
+    ]
+
+
 def _new_batch(conn: Any, delivery_id: int, carrier: str, now: datetime) -> int:
     return int(
         conn.execute(
@@ -291,7 +353,8 @@ def batch_rows(conn: Any, batch_id: int) -> Iterable[tuple[int, str, str]]:
     """(message_id, phone, text) of a batch, streamed in id order."""
     result = conn.execute(
         _sql(
-            "SELECT id, phone, text FROM sms_message WHERE batch_id = :b ORDER BY id"
+            f"SELECT m.id, m.phone, {MESSAGE_TEXT} FROM {MESSAGES} "
+            "WHERE m.batch_id = :b ORDER BY m.id"
         ).execution_options(stream_results=True, yield_per=5000),
         {"b": batch_id},
     )
@@ -324,9 +387,10 @@ def _copy_batch_csv(conn: Any, batch_id: int, path: Path) -> BatchFile:
     raw = conn.connection.driver_connection
     h = hashlib.sha256()
     sql = (
-        "COPY (SELECT id, phone, CASE WHEN substr(text, 1, 1) IN ('=', '+', '-', '@', "
-        "chr(9), chr(13)) THEN '''' || text ELSE text END FROM sms_message "
-        f"WHERE batch_id = {int(batch_id)} ORDER BY id) TO STDOUT WITH (FORMAT csv)"
+        "COPY (SELECT id, phone, CASE WHEN substr(body, 1, 1) IN ('=', '+', '-', '@', "
+        "chr(9), chr(13)) THEN '''' || body ELSE body END FROM ("
+        f"SELECT m.id AS id, m.phone AS phone, {MESSAGE_TEXT} AS body FROM {MESSAGES} "
+        f"WHERE m.batch_id = {int(batch_id)}) b ORDER BY id) TO STDOUT WITH (FORMAT csv)"
     )
     header = (",".join(BATCH_COLUMNS) + "\n").encode()
     with raw.cursor() as cur, open(path, "wb") as fh:
@@ -464,7 +528,7 @@ def apply_dlr(
 
 def wave_counts(conn: Any, delivery_id: int) -> dict[str, Any]:
     """Counts for the per-wave status page: by status and per carrier."""
-    statuses = ("pending", "suppressed", "sent", "delivered", "failed", "not_our_subscriber")
+    statuses = _STATUSES
     by_status = dict.fromkeys(statuses, 0)
     by_carrier: dict[str, dict[str, int]] = {}
     for carrier, status, n in conn.execute(
@@ -554,8 +618,8 @@ def claim_pending(
     now = _now(now)
     rows = conn.execute(
         _sql(
-            "SELECT m.id, m.phone, m.text, m.segments, m.attempts, o.source "
-            "FROM sms_message m LEFT JOIN opt_out o ON o.phone = m.phone "
+            f"SELECT m.id, m.phone, {MESSAGE_TEXT}, m.segments, m.attempts, o.source "
+            f"FROM {MESSAGES} LEFT JOIN opt_out o ON o.phone = m.phone "
             "WHERE m.delivery_id = :d AND m.status = 'pending' AND m.batch_id IS NULL "
             "ORDER BY m.id LIMIT :n"
         ),
