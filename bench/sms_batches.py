@@ -220,9 +220,10 @@ def run_fast(csv_path: Path, db_url: str, out_dir: Path) -> dict:
         conn.execute(
             text(
                 "UPDATE recipient_list SET rows = :rows, valid = :valid, invalid = :invalid, "
-                "duplicates = :duplicates, converted = :converted, status = 'ready' WHERE id = :id"
+                "duplicates = :duplicates, converted = :converted, by_carrier = :by_carrier, "
+                "status = 'ready' WHERE id = :id"
             ),
-            {**report, "id": list_id},
+            {**report, "by_carrier": json.dumps(report["by_carrier"]), "id": list_id},
         )
         times["import_copy"] = time.perf_counter() - t0
         t1 = time.perf_counter()

@@ -328,3 +328,32 @@ def test_batch_csv_is_the_same_from_the_database_fast_path(engine, tmp_path):
             ).read_bytes()
             assert (fast.rows, fast.sha256) == (plain.rows, plain.sha256)
             assert fast.rows >= 1
+
+
+def test_batch_csv_fast_path_with_the_wave_common_text(engine, tmp_path):
+    """Records sharing the wave's text (stored once, NULL on each record) come
+    out of the fast path byte for byte like the plain writer, neutralised."""
+    from scheduler.sms.batchfiles import write_batch_csv
+
+    common = '=HYPERLINK("http://x"), ngoặc "kép"\nvà \\N gạch chéo'
+    with engine.begin() as conn:
+        waves.expand_wave(
+            conn,
+            delivery_id=1,
+            list_id=1,
+            now=NOW,
+            batches=True,
+            policy=SmsPolicy(max_per_24h=None, honour_opt_out=False),
+            text_=common,
+        )
+        batches = conn.execute(text("SELECT id FROM sms_batch WHERE delivery_id = 1")).all()
+        assert batches
+        for (batch_id,) in batches:
+            fast = waves.write_batch_file(conn, batch_id, tmp_path / f"{batch_id}.csv")
+            plain = write_batch_csv(waves.batch_rows(conn, batch_id), tmp_path / f"{batch_id}.p")
+            data = (tmp_path / f"{batch_id}.csv").read_bytes()
+            assert data == (tmp_path / f"{batch_id}.p").read_bytes()
+            assert (fast.rows, fast.sha256) == (plain.rows, plain.sha256)
+            rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))[1:]
+            assert len(rows) == fast.rows >= 1
+            assert {r[2] for r in rows} == {"'" + common}

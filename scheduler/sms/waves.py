@@ -24,6 +24,7 @@ from scheduler.sms.batchfiles import (
     BATCH_COLUMNS,
     BatchFile,
     ReportRow,
+    neutralise,
     write_batch_csv,
     write_batch_xlsx,
 )
@@ -151,6 +152,7 @@ def expand_wave(
             ).scalar_one()
             == 0
         )
+        pg = conn.dialect.name == "postgresql"
         insert = (
             "INSERT INTO sms_message (delivery_id, recipient_id, phone, carrier, text, "
             "segments, encoding, status, reason, attempts, updated_at, batch_id) "
@@ -158,10 +160,13 @@ def expand_wave(
             f"s.st, s.reason, 0, :now, {batch_sql} FROM ("
             f"SELECT r.id AS id, r.phone AS phone, r.carrier AS carrier, {status_sql} AS st, "
             f"{reason_sql} AS reason FROM recipient r {joins} WHERE r.list_id = :list_id) s "
+            # byte order is the index's order for E.164 strings, and sorting
+            # by it skips the locale's collation (~1 s per million on PostgreSQL)
             "WHERE true ORDER BY s.phone"
+            + (' COLLATE "C"' if pg else "")
             + ("" if fresh else " ON CONFLICT (delivery_id, phone) DO NOTHING")
         )
-        if fresh and conn.dialect.name == "postgresql":
+        if fresh and pg:
             # sort in memory: rows go in phone order, so the (delivery_id, phone)
             # index grows at its right edge instead of at random pages
             conn.execute(_sql("SET LOCAL work_mem = '64MB'"))
@@ -383,15 +388,32 @@ def _copy_batch_csv(conn: Any, batch_id: int, path: Path) -> BatchFile:
     """PostgreSQL fast path of write_batch_csv: the server writes the CSV rows
     (same columns, quoting and formula neutralisation), we add the header."""
     import hashlib
+    import unicodedata
+
+    from psycopg import sql as pgsql
 
     raw = conn.connection.driver_connection
     h = hashlib.sha256()
-    sql = (
-        "COPY (SELECT id, phone, CASE WHEN substr(body, 1, 1) IN ('=', '+', '-', '@', "
-        "chr(9), chr(13)) THEN '''' || body ELSE body END FROM ("
-        f"SELECT m.id AS id, m.phone AS phone, {MESSAGE_TEXT} AS body FROM {MESSAGES} "
-        f"WHERE m.batch_id = {int(batch_id)}) b ORDER BY id) TO STDOUT WITH (FORMAT csv)"
+    # The wave's common text goes in once, already neutralised, as a literal:
+    # no join and no per-row check for the records that share it.
+    common = conn.execute(
+        _sql(
+            "SELECT w.text FROM sms_wave w JOIN sms_batch b ON b.delivery_id = w.delivery_id "
+            "WHERE b.id = :b"
+        ),
+        {"b": batch_id},
+    ).scalar()
+    common_sql = (
+        pgsql.Literal(neutralise(unicodedata.normalize("NFC", common)))
+        if common is not None
+        else pgsql.SQL("NULL")
     )
+    sql = pgsql.SQL(
+        "COPY (SELECT id, phone, CASE WHEN text IS NULL THEN {common} "
+        "WHEN substr(text, 1, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) "
+        "THEN '''' || text ELSE text END FROM sms_message "
+        "WHERE batch_id = {batch} ORDER BY id) TO STDOUT WITH (FORMAT csv)"
+    ).format(common=common_sql, batch=pgsql.Literal(int(batch_id)))
     header = (",".join(BATCH_COLUMNS) + "\n").encode()
     with raw.cursor() as cur, open(path, "wb") as fh:
         fh.write(header)
