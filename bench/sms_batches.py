@@ -39,6 +39,10 @@ TEXT = (
     "khong can den tru so. Tu choi nhan tin: soan TC gui 8xxx"
 )
 NOW = datetime(2026, 10, 10, 2, 0, tzinfo=UTC)  # 09:00 in Sóc Trăng: inside the window
+#: The naive pipeline's cost per row when the issue set the 15 s goal ("about
+#: 26 µs a row here"): the machines of this kind differ from day to day, so
+#: the report also scales the time to that speed, by the naive run's own pace.
+REFERENCE_NAIVE_US = 26.0
 
 # (carrier share, 2-digit national prefixes that phonenumbers accepts)
 CARRIERS = [
@@ -514,15 +518,31 @@ def main() -> int:
         f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / "
         f"{load[2]:.1f} (1/5/15 min) at the end of the run"
     )
-    ok = ft["total"] <= 15 and fast["peak_rss_mb"] <= 300 and ratio >= 3 and identical
+    naive_us = naive["seconds"] / rows * 1e6
+    slower = naive_us / REFERENCE_NAIVE_US
+    scaled = ft["total"] / slower
+    print(
+        f"speed: naive here {naive_us:.1f} us/row, {slower:.1f}x the {REFERENCE_NAIVE_US:.0f} "
+        f"us/row the goal was set at; at that speed the {ft['total']:.1f} s would be "
+        f"{scaled:.1f} s"
+    )
+    others = fast["peak_rss_mb"] <= 300 and ratio >= 3 and identical
+    verdict = (
+        "met"
+        if others and ft["total"] <= 15
+        else "met at the reference speed, time NOT met on this machine"
+        if others and scaled <= 15
+        else "NOT met"
+    )
     print(
         f"SUMMARY sms_batches: {rows:,} rows CSV->PostgreSQL+batch CSVs in {ft['total']:.1f} s "
-        f"({rows / ft['total']:,.0f} rows/s), peak {fast['peak_rss_mb']:.0f} MB, "
-        f"{ratio:.1f}x naive end to end ({naive['seconds']:.1f} s; import alone "
+        f"({rows / ft['total']:,.0f} rows/s; {scaled:.1f} s at the reference speed), "
+        f"peak {fast['peak_rss_mb']:.0f} MB, {ratio:.1f}x naive end to end "
+        f"({naive['seconds']:.1f} s = {naive_us:.0f} us/row; import alone "
         f"{parse_ratio:.1f}x), identical={identical}, xlsx {fast['xlsx_seconds']:.1f} s, "
-        f"load {load[1]:.1f}; goals {'met' if ok else 'NOT met'}"
+        f"load {load[1]:.1f}; goals {verdict}"
     )
-    return 0 if ok else 1
+    return 0 if verdict == "met" else 1
 
 
 if __name__ == "__main__":

@@ -207,12 +207,20 @@ class SmsMessage(SQLModel, table=True):
             postgresql_where=sql_text("status = 'pending' AND batch_id IS NULL"),
             sqlite_where=sql_text("status = 'pending' AND batch_id IS NULL"),
         ),
+        # The rolling 24 h cap counts each number's recent sent/delivered
+        # records over all waves: without this it read the whole table at
+        # every expansion. New records are pending, so expansion skips it.
+        Index(
+            "ix_sms_message_recent_sent",
+            "updated_at",
+            "phone",
+            postgresql_where=sql_text("status IN ('sent', 'delivered')"),
+            sqlite_where=sql_text("status IN ('sent', 'delivered')"),
+        ),
         # A refusal reply suppresses the number's pending, unbatched records
         # (record_reply): only those rows need a phone index. A partial index
         # costs nothing for partner waves (their pending records are batched)
         # where a full (phone, updated_at) index cost ~5 s per million records.
-        # The 24 h cap aggregates over all recent records and uses no phone
-        # index.
         Index(
             "ix_sms_message_phone_pending",
             "phone",
