@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import false, func, insert, or_, select, text, update
+from sqlalchemy import false, func, insert, or_, select, text, true, update
 from sqlalchemy.engine import Connection
 
 from channels.base import MediaFile, Message, Outcome, SendResult
@@ -332,7 +332,7 @@ class Dispatcher:
         now = self.now()
         started = self._start(delivery_id, token, now)
         if started is None:
-            return None
+            return self._release_held(delivery_id, token, now)
         row, attempt_id = started
         if row.not_after is not None and now > row.not_after:
             result = SendResult(Outcome.EXPIRED, message="deadline passed before the worker got to it")
@@ -377,6 +377,20 @@ class Dispatcher:
         return self.apply(delivery_id, token, attempt_id, row, result, lookup_result=lookup_result,
                           account_id=row.channel_account_id)
 
+    def _release_held(self, delivery_id: int, token: str, now: datetime) -> str | None:
+        """A claimed delivery whose campaign was paused (or sent back) before a
+        worker got to it: back to ``scheduled``, still held, nothing sent and
+        no attempt spent. None when the row is not ours for another reason."""
+        check_transition(Status.queued, Status.scheduled)
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                update(D)
+                .where(D.c.id == delivery_id, D.c.status == Status.queued.value,
+                       D.c.leased_by == token, D.c.held == true())
+                .values(status=Status.scheduled.value, leased_by=None, lease_until=None, updated_at=now)
+            ).rowcount
+        return Status.scheduled.value if moved else None
+
     _SEND_COLUMNS = ("id", "channel_account_id", "campaign_id", "content", "idempotency_key",
                      "scheduled_at", "not_after", "attempts", "max_attempts")
 
@@ -393,7 +407,8 @@ class Dispatcher:
             return self._sqlite_start(delivery_id, token, now)
         move = (
             update(D)
-            .where(D.c.id == delivery_id, D.c.status == Status.queued.value, D.c.leased_by == token)
+            .where(D.c.id == delivery_id, D.c.status == Status.queued.value, D.c.leased_by == token,
+                   D.c.held == false())
             .values(status=Status.sending.value, lease_until=now + self.lease, updated_at=now)
         )
         cols = [D.c[name] for name in self._SEND_COLUMNS]
@@ -727,7 +742,7 @@ class Dispatcher:
 _PG_START = """
 WITH moved AS (
     UPDATE delivery SET status = 'sending', lease_until = %(lease_until)s, updated_at = %(now)s
-    WHERE id = %(id)s AND status = 'queued' AND leased_by = %(token)s
+    WHERE id = %(id)s AND status = 'queued' AND leased_by = %(token)s AND NOT held
     RETURNING id, channel_account_id, campaign_id, content, idempotency_key, scheduled_at,
               not_after, attempts, max_attempts
 ), attempt AS (
@@ -769,7 +784,7 @@ RETURNING id
 
 _SQLITE_START_MOVE = """
 UPDATE delivery SET status = 'sending', lease_until = ?, updated_at = ?
-WHERE id = ? AND status = 'queued' AND leased_by = ?
+WHERE id = ? AND status = 'queued' AND leased_by = ? AND NOT held
 RETURNING id, channel_account_id, campaign_id, content, idempotency_key, scheduled_at, not_after,
           attempts, max_attempts
 """

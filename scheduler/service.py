@@ -99,8 +99,11 @@ def set_campaign_held(
         select(Delivery).where(
             Delivery.campaign_id == campaign_id,
             # needs_auth too: a delivery parked while its campaign was paused must
-            # stay held when its account is reconnected.
-            Delivery.status.in_([Status.scheduled, Status.retry_wait, Status.needs_auth]),  # type: ignore[attr-defined]
+            # stay held when its account is reconnected. queued too: claimed but
+            # not started, it goes back to scheduled instead of out (dispatcher).
+            Delivery.status.in_(  # type: ignore[attr-defined]
+                [Status.scheduled, Status.queued, Status.retry_wait, Status.needs_auth]
+            ),
         )
     ).all()
     for d in rows:

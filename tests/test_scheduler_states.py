@@ -129,6 +129,31 @@ def test_held_not_claimed_until_released_and_pause_holds_again(app, clock, recei
     assert sum(receiver.counts.values()) == 2
 
 
+def test_pause_after_claim_sends_nothing_on_both_databases(any_app, receiver):
+    """Claimed (queued) but not yet started when the campaign is paused: the
+    worker that picks it up sends nothing, spends no attempt and puts it back
+    to scheduled, held; resuming sends it once."""
+    clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    acct = make_accounts(any_app, receiver.hook_url)[0]
+    camp = new_campaign(any_app)
+    did = create(any_app, acct, "tạm dừng", clock(), campaign_id=camp)
+    disp = Dispatcher(any_app, clock=clock, lease=60)
+    (claimed,) = disp.claim(10)
+    assert delivery(any_app, did).status == S.queued
+    with session_scope(any_app) as s:  # paused while it waits for a worker
+        assert service.set_campaign_held(s, camp, True) == 1
+    assert disp.send(claimed.id, claimed.token) == S.scheduled
+    d = delivery(any_app, did)
+    assert (d.status, d.held, d.leased_by, d.attempts) == (S.scheduled, True, None, 0)
+    assert attempts_of(any_app, did) == [] and receiver.counts == {}
+    assert disp.claim(10) == []  # held: not claimed again
+    with session_scope(any_app) as s:  # resumed
+        service.set_campaign_held(s, camp, False)
+    (again,) = disp.claim(10)
+    assert disp.send(again.id, again.token) == S.sent
+    assert sum(receiver.counts.values()) == 1
+
+
 def test_cancelled_is_never_claimed(app, clock, receiver):
     acct = make_accounts(app, receiver.hook_url)[0]
     did = create(app, acct, "hủy", clock())
