@@ -118,6 +118,10 @@ def enqueue_job(session: Session, name: str, payload: dict | None = None,
     return job
 
 
+#: How many times a job may be taken by a worker that then dies (lease expired).
+MAX_JOB_ATTEMPTS = 3
+
+
 class JobRunner:
     def __init__(self, app: Flask, *, clock: Callable[[], datetime] | None = None,
                  worker: str = "jobs", lease: float = 75.0):
@@ -155,7 +159,8 @@ class JobRunner:
             ids = [r[0] for r in conn.execute(
                 update(J)
                 .where(J.c.id.in_(self._pending(now, limit)), J.c.status == "pending")
-                .values(status="running", leased_by=token, lease_until=now + self.lease, started_at=now)
+                .values(status="running", leased_by=token, lease_until=now + self.lease, started_at=now,
+                        attempts=J.c.attempts + 1)
                 .returning(J.c.id)
             )]
         return [(i, token) for i in sorted(ids)]
@@ -178,7 +183,8 @@ class JobRunner:
         with self.engine.begin() as conn:
             res = conn.execute(
                 update(J).where(J.c.id == job_id, J.c.status == "pending")
-                .values(status="running", leased_by=token, lease_until=now + self.lease, started_at=now)
+                .values(status="running", leased_by=token, lease_until=now + self.lease, started_at=now,
+                        attempts=J.c.attempts + 1)
             )
         return token if res.rowcount == 1 else None
 
@@ -257,9 +263,21 @@ class JobRunner:
         return counts
 
     def reap(self) -> int:
-        """Running jobs whose worker died (lease expired) go back to pending."""
+        """Running jobs whose worker died (lease expired) go back to pending,
+        unless workers died on them MAX_JOB_ATTEMPTS times: then the job is
+        failed, so one job that kills its worker cannot do so forever."""
         now = self.clock()
         with self.engine.begin() as conn:
+            failed = conn.execute(
+                update(J).where(J.c.status == "running", J.c.lease_until < now,
+                                J.c.attempts >= MAX_JOB_ATTEMPTS)
+                .values(status="failed", leased_by=None, lease_until=None, finished_at=now,
+                        error=f"Công việc nền bị dừng giữa chừng {MAX_JOB_ATTEMPTS} lần "
+                              "(tiến trình xử lý ngừng hoạt động); đã dừng thử lại.")
+            ).rowcount or 0
+            if failed:
+                log.warning("%d background job(s) failed after %d interrupted attempts",
+                            failed, MAX_JOB_ATTEMPTS)
             return conn.execute(
                 update(J).where(J.c.status == "running", J.c.lease_until < now)
                 .values(status="pending", leased_by=None, lease_until=None)

@@ -148,6 +148,8 @@ class BackgroundJob(SQLModel, table=True):
     dedupe_key: str | None = Field(default=None, max_length=128)
     leased_by: str | None = Field(default=None, max_length=80)
     lease_until: datetime | None = utc_column()
+    #: times a worker took it; a job whose worker dies this often is failed
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_by: int | None = None
     created_at: datetime | None = utc_column()
     started_at: datetime | None = utc_column()

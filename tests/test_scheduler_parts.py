@@ -128,6 +128,32 @@ def test_job_with_expired_lease_returns_to_pending(app):
     assert runner.run_due()["jobs_done"] == 1
 
 
+def test_job_whose_worker_keeps_dying_is_failed_after_the_limit(app):
+    """A job that kills its worker (lease expires every time) is retried up to
+    MAX_JOB_ATTEMPTS times, then failed with a Vietnamese reason, not retried
+    forever; other jobs go on."""
+    from scheduler.jobs import MAX_JOB_ATTEMPTS
+
+    clock = FrozenClock(datetime.now(UTC))
+    register_job("test.noop", lambda a, p, pr: {"ok": True})
+    with session_scope(app) as s:
+        poison = enqueue_job(s, "test.noop", {"n": 1}).id
+    runner = JobRunner(app, clock=clock, lease=10)
+    for attempt in range(1, MAX_JOB_ATTEMPTS + 1):
+        claimed = runner.claim()
+        assert [j for j, _ in claimed] == [poison]
+        with session_scope(app) as s:
+            assert s.get(BackgroundJob, poison).attempts == attempt
+        clock.advance(11)  # the worker died: its lease runs out
+        runner.reap()
+    with session_scope(app) as s:
+        j = s.get(BackgroundJob, poison)
+        assert (j.status, j.leased_by) == ("failed", None)
+        assert str(MAX_JOB_ATTEMPTS) in j.error and "dừng" in j.error
+        other = enqueue_job(s, "test.noop", {"n": 2}).id
+    assert [j for j, _ in runner.claim()] == [other]  # the failed one is not taken again
+
+
 def test_enqueue_rejects_bad_input_naming_the_field(app):
     with session_scope(app) as s:
         with pytest.raises(JobError) as exc:
