@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 FLASK  := $(VENV)/bin/flask --app app
 
-.PHONY: run test install install-dev migrate seed lint bench clean
+.PHONY: run test install install-dev migrate seed lint bench clean translations
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Cần Python 3.11 ($(PYTHON))"; exit 1; }
@@ -16,6 +16,16 @@ $(VENV)/.installed: requirements.txt
 MO := translations/en/LC_MESSAGES/messages.mo
 $(MO): translations/en/LC_MESSAGES/messages.po $(VENV)/.installed
 	$(VENV)/bin/pybabel compile -f -d translations -D messages -l en >/dev/null
+
+# Re-extract the UI strings (babel.cfg) and merge them into the English
+# catalogue, then compile it. Translate the new empty msgstr entries in
+# translations/en/LC_MESSAGES/messages.po and run it again.
+translations: $(VENV)/.installed
+	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext --project=lantoa --version=0.1.0 --no-wrap \
+		-o translations/messages.pot .
+	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations -D messages -l en \
+		--no-fuzzy-matching --no-wrap
+	$(VENV)/bin/pybabel compile -f -d translations -D messages -l en
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
