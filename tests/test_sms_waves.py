@@ -357,3 +357,89 @@ def test_batch_csv_fast_path_with_the_wave_common_text(engine, tmp_path):
             rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))[1:]
             assert len(rows) == fast.rows >= 1
             assert {r[2] for r in rows} == {"'" + common}
+
+
+def test_large_partner_report_applies_as_a_set_like_row_by_row(engine):
+    """A report big enough for the set path (PostgreSQL) gives the same
+    applied count, the same errors in line order and the same final records
+    as applying its rows one by one: foreign and unknown ids, illegal moves,
+    a message named twice."""
+    import random
+
+    rng = random.Random(13)
+    body = "SĐT\n" + "".join(f"09{n:08d}\n" for n in rng.sample(range(10**7, 10**8), 300))
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO recipient_list (id, name, created_at, rows, valid, invalid, "
+                "duplicates, converted, by_carrier, errors_preview, status) VALUES "
+                "(2, 'Lớn', CURRENT_TIMESTAMP, 0, 0, 0, 0, 0, '{}', '[]', 'ready')"
+            )
+        )
+        copy_recipients(conn, 2, read_recipients(io.BytesIO(body.encode()), "lon.csv"))
+        waves.expand_wave(
+            conn,
+            delivery_id=2,
+            list_id=2,
+            text_="Tin",
+            now=NOW,
+            batches=True,
+            policy=SmsPolicy(max_per_24h=None, honour_opt_out=False),
+        )
+        ((batch_id, count),) = conn.execute(
+            text(
+                "SELECT id, message_count FROM sms_batch WHERE delivery_id = 2 "
+                "ORDER BY message_count DESC LIMIT 1"
+            )
+        ).all()
+        ids = [
+            r[0]
+            for r in conn.execute(
+                text("SELECT id FROM sms_message WHERE batch_id = :b ORDER BY id"), {"b": batch_id}
+            )
+        ]
+        # some records already moved on, so some reported moves are illegal
+        for mid, st in zip(
+            ids[:30], ["delivered", "failed", "not_our_subscriber"] * 10, strict=True
+        ):
+            conn.execute(
+                text("UPDATE sms_message SET status = :s WHERE id = :m"), {"s": st, "m": mid}
+            )
+        foreign = conn.execute(
+            text("SELECT id FROM sms_message WHERE delivery_id = 10 LIMIT 1")
+        ).scalar_one()
+    assert count > 60
+    rows, line = [], 2
+    for mid in ids + [ids[5], ids[40], foreign, 10**9]:
+        status = rng.choice(["delivered", "failed", "not_our_subscriber"])
+        at = NOW + timedelta(minutes=rng.randrange(60)) if rng.random() < 0.5 else None
+        rows.append(ReportRow(line, mid, status, at, rng.choice([None, "lỗi", "chuyển mạng"])))
+        line += 1
+
+    def outcome(apply):
+        with engine.connect() as conn:
+            with conn.begin() as tx:
+                result = apply(conn)
+                final = conn.execute(
+                    text(
+                        "SELECT id, status, reason, updated_at FROM sms_message "
+                        "WHERE delivery_id = 2 ORDER BY id"
+                    )
+                ).all()
+                tx.rollback()
+        return result, [tuple(r) for r in final]
+
+    def one_by_one(conn):
+        applied, errors = waves._apply_report_rows(conn, batch_id, rows, NOW)
+        if applied:
+            waves.set_batch_status(conn, batch_id, "acknowledged", now=NOW)
+            waves.set_batch_status(conn, batch_id, "reported", now=NOW)
+        return {"applied": applied, "errors": errors}
+
+    got, got_rows = outcome(lambda conn: waves.apply_partner_report(conn, batch_id, rows, now=NOW))
+    want, want_rows = outcome(one_by_one)
+    assert got == want
+    assert got_rows == want_rows
+    assert 0 < got["applied"] < len(rows)
+    assert any("thuộc lô" in e["reason"] for e in got["errors"])  # foreign and unknown ids
+    assert any("Không thể chuyển" in e["reason"] for e in got["errors"])

@@ -465,8 +465,57 @@ def apply_partner_report(
     conn: Any, batch_id: int, rows: Iterable[ReportRow], *, now: datetime | None = None
 ) -> dict[str, Any]:
     """Apply report rows to the batch's messages. Rows naming a message outside
-    this batch are errors (a partner never touches another carrier's data)."""
+    this batch are errors (a partner never touches another carrier's data).
+
+    Each row moves its message if the transition is allowed from the message's
+    state at that point (rows of one message apply in order). On PostgreSQL a
+    large report is applied as a set: the rows are COPY-loaded into a temporary
+    table and checked and applied in three statements (row by row, a report for
+    450,000 messages took minutes); errors are the same, in line order."""
     now = _now(now)
+    rows = list(rows)
+    applied, errors = 0, []
+    bulk: list[ReportRow] = []
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg" and len(rows) > 50:
+        seen: dict[int, int] = {}
+        for row in rows:
+            seen[row.message_id] = seen.get(row.message_id, 0) + 1
+        bulk = [r for r in rows if seen[r.message_id] == 1]
+        # a message named more than once: its rows go one by one, in order
+        rows = [r for r in rows if seen[r.message_id] > 1]
+    if bulk:
+        n, errs = _apply_report_set(conn, batch_id, bulk, now)
+        applied += n
+        errors += errs
+    n, errs = _apply_report_rows(conn, batch_id, rows, now)
+    applied += n
+    errors += errs
+    errors.sort(key=lambda e: e["line"])
+    if applied:
+        set_batch_status(conn, batch_id, "acknowledged", now=now)
+        set_batch_status(conn, batch_id, "reported", now=now)
+    return {"applied": applied, "errors": errors}
+
+
+def _not_in_batch(row_line: int, message_id: int) -> dict[str, Any]:
+    return {
+        "line": row_line,
+        "value": str(message_id),
+        "reason": "message_id không thuộc lô tin này.",
+    }
+
+
+def _cannot_move(row_line: int, message_id: int, current: str, new: str) -> dict[str, Any]:
+    return {
+        "line": row_line,
+        "value": str(message_id),
+        "reason": f"Không thể chuyển từ '{current}' sang '{new}'.",
+    }
+
+
+def _apply_report_rows(
+    conn: Any, batch_id: int, rows: list[ReportRow], now: datetime
+) -> tuple[int, list[dict[str, Any]]]:
     applied, errors = 0, []
     stmt_get = _sql("SELECT status FROM sms_message WHERE id = :m AND batch_id = :b")
     stmt_set = _sql(
@@ -475,33 +524,80 @@ def apply_partner_report(
     for row in rows:
         current = conn.execute(stmt_get, {"m": row.message_id, "b": batch_id}).scalar_one_or_none()
         if current is None:
-            errors.append(
-                {
-                    "line": row.line,
-                    "value": str(row.message_id),
-                    "reason": "message_id không thuộc lô tin này.",
-                }
-            )
+            errors.append(_not_in_batch(row.line, row.message_id))
             continue
         if current == "pending":  # a report implies the partner sent it
             current = "sent"
         if not can_transition(SMS_TRANSITIONS, current, row.status):
-            errors.append(
-                {
-                    "line": row.line,
-                    "value": str(row.message_id),
-                    "reason": f"Không thể chuyển từ '{current}' sang '{row.status}'.",
-                }
-            )
+            errors.append(_cannot_move(row.line, row.message_id, current, row.status))
             continue
         conn.execute(
             stmt_set, {"s": row.status, "r": row.reason, "at": row.at or now, "m": row.message_id}
         )
         applied += 1
-    if applied:
-        set_batch_status(conn, batch_id, "acknowledged", now=now)
-        set_batch_status(conn, batch_id, "reported", now=now)
-    return {"applied": applied, "errors": errors}
+    return applied, errors
+
+
+def _allowed_sql(status_col: str, new_col: str) -> str:
+    """SQL truth of can_transition(SMS_TRANSITIONS, current, new), where a
+    pending message counts as sent (a report implies the partner sent it)."""
+    current = f"(CASE WHEN {status_col} = 'pending' THEN 'sent' ELSE {status_col} END)"
+    whens = [f"WHEN {current} = {new_col} THEN true"]
+    for cur, targets in sorted(SMS_TRANSITIONS.items()):
+        if targets:
+            allowed = ", ".join(f"'{t}'" for t in sorted(targets))
+            whens.append(f"WHEN {current} = '{cur}' AND {new_col} IN ({allowed}) THEN true")
+    return "(CASE " + " ".join(whens) + " ELSE false END)"
+
+
+def _apply_report_set(
+    conn: Any, batch_id: int, rows: list[ReportRow], now: datetime
+) -> tuple[int, list[dict[str, Any]]]:
+    """PostgreSQL: rows naming distinct messages, applied as one set."""
+    conn.execute(_sql("DROP TABLE IF EXISTS lantoa_report_rows"))
+    conn.execute(
+        _sql(
+            "CREATE TEMP TABLE lantoa_report_rows (line integer, message_id bigint, "
+            "status varchar(24), reason varchar(500), at timestamptz) ON COMMIT DROP"
+        )
+    )
+    raw = conn.connection.driver_connection
+    with (
+        raw.cursor() as cur,
+        cur.copy("COPY lantoa_report_rows (line, message_id, status, reason, at) FROM STDIN") as cp,
+    ):
+        for row in rows:
+            cp.write_row((row.line, row.message_id, row.status, row.reason, row.at))
+    b = {"b": batch_id, "now": now}
+    errors = [
+        _not_in_batch(line, mid)
+        for line, mid in conn.execute(
+            _sql(
+                "SELECT r.line, r.message_id FROM lantoa_report_rows r WHERE NOT EXISTS "
+                "(SELECT 1 FROM sms_message m WHERE m.id = r.message_id AND m.batch_id = :b)"
+            ),
+            b,
+        )
+    ]
+    allowed = _allowed_sql("m.status", "r.status")
+    for line, mid, status, new in conn.execute(
+        _sql(
+            "SELECT r.line, r.message_id, m.status, r.status FROM lantoa_report_rows r "
+            f"JOIN sms_message m ON m.id = r.message_id AND m.batch_id = :b WHERE NOT {allowed}"
+        ),
+        b,
+    ):
+        errors.append(_cannot_move(line, mid, "sent" if status == "pending" else status, new))
+    applied = conn.execute(
+        _sql(
+            "UPDATE sms_message m SET status = r.status, reason = r.reason, "
+            "updated_at = COALESCE(r.at, :now) FROM lantoa_report_rows r "
+            f"WHERE m.id = r.message_id AND m.batch_id = :b AND {allowed}"
+        ),
+        b,
+    ).rowcount
+    conn.execute(_sql("DROP TABLE lantoa_report_rows"))
+    return applied, errors
 
 
 def rebatch_not_our_subscriber(
