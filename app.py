@@ -60,6 +60,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.debug = False
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    from flask_babel import lazy_gettext
+
     from core import db, web
     from core.auth import bp as auth_bp
     from core.extensions import babel, csrf, limiter, login_manager
@@ -70,7 +72,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Vui lòng đăng nhập để tiếp tục."
+    # Translated when flashed (in the request), so the session stores a plain string.
+    login_manager.login_message = lazy_gettext("Vui lòng đăng nhập để tiếp tục.")
+    login_manager.localize_callback = str
     babel.init_app(app, locale_selector=web.get_locale, timezone_selector=web.get_timezone)
     app.register_blueprint(auth_bp)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext
 from sqlalchemy import JSON, Column, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -87,11 +88,11 @@ CHANNEL_LABELS = {
     "facebook": "Facebook",
     "zalo": "Zalo OA",
     "sms": "SMS",
-    "loudspeaker": "Loa truyền thanh",
-    "print": "Ấn phẩm in",
+    "loudspeaker": lazy_gettext("Loa truyền thanh"),
+    "print": lazy_gettext("Ấn phẩm in"),
     "video": "Video",
     "webhook": "Webhook",
-    "portal": "Cổng thông tin",
+    "portal": lazy_gettext("Cổng thông tin"),
 }
 
 

@@ -95,9 +95,9 @@ def _form_choices(form: CampaignForm) -> None:
 
     session = get_session()
     units = session.exec(select(OrgUnit).order_by(OrgUnit.kind, OrgUnit.name)).all()
-    form.preset.choices = [("", "— Không dùng mẫu —")] + [(p["key"], p["title"].replace("{year}", "…"))
+    form.preset.choices = [("", _("— Không dùng mẫu —"))] + [(p["key"], p["title"].replace("{year}", "…"))
                                                           for p in presets()]
-    form.owner_unit.choices = [("", "— Chọn đơn vị —")] + [(u.code, u.name) for u in units
+    form.owner_unit.choices = [("", _("— Chọn đơn vị —"))] + [(u.code, u.name) for u in units
                                                           if u.kind in ("province", "department", "district")]
     form.scope.choices = [(u.code, u.name) for u in units if u.kind in ("province", "district", "commune",
                                                                         "department", "press")]
@@ -219,7 +219,7 @@ def transition(campaign_id: int, target: str):
     campaign = _load(campaign_id)
     form = TransitionForm()
     if not form.validate_on_submit():
-        flash(" ".join(form.comment.errors) or _("Biểu mẫu không hợp lệ."), "error")
+        flash(" ".join(map(str, form.comment.errors)) or _("Biểu mẫu không hợp lệ."), "error")
         return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
     try:
         cs.transition_campaign(session, campaign, target, actor(), form.comment.data or None)
@@ -228,7 +228,7 @@ def transition(campaign_id: int, target: str):
         flash(exc.message if hasattr(exc, "message") else str(exc), "error")
         return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
     session.commit()
-    flash(_("Đã chuyển trạng thái: %(s)s.", s=CAMPAIGN_STATUS_LABELS[CampaignStatus(target)]), "success")
+    flash(_("Đã chuyển trạng thái: %(s)s.", s=_(CAMPAIGN_STATUS_LABELS[CampaignStatus(target)])), "success")
     return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
 
 

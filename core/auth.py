@@ -21,6 +21,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlmodel import Session, select
@@ -115,10 +116,10 @@ def can_see_units(session: Session, user: User, unit_ids: Iterable[int]) -> bool
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(message="Vui lòng nhập email."), Length(max=254)])
-    password = PasswordField(
-        "Mật khẩu", validators=[DataRequired(message="Vui lòng nhập mật khẩu."), Length(max=200)]
-    )
+    email = EmailField("Email", validators=[
+        DataRequired(message=lazy_gettext("Vui lòng nhập email.")), Length(max=254)])
+    password = PasswordField(lazy_gettext("Mật khẩu"), validators=[
+        DataRequired(message=lazy_gettext("Vui lòng nhập mật khẩu.")), Length(max=200)])
 
 
 def _safe_next(target: str | None) -> str | None:

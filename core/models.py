@@ -6,6 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
+from flask_babel import lazy_gettext
 from sqlalchemy import JSON, Column, Index, String
 from sqlmodel import Field, SQLModel
 
@@ -31,20 +32,20 @@ class Role(enum.StrEnum):
 
 
 ROLE_LABELS = {
-    Role.admin: "Quản trị hệ thống",
-    Role.communicator: "Cán bộ truyền thông",
-    Role.reviewer: "Lãnh đạo duyệt nội dung",
-    Role.unit_officer: "Cán bộ đơn vị (huyện/xã)",
-    Role.telecom_partner: "Đối tác viễn thông",
+    Role.admin: lazy_gettext("Quản trị hệ thống"),
+    Role.communicator: lazy_gettext("Cán bộ truyền thông"),
+    Role.reviewer: lazy_gettext("Lãnh đạo duyệt nội dung"),
+    Role.unit_officer: lazy_gettext("Cán bộ đơn vị (huyện/xã)"),
+    Role.telecom_partner: lazy_gettext("Đối tác viễn thông"),
 }
 
 UNIT_KIND_LABELS = {
-    UnitKind.province: "Tỉnh/Thành phố",
-    UnitKind.department: "Sở, ban, ngành",
-    UnitKind.district: "Huyện/Thị xã/Thành phố",
-    UnitKind.commune: "Xã/Phường/Thị trấn",
-    UnitKind.press: "Cơ quan báo chí",
-    UnitKind.telecom: "Doanh nghiệp viễn thông",
+    UnitKind.province: lazy_gettext("Tỉnh/Thành phố"),
+    UnitKind.department: lazy_gettext("Sở, ban, ngành"),
+    UnitKind.district: lazy_gettext("Huyện/Thị xã/Thành phố"),
+    UnitKind.commune: lazy_gettext("Xã/Phường/Thị trấn"),
+    UnitKind.press: lazy_gettext("Cơ quan báo chí"),
+    UnitKind.telecom: lazy_gettext("Doanh nghiệp viễn thông"),
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, g, has_request_context, jsonify, render_template, request
 from flask import session as web_session
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
@@ -22,6 +22,8 @@ ERROR_CODES = {
     429: "rate_limited",
 }
 
+#: Plain strings: the JSON API returns them as they are (Vietnamese). HTML error pages
+#: translate them at display time; translations/dynamic_labels.py lists them for extraction.
 ERROR_MESSAGES = {
     400: "Yêu cầu không hợp lệ.",
     401: "Cần đăng nhập hoặc mã truy cập hợp lệ.",
@@ -56,6 +58,8 @@ def _wants_json() -> bool:
 def get_locale() -> str:
     from core.auth import actor
 
+    if not has_request_context():  # CLI, workers: no session, no user
+        return "vi"
     if "locale" in web_session:
         return web_session["locale"]
     user = actor() if request else None
@@ -93,7 +97,7 @@ def init_app(app: Flask) -> None:
             if status == 400 and getattr(exc, "description", None) and "CSRF" not in str(exc.description):
                 desc = None
             return api_error(status, desc)
-        message = ERROR_MESSAGES.get(status, str(exc.description))
+        message = _(ERROR_MESSAGES[status]) if status in ERROR_MESSAGES else str(exc.description)
         if status == 400 and "CSRF" in str(exc.description):
             message = _("Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ. Vui lòng tải lại trang.")
         return render_template("core/error.html", status=status, message=message), status
@@ -103,7 +107,7 @@ def init_app(app: Flask) -> None:
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         if _wants_json():
             return api_error(500)
-        return render_template("core/error.html", status=500, message=ERROR_MESSAGES[500]), 500
+        return render_template("core/error.html", status=500, message=_(ERROR_MESSAGES[500])), 500
 
     app.jinja_env.filters["date"] = timeutil.fmt_date
     app.jinja_env.filters["datetime"] = timeutil.fmt_datetime

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import enum
 
+from flask_babel import lazy_gettext
+
 
 class Status(enum.StrEnum):
     scheduled = "scheduled"
@@ -58,17 +60,17 @@ assert all(S.needs_auth in TRANSITIONS[s] for s in WAITING)
 assert all(S.missed in TRANSITIONS[s] for s in CLAIMABLE)
 
 STATUS_LABELS = {
-    S.scheduled: "Đã lên lịch",
-    S.queued: "Đang chờ gửi",
-    S.sending: "Đang gửi",
-    S.sent: "Đã gửi",
-    S.retry_wait: "Chờ gửi lại",
-    S.failed: "Thất bại",
-    S.needs_auth: "Cần kết nối lại tài khoản",
-    S.needs_review: "Cần kiểm tra",
-    S.unknown: "Chưa rõ kết quả",
-    S.missed: "Lỡ lịch",
-    S.cancelled: "Đã hủy",
+    S.scheduled: lazy_gettext("Đã lên lịch"),
+    S.queued: lazy_gettext("Đang chờ gửi"),
+    S.sending: lazy_gettext("Đang gửi"),
+    S.sent: lazy_gettext("Đã gửi"),
+    S.retry_wait: lazy_gettext("Chờ gửi lại"),
+    S.failed: lazy_gettext("Thất bại"),
+    S.needs_auth: lazy_gettext("Cần kết nối lại tài khoản"),
+    S.needs_review: lazy_gettext("Cần kiểm tra"),
+    S.unknown: lazy_gettext("Chưa rõ kết quả"),
+    S.missed: lazy_gettext("Lỡ lịch"),
+    S.cancelled: lazy_gettext("Đã hủy"),
 }
 
 

@@ -82,12 +82,21 @@ def test_catalogue_entries_are_well_formed(catalogue):
 
 
 def test_labels_translated_through_a_variable_are_listed(extracted):
-    """Templates call _(campaign_status_labels[...]) and _(transition_labels[...]); their values
-    are extracted from translations/dynamic_labels.py, which must follow the dicts."""
+    """Templates and views call _(campaign_status_labels[...]), _(task_status_labels[...]),
+    _(ERROR_MESSAGES[status]) and the like on plain dicts (plain because their values are also
+    exported or returned by the API); their values are extracted from
+    translations/dynamic_labels.py, which must follow the dicts."""
+    from campaigns.kits.broadcasts import STATE_LABELS, WEEKDAY_LABELS
+    from campaigns.measure.feedback import SERVICES
+    from campaigns.measure.models import TASK_STATUS_LABELS
     from campaigns.models import CAMPAIGN_STATUS_LABELS
     from campaigns.views import TRANSITION_LABELS
+    from core.web import ERROR_MESSAGES
 
-    labels = set(CAMPAIGN_STATUS_LABELS.values()) | set(TRANSITION_LABELS.values())
+    labels: set[str] = set()
+    for plain in (CAMPAIGN_STATUS_LABELS, TRANSITION_LABELS, TASK_STATUS_LABELS, WEEKDAY_LABELS,
+                  STATE_LABELS, SERVICES, ERROR_MESSAGES):
+        labels |= set(plain.values())
     missing = sorted(label for label in labels if label not in extracted)
     assert not missing, f"add these to translations/dynamic_labels.py: {missing}"
 

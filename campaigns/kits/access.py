@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flask_babel import lazy_gettext
 from sqlmodel import Session, select
 
 from campaigns.kits.zipsafe import safe_part
@@ -14,10 +15,10 @@ from core.units import subtree_ids
 
 PROVINCE_WIDE = (Role.admin, Role.communicator, Role.reviewer)
 KIT_STATUS_LABELS = {
-    "pending": "Chờ tạo",
-    "building": "Đang tạo",
-    "ready": "Sẵn sàng",
-    "failed": "Lỗi",
+    "pending": lazy_gettext("Chờ tạo"),
+    "building": lazy_gettext("Đang tạo"),
+    "ready": lazy_gettext("Sẵn sàng"),
+    "failed": lazy_gettext("Lỗi"),
 }
 
 

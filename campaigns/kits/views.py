@@ -19,6 +19,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlalchemy import func
 from sqlmodel import select
 
@@ -45,13 +46,18 @@ bp = Blueprint(
 
 VIEWERS = (Role.communicator, Role.reviewer, Role.unit_officer)
 ENTRY_LABELS = {
-    "readme": "Hướng dẫn",
-    "print": "Ấn phẩm in",
-    "script": "Kịch bản",
-    "audio": "Âm thanh",
-    "schedule": "Lịch phát",
+    "readme": lazy_gettext("Hướng dẫn"),
+    "print": lazy_gettext("Ấn phẩm in"),
+    "script": lazy_gettext("Kịch bản"),
+    "audio": lazy_gettext("Âm thanh"),
+    "schedule": lazy_gettext("Lịch phát"),
 }
-JOB_LABELS = {"pending": "Chờ chạy", "running": "Đang chạy", "done": "Xong", "failed": "Lỗi"}
+JOB_LABELS = {
+    "pending": lazy_gettext("Chờ chạy"),
+    "running": lazy_gettext("Đang chạy"),
+    "done": lazy_gettext("Xong"),
+    "failed": lazy_gettext("Lỗi"),
+}
 EDITORS = (Role.communicator,)
 
 

@@ -14,6 +14,7 @@ import unicodedata
 from datetime import date, timedelta
 
 from flask import current_app, has_app_context
+from flask_babel import lazy_gettext
 from sqlalchemy import func
 from sqlmodel import Session, select
 
@@ -37,8 +38,14 @@ SERVICES = {
     "khac": "Dịch vụ khác",
 }
 
-SATISFACTION_LABELS = {1: "Rất không hài lòng", 2: "Không hài lòng", 3: "Bình thường", 4: "Hài lòng",
-                       5: "Rất hài lòng"}
+#: shown only on web pages (translated when rendered)
+SATISFACTION_LABELS = {
+    1: lazy_gettext("Rất không hài lòng"),
+    2: lazy_gettext("Không hài lòng"),
+    3: lazy_gettext("Bình thường"),
+    4: lazy_gettext("Hài lòng"),
+    5: lazy_gettext("Rất hài lòng"),
+}
 
 COMMENT_MAX = 2000
 NAME_MAX = 120

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext
 from sqlalchemy import JSON, Column, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -47,9 +48,9 @@ class FeedbackStatus(enum.StrEnum):
 
 
 FEEDBACK_STATUS_LABELS = {
-    FeedbackStatus.new: "Mới tiếp nhận",
-    FeedbackStatus.in_progress: "Đang xử lý",
-    FeedbackStatus.handled: "Đã tiếp thu, xử lý",
+    FeedbackStatus.new: lazy_gettext("Mới tiếp nhận"),
+    FeedbackStatus.in_progress: lazy_gettext("Đang xử lý"),
+    FeedbackStatus.handled: lazy_gettext("Đã tiếp thu, xử lý"),
 }
 
 

@@ -18,6 +18,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlmodel import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -49,21 +50,21 @@ CARRIER_LABELS = {
     "mobifone": "MobiFone",
     "vietnamobile": "Vietnamobile",
     "gmobile": "Gmobile",
-    "other": "Khác",
+    "other": lazy_gettext("Khác"),
 }
 SMS_STATUS_LABELS = {
-    "pending": "Đang chờ",
-    "sent": "Đã gửi",
-    "delivered": "Đã đến máy",
-    "failed": "Thất bại",
-    "suppressed": "Bị chặn (từ chối/DNC/giới hạn)",
-    "not_our_subscriber": "Không phải thuê bao của nhà mạng",
+    "pending": lazy_gettext("Đang chờ"),
+    "sent": lazy_gettext("Đã gửi"),
+    "delivered": lazy_gettext("Đã đến máy"),
+    "failed": lazy_gettext("Thất bại"),
+    "suppressed": lazy_gettext("Bị chặn (từ chối/DNC/giới hạn)"),
+    "not_our_subscriber": lazy_gettext("Không phải thuê bao của nhà mạng"),
 }
 BATCH_STATUS_LABELS = {
-    "ready": "Sẵn sàng",
-    "downloaded": "Đã tải",
-    "acknowledged": "Đã xác nhận",
-    "reported": "Đã báo cáo",
+    "ready": lazy_gettext("Sẵn sàng"),
+    "downloaded": lazy_gettext("Đã tải"),
+    "acknowledged": lazy_gettext("Đã xác nhận"),
+    "reported": lazy_gettext("Đã báo cáo"),
 }
 
 
