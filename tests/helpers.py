@@ -38,9 +38,17 @@ def make_user(app, role: str, unit_code: str | None = "default", email: str | No
         existing = s.exec(select(User).where(User.email == email)).first()
         if existing:
             return existing
-        unit = s.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).first() if unit_code else None
-        user = User(email=email, name=email.split("@")[0], password_hash=hash_password(PASSWORD),
-                    role=Role(role), unit_id=unit.id if unit else None, created_at=utcnow())
+        unit = (
+            s.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).first() if unit_code else None
+        )
+        user = User(
+            email=email,
+            name=email.split("@")[0],
+            password_hash=hash_password(PASSWORD),
+            role=Role(role),
+            unit_id=unit.id if unit else None,
+            created_at=utcnow(),
+        )
         s.add(user)
         s.flush()
         s.refresh(user)
@@ -50,7 +58,11 @@ def make_user(app, role: str, unit_code: str | None = "default", email: str | No
 def token_for(app, user: User) -> str:
     token = new_token()
     with app.app_context(), session_scope(app) as s:
-        s.add(ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=token[:8], created_at=utcnow()))
+        s.add(
+            ApiToken(
+                user_id=user.id, token_hash=hash_token(token), prefix=token[:8], created_at=utcnow()
+            )
+        )
     return token
 
 
@@ -61,3 +73,22 @@ def api_headers(app, role: str, unit_code: str | None = "default") -> dict:
 def login(client, user_or_email, password: str = PASSWORD):
     email = user_or_email if isinstance(user_or_email, str) else user_or_email.email
     return client.post("/login", data={"email": email, "password": password})
+
+
+def make_app_with_catalogue(tmp_path, catalogue):
+    """An app reading a .mo compiled from ``catalogue`` (the checked-in
+    messages.po is what i18n tests test, not whatever messages.mo was last built)."""
+    from babel.messages.mofile import write_mo
+
+    from tests.conftest import make_app
+
+    mo = tmp_path / "translations" / "en" / "LC_MESSAGES" / "messages.mo"
+    mo.parent.mkdir(parents=True)
+    with open(mo, "wb") as f:
+        write_mo(f, catalogue)
+    return make_app(
+        f"sqlite:///{tmp_path / 'test.db'}",
+        tmp_path,
+        WTF_CSRF_ENABLED=False,
+        BABEL_TRANSLATION_DIRECTORIES=str(tmp_path / "translations"),
+    )

@@ -14,11 +14,9 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from tests.conftest import make_app
-from tests.helpers import api_headers, login, make_user
+from tests.helpers import api_headers, login, make_app_with_catalogue, make_user
 
 ROOT = Path(__file__).resolve().parent.parent
 PO_FILE = ROOT / "translations" / "en" / "LC_MESSAGES" / "messages.po"
@@ -105,12 +103,7 @@ def test_labels_translated_through_a_variable_are_listed(extracted):
 def app(tmp_path, catalogue):
     """The app reading a .mo compiled from the current messages.po (the checked-in .po is what
     is tested, not whatever translations/**/messages.mo was last built)."""
-    mo = tmp_path / "translations" / "en" / "LC_MESSAGES" / "messages.mo"
-    mo.parent.mkdir(parents=True)
-    with open(mo, "wb") as f:
-        write_mo(f, catalogue)
-    app = make_app(f"sqlite:///{tmp_path / 'test.db'}", tmp_path, WTF_CSRF_ENABLED=False,
-                   BABEL_TRANSLATION_DIRECTORIES=str(tmp_path / "translations"))
+    app = make_app_with_catalogue(tmp_path, catalogue)
     yield app
     from core.db import get_engine
 

@@ -7,14 +7,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask_babel import LazyString
 
 from core.db import session_scope
 from core.timeutil import utcnow
-from tests.conftest import make_app
-from tests.helpers import api_headers, login, make_user
+from tests.helpers import api_headers, login, make_app_with_catalogue, make_user
 from tests.test_i18n_catalogue import PO_FILE
 
 
@@ -23,12 +21,7 @@ def app(tmp_path):
     """The app reading a .mo compiled from the checked-in messages.po."""
     with open(PO_FILE, "rb") as f:
         catalogue = read_po(f, locale="en")
-    mo = tmp_path / "translations" / "en" / "LC_MESSAGES" / "messages.mo"
-    mo.parent.mkdir(parents=True)
-    with open(mo, "wb") as f:
-        write_mo(f, catalogue)
-    app = make_app(f"sqlite:///{tmp_path / 'test.db'}", tmp_path, WTF_CSRF_ENABLED=False,
-                   BABEL_TRANSLATION_DIRECTORIES=str(tmp_path / "translations"))
+    app = make_app_with_catalogue(tmp_path, catalogue)
     yield app
     from core.db import get_engine
 
