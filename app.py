@@ -62,12 +62,13 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from flask_babel import lazy_gettext
 
-    from core import db, web
+    from core import db, formonce, web
     from core.auth import bp as auth_bp
     from core.extensions import babel, csrf, limiter, login_manager
 
     db.init_app(app)
     web.init_app(app)
+    formonce.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
