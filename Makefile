@@ -27,8 +27,11 @@ translations: $(VENV)/.installed
 		--no-fuzzy-matching --no-wrap
 	$(VENV)/bin/pybabel compile -f -d translations -D messages -l en
 
-$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt package-lock.json
 	$(PY) -m pip install -q -r requirements-dev.txt
+	@# axe-core (accessibility tests) from npm, pinned in package-lock.json
+	if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --silent; \
+	else echo "npm not found: the axe-core accessibility test will be skipped"; fi
 	touch $@
 
 install: $(VENV)/.installed $(MO)

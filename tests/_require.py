@@ -34,3 +34,10 @@ def require_executable(path_or_name: str, package: str) -> str:
     if not found:
         missing(f"{path_or_name} not found: install the Debian package '{package}'")
     return found
+
+
+def require_file(path: str, how: str) -> str:
+    """A file a test needs that an install step provides (e.g. an npm package)."""
+    if not os.path.exists(path):
+        missing(f"{path} not found: {how}")
+    return path
