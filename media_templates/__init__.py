@@ -24,7 +24,15 @@ from __future__ import annotations
 from .errors import TemplateError
 from .qr import QrVector, make_qr, tracked_url
 from .renderer import RenderResult, cache_key, render
-from .spec import Template, TemplateInfo, get_template, list_templates, templates_dir, validate_data
+from .spec import (
+    Template,
+    TemplateInfo,
+    get_template,
+    json_data,
+    list_templates,
+    templates_dir,
+    validate_data,
+)
 from .uploads import check_upload_image
 
 __all__ = [
@@ -37,6 +45,7 @@ __all__ = [
     "check_environment",
     "check_upload_image",
     "get_template",
+    "json_data",
     "list_templates",
     "make_qr",
     "render",

@@ -133,6 +133,9 @@ class Template:
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=False,
+            # An optional field left empty is None after validation: print it
+            # as nothing, never as the word "None" on the image.
+            finalize=lambda v: "" if v is None else v,
         )
         env.filters["vnd"] = lambda n: f"{int(round(float(n))):,}".replace(",", ".") + " đ"
         env.filters["num"] = lambda n: (
@@ -338,6 +341,12 @@ def _parse_date(name: str, value: Any) -> dt.date:
         field=name,
         code="bad_type",
     )
+
+
+def json_data(clean: dict) -> dict:
+    """``validate_data()`` output made JSON-safe (dates as YYYY-MM-DD), for job
+    payloads and JSON columns; ``validate_data()`` reads it back unchanged."""
+    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in clean.items()}
 
 
 def validate_data(template: Template | str, data: dict) -> dict:

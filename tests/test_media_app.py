@@ -209,3 +209,73 @@ def test_web_preview_and_render_flow(app):
     status = client.get(r.headers["Location"] + "?format=json").json
     assert status["status"] == "done" and status["asset_url"]
     assert client.get(status["asset_url"]).status_code == 200
+
+
+PORTRAIT = {"title": "4 bước nộp hồ sơ trực tuyến", "bullets": "Đăng nhập VNeID\nChọn thủ tục",
+            "url": "https://dichvucong.gov.vn"}
+
+
+def test_web_render_with_date_field(app):
+    """Issue #12: filling "Ngày" on the default infographic form answered 500 (a date in the job payload)."""
+    client = app.test_client()
+    login(client, make_user(app, "communicator"))
+    r = client.post("/media/new/social-portrait", data={**PORTRAIT, "date": "2025-10-10", "format": "png"})
+    assert r.status_code == 302 and "/media/jobs/" in r.headers["Location"]
+    run_jobs(app)
+    status = client.get(r.headers["Location"] + "?format=json").json
+    assert status["status"] == "done", status
+    # the same through the API
+    r = client.post("/api/v1/renders", headers=api_headers(app, "communicator"),
+                    json={"template": "social-portrait", "format": "png",
+                          "data": {**PORTRAIT, "bullets": PORTRAIT["bullets"].split("\n"), "date": "11/10/2025"}})
+    assert r.status_code == 202, r.json
+    # a bad date is a field error, not a 500
+    r = client.post("/media/new/social-portrait", data={**PORTRAIT, "date": "31/02/2025", "format": "png"})
+    assert r.status_code == 422 and "has-error" in r.text and 'value="31/02/2025"' in r.text
+
+
+def test_empty_optional_fields_never_print_none():
+    """An empty optional date (or number) printed the word "None" on the image."""
+    import media_templates as mt
+    from media_templates.layout import build_layout
+
+    tpl = mt.get_template("social-portrait")
+    texts = build_layout(tpl, "png", mt.validate_data(tpl, {**PORTRAIT, "date": ""}), None).texts
+    assert texts.get("date", "") == ""
+    assert build_layout(tpl, "png", mt.validate_data(tpl, {**PORTRAIT, "date": "2025-10-10"}),
+                        None).texts["date"] == "10/10/2025"
+    for info in mt.list_templates():
+        tpl = mt.get_template(info.name)
+        sample = tpl.sample_data()
+        required = {f["name"]: sample[f["name"]] for f in tpl.fields if f["required"] and f["name"] in sample}
+        try:
+            clean = mt.validate_data(tpl, required)
+        except mt.TemplateError:
+            continue  # a required image the sample points at elsewhere
+        for fmt in tpl.formats:
+            layout = build_layout(tpl, fmt, clean, None)
+            for key, text in layout.texts.items():
+                assert "None" not in text, (info.name, fmt, key, text)
+
+
+def test_json_data_round_trips_dates():
+    import media_templates as mt
+
+    tpl = mt.get_template("social-portrait")
+    clean = mt.validate_data(tpl, {**PORTRAIT, "date": "10/10/2025"})
+    safe = mt.json_data(clean)
+    assert safe["date"] == "2025-10-10"
+    assert json.loads(json.dumps(safe)) == safe
+    assert mt.validate_data(tpl, safe) == clean
+
+
+def test_preview_failure_clears_the_stale_image(app):
+    """The page carries a Vietnamese fallback message and the script hides the old image on failure."""
+    client = app.test_client()
+    login(client, make_user(app, "communicator"))
+    page = client.get("/media/new/social-portrait").text
+    assert 'id="preview-error"' in page and "Không tạo được ảnh xem trước" in page
+    r = client.post("/media/preview/social-portrait", data={**PORTRAIT, "date": "hôm qua"})
+    assert r.status_code == 422 and r.json["error"]["message"]
+    js = client.get("/static/media/media.js").text
+    assert 'img.removeAttribute("src")' in js and "data-fallback" in js

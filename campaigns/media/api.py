@@ -78,7 +78,7 @@ def renders_create():
     cached = service.find_cached(session, key)
     if cached is not None:
         return jsonify({"id": None, "status": "done", "progress": 1.0, "asset_id": cached.id, "cached": True}), 200
-    job = enqueue_job(session, "media.render", {"template": name, "format": fmt, "data": clean, "brand": brand,
+    job = enqueue_job(session, "media.render", {"template": name, "format": fmt, "data": mt.json_data(clean), "brand": brand,
                                                  "user_id": g.actor.id, "tags": tags,
                                                  "campaign_id": data.get("campaign_id")},
                       dedupe_key=f"render:{key}", created_by=g.actor.id)

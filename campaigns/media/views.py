@@ -115,7 +115,7 @@ def new(name: str):
                 flash(_("Tệp đã có sẵn trong thư viện."), "success")
                 return redirect(url_for("media.asset", asset_id=cached.id))
             tags = [t.strip() for t in request.form.get("tags", "").split(",") if t.strip()][:20]
-            job = enqueue_job(session, "media.render", {"template": name, "format": fmt, "data": clean,
+            job = enqueue_job(session, "media.render", {"template": name, "format": fmt, "data": mt.json_data(clean),
                                                          "user_id": actor().id, "tags": tags},
                               dedupe_key=f"render:{key}", created_by=actor().id)
             session.commit()

@@ -5,14 +5,21 @@
   function setupPreview(form) {
     var img = document.getElementById("preview-img"), err = document.getElementById("preview-error");
     var url = form.getAttribute("data-preview-url"), lastObj = null;
+    function fail(message) {
+      // A failed preview must not leave the previous image on screen as if it were current.
+      if (lastObj) { URL.revokeObjectURL(lastObj); lastObj = null; }
+      img.removeAttribute("src"); img.removeAttribute("data-ready"); img.hidden = true;
+      err.textContent = message || err.getAttribute("data-fallback"); err.hidden = false;
+    }
     function refresh() {
       fetch(url, { method: "POST", body: new FormData(form), credentials: "same-origin" }).then(function (r) {
         if (r.ok) { return r.blob().then(function (b) {
           if (lastObj) { URL.revokeObjectURL(lastObj); }
-          lastObj = URL.createObjectURL(b); img.src = lastObj; err.hidden = true; img.setAttribute("data-ready", "1");
+          lastObj = URL.createObjectURL(b); img.src = lastObj; img.hidden = false; err.hidden = true;
+          img.setAttribute("data-ready", "1");
         }); }
-        return r.json().then(function (j) { err.textContent = j.error.message; err.hidden = false; });
-      }).catch(function () {});
+        return r.json().then(function (j) { fail(j && j.error && j.error.message); }, function () { fail(null); });
+      }).catch(function () { fail(null); });
     }
     form.addEventListener("input", debounce(refresh, 400));
     refresh();
