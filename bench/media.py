@@ -250,7 +250,11 @@ def hand_written_ffmpeg(keep: Path, out: Path) -> float:
         "-c:a",
         "aac",
         "-b:a",
-        "128k",
+        "160k",
+        "-ac",
+        "2",
+        "-ar",
+        "44100",
         "-c:v",
         "libx264",
         "-preset",
@@ -302,6 +306,7 @@ def moviepy_straightforward(keep: Path, out: Path) -> float:
         preset="medium",
         ffmpeg_params=["-crf", "23", "-pix_fmt", "yuv420p"],
         audio_codec="aac",
+        audio_bitrate="160k",
         logger=None,
     )
     return time.perf_counter() - t0, time.process_time() - p0 + children_cpu() - c0

@@ -191,6 +191,15 @@ def x264_args(fps: int, crf: int, preset: str) -> list[str]:
     ]
 
 
+# Facebook, Instagram, TikTok and YouTube recommend stereo AAC at 128 kb/s or more.
+AUDIO_BITRATE = "160k"
+
+
+def aac_args() -> list[str]:
+    """Stereo AAC-LC, 44.1 kHz: the mono soundtrack is duplicated on both channels."""
+    return ["-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ac", "2", "-ar", "44100"]
+
+
 def slideshow_command(
     pngs: list[Path],
     durations: list[float],
@@ -237,7 +246,7 @@ def slideshow_command(
     parts.append(f"[{label}]format=yuv420p[vout]")
     args += ["-filter_complex", ";".join(parts), "-map", "[vout]"]
     if audio is not None:
-        args += ["-map", f"{len(pngs)}:a", "-c:a", "aac", "-b:a", "128k"]
+        args += ["-map", f"{len(pngs)}:a", *aac_args()]
     args += [*x264_args(fps, crf, preset), "-t", f"{total:.3f}", "-y", str(out)]
     return args, total
 
@@ -441,36 +450,39 @@ def render_motion(
                 last = buf
             stdin.write(buf)
 
-    args = [
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-s",
-        f"{width}x{height}",
-        "-r",
-        str(fps),
-        "-i",
-        "pipe:0",
-        "-f",
-        "lavfi",
-        "-t",
-        f"{seconds:.3f}",
-        "-i",
-        "anullsrc=r=44100:cl=mono",
-        *x264_args(fps, int(options.get("crf", 23)), str(options.get("preset", "medium"))),
-        "-c:a",
-        "aac",
-        "-b:a",
-        "64k",
-        "-shortest",
-        "-t",
-        f"{seconds:.3f}",
-        "-y",
-        str(out_path),
-    ]
-    _run_ffmpeg(args, seconds, _Progress(progress, 0.0, 1.0), stdin_feed=feed)
-    return {"width": width, "height": height, "duration": round(seconds, 3)}
+    # the generated music pad (as in slideshows) unless turned off; then a silent track
+    music_on = bool(options.get("music", ms.get("music", True)))
+    with tempfile.TemporaryDirectory(prefix="lantoa-motion-", dir=options.get("tmp_dir")) as tmp:
+        if music_on:
+            from .soundtrack import mix, to_wav
+
+            pad = Path(tmp) / "music.wav"
+            pad.write_bytes(to_wav(mix([], seconds, music=True)[0]))
+            audio_in = ["-i", str(pad)]
+        else:
+            audio_in = ["-f", "lavfi", "-t", f"{seconds:.3f}", "-i", "anullsrc=r=44100:cl=stereo"]
+        args = [
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{width}x{height}",
+            "-r",
+            str(fps),
+            "-i",
+            "pipe:0",
+            *audio_in,
+            *x264_args(fps, int(options.get("crf", 23)), str(options.get("preset", "medium"))),
+            *aac_args(),
+            "-shortest",
+            "-t",
+            f"{seconds:.3f}",
+            "-y",
+            str(out_path),
+        ]
+        _run_ffmpeg(args, seconds, _Progress(progress, 0.0, 1.0), stdin_feed=feed)
+    return {"width": width, "height": height, "duration": round(seconds, 3), "music": music_on}
 
 
 def probe(path: Path) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -67,6 +68,30 @@ def _audio(path) -> np.ndarray:
     return np.frombuffer(raw, "<i2").astype(np.float32) / 32768
 
 
+def _audio_stream(path) -> tuple[str, int, int]:
+    """(channel layout, bit rate kb/s, sample rate) of the audio stream, read from `ffmpeg -i`."""
+    out = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True
+    ).stderr
+    m = re.search(r"Audio: aac \(LC\).*?, (\d+) Hz, (\w+), \w+, (\d+) kb/s", out)
+    assert m, out
+    return m.group(2), int(m.group(3)), int(m.group(1))
+
+
+def assert_social_audio(path) -> None:
+    """Stereo AAC at 128 kb/s or more, as the social networks recommend."""
+    layout, kbps, rate = _audio_stream(path)
+    assert layout == "stereo" and kbps >= 128 and rate == 44100, (layout, kbps, rate)
+    # both channels carry the soundtrack
+    raw = subprocess.run(
+        [ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-f", "s16le", "-ac", "2", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    lr = np.frombuffer(raw, "<i2").reshape(-1, 2).astype(np.float32)
+    assert np.abs(lr[:, 0]).max() > 300 and np.abs(lr[:, 1]).max() > 300
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name, size", [("video-vertical", (216, 384)), ("video-horizontal", (384, 216))]
@@ -84,6 +109,7 @@ def test_slideshow_sample_renders(tmp_path, name, size):
     assert res.duration == pytest.approx(expected, abs=0.01)
     assert info["duration"] == pytest.approx(expected, abs=0.3)
     assert info["audio"]  # music bed by default
+    assert_social_audio(res.path)
     assert res.mime == "video/mp4" and res.format == "mp4"
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 4
     assert [p.name for p in tmp_path.iterdir()] == [res.path.name]
@@ -262,6 +288,7 @@ def test_motion_infographic_counts_up(tmp_path):
         return int((np.abs(a - np.array([11, 92, 171])).sum(axis=2) < 60).sum())
 
     assert primary_pixels(late) > primary_pixels(early) * 1.5
+    assert_social_audio(res.path)  # the music pad, stereo AAC
     png = mt.render("targets-motion", "png", data, tmp_path / "final.png")
     assert png.width == 1080
 
