@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext
-from sqlalchemy import JSON, Column, Index, String
+from sqlalchemy import JSON, Column, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from core.timeutil import utcnow
@@ -18,7 +18,11 @@ class UnitKind(enum.StrEnum):
     province = "province"
     department = "department"
     district = "district"
+    #: commune level since the 2025 reorganisation: commune (xã), ward (phường),
+    #: special zone (đặc khu); before it, wards and townships were kept as communes
     commune = "commune"
+    ward = "ward"
+    special_zone = "special_zone"
     press = "press"
     telecom = "telecom"
 
@@ -43,7 +47,9 @@ UNIT_KIND_LABELS = {
     UnitKind.province: lazy_gettext("Tỉnh/Thành phố"),
     UnitKind.department: lazy_gettext("Sở, ban, ngành"),
     UnitKind.district: lazy_gettext("Huyện/Thị xã/Thành phố"),
-    UnitKind.commune: lazy_gettext("Xã/Phường/Thị trấn"),
+    UnitKind.commune: lazy_gettext("Xã"),
+    UnitKind.ward: lazy_gettext("Phường"),
+    UnitKind.special_zone: lazy_gettext("Đặc khu"),
     UnitKind.press: lazy_gettext("Cơ quan báo chí"),
     UnitKind.telecom: lazy_gettext("Doanh nghiệp viễn thông"),
 }
@@ -69,6 +75,51 @@ class OrgUnit(SQLModel, table=True):
     office_hours: str | None = Field(default=None, max_length=200)
     portal_url: str | None = Field(default=None, max_length=300)
     brand: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: validity period: the unit exists from ``valid_from`` (None: always did) until the
+    #: day before ``valid_to`` (None: still exists). A reorganisation ends units, never
+    #: deletes them, so history stays attached to the unit it happened in.
+    valid_from: date | None = None
+    valid_to: date | None = Field(default=None, index=True)
+
+    def valid_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_to is None or day < self.valid_to)
+
+
+#: The commune level of the two-tier local government (since 1/7/2025).
+COMMUNE_LEVEL = (UnitKind.commune, UnitKind.ward, UnitKind.special_zone)
+
+
+class UnitReorganisation(SQLModel, table=True):
+    """One reorganisation operation (all or nothing), as an admin submitted it."""
+
+    __tablename__ = "unit_reorganisation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime | None = utc_column()
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    #: the earliest effective date of its rows
+    effective_on: date
+    #: users and channel accounts moved (done when the effective date has come)
+    applied_at: datetime | None = utc_column()
+    #: the submitted rows, as cleaned
+    rows: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class UnitSuccession(SQLModel, table=True):
+    """Old unit -> new unit from a date (a merger has several rows per new unit, a
+    split several rows per old unit)."""
+
+    __tablename__ = "unit_succession"
+    __table_args__ = (UniqueConstraint("old_unit_id", "new_unit_id", name="uq_unit_succession"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    reorganisation_id: int = Field(foreign_key="unit_reorganisation.id", index=True)
+    old_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    new_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    effective_on: date
+    #: position of the row for this old unit (the first successor takes its users)
+    position: int = 0
 
 
 class User(SQLModel, table=True):
