@@ -1,11 +1,14 @@
 """Print PDFs with fpdf2: vector text with embedded font subsets (shaped with
 uharfbuzz for Khmer), 3 mm bleed, crop marks and the page boxes print shops
 read (TrimBox = finished size, BleedBox = trim + bleed, MediaBox = bleed +
-room for the marks)."""
+room for the marks). Artwork is clipped to the BleedBox: only the crop marks
+are painted between BleedBox and MediaBox. ``pdfx="x4"`` writes the PDF/X-4
+variant (CMYK colour, output intent, GTS_PDFXVersion; see pdfx.py)."""
 
 from __future__ import annotations
 
 import functools
+from datetime import UTC
 from pathlib import Path
 
 from . import fonts
@@ -15,12 +18,31 @@ MM = 72 / 25.4
 
 
 def _producer_class():
-    from fpdf.output import OutputProducer
+    from fpdf.output import OutputProducer, PDFInfo
+    from fpdf.syntax import Name, PDFString
+
+    class PdfxInfo(PDFInfo):
+        """Info dictionary with the PDF/X keys fpdf2 does not write."""
+
+        def _build_obj_dict(self, _security_handler=None):
+            d = super()._build_obj_dict(_security_handler)
+            d["/ModDate"] = d["/CreationDate"]
+            d["/Trapped"] = Name("False").serialize()
+            d["/GTS_PDFXVersion"] = PDFString(self._pdfx).serialize()
+            return d
 
     class BoxedOutputProducer(OutputProducer):
-        """Adds TrimBox/BleedBox to every page (fpdf2 only writes MediaBox)."""
+        """Adds TrimBox/BleedBox to every page (fpdf2 only writes MediaBox),
+        and the PDF/X keys to the Info dictionary of a PDF/X document."""
 
-        boxes: dict = {}
+        def _add_info(self):
+            pdfx = getattr(self.fpdf, "_lantoa_pdfx", None)
+            if not pdfx:
+                return super()._add_info()
+            info = super()._add_info()
+            info.__class__ = PdfxInfo
+            info._pdfx = pdfx
+            return info
 
         def _add_pages(self, _slice=slice(0, None)):
             pages = super()._add_pages(_slice)
@@ -46,13 +68,35 @@ def _producer():
     return _PRODUCER
 
 
+@functools.lru_cache(maxsize=2)
+def _deflated(data: bytes) -> bytes:
+    import zlib
+
+    return zlib.compress(data)
+
+
+def _icc_stream(cls, data: bytes):
+    """A PDFICCProfile (N 4) whose 1 MB profile is deflated once per process,
+    not on every render."""
+    from fpdf.syntax import Name, PDFObject
+
+    obj = cls.__new__(cls)
+    PDFObject.__init__(obj)
+    obj._contents = _deflated(data)
+    obj.filter = Name("FlateDecode")
+    obj.length = len(obj._contents)
+    obj.n = 4
+    obj.alternate = Name("DeviceCMYK")
+    return obj
+
+
 @functools.lru_cache(maxsize=16)
 def _font_name(family: str, weight: int) -> str:
     return f"{family.replace('-', '')}{weight}"
 
 
 class _Pdf:
-    def __init__(self, layout: Layout, fmt_spec: dict):
+    def __init__(self, layout: Layout, fmt_spec: dict, pdfx: str | None = None):
         from fpdf import FPDF
 
         self.k = MM if layout.unit == "mm" else 0.75
@@ -69,7 +113,13 @@ class _Pdf:
         pdf.set_auto_page_break(False)
         pdf.set_margins(0, 0, 0)
         pdf.set_creator("Lan Tỏa media_templates")
-        pdf.set_title(layout.texts.get("title", "")[:200])
+        title = layout.texts.get("title", "")[:200]
+        pdf.set_title(title)
+        # transparency (fill_opacity) and the page boxes need PDF 1.4
+        pdf._set_min_pdf_version("1.4")
+        self.cmyk = None
+        if pdfx:
+            self._pdfx(pdf, title or "Lan Tỏa")
         m = self.margin
         pdf._lantoa_boxes = {  # type: ignore[attr-defined]
             "trim": (m, m, W - m, H - m),
@@ -78,6 +128,42 @@ class _Pdf:
         self.pdf = pdf
         self.fonts: set[str] = set()
         self.shaping = False
+
+    def _pdfx(self, pdf, title: str) -> None:
+        from datetime import datetime
+
+        from fpdf.enums import OutputIntentSubType
+        from fpdf.output import PDFICCProfile
+
+        from . import pdfx
+
+        profile = pdfx.output_profile()
+        self.cmyk = pdfx.CmykConverter(profile)
+        now = datetime.now(UTC).replace(microsecond=0)
+        pdf.set_creation_date(now)
+        pdf.add_output_intent(
+            OutputIntentSubType.PDFX,
+            output_condition_identifier=profile.identifier,
+            output_condition=profile.condition,
+            registry_name=profile.registry,
+            dest_output_profile=_icc_stream(PDFICCProfile, profile.data),
+            info=profile.info,
+        )
+        import fpdf
+
+        producer = f"fpdf2 {fpdf.__version__}"
+        pdf.set_producer(producer)
+        pdf.set_xmp_metadata(pdfx.xmp(title, now, producer=producer, creator=pdf.creator))
+        pdf._set_min_pdf_version(pdfx.PDF_VERSION)
+        pdf._lantoa_pdfx = pdfx.PDFX_VERSION  # type: ignore[attr-defined]
+
+    def color(self, rgb):
+        """An fpdf2 colour: the RGB triple, or DeviceCMYK in a PDF/X-4 document."""
+        if self.cmyk is None:
+            return tuple(rgb[:3])
+        from fpdf.drawing_primitives import DeviceCMYK
+
+        return DeviceCMYK(*self.cmyk(rgb))
 
     # coordinates: canvas units -> pt on the page (y down, fpdf2 style)
     def X(self, v: float) -> float:
@@ -115,18 +201,22 @@ class _Pdf:
         return name
 
     def _fill(self, color):
-        self.pdf.set_fill_color(*color[:3])
+        self.pdf.set_fill_color(self.color(color))
 
     def page(self, ops: list[Op]) -> None:
         pdf = self.pdf
         pdf.add_page()
-        for op in ops:
-            alpha = (op.color[3] if op.color else 255) / 255
-            if alpha < 1:
-                with pdf.local_context(fill_opacity=alpha, stroke_opacity=alpha):
+        # Artwork is clipped to the BleedBox: shapes that run off the canvas
+        # (decorative circles) must not reach the crop-mark area.
+        x0, y0, x1, y1 = pdf._lantoa_boxes["bleed"]  # type: ignore[attr-defined]
+        with pdf.rect_clip(x0, y0, x1 - x0, y1 - y0):
+            for op in ops:
+                alpha = (op.color[3] if op.color else 255) / 255
+                if alpha < 1:
+                    with pdf.local_context(fill_opacity=alpha, stroke_opacity=alpha):
+                        self._draw(op)
+                else:
                     self._draw(op)
-            else:
-                self._draw(op)
         if self.marks:
             self._crop_marks()
 
@@ -161,11 +251,11 @@ class _Pdf:
                 self._fill(op.color)
                 pdf.ellipse(x, y, w, h, style="F")
             if op.color2 is not None:
-                pdf.set_draw_color(*op.color2[:3])
+                pdf.set_draw_color(self.color(op.color2))
                 pdf.set_line_width(op.data.get("stroke", 1) * k)
                 pdf.ellipse(x, y, w, h, style="D")
         elif op.kind == "line":
-            pdf.set_draw_color(*op.color[:3])
+            pdf.set_draw_color(self.color(op.color))
             pdf.set_line_width(op.data["stroke"] * k)
             pts = [(self.X(px), self.Y(py)) for px, py in op.data["points"]]
             pdf.polyline(pts, style="D")
@@ -196,7 +286,7 @@ class _Pdf:
         if shaping != self.shaping:
             pdf.set_text_shaping(shaping)
             self.shaping = shaping
-        pdf.set_text_color(*op.color[:3])
+        pdf.set_text_color(self.color(op.color))
         fs = d["size"] * self.k
         for text, ax, baseline in d["lines"]:
             x = self.X(ax)
@@ -234,6 +324,8 @@ class _Pdf:
         )
         if img.getextrema()[3][0] == 255:
             img = img.convert("RGB")
+        if self.cmyk is not None:
+            img = self.cmyk.image(img)
         self.pdf.image(img, x, y, w, h)
 
     def _qr(self, op: Op) -> None:
@@ -263,7 +355,12 @@ class _Pdf:
 
     def _crop_marks(self) -> None:
         pdf = self.pdf
-        pdf.set_draw_color(0, 0, 0)
+        if self.cmyk is None:
+            pdf.set_draw_color(0, 0, 0)
+        else:  # registration colour: the marks print on every plate
+            from fpdf.drawing_primitives import DeviceCMYK
+
+            pdf.set_draw_color(DeviceCMYK(1, 1, 1, 1))
         pdf.set_line_width(0.25)
         m, b = self.margin, self.bleed
         off, length = b + 1.0 * MM, 6.0 * MM
@@ -279,8 +376,21 @@ class _Pdf:
         self.pdf.output(str(path), output_producer_class=_producer())
 
 
-def render_pdf(tpl, layout: Layout, out_path: Path, fmt_spec: dict) -> dict:
-    doc = _Pdf(layout, fmt_spec or {})
+PDFX_VARIANTS = ("x4",)
+
+
+def render_pdf(
+    tpl, layout: Layout, out_path: Path, fmt_spec: dict, pdfx: str | None = None
+) -> dict:
+    """Write the print PDF; ``pdfx="x4"`` writes the PDF/X-4 variant (raises
+    TemplateError ``pdfx_profile_missing`` when the CMYK profile is absent)."""
+    if pdfx is not None and pdfx not in PDFX_VARIANTS:
+        from .errors import TemplateError
+
+        raise TemplateError(
+            "Biến thể PDF/X không hỗ trợ (chỉ có x4: PDF/X-4).", field="pdfx", code="bad_option"
+        )
+    doc = _Pdf(layout, fmt_spec or {}, pdfx)
     for page in layout.pages:
         doc.page(page.ops)
     doc.save(out_path)

@@ -151,7 +151,8 @@ def render(
     ``options`` (mostly for tests and benchmarks): ``scale`` (raster/video
     size factor), ``fps``, ``slide_seconds``, ``transition``, ``min_seconds``,
     ``network`` (reels|tiktok|youtube_shorts|facebook|zalo), ``voiceover``
-    (bool), ``music`` (bool), ``crf``, ``preset``, ``page`` (png of page N).
+    (bool), ``music`` (bool), ``crf``, ``preset``, ``page`` (png of page N),
+    ``pdfx`` (``"x4"``: the PDF/X-4 variant of a print PDF).
     """
     from . import raster
 
@@ -205,7 +206,7 @@ def render(
 
         lay = _cached_layout(tpl, "pdf", clean, brand)
         with atomic_output(out_path, "pdf") as tmp:
-            info = render_pdf(tpl, lay, tmp, tpl.format_spec("pdf"))
+            info = render_pdf(tpl, lay, tmp, tpl.format_spec("pdf"), pdfx=options.get("pdfx"))
         report(1.0)
         return _result(out_path, "pdf", info["width_pt"], info["height_pt"], None, info["pages"])
 
