@@ -22,7 +22,7 @@ from campaigns.models import (
 )
 from core.models import OrgUnit, Role, User, audit
 from core.timeutil import parse_local_date, utcnow
-from core.units import ancestor_ids, subtree_ids
+from core.units import ancestor_ids, predecessor_ids, subtree_ids, with_successors
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 5000
@@ -248,8 +248,16 @@ def transition_campaign(session: Session, campaign: Campaign, target: str, user:
     return campaign
 
 
-def campaign_scope_ids(session: Session, campaign_id: int) -> list[int]:
-    return list(session.exec(select(CampaignUnit.unit_id).where(CampaignUnit.campaign_id == campaign_id)).all())
+def campaign_scope_ids(session: Session, campaign_id: int, *, successors: bool = True) -> list[int]:
+    """The units the campaign covers: its scope as written and, after a
+    reorganisation that takes effect before the campaign ends, the successors of
+    the units it names (core.units)."""
+    named = list(session.exec(select(CampaignUnit.unit_id).where(CampaignUnit.campaign_id == campaign_id)).all())
+    if not successors:
+        return named
+    campaign = session.get(Campaign, campaign_id)
+    grown = with_successors(session, named, until=campaign.ends_on if campaign else None)
+    return named + sorted(grown - set(named))
 
 
 def visible_campaign_filter(session: Session, user: User):
@@ -258,7 +266,11 @@ def visible_campaign_filter(session: Session, user: User):
         return None
     if user.role != Role.unit_officer or user.unit_id is None:
         return set()
-    covering = subtree_ids(session, user.unit_id) | set(ancestor_ids(session, user.unit_id))
+    # the unit's subtree with its history (units it succeeded), and their ancestors
+    own = subtree_ids(session, user.unit_id)
+    covering = set(own)
+    for uid in {user.unit_id} | predecessor_ids(session, user.unit_id):
+        covering |= set(ancestor_ids(session, uid))
     rows = session.exec(
         select(CampaignUnit.campaign_id).where(CampaignUnit.unit_id.in_(covering))  # type: ignore[attr-defined]
     ).all()
