@@ -108,7 +108,7 @@ def test_rejected_csv_has_every_rejected_row_neutralised(app, client, writer):
     assert len(report["errors"]) < 155  # the report shows the first ones...
     resp = client.get(f"/api/v1/recipient-lists/{report['id']}/rejected.csv", headers=writer)
     assert resp.status_code == 200
-    table = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
+    table = list(csv.reader(io.StringIO(resp.get_data().decode("utf-8-sig"))))
     assert table[0] == ["line", "value", "reason"]
     assert len(table) == 1 + 155  # ...the file has all of them
     formula = [r for r in table if "HYPERLINK" in r[1]]

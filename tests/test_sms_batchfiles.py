@@ -40,15 +40,18 @@ def test_write_batch_csv(tmp_path):
     assert info.rows == 5
     raw = (tmp_path / "b.csv").read_bytes()
     assert info.sha256 == hashlib.sha256(raw).hexdigest()
-    rows = list(csv.reader(io.StringIO(raw.decode("utf-8"), newline="")))
+    # a served CSV: BOM once, CRLF after the header and every record (the newline
+    # inside the quoted text of record 5 stays as the user wrote it)
+    assert raw.startswith(b"\xef\xbb\xbfmessage_id,phone,text\r\n")
+    assert raw.endswith(b"\r\n") and raw.count(b"\r\n") == 6 and raw.count(b"\xef\xbb\xbf") == 1
+    assert 'Dòng 1\nDòng 2'.encode() in raw
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
     assert rows[0] == ["message_id", "phone", "text"]
     assert rows[1] == ["1", "+84912345678", "UBND Sóc Trăng: Đăng ký dịch vụ công"]
     assert rows[2][2] == '\'=HYPERLINK("http://evil","x")'
     assert rows[3][2] == "'-1+1" and rows[4][2] == "'@SUM(A1)"
     assert rows[5][2] == 'Dòng 1\nDòng 2, có "ngoặc"'
     assert all(r[1].startswith("+84") for r in rows[1:])  # phones stay exact
-    bom = write_batch_csv(ROWS[:1], tmp_path / "bom.csv", bom=True)
-    assert (tmp_path / "bom.csv").read_bytes().startswith(b"\xef\xbb\xbf") and bom.rows == 1
 
 
 def test_write_batch_xlsx(tmp_path):
@@ -60,7 +63,16 @@ def test_write_batch_xlsx(tmp_path):
     assert values[1] == [1, "+84912345678", "UBND Sóc Trăng: Đăng ký dịch vụ công"]
     for row in ws.iter_rows(min_row=2):
         assert row[1].data_type == "s" and row[2].data_type == "s"  # never a formula
-    assert values[2][2].startswith("'=")
+    # a string cell is safe as it is: no apostrophe a partner would send along
+    assert values[2][2] == '=HYPERLINK("http://evil","x")'
+    assert values[3][2] == "-1+1" and values[4][2] == "@SUM(A1)"
+    assert values[5][2] == 'Dòng 1\nDòng 2, có "ngoặc"'
+
+
+def test_write_batch_xlsx_strips_control_characters(tmp_path):
+    write_batch_xlsx([(1, "+84912345678", "Xin\u0001 chào\r\nbà con\u0085")], tmp_path / "c.xlsx")
+    ws = load_workbook(tmp_path / "c.xlsx").active
+    assert ws.cell(2, 3).value == "Xin chào\nbà con"
 
 
 def test_writers_refuse_non_e164(tmp_path):
@@ -95,6 +107,21 @@ def test_parse_report_csv():
     assert rows[3].at == datetime(2026, 10, 10, 2, 30, tzinfo=UTC)
     assert [(e["line"], e["value"]) for e in errors] == [(6, "lost"), (7, "x"), (8, "yesterday")]
     assert rows[0].line == 2 and rows[3].line == 9
+
+
+def test_parse_report_csv_in_the_shape_we_serve():
+    """A report saved by Excel from our own file shape (BOM, CRLF, quoted
+    newline) reads back like any other."""
+    data = (
+        "\ufeffmessage_id,status,at,reason\r\n"
+        "1,delivered,10/10/2026 08:00,\r\n"
+        '2,failed,,"Thuê bao\r\nngoài vùng phủ sóng"\r\n'
+    ).encode()
+    rows, errors = parse_partner_report(io.BytesIO(data), "bao-cao.csv")
+    assert errors == []
+    assert [(r.line, r.message_id, r.status) for r in rows] == [(2, 1, "delivered"), (3, 2, "failed")]
+    assert rows[0].at == datetime(2026, 10, 10, 1, 0, tzinfo=UTC)
+    assert rows[1].reason == "Thuê bao\r\nngoài vùng phủ sóng"
 
 
 def test_parse_report_json():

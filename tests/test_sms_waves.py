@@ -188,7 +188,7 @@ def test_partner_batches_flow(engine, tmp_path):
         message_id = conn.execute(
             text("SELECT id FROM sms_message WHERE batch_id = :b"), {"b": viettel}
         ).scalar_one()
-    rows = list(csv.reader(io.StringIO((tmp_path / "viettel.csv").read_text("utf-8"))))
+    rows = list(csv.reader(io.StringIO((tmp_path / "viettel.csv").read_text("utf-8-sig"))))
     assert rows == [
         ["message_id", "phone", "text"],
         [str(message_id), "+84961111111", "'=Thông báo"],
@@ -336,7 +336,7 @@ def test_batch_csv_is_the_same_from_the_database_fast_path(engine, tmp_path, kin
             data = (tmp_path / f"{batch_id}.csv").read_bytes()
             assert data == (tmp_path / f"{batch_id}.p").read_bytes()
             assert (fast.rows, fast.sha256) == (plain.rows, plain.sha256)
-            rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))[1:]
+            rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))[1:]
             assert len(rows) == fast.rows >= 1
             if kind == "common":
                 assert {r[2] for r in rows} == {"'" + COMMON}

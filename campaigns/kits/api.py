@@ -7,7 +7,7 @@ another unit's kit or broadcast answers 404.
 
 from __future__ import annotations
 
-from flask import jsonify, request, send_file, url_for
+from flask import jsonify, request, url_for
 from sqlmodel import select
 
 from campaigns import service as cs
@@ -16,6 +16,7 @@ from campaigns.kits import access
 from campaigns.kits import broadcasts as bc
 from campaigns.models import Campaign, ContentItem, Kit, KitDownload
 from core.db import get_session
+from core.downloads import send_download
 from core.models import OrgUnit, Role
 from core.timeutil import utcnow
 from core.units import subtree_ids
@@ -102,10 +103,9 @@ def kits_download(kit_id: int):
     name = access.download_name(session, kit)
     access.record_download(session, kit, me(), via="api")
     session.commit()
-    resp = send_file(
+    resp = send_download(
         path,
         mimetype="application/zip",
-        as_attachment=True,
         download_name=name,
         max_age=0,
         etag=kit.sha256 or True,

@@ -42,6 +42,7 @@ from campaigns.kits.scripts import ScriptSettings, render_for_unit
 from campaigns.kits.zipsafe import safe_part, write_zip
 from campaigns.models import Campaign, CampaignUnit, ContentItem, Kit
 from core.models import OrgUnit, audit
+from core.tabular import append_row
 from core.timeutil import LOCAL_TZ, fmt_date, to_local, utcnow
 from core.units import subtree_ids
 
@@ -428,15 +429,16 @@ def _schedule_xlsx(
     wb = Workbook()
     ws = wb.active
     ws.title = "Lịch phát thanh"
-    ws.append([f"LỊCH PHÁT THANH – {unit.name}"])
-    ws.append(
+    append_row(ws, [f"LỊCH PHÁT THANH – {unit.name}"])
+    append_row(
+        ws,
         [
             f"Chiến dịch: {campaign.title} ({fmt_date(campaign.starts_on)} – {fmt_date(campaign.ends_on)})"
         ]
     )
     ws.append([])
     header = ["STT", "Thứ", "Ngày", "Giờ", "Bản tin", "Loại lịch", "Tình trạng", "Xác nhận lúc"]
-    ws.append(header)
+    append_row(ws, header)
     ws["A1"].font = Font(bold=True, size=14)
     for cell in ws[4]:
         cell.font = Font(bold=True, color="FFFFFF")
@@ -455,7 +457,8 @@ def _schedule_xlsx(
             if d is not None and d.confirmed_at
             else ""
         )
-        ws.append(
+        append_row(
+            ws,
             [
                 n,
                 bc.WEEKDAY_LABELS[slot.isoweekday()],
@@ -477,7 +480,7 @@ def _schedule_xlsx(
         "Sau mỗi buổi phát, cán bộ xã bấm “Xác nhận đã phát” trên Lan Tỏa.",
         note,
     ):
-        info.append([line])
+        append_row(info, [line])
     info.column_dimensions["A"].width = 100
     buf = io.BytesIO()
     wb.save(buf)

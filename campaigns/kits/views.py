@@ -15,7 +15,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -30,6 +29,7 @@ from campaigns.kits.models import KitVersion
 from campaigns.models import RELEASED, Campaign, ContentItem, Kit, KitDownload
 from core.auth import actor, role_required
 from core.db import get_session
+from core.downloads import send_download
 from core.models import OrgUnit, Role
 from core.timeutil import utcnow
 from core.units import subtree_ids
@@ -181,9 +181,7 @@ def download(kit_id: int):
     name = access.download_name(session, kit)
     access.record_download(session, kit, actor(), via="web")
     session.commit()
-    return send_file(
-        path, mimetype="application/zip", as_attachment=True, download_name=name, max_age=0
-    )
+    return send_download(path, mimetype="application/zip", download_name=name, max_age=0)
 
 
 @bp.route("/build", methods=["POST"])

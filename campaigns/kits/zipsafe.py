@@ -3,8 +3,11 @@
 Entry names are relative, NFC-normalised, free of ``..``, drive letters,
 backslashes, control characters and Windows-reserved characters or names;
 every entry carries the UTF-8 flag (general purpose bit 11) so Vietnamese
-names read correctly. Timestamps are fixed so the same inputs give the same
-bytes.
+names read correctly. Entries are marked as made on Unix (``create_system``
+3, a plain file with mode 0644): Info-ZIP's ``unzip`` (Debian's 6.0) takes
+names of entries made on MS-DOS as OEM code page text even with the UTF-8
+flag and garbles them; Windows Explorer, 7-Zip and macOS read both alike.
+Timestamps are fixed so the same inputs give the same bytes.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import unicodedata
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 UTF8_FLAG = 0x800
+#: a regular file, rw-r--r-- (Unix mode in the high 16 bits of external_attr)
+UNIX_FILE_ATTR = (stat.S_IFREG | 0o644) << 16
 #: fixed timestamp (local time in the archive): the same inputs give the same bytes
 FIXED_TIME = (2025, 1, 1, 0, 0, 0)
 _RESERVED = {
@@ -100,8 +106,8 @@ def write_zip(
                 name = _unique(safe_entry_name(raw_name), used)
                 info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
                 info.flag_bits |= UTF8_FLAG
-                info.create_system = 0  # MS-DOS attributes: what Explorer expects
-                info.external_attr = 0x20  # archive bit, a plain file
+                info.create_system = 3  # Unix: unzip then honours the UTF-8 flag
+                info.external_attr = UNIX_FILE_ATTR
                 suffix = Path(name).suffix.lower()
                 info.compress_type = (
                     zipfile.ZIP_STORED if suffix in STORED_SUFFIXES else zipfile.ZIP_DEFLATED

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 
-from flask import jsonify, request, send_file
+from flask import jsonify, request
 from sqlmodel import select
 
 from campaigns import service as cs
@@ -21,6 +21,7 @@ from campaigns.measure.models import Feedback, KpiValue, Plan, PlanTarget, PlanT
 from campaigns.models import Campaign
 from core.auth import visible_unit_ids
 from core.db import get_session
+from core.downloads import send_download
 from core.models import OrgUnit, Role, audit
 from core.timeutil import LOCAL_TZ, utcnow
 from core.units import subtree_ids
@@ -343,8 +344,8 @@ def report_yearly():
     data = yearly_report(session, plan, unit, fmt)
     mime = ("application/pdf" if fmt == "pdf"
             else "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
-    return send_file(io.BytesIO(data), mimetype=mime, as_attachment=True,
-                     download_name=f"bao-cao-{plan.year}-{unit.code if unit else 'tong-hop'}.{fmt}")
+    return send_download(io.BytesIO(data), mimetype=mime,
+                         download_name=f"bao-cao-{plan.year}-{unit.code if unit else 'tong-hop'}.{fmt}")
 
 
 def openapi_paths() -> dict:

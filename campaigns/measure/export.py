@@ -1,4 +1,8 @@
-"""The dashboard as an XLSX workbook (targets with monthly values, tasks, units)."""
+"""The dashboard as an XLSX workbook (targets with monthly values, tasks, units).
+
+Text cells follow the one rule of ``core/tabular.py``: plain string cells (a
+task note ``=HYPERLINK(…)`` stays text, never a formula, and gets no prefix),
+control characters stripped; times are Vietnam time (``dd/mm/yyyy HH:MM``)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from campaigns.measure import compute
 from campaigns.measure.models import TASK_STATUS_LABELS, Plan
 from campaigns.measure.report import verdict
 from core.models import OrgUnit
+from core.tabular import XLSX_DATETIME_FORMAT, append_row, local_datetime
 from core.units import subtree_ids
 
 
@@ -24,16 +29,16 @@ def dashboard_xlsx(session: Session, plan: Plan, unit: OrgUnit | None = None) ->
     ws = wb.active
     ws.title = "Chỉ tiêu"
     months = [m for m in range(1, 13)]
-    ws.append([f"Kết quả chỉ tiêu năm {plan.year}" + (f" — {unit.name}" if unit else " — toàn tỉnh")])
+    append_row(ws, [f"Kết quả chỉ tiêu năm {plan.year}" + (f" — {unit.name}" if unit else " — toàn tỉnh")])
     ws["A1"].font = Font(bold=True, size=13)
     header = ["Mã", "Mục", "Chỉ tiêu", "Loại", "Mục tiêu (%)", "Năm đạt", "Kết quả (%)", "Đánh giá",
               "Cơ sở số liệu"] + [f"T{m}" for m in months]
-    ws.append(header)
+    append_row(ws, header)
     for cell in ws[2]:
         cell.font = Font(bold=True)
     for r in results:
         trend = dict(r.trend)
-        ws.append([r.target.code, r.target.section, r.target.title,
+        append_row(ws, [r.target.code, r.target.section, r.target.title,
                    "Tự đo" if r.target.kind == "measured" else "Đơn vị nhập", r.goal, r.target.due_year,
                    r.value, verdict(r), r.detail] + [trend.get(m) for m in months])
     ws.column_dimensions["C"].width = 60
@@ -43,25 +48,25 @@ def dashboard_xlsx(session: Session, plan: Plan, unit: OrgUnit | None = None) ->
     ws.freeze_panes = "A3"
 
     ws2 = wb.create_sheet("Nhiệm vụ")
-    ws2.append(["Mã", "Nhiệm vụ", "Đơn vị", "Thời hạn", "Tình trạng", "Ghi chú", "Cập nhật"])
+    append_row(ws2, ["Mã", "Nhiệm vụ", "Đơn vị", "Thời hạn", "Tình trạng", "Ghi chú", "Cập nhật"])
     for cell in ws2[1]:
         cell.font = Font(bold=True)
     for t in rows:
-        ws2.append([t.task.code, t.task.title, t.unit.name, t.task.due, TASK_STATUS_LABELS[t.status], t.note,
-                    t.updated_at.replace(tzinfo=None) if t.updated_at else None])
+        append_row(ws2, [t.task.code, t.task.title, t.unit.name, t.task.due, TASK_STATUS_LABELS[t.status],
+                         t.note, local_datetime(t.updated_at)])
     ws2.column_dimensions["B"].width = 60
     ws2.column_dimensions["C"].width = 32
     for row in ws2.iter_rows(min_row=2):
         row[3].number_format = "DD/MM/YYYY"
-        row[6].number_format = "DD/MM/YYYY HH:MM"
+        row[6].number_format = XLSX_DATETIME_FORMAT
 
     ws3 = wb.create_sheet("Đơn vị")
-    ws3.append(["Đơn vị", "Hoàn thành", "Đang thực hiện", "Chưa bắt đầu", "Quá hạn"])
+    append_row(ws3, ["Đơn vị", "Hoàn thành", "Đang thực hiện", "Chưa bắt đầu", "Quá hạn"])
     for cell in ws3[1]:
         cell.font = Font(bold=True)
     names = {t.unit.id: t.unit.name for t in rows}
     for uid, c in compute.unit_task_summary(rows).items():
-        ws3.append([names[uid], c["done"], c["in_progress"], c["not_started"], c["overdue"]])
+        append_row(ws3, [names[uid], c["done"], c["in_progress"], c["not_started"], c["overdue"]])
     ws3.column_dimensions["A"].width = 40
     buf = io.BytesIO()
     wb.save(buf)

@@ -27,6 +27,7 @@ from campaigns.measure.compute import (
 from campaigns.measure.entries import report_texts
 from campaigns.measure.models import TASK_STATUS_LABELS, Plan, TaskStatus
 from core.models import OrgUnit
+from core.tabular import plain_text
 from core.timeutil import utcnow
 from core.units import subtree_ids
 
@@ -154,7 +155,7 @@ def to_docx(data: ReportData) -> bytes:
 
     def para(cell_or_doc, text: str, *, bold=False, italic=False, size=None, align=None, underline=False):
         p = cell_or_doc.add_paragraph()
-        run = p.add_run(text)
+        run = p.add_run(plain_text(text))  # user text: no control characters (XML)
         run.bold, run.italic, run.underline = bold, italic, underline
         if size:
             run.font.size = Pt(size)
@@ -199,7 +200,7 @@ def to_docx(data: ReportData) -> bytes:
         for r in rows:
             cells = t.add_row().cells
             for i, v in enumerate(r):
-                cells[i].text = v
+                cells[i].text = plain_text(v)
         for row in t.rows:
             for i, w in enumerate(widths):
                 row.cells[i].width = Cm(w)

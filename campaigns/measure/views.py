@@ -42,6 +42,7 @@ from campaigns.measure.models import (
 from campaigns.models import Campaign, LinkScan
 from core.auth import actor, role_required, visible_unit_ids
 from core.db import get_session
+from core.downloads import send_download
 from core.extensions import limiter
 from core.models import OrgUnit, Role, audit
 from core.timeutil import LOCAL_TZ, utcnow
@@ -146,7 +147,7 @@ def _queue_reminders(plan: Plan) -> None:
 
 
 def _send(data: bytes, name: str, mime: str):
-    return send_file(io.BytesIO(data), mimetype=mime, as_attachment=True, download_name=name)
+    return send_download(io.BytesIO(data), mimetype=mime, download_name=name)
 
 
 # -- province view -------------------------------------------------------------------
@@ -292,8 +293,8 @@ def figure_attachment(value_id: int):
     visible = visible_unit_ids(session, actor())
     if visible is not None and kv.unit_id not in visible:
         abort(404)
-    return send_file(kv.attachment_path, mimetype=kv.attachment_mime, as_attachment=True,
-                     download_name=kv.attachment_name or "minh-chung")
+    return send_download(kv.attachment_path, mimetype=kv.attachment_mime,
+                         download_name=kv.attachment_name or "minh-chung")
 
 
 @bp.route("/measure/units/<code>/tasks/<int:task_id>", methods=["POST"])
@@ -575,7 +576,8 @@ def feedback_qr():
     qr.make(fit=True)
     buf = io.BytesIO()
     qr.make_image().save(buf, format="PNG")
-    resp = send_file(io.BytesIO(buf.getvalue()), mimetype="image/png", download_name="gop-y-dvctt.png")
+    resp = send_download(io.BytesIO(buf.getvalue()), mimetype="image/png", download_name="gop-y-dvctt.png",
+                         inline=True)
     resp.headers["Cache-Control"] = "public, max-age=86400"
     return resp
 

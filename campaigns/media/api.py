@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify, request, send_file
+from flask import g, jsonify, request
 from sqlmodel import select
 
 from campaigns.api import ApiError, api_blueprint, body, paged, roles
 from campaigns.media import service
 from campaigns.models import Asset
 from core.db import get_session
+from core.downloads import send_download
 from core.models import Role
 from scheduler.models import BackgroundJob
 
@@ -151,7 +152,7 @@ def assets_get(asset_id: int):
 @roles(*VIEWERS)
 def assets_file(asset_id: int):
     asset = load_asset(asset_id)
-    return send_file(asset.path, mimetype=asset.mime, as_attachment=True, download_name=asset.filename)
+    return send_download(asset.path, mimetype=asset.mime, download_name=asset.filename)
 
 
 @bp.post("/assets")

@@ -1,4 +1,5 @@
-"""`templates list` and `render TEMPLATE --format png|pdf|mp4|wav --data FILE.json --out PATH`."""
+"""`templates list` and `render TEMPLATE --format png|pdf|mp4|wav --data FILE.json --out PATH
+[--pdfx x4]`."""
 
 from __future__ import annotations
 
@@ -29,7 +30,15 @@ def templates_list() -> None:
 @click.option("--format", "fmt", required=True, type=click.Choice(["png", "pdf", "mp4", "wav"]))
 @click.option("--data", "data_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
-def render_cmd(template: str, fmt: str, data_path: str, out_path: str) -> None:
+@click.option(
+    "--pdfx",
+    type=click.Choice(["x4"]),
+    default=None,
+    help="pdf only: the PDF/X-4 variant (CMYK, FOGRA39 output intent).",
+)
+def render_cmd(
+    template: str, fmt: str, data_path: str, out_path: str, pdfx: str | None = None
+) -> None:
     """Render TEMPLATE with the fields in FILE.json (wav: a loudspeaker script template)."""
     import media_templates as mt
 
@@ -39,6 +48,8 @@ def render_cmd(template: str, fmt: str, data_path: str, out_path: str) -> None:
         raise click.UsageError(f"Tệp dữ liệu không phải JSON hợp lệ: {exc}") from None
     if not isinstance(data, dict):
         raise click.UsageError("Tệp dữ liệu phải là một đối tượng JSON.")
+    if pdfx and fmt != "pdf":
+        raise click.UsageError("--pdfx chỉ dùng với --format pdf.")
     if fmt == "wav":
         from media_templates.scripts import ScriptError, render_script, script_audio
 
@@ -51,7 +62,8 @@ def render_cmd(template: str, fmt: str, data_path: str, out_path: str) -> None:
         click.echo(f"{out_path}: {len(audio['wav'])} byte, ~{script.estimated_seconds:.0f} giây")
         return
     try:
-        result = mt.render(template, fmt, data, Path(out_path), progress=None)
+        options = {"pdfx": pdfx} if pdfx else None
+        result = mt.render(template, fmt, data, Path(out_path), progress=None, options=options)
     except mt.TemplateError as exc:
         raise click.ClickException(f"{exc.field + ': ' if exc.field else ''}{exc.message}") from None
     size = f"{result.width}×{result.height}" if result.width else ""

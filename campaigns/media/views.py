@@ -24,6 +24,7 @@ from campaigns.media import service
 from campaigns.models import Asset
 from core.auth import actor, role_required
 from core.db import get_session
+from core.downloads import send_download
 from core.extensions import limiter
 from core.models import Role
 from scheduler.models import BackgroundJob
@@ -177,8 +178,8 @@ def asset_file(asset_id: int):
     row = get_session().get(Asset, asset_id)
     if row is None:
         abort(404)
-    return send_file(row.path, mimetype=row.mime, as_attachment=request.args.get("inline") != "1",
-                     download_name=row.filename)
+    return send_download(row.path, mimetype=row.mime, inline=request.args.get("inline") == "1",
+                         download_name=row.filename)
 
 
 @bp.route("/media/upload", methods=["POST"])

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import io
 
-from flask import Response, g, jsonify, request, send_file
+from flask import g, jsonify, request
 from sqlmodel import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from campaigns.api import ApiError, api_blueprint, paged
 from campaigns.sms import service as sv
 from core.db import get_session
+from core.downloads import send_download
 from core.models import Role
 from core.web import api_error
 from scheduler.models import ChannelAccount, Delivery
@@ -122,13 +123,9 @@ def lists_get(list_id: int):
 def lists_rejected(list_id: int):
     allow(*PROVINCE)
     rl = _load_list(list_id)
-    path = sv.rejects_path(rl.id)
-    if not path.exists():
-        return Response("line,value,reason\r\n", mimetype="text/csv")
-    return send_file(
-        path,
+    return send_download(
+        sv.rejects_file(rl.id),
         mimetype="text/csv",
-        as_attachment=True,
         download_name=f"danh-sach-{rl.id}-bi-loai.csv",
     )
 
@@ -317,9 +314,7 @@ def batches_file(batch_id: int):
     batch = _batch(batch_id)
     fmt = request.args.get("format", "csv")
     dl = sv.batch_download(get_session(), me(), batch, fmt)
-    resp = send_file(
-        dl.fileobj, mimetype=dl.mimetype, as_attachment=True, download_name=dl.filename
-    )
+    resp = send_download(dl.fileobj, mimetype=dl.mimetype, download_name=dl.filename)
     resp.headers["X-Content-SHA256"] = dl.sha256
     resp.headers["X-Rows"] = str(dl.rows)
     return resp

@@ -112,6 +112,29 @@ def rejects_path(list_id: int, app=None) -> Path:
     return folder / f"list-{int(list_id)}.csv"
 
 
+REJECTS_HEADER = ("line", "value", "reason")
+
+
+def rejects_file(list_id: int) -> IO[bytes]:
+    """The rejected rows of a list as a served CSV (BOM, CRLF; cells neutralised
+    when written). A list without the file gives just the header; a file
+    written before the BOM rule gets it prepended."""
+    import io
+
+    from core.tabular import BOM_BYTES, csv_bytes
+
+    path = rejects_path(list_id)
+    if not path.exists():
+        return io.BytesIO(csv_bytes(REJECTS_HEADER, []))
+    fh = open(path, "rb")  # noqa: SIM115 - handed to send_file, closed by it
+    if fh.read(len(BOM_BYTES)) == BOM_BYTES:
+        fh.seek(0)
+        return fh
+    with fh:
+        fh.seek(0)
+        return io.BytesIO(BOM_BYTES + fh.read())
+
+
 # -- recipient lists --------------------------------------------------------------------
 
 
@@ -158,8 +181,8 @@ def import_recipient_list(
     folder = sms_dir() / "rejects"
     folder.mkdir(exist_ok=True)
     tmp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed or removed below
-        "w", encoding="utf-8", newline="", dir=folder, suffix=".part", delete=False
-    )
+        "w", encoding="utf-8-sig", newline="", dir=folder, suffix=".part", delete=False
+    )  # a served CSV: the BOM first (core/tabular.py); the reader writes CRLF rows
     engine = get_engine()
     try:
         try:

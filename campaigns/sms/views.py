@@ -14,7 +14,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -25,6 +24,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from campaigns.sms import service as sv
 from core.auth import actor, role_required
 from core.db import get_session
+from core.downloads import send_download
 from core.extensions import csrf
 from core.models import Role
 from scheduler.models import ChannelAccount, Delivery
@@ -184,13 +184,11 @@ def list_detail(list_id: int):
 @role_required(*PROVINCE)
 def list_rejected(list_id: int):
     rl = _list(list_id)
-    path = sv.rejects_path(rl.id)
-    if not path.exists():
+    if not sv.rejects_path(rl.id).exists():
         abort(404)
-    return send_file(
-        path,
+    return send_download(
+        sv.rejects_file(rl.id),
         mimetype="text/csv",
-        as_attachment=True,
         download_name=f"danh-sach-{rl.id}-bi-loai.csv",
     )
 
@@ -422,9 +420,7 @@ def batch_file(batch_id: int):
     except sv.SmsInputError as exc:
         flash(exc.message, "error")
         return redirect(url_for("sms.batches"))
-    return send_file(
-        dl.fileobj, mimetype=dl.mimetype, as_attachment=True, download_name=dl.filename
-    )
+    return send_download(dl.fileobj, mimetype=dl.mimetype, download_name=dl.filename)
 
 
 @bp.route("/batches/<int:batch_id>/ack", methods=["POST"])

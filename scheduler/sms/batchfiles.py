@@ -1,10 +1,14 @@
 """Per-carrier batch files for telecom partners, and their delivery reports.
 
-Batch file columns: ``message_id, phone, text`` (E.164 phone). Cells that a
-spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``,
-tab or CR) are neutralised with a leading ``'``; phones are validated E.164
-numbers we generated, so they are written as they are (and as text cells in
-XLSX) -- a partner must get ``+849…`` exactly.
+Batch file columns: ``message_id, phone, text`` (E.164 phone), following the
+app's one rule for served tables (``core/tabular.py``): the CSV starts with a
+UTF-8 BOM and ends its lines with CRLF; a CSV text cell that a spreadsheet
+would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) is
+neutralised with a leading ``'``. In XLSX the text is a plain string cell
+without any prefix (a partner that sends the cell as is must not send an
+apostrophe). Phones are validated E.164 numbers we generated, so they are
+written as they are (string cells in XLSX) -- a partner must get ``+849…``
+exactly.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 from zoneinfo import ZoneInfo
+
+from core.tabular import csv_cell, csv_writer, open_csv, xlsx_text
 
 BATCH_COLUMNS = ("message_id", "phone", "text")
 REPORT_STATUSES = ("delivered", "failed", "not_our_subscriber")
@@ -49,10 +55,8 @@ _STATUS_ALIASES = {
 }
 
 
-def neutralise(value: Any) -> str:
-    """A cell value that no spreadsheet will run as a formula."""
-    s = "" if value is None else str(value)
-    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+#: a CSV cell value that no spreadsheet will run as a formula
+neutralise = csv_cell
 
 
 @dataclass(frozen=True)
@@ -82,13 +86,13 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_batch_csv(rows: Iterable[Any], path: str | Path, *, bom: bool = False) -> BatchFile:
-    """Write a batch as UTF-8 CSV (``bom=True`` for Excel users); rows are
-    (message_id, phone, text) tuples, mappings or objects with id/phone/text."""
+def write_batch_csv(rows: Iterable[Any], path: str | Path) -> BatchFile:
+    """Write a batch as UTF-8 CSV (BOM, CRLF); rows are (message_id, phone,
+    text) tuples, mappings or objects with id/phone/text."""
     path = Path(path)
     count = 0
-    with open(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
+    with open_csv(path) as fh:
+        w = csv_writer(fh)
         w.writerow(BATCH_COLUMNS)
         write = w.writerow
         for row in rows:
@@ -102,7 +106,7 @@ def write_batch_xlsx(rows: Iterable[Any], path: str | Path) -> BatchFile:
     """Write a batch as XLSX (XlsxWriter in constant-memory mode: rows go to
     disk as they come; about 2.4x faster than openpyxl's write-only mode here).
     Phone and text are written as string cells, so nothing in them is ever
-    evaluated."""
+    evaluated; the text carries no apostrophe prefix."""
     import xlsxwriter
 
     path = Path(path)
@@ -125,7 +129,7 @@ def write_batch_xlsx(rows: Iterable[Any], path: str | Path) -> BatchFile:
             count += 1
             write_number(count, 0, mid)
             write_string(count, 1, phone)
-            write_string(count, 2, neutralise(text))
+            write_string(count, 2, xlsx_text(text))
     finally:
         wb.close()  # also on error: XlsxWriter's temp files go away
     return BatchFile(path, count, _sha256(path))

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _json_str  # C-accelerated
 from typing import IO, Any, BinaryIO
 
+from core.tabular import csv_cell, csv_writer
 from scheduler.sms.phones import CARRIER_CODES, PhoneNormalizer, PhoneResult
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
@@ -280,7 +281,8 @@ class RecipientReader:
         self._parts: Callable[[Any], tuple[Any, ...]] = getattr(
             self._normalize, "parts", self._normalize
         )
-        self._rejects = csv.writer(rejects) if rejects is not None else None
+        # a served CSV (core/tabular.py): CRLF; the caller's file writes the BOM
+        self._rejects = csv_writer(rejects) if rejects is not None else None
         if self._rejects is not None:
             self._rejects.writerow(["line", "value", "reason"])
         self._phone_column = phone_column
@@ -535,9 +537,8 @@ class RecipientReader:
             self._tmp = None
 
 
-def _neutralise(value: str) -> str:
-    """Spreadsheet formula injection guard for exported cells."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+#: spreadsheet formula injection guard for exported cells (the one rule of core/tabular.py)
+_neutralise = csv_cell
 
 
 def read_recipients(

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, bindparam, text
 
+from core.tabular import BOM, CRLF
 from scheduler.sms.batchfiles import (
     BATCH_COLUMNS,
     BatchFile,
@@ -386,7 +387,8 @@ def write_batch_file(conn: Any, batch_id: int, path: str | Path, fmt: str = "csv
 
 def _copy_batch_csv(conn: Any, batch_id: int, path: Path) -> BatchFile:
     """PostgreSQL fast path of write_batch_csv: the server writes the CSV rows
-    (same columns, quoting and formula neutralisation), we add the header."""
+    (same columns, quoting and formula neutralisation), we add the BOM and the
+    header once and end each row with CRLF instead of COPY's LF."""
     import hashlib
     import unicodedata
 
@@ -414,15 +416,30 @@ def _copy_batch_csv(conn: Any, batch_id: int, path: Path) -> BatchFile:
         "THEN '''' || text ELSE text END FROM sms_message "
         "WHERE batch_id = {batch} ORDER BY id) TO STDOUT WITH (FORMAT csv)"
     ).format(common=common_sql, batch=pgsql.Literal(int(batch_id)))
-    header = (",".join(BATCH_COLUMNS) + "\n").encode()
+    header = (BOM + ",".join(BATCH_COLUMNS) + CRLF).encode()
+    crlf = CRLF.encode()
     with raw.cursor() as cur, open(path, "wb") as fh:
         fh.write(header)
         h.update(header)
+        parts: list[Any] = []
+
+        def flush() -> None:
+            data = crlf.join(parts) + crlf
+            fh.write(data)
+            h.update(data)
+            parts.clear()
+
         with cur.copy(sql) as copy:
+            # The server sends one CopyData message per row, ending with LF (a
+            # newline inside a quoted text belongs to the row, not its end).
             for chunk in copy:
-                data = bytes(chunk)
-                fh.write(data)
-                h.update(data)
+                if chunk[-1:] != b"\n":
+                    raise RuntimeError("COPY sent a partial CSV row")
+                parts.append(chunk[:-1])
+                if len(parts) >= 4096:
+                    flush()
+            if parts:
+                flush()
         rows = cur.rowcount
     return BatchFile(path, rows, h.hexdigest())
 
