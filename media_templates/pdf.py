@@ -47,7 +47,11 @@ def _producer_class():
         def _add_pages(self, _slice=slice(0, None)):
             pages = super()._add_pages(_slice)
             b = self.fpdf._lantoa_boxes  # type: ignore[attr-defined]
+            pdfx = getattr(self.fpdf, "_lantoa_pdfx", None)
             for page in pages:
+                if pdfx and page.group:
+                    # transparency blends in the output intent's CMYK, not DeviceRGB
+                    page.group = "<</Type /Group /S /Transparency /CS /DeviceCMYK>>"
                 w, h = page.dimensions()
                 page.media_box = (
                     f"[0 0 {w:.3f} {h:.3f}] /BleedBox [{b['bleed'][0]:.3f} {b['bleed'][1]:.3f} {b['bleed'][2]:.3f} {b['bleed'][3]:.3f}]"

@@ -218,6 +218,9 @@ def preflight_pdfx4(path) -> list[str]:
             problems.append(f"page {n}: TrimBox not inside BleedBox")
         if not _inside(bleed, media):
             problems.append(f"page {n}: BleedBox not inside MediaBox")
+        group = page.get("/Group")
+        if group is not None and group.get_object().get("/CS") == "/DeviceRGB":
+            problems.append(f"page {n}: transparency group blends in DeviceRGB")
         ops = ContentStream(page.get_contents(), reader).operations
         rgb = [op for _args, op in ops if op in (b"rg", b"RG")]
         if rgb:
