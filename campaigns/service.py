@@ -239,8 +239,13 @@ def transition_campaign(session: Session, campaign: Campaign, target: str, user:
                           compliance=compliance_for(campaign))
     elif was_released and not now_released:
         set_campaign_held(session, campaign.id, True)
+    extra = {}
+    if to == CampaignStatus.in_review:  # what the reviewer compares between submissions
+        from campaigns.review import snapshot
+
+        extra["snapshot"] = snapshot(session, campaign)
     audit(session, user.id, "campaign.transition", "campaign", campaign.id,
-          **{"from": current.value, "to": to.value, "comment": comment or ""})
+          **{"from": current.value, "to": to.value, "comment": comment or ""}, **extra)
     if to == CampaignStatus.approved:
         from campaigns import hooks
 

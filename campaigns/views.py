@@ -44,10 +44,23 @@ TRANSITION_LABELS = {
 }
 
 
+def campaign_hint(campaign: Campaign) -> str:
+    """What tells two campaigns with the same title apart: dates, status, owner unit."""
+    from flask import g
+
+    names = g.get("_unit_names")
+    if names is None:
+        names = g._unit_names = dict(get_session().exec(select(OrgUnit.id, OrgUnit.name)).all())
+    parts = [f"{campaign.starts_on:%d/%m/%Y}–{campaign.ends_on:%d/%m/%Y}" if campaign.starts_on and campaign.ends_on
+             else "", _(str(CAMPAIGN_STATUS_LABELS.get(CampaignStatus(campaign.status), campaign.status))),
+             names.get(campaign.owner_unit_id, "")]
+    return " · ".join(p for p in parts if p)
+
+
 @bp.app_context_processor
 def _labels():
     return {"campaign_status_labels": CAMPAIGN_STATUS_LABELS, "channel_labels": CHANNEL_LABELS,
-            "delivery_status_labels": STATUS_LABELS}
+            "delivery_status_labels": STATUS_LABELS, "campaign_hint": campaign_hint}
 
 
 def _load(campaign_id: int) -> Campaign:
@@ -60,12 +73,32 @@ def _load(campaign_id: int) -> Campaign:
 
 @bp.route("/")
 def home():
+    """Each role's start page: what is due and what needs their action."""
+    from campaigns import home as h
+
     user = actor()
     if user is None:
         return redirect(url_for("auth.login"))
     if user.role == Role.telecom_partner:
         return redirect(url_for("campaigns.partner_home"))
-    return redirect(url_for("campaigns.index"))
+    session = get_session()
+    ctx: dict = {"today": h.local_today()}
+    if user.role in (Role.communicator, Role.admin):
+        ctx.update(due=h.due_this_week(session), sent_back=h.sent_back(session),
+                   accounts=h.accounts_to_reconnect(session), failed_kits=h.failed_kits(session),
+                   renders=h.recent_renders(session))
+        ctx["problems"], ctx["problem_counts"] = h.problem_deliveries(session)
+    if user.role in (Role.reviewer, Role.admin):
+        ctx["queue"] = h.review_queue(session)
+    if user.role == Role.unit_officer:
+        from campaigns.kits.access import KIT_STATUS_LABELS
+        from campaigns.measure.models import TASK_STATUS_LABELS
+
+        ctx.update(h.unit_officer_home(session, user), kit_status_labels=KIT_STATUS_LABELS,
+                   task_status_labels=TASK_STATUS_LABELS)
+    if user.role == Role.admin:
+        ctx.update(overview=h.admin_overview(session), warnings=h.admin_warnings())
+    return render_template("campaigns/home.html", **ctx)
 
 
 @bp.route("/partner")

@@ -149,7 +149,7 @@ def login():
             login_user(user)
             audit(session, user.id, "login", "user", user.id)
             session.commit()
-            return redirect(_safe_next(request.args.get("next")) or url_for("campaigns.index"))
+            return redirect(_safe_next(request.args.get("next")) or url_for("campaigns.home"))
         flash(_("Email hoặc mật khẩu không đúng."), "error")
     return render_template("core/login.html", form=form), (200 if request.method == "GET" else 400 if form.errors else 200)
 

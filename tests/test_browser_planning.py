@@ -23,7 +23,7 @@ def test_preset_campaign_submitted_approved_and_on_calendar(tmp_path):
             page.get_by_label("Email").fill(user.email)
             page.get_by_label("Mật khẩu").fill(PASSWORD)
             page.get_by_role("button", name="Đăng nhập").click()
-            page.wait_for_url(f"{base}/campaigns")
+            page.wait_for_url(f"{base}/")
 
         log_in(comm)
         page.get_by_role("link", name="Tạo chiến dịch").click()

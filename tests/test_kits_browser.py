@@ -40,7 +40,7 @@ def test_commune_officer_downloads_kit_and_confirms_broadcast(tmp_path):
         page.get_by_label("Email").fill(officer.email)
         page.get_by_label("Mật khẩu").fill(PASSWORD)
         page.get_by_role("button", name="Đăng nhập").click()
-        page.wait_for_url(f"{base}/campaigns")
+        page.wait_for_url(f"{base}/")
 
         page.goto(f"{base}/kits/")
         rows = page.locator("tbody tr")

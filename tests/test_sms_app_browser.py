@@ -45,7 +45,7 @@ def test_live_counter_on_a_phone(tmp_path):
         page.get_by_label("Email").fill(user.email)
         page.get_by_label("Mật khẩu").fill(PASSWORD)
         page.get_by_role("button", name="Đăng nhập").click()
-        page.wait_for_url(f"{base}/campaigns")
+        page.wait_for_url(f"{base}/")
         page.goto(f"{base}/sms/compose")
 
         def counts(variant: str) -> tuple[str, str, str]:

@@ -1,0 +1,168 @@
+"""Each role's start page: login lands there, it lists what needs doing, and no nav link is a 403."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from core.db import session_scope
+from tests.helpers import api_headers, login, make_user
+
+ROLES = ("admin", "communicator", "reviewer", "unit_officer", "telecom_partner")
+
+
+def _campaign(app, title="Chiến dịch thử", **extra) -> int:
+    body = {"title": title, "starts_on": "2026-01-01", "ends_on": "2026-12-31", "scope": ["soc-trang"], **extra}
+    r = app.test_client().post("/api/v1/campaigns", json=body, headers=api_headers(app, "communicator"))
+    assert r.status_code == 201, r.json
+    return r.json["id"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_login_lands_on_the_home_page_and_it_answers(app, role):
+    user = make_user(app, role)
+    client = app.test_client()
+    r = login(client, user)
+    assert r.status_code == 302 and r.headers["Location"] in ("/", "http://localhost/")
+    page = client.get("/", follow_redirects=True)
+    assert page.status_code == 200
+    if role == "telecom_partner":
+        assert page.request.path == "/partner"
+    else:
+        assert page.request.path == "/" and "Xin chào" in page.text
+
+
+def test_login_still_honours_next(app):
+    client = app.test_client()
+    r = client.post("/login?next=/calendar", data={"email": make_user(app, "reviewer").email,
+                                                   "password": "mat-khau-thu-nghiem"})
+    assert r.headers["Location"].endswith("/calendar")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_nav_link_opens_for_the_role(app, runner, role):
+    runner.invoke(args=["seed-demo"])
+    client = app.test_client()
+    login(client, make_user(app, role))
+    page = client.get("/", follow_redirects=True)
+    nav = re.search(r'<nav aria-label="[^"]+">(.*?)</nav>', page.text, re.S).group(1)
+    links = re.findall(r'href="([^"]+)"', nav)
+    assert links
+    for href in links:
+        r = client.get(href, follow_redirects=True)
+        assert r.status_code == 200, (role, href, r.status_code)
+
+
+def test_communicator_sees_what_needs_action(app):
+    from campaigns.models import Campaign, ContentItem, Kit
+    from core.models import OrgUnit
+    from scheduler import service as ss
+    from scheduler.models import ChannelAccount
+    from scheduler.states import Status
+
+    comm, rev = app.test_client(), app.test_client()
+    login(comm, make_user(app, "communicator"))
+    login(rev, make_user(app, "reviewer"))
+    back = _campaign(app, "Chiến dịch bị trả lại")
+    comm.post(f"/campaigns/{back}/transition/in_review")
+    rev.post(f"/campaigns/{back}/transition/draft", data={"comment": "Sửa lại khẩu hiệu cho ngắn"})
+    now = datetime.now(UTC)
+    with app.app_context(), session_scope(app) as s:
+        unit = s.exec(select(OrgUnit).where(OrgUnit.code == "soc-trang")).one()
+        s.add(ContentItem(campaign_id=back, title="Bài đăng trong tuần", channel="facebook", planned_at=now))
+        broken = ChannelAccount(channel="webhook", name="Trang hỏng kết nối", config={"url": "http://127.0.0.1:9/x"},
+                                status="needs_auth")
+        fine = ChannelAccount(channel="webhook", name="Trang ổn định", config={"url": "http://127.0.0.1:9/y"},
+                              health={"ok": True})
+        s.add(broken)
+        s.add(fine)
+        s.flush()
+        d = ss.create_delivery(s, account=fine, content={"text": "Tin lỗi"}, scheduled_at=now - timedelta(hours=2),
+                               campaign_id=back)
+        d.status = Status.failed
+        s.add(d)
+        s.add(Kit(campaign_id=back, unit_id=unit.id, status="failed"))
+        s.flush()
+        campaign = s.get(Campaign, back)
+        assert campaign.review_comment
+    page = comm.get("/").text
+    sent_back = page[page.index('id="sent-back"'):]
+    assert "Chiến dịch bị trả lại" in sent_back and "Sửa lại khẩu hiệu cho ngắn" in sent_back
+    problems = page[page.index('id="problem-deliveries"'):]
+    assert "Trang ổn định" in problems and "Thất bại" in problems
+    accounts = page[page.index('id="accounts-reconnect"'):page.index('id="failed-kits"')]
+    assert "Trang hỏng kết nối" in accounts and "Trang ổn định" not in accounts
+    assert "Sóc Trăng" in page[page.index('id="failed-kits"'):]
+    assert "Bài đăng trong tuần" in page[page.index('id="due-week"'):]
+    # resubmitted: it leaves the list
+    comm.post(f"/campaigns/{back}/transition/in_review")
+    assert 'id="sent-back"' not in comm.get("/").text
+
+
+def test_reviewer_sees_the_queue_with_what_changed(app):
+    from campaigns.models import ContentItem
+
+    comm, rev = app.test_client(), app.test_client()
+    login(comm, make_user(app, "communicator"))
+    login(rev, make_user(app, "reviewer"))
+    cid = _campaign(app, "Chiến dịch cần so sánh")
+    with app.app_context(), session_scope(app) as s:
+        item = ContentItem(campaign_id=cid, title="Bài chính", channel="facebook",
+                           body="Nộp hồ sơ trực tuyến tại Cổng dịch vụ công", planned_at=datetime(2026, 3, 1, tzinfo=UTC))
+        s.add(item)
+        s.flush()
+        item_id = item.id
+    comm.post(f"/campaigns/{cid}/transition/in_review")
+    page = rev.get("/").text
+    assert "Chiến dịch cần so sánh" in page and "Lần gửi duyệt đầu tiên" in page
+    rev.post(f"/campaigns/{cid}/transition/draft", data={"comment": "Ghi rõ thời hạn"})
+    with app.app_context(), session_scope(app) as s:
+        item = s.get(ContentItem, item_id)
+        item.body = "Nộp hồ sơ trực tuyến trước ngày 31/10 tại Cổng dịch vụ công"
+        s.add(item)
+        s.add(ContentItem(campaign_id=cid, title="Tin nhắn mới", channel="sms", body="Tin SMS",
+                          planned_at=datetime(2026, 3, 2, tzinfo=UTC)))
+    comm.post(f"/campaigns/{cid}/transition/in_review")
+    page = rev.get("/").text
+    block = page[page.index(f'id="review-{cid}"'):]
+    assert "Ghi rõ thời hạn" in block
+    assert "<ins>trước ngày 31/10</ins>" in block
+    assert "Nội dung mới: Tin nhắn mới" in block
+    assert "Lần gửi duyệt đầu tiên" not in block
+    # the communicator's home has no review queue
+    assert 'id="review-queue"' not in comm.get("/").text
+
+
+def test_unit_officer_home_lists_kits_and_tasks(app, runner):
+    runner.invoke(args=["seed-demo"])
+    client = app.test_client()
+    login(client, make_user(app, "unit_officer"))
+    page = client.get("/").text
+    assert 'id="owed"' in page and 'id="unit-kits"' in page
+    assert 'id="due-week"' not in page and 'id="review-queue"' not in page
+
+
+def test_admin_home_has_overview_and_both_queues(app):
+    _campaign(app, "Chiến dịch của quản trị")
+    client = app.test_client()
+    login(client, make_user(app, "admin"))
+    page = client.get("/").text
+    assert 'id="overview"' in page and 'id="review-queue"' in page and 'id="needs-action"' in page
+    assert "Bản nháp" in page[page.index('id="overview"'):]
+    # the tests run without a public address: the admin is told
+    assert 'id="h-warnings"' in page and "Chưa đặt địa chỉ công khai" in page
+    app.config["LANTOA_PUBLIC_BASE_URL"] = "https://lantoa.soctrang.gov.vn"
+    assert 'id="h-warnings"' not in client.get("/").text
+
+
+def test_same_titles_are_told_apart(app):
+    a = _campaign(app, "Tháng cao điểm", starts_on="2026-03-01", ends_on="2026-03-31")
+    b = _campaign(app, "Tháng cao điểm", starts_on="2026-09-01", ends_on="2026-09-30")
+    client = app.test_client()
+    login(client, make_user(app, "communicator"))
+    page = client.get("/campaigns").text
+    assert "01/03/2026" in page and "01/09/2026" in page
+    assert a != b
