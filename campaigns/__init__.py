@@ -13,7 +13,9 @@ PARTS = ("campaigns.media", "campaigns.sms", "campaigns.kits", "campaigns.measur
 
 
 def init_app(app: Flask) -> None:
-    from campaigns import accounts, api, cli, items, views
+    from campaigns import accounts, api, cli, items, labels, views
+
+    labels.init_app(app)
 
     app.register_blueprint(views.bp)
     app.register_blueprint(accounts.bp)

@@ -539,7 +539,7 @@ def _delivery_action(delivery_id: int, action: Callable) -> tuple:
         action(session, d)
     except IllegalTransition as exc:
         session.rollback()
-        raise ApiError(409, f"Không thể thực hiện khi giao vận đang ở trạng thái '{exc.current}'.") from None
+        raise ApiError(409, f"Không thể thực hiện khi lượt gửi đang ở trạng thái '{exc.current}'.") from None
     session.commit()
     return jsonify(delivery_json(d))
 
@@ -564,7 +564,7 @@ def deliveries_resolve(delivery_id: int):
     if outcome not in ("sent", "failed"):
         raise ApiError(422, None, {"outcome": "Chọn 'sent' hoặc 'failed'."})
     if load_delivery(delivery_id).status != Status.needs_review:
-        raise ApiError(409, "Chỉ giao vận 'cần kiểm tra' mới được xác nhận thủ công.")
+        raise ApiError(409, "Chỉ lượt gửi 'cần kiểm tra' mới được xác nhận thủ công.")
     return _delivery_action(delivery_id, lambda s, d: ss.resolve_review(s, d, outcome == "sent", me().id))
 
 

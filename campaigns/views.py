@@ -408,7 +408,7 @@ def delivery_action(delivery_id: int, action: str):
     if action not in actions:
         abort(404)
     if action.startswith("mark-") and d.status != Status.needs_review:
-        flash(_("Chỉ xác nhận thủ công được giao vận đang cần kiểm tra."), "error")
+        flash(_("Chỉ xác nhận thủ công được lượt gửi đang cần kiểm tra."), "error")
         return redirect(url_for("campaigns.delivery_detail", delivery_id=d.id))
     try:
         actions[action]()
@@ -417,7 +417,7 @@ def delivery_action(delivery_id: int, action: str):
         flash(_("Không thể thực hiện ở trạng thái hiện tại."), "error")
         return redirect(url_for("campaigns.delivery_detail", delivery_id=d.id))
     session.commit()
-    flash(_("Đã cập nhật giao vận."), "success")
+    flash(_("Đã cập nhật lượt gửi."), "success")
     return redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url)
                     else url_for("campaigns.delivery_detail", delivery_id=d.id))
 

@@ -111,6 +111,9 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.filters["date"] = timeutil.fmt_date
     app.jinja_env.filters["datetime"] = timeutil.fmt_datetime
+    from core import formatting
+
+    formatting.init_app(app)
 
     @app.context_processor
     def inject_globals():

@@ -158,7 +158,10 @@ def job(job_id: int):
         abort(404)
     if request.args.get("format") == "json" or request.accept_mimetypes.best == "application/json":
         asset_id = (row.result or {}).get("asset_id")
-        return jsonify({"status": row.status, "progress": row.progress, "error": row.error,
+        from campaigns.labels import job_state_label, user_error
+
+        return jsonify({"status": row.status, "status_label": job_state_label(row.status),
+                        "progress": row.progress, "error": user_error(row.error) or None,
                         "asset_url": url_for("media.asset", asset_id=asset_id) if asset_id else None})
     return render_template("media/job.html", job=row)
 

@@ -329,9 +329,15 @@ def send_partner_wave(app, row, adapter, renew_lease: Callable[[], bool]) -> Sen
         return SendResult(
             Outcome.SENT,
             external_id=f"batches:{','.join(str(b[1]) for b in batches)}"[:200],
-            message=f"{len(batches)} batches; " + ", ".join(f"{c}={n}" for c, _i, n in batches),
+            message=f"{len(batches)} lô tin: "
+            + ", ".join(f"{_CARRIER_NAMES.get(c, c)} {n}" for c, _i, n in batches),
             detail={"counts": counts},
         )
+
+
+#: stored in the attempt's text (Vietnamese, as read on the delivery page)
+_CARRIER_NAMES = {"viettel": "Viettel", "vinaphone": "VinaPhone", "mobifone": "MobiFone",
+                  "vietnamobile": "Vietnamobile", "gmobile": "Gmobile", "other": "mạng khác"}
 
 
 def register(app=None) -> None:

@@ -31,7 +31,7 @@
       fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (j) {
         bar.style.width = Math.round(100 * (j.progress || 0)) + "%";
         document.getElementById("job-bar").setAttribute("aria-valuenow", Math.round(100 * (j.progress || 0)));
-        status.textContent = j.status;
+        status.textContent = j.status_label || j.status;
         if (j.status === "done" && j.asset_url) {
           var a = document.getElementById("job-result"); a.href = j.asset_url; a.hidden = false; return;
         }
