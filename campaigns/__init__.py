@@ -13,7 +13,7 @@ PARTS = ("campaigns.media", "campaigns.sms", "campaigns.kits", "campaigns.measur
 
 
 def init_app(app: Flask) -> None:
-    from campaigns import accounts, api, cli, items, labels, views
+    from campaigns import accounts, api, cli, items, labels, units, views
 
     labels.init_app(app)
 
@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(accounts.bp)
     app.register_blueprint(items.bp)
     app.register_blueprint(api.bp)
+    units.init_app(app)
     cli.init_app(app)
     for name in PARTS:
         try:

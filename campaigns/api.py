@@ -237,7 +237,38 @@ def units_list():
     if kind:
         query = query.where(OrgUnit.kind == kind)
     return paged(query, lambda u: {"code": u.code, "name": u.name, "kind": str(u.kind),
-                                   "parent": codes.get(u.parent_id)})
+                                   "parent": codes.get(u.parent_id),
+                                   "valid_from": u.valid_from.isoformat() if u.valid_from else None,
+                                   "valid_to": u.valid_to.isoformat() if u.valid_to else None})
+
+
+@bp.post("/units/reorganisations")
+@roles()  # admin only
+def units_reorganise():
+    """One reorganisation, all or nothing: JSON ``{"rows": [...]}`` or a multipart
+    ``file`` (CSV with old_code,new_code,new_name,new_kind,new_parent_code,effective_on)."""
+    from core.units import ReorganisationError, parse_reorganisation_csv, reorganise
+
+    session = get_session()
+    try:
+        upload = request.files.get("file")
+        if upload is not None:
+            raw = upload.read(2 * 1024 * 1024 + 1)
+            if len(raw) > 2 * 1024 * 1024:
+                raise ApiError(413, "Tệp quá lớn (tối đa 2 MB).")
+            rows = parse_reorganisation_csv(raw)
+        else:
+            data = body()
+            rows = data.get("rows")
+            if not isinstance(rows, list):
+                raise ApiError(422, "Cần trường 'rows' là một danh sách.", {"rows": "Cần một danh sách."})
+        result = reorganise(session, rows, me().id)
+    except ReorganisationError as exc:
+        session.rollback()
+        raise ApiError(422, "Không sắp xếp được; không có gì thay đổi.", {"rows": " ".join(exc.errors[:20])},
+                       errors=exc.errors[:200]) from None
+    session.commit()
+    return jsonify(result), 201
 
 
 # -- channel accounts ----------------------------------------------------------------

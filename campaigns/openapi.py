@@ -35,6 +35,9 @@ def document() -> dict:
             "Move a campaign: in_review, approved, draft (send back), active, paused, completed, archived",
             body="Transition")},
         "/units": {"get": _op("List org units", params=("kind", "limit", "offset"))},
+        "/units/reorganisations": {"post": _op(
+            "Reorganise units, all or nothing (admin): JSON rows or a multipart CSV file",
+            body="UnitReorganisation", ok="201")},
         "/channel-accounts": {"get": _op("List channel accounts (secrets redacted)"),
                               "post": _op("Register a channel account", body="ChannelAccountCreate", ok="201")},
         "/channel-accounts/{id}": {"parameters": ID, "get": _op("Get a channel account")},
@@ -57,6 +60,15 @@ def document() -> dict:
                 "code": {"type": "string", "enum": ["validation_error", "unauthorized", "forbidden",
                                                       "not_found", "conflict", "too_large", "rate_limited"]},
                 "message": {"type": "string"}, "fields": {"type": "object"}}}}},
+        "UnitReorganisation": {"type": "object", "required": ["rows"], "properties": {"rows": {
+            "type": "array", "minItems": 1, "maxItems": 5000, "items": {
+                "type": "object", "required": ["old_code", "new_code", "effective_on"], "properties": {
+                    "old_code": {"type": "string"}, "new_code": {"type": "string"},
+                    "new_name": {"type": "string"}, "new_kind": {"type": "string", "enum": [
+                        "province", "department", "district", "commune", "ward", "special_zone", "press",
+                        "telecom"]},
+                    "new_parent_code": {"type": "string"},
+                    "effective_on": {"type": "string", "format": "date"}}}}}},
         "CampaignCreate": {"type": "object", "required": ["title", "starts_on", "ends_on"], "properties": {
             "title": {"type": "string", "maxLength": 200}, "description": {"type": "string"},
             "starts_on": {"type": "string", "format": "date"}, "ends_on": {"type": "string", "format": "date"},

@@ -125,6 +125,31 @@ def units_import(path: str) -> None:
     click.echo(f"Đã nhập {created} đơn vị mới, cập nhật {updated} đơn vị.")
 
 
+@units_cli.command("reorganise")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Show what would change; save nothing.")
+def units_reorganise(path: str, dry_run: bool) -> None:
+    """Reorganise units from a CSV: old_code,new_code,new_name,new_kind,new_parent_code,effective_on."""
+    from core.units import ReorganisationError, parse_reorganisation_csv, reorganise
+
+    try:
+        rows = parse_reorganisation_csv(Path(path).read_bytes())
+        with session_scope() as session:
+            result = reorganise(session, rows)
+            if dry_run:
+                session.rollback()
+    except ReorganisationError as exc:
+        for err in exc.errors:
+            click.echo(err, err=True)
+        click.echo("Không có gì thay đổi.", err=True)
+        raise SystemExit(1) from None
+    verb = "Sẽ" if dry_run else "Đã"
+    click.echo(f"{verb} tạo {len(result['created'])} đơn vị mới, kết thúc {len(result['ended'])} đơn vị "
+               f"từ {result['effective_on']}; {len(result['successions'])} chuyển giao.")
+    for label, count in (result.get("moved") or {}).items():
+        click.echo(f"  chuyển {count} {'người dùng' if label == 'users' else 'tài khoản kênh'}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(users_cli)
