@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlmodel import Session, select
 
 from core.models import OrgUnit, Role, User
@@ -102,3 +104,40 @@ def seed_demo(session: Session) -> tuple[list[tuple[str, str, str]], int | None]
     else:
         campaign_id = existing.id
     return created, campaign_id
+
+
+# -- the 2025 structure (two-tier government, after the merger into Cần Thơ) -----------
+
+DATA = Path(__file__).parent / "demo_data"
+#: Cần Thơ city's 103 commune-level units (Resolution 1668/NQ-UBTVQH15); the ``source``
+#: column marks the names that could not be sourced as placeholders ("GIẢ ĐỊNH").
+COMMUNES_2025 = DATA / "can-tho-2025-communes.csv"
+#: The reorganisation of the Sóc Trăng demo's units on 1/7/2025; ``basis`` says where
+#: each row comes from, and marks guessed mappings ("GIẢ ĐỊNH").
+REORGANISATION_2025 = DATA / "soc-trang-to-can-tho-2025.csv"
+
+
+def seed_structure_2025(session: Session) -> dict:
+    """After ``seed_demo``: reorganise the Sóc Trăng demo into Cần Thơ city (effective
+    1/7/2025) and load the city's 103 commune-level units. Idempotent."""
+    import csv
+    from datetime import date
+
+    from core.units import parse_reorganisation_csv, reorganise
+
+    if session.exec(select(OrgUnit).where(OrgUnit.code == "can-tho")).first() is not None:
+        return {"created": [], "ended": []}
+    rows = [{k: v for k, v in r.items() if k != "basis"}
+            for r in parse_reorganisation_csv(REORGANISATION_2025.read_bytes())]
+    result = reorganise(session, rows)
+    with COMMUNES_2025.open(encoding="utf-8") as f:
+        communes = [{k: v for k, v in r.items() if k != "source"} for r in csv.DictReader(f)]
+    import_units(session, communes)
+    day = date(2025, 7, 1)
+    codes = {r["code"] for r in communes}
+    for unit in session.exec(select(OrgUnit).where(OrgUnit.code.in_(codes))).all():
+        unit.valid_from = day
+        unit.office_hours = unit.office_hours or "Thứ Hai – Thứ Sáu, 7:00–11:00 và 13:00–17:00"
+        session.add(unit)
+    session.flush()
+    return result

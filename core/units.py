@@ -280,6 +280,13 @@ def _clean_reorganisation(session: Session, rows: list[dict]) -> list[dict]:
             errors.append(f"{where}: không có đơn vị mã '{old}'.")
         elif old_unit.valid_to is not None and old != new:
             errors.append(f"{where}: đơn vị '{old_unit.name}' đã kết thúc từ {old_unit.valid_to:%d/%m/%Y}.")
+        if not new:  # abolished: the unit ends and nothing takes over from it
+            if day is not None and old in old_dates and old_dates[old] != day:
+                errors.append(f"{where}: đơn vị '{old}' có hai ngày hiệu lực khác nhau.")
+            if day is not None:
+                old_dates.setdefault(old, day)
+            clean.append({**row, "effective_on": day, "line": n})
+            continue
         if not CODE_RE.match(new):
             errors.append(f"{where}: mã mới '{new}' không hợp lệ (chỉ chữ thường, số và '-').")
             continue
@@ -310,6 +317,8 @@ def _clean_reorganisation(session: Session, rows: list[dict]) -> list[dict]:
     created = {c for c in new_defs if c not in units}
     ended = {r["old_code"] for r in clean if r["old_code"] != r["new_code"]}
     for row in clean:
+        if not row["new_code"]:
+            continue
         parent = row["new_parent_code"]
         if parent and parent not in units and parent not in created:
             errors.append(f"Dòng {row['line']}: không có đơn vị cấp trên '{parent}'.")
@@ -338,7 +347,8 @@ def reorganise(session: Session, rows: list[dict], user_id: int | None = None,
     Each row names an old unit, the unit that takes over from it (created when its
     code is new) and the date of the change. One new unit may take several old ones
     (a merger), one old unit may be split between several new ones (its users and
-    channel accounts go to the first). A row whose new code equals the old code
+    channel accounts go to the first); an empty new code abolishes the old unit
+    (its users keep read access to its history and nothing moves). A row whose new code equals the old code
     moves or renames a unit that goes on (e.g. a department under the new city).
     Old units end on the date (``valid_to``), never disappear; users and channel
     accounts move when the date has come (``apply_due_reorganisations``).
@@ -357,7 +367,7 @@ def reorganise(session: Session, rows: list[dict], user_id: int | None = None,
     created: list[OrgUnit] = []
     for row in clean:  # new units first (parents may be new too: linked below)
         code = row["new_code"]
-        if code not in units:
+        if code and code not in units:
             unit = OrgUnit(code=code, name=row["new_name"], kind=UnitKind(row["new_kind"]),
                            valid_from=row["effective_on"])
             session.add(unit)
@@ -366,6 +376,8 @@ def reorganise(session: Session, rows: list[dict], user_id: int | None = None,
     session.flush()
     continuing = []
     for row in clean:
+        if not row["new_code"]:
+            continue
         unit = units[row["new_code"]]
         if unit in created or row["old_code"] == row["new_code"]:
             if row["new_parent_code"]:
@@ -380,8 +392,17 @@ def reorganise(session: Session, rows: list[dict], user_id: int | None = None,
     positions: dict[str, int] = {}
     successions = []
     ended = []
+    abolished = []
     for row in clean:
         if row["old_code"] == row["new_code"]:
+            continue
+        if not row["new_code"]:
+            old = units[row["old_code"]]
+            if old.valid_to is None:
+                old.valid_to = row["effective_on"]
+                session.add(old)
+                ended.append(old.code)
+                abolished.append(old.code)
             continue
         old, new = units[row["old_code"]], units[row["new_code"]]
         position = positions.get(old.code, 0)
@@ -405,6 +426,7 @@ def reorganise(session: Session, rows: list[dict], user_id: int | None = None,
                      "parent": next((p.code for p in units.values() if p.id == u.parent_id), None)}
                     for u in created],
         "ended": ended,
+        "abolished": abolished,
         "continuing": continuing,
         "successions": successions,
         "moved": moved,

@@ -80,15 +80,32 @@ def anchor_date(preset: dict, today: date) -> date:
     return candidate
 
 
+def current_unit_ids(session: Session, unit_ids: list[int], today: date) -> list[int]:
+    """Units named by a preset as they are today: a unit ended by a reorganisation is
+    replaced by its successors (e.g. the province Sóc Trăng by Cần Thơ city)."""
+    from core.units import with_successors
+
+    by_id = {u.id: u for u in session.exec(select(OrgUnit)).all()}
+    out: list[int] = []
+    for uid in unit_ids:
+        unit = by_id.get(uid)
+        if unit is None:
+            continue
+        if unit.valid_on(today):
+            candidates = [uid]
+        else:
+            candidates = sorted(i for i in with_successors(session, [uid], until=today)
+                                if i in by_id and by_id[i].valid_on(today))
+        out += [c for c in candidates if c not in out]
+    return out
+
+
 def _fmt(text: str, anchor: date) -> str:
     return unicodedata.normalize("NFC", str(text).replace("{year}", str(anchor.year)))
 
 
 def apply_preset(session: Session, key: str, user: User, *, overrides: dict | None = None,
                  today: date | None = None) -> Campaign:
-    from scheduler.models import ChannelAccount
-    from scheduler.service import DuplicateDelivery, create_delivery
-
     preset = get_preset(key)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     today = today or utcnow().astimezone(LOCAL_TZ).date()
@@ -100,7 +117,8 @@ def apply_preset(session: Session, key: str, user: User, *, overrides: dict | No
     owner = units.get(preset["owner_unit"])
     scope_ids = overrides.pop("scope_ids", None)
     if scope_ids is None:
-        scope_ids = [units[c].id for c in preset.get("scope", []) if c in units]
+        scope_ids = current_unit_ids(session, [units[c].id for c in preset.get("scope", []) if c in units],
+                                     today)
     now = utcnow()
     campaign = Campaign(
         title=overrides.pop("title", _fmt(preset["title"], anchor)),
