@@ -370,3 +370,18 @@ def test_old_version_files_are_pruned(tmp_path):
     from core.db import get_engine
 
     get_engine(app).dispose()
+
+
+@pytest.mark.slow
+def test_built_kit_extracts_with_unzip_under_its_names(built, tmp_path):
+    """Debian's unzip writes every entry of a real kit under its NFC name, and the
+    schedule workbook holds no formula."""
+    from openpyxl import load_workbook
+
+    from tests.test_kits_zip import unzip_names
+
+    zf = _zip(built)
+    expected = sorted(unicodedata.normalize("NFC", n) for n in zf.namelist() if not n.endswith("/"))
+    assert unzip_names(built["path"], tmp_path / "kit") == expected
+    ws = load_workbook(io.BytesIO(zf.read(SCHEDULE_NAME))).active
+    assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)

@@ -104,3 +104,55 @@ def test_raw_header_has_utf8_name_and_flag(tmp_path):
     name_len = int.from_bytes(raw[26:28], "little")
     assert flags & 0x800
     assert raw[30 : 30 + name_len].decode("utf-8") == "Lịch phát thanh.xlsx"
+
+
+#: names a kit holds (print, radio, schedule), with the letters unzip used to garble
+KIT_NAMES = [
+    "README.txt",
+    "1. Ấn phẩm in/Áp phích A3 – Xã Lạc Hòa.pdf",
+    "1. Ấn phẩm in/Tờ rơi A5 – Phường Vĩnh Phước.pdf",
+    "2. Truyền thanh/01. Hưởng ứng Ngày Chuyển đổi số.mp3",
+    "2. Truyền thanh/01. Hưởng ứng Ngày Chuyển đổi số.docx",
+    "2. Truyền thanh/02. Đăng ký tài khoản định danh điện tử – Đồng bào Khmer.txt",
+    "3. Lịch phát thanh.xlsx",
+    NFD_NAME,
+]
+
+
+def unzip_names(archive, dest) -> list[str]:
+    """Extract ``archive`` with Debian's Info-ZIP ``unzip`` in a UTF-8 locale and
+    return the relative names of the files it wrote, as they are on disk."""
+    import os
+    import subprocess
+
+    from tests._require import require_executable
+
+    exe = require_executable("unzip", "unzip")
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    done = subprocess.run(
+        [exe, "-q", "-o", str(archive), "-d", str(dest)], env=env, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    found = []
+    for root, _dirs, files in os.walk(os.fsencode(dest)):
+        for f in files:
+            rel = os.path.relpath(os.path.join(root, f), os.fsencode(dest))
+            found.append(rel.decode("utf-8"))  # raises on garbled (non-UTF-8) bytes
+    return sorted(found)
+
+
+def test_unzip_extracts_vietnamese_names_as_written(tmp_path):
+    """Info-ZIP's unzip (Debian 6.0) reads entries made on MS-DOS as OEM text even
+    with the UTF-8 flag; our entries are marked as made on Unix, so it keeps them."""
+    out = tmp_path / "kit.zip"
+    _sha, _size, names = write_zip(out, [(n, n.encode()) for n in KIT_NAMES])
+    expected = sorted(unicodedata.normalize("NFC", n) for n in KIT_NAMES)
+    assert sorted(names) == expected
+    with zipfile.ZipFile(out) as zf:
+        for info in zf.infolist():
+            assert info.create_system == 3  # Unix
+            assert info.external_attr >> 16 == 0o100644  # a regular file, rw-r--r--
+    assert unzip_names(out, tmp_path / "x") == expected
+    extracted = tmp_path / "x" / "3. Lịch phát thanh.xlsx"
+    assert extracted.read_bytes() == "3. Lịch phát thanh.xlsx".encode()
+    assert oct(extracted.stat().st_mode & 0o777) == oct(0o644)
