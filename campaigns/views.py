@@ -123,17 +123,22 @@ def index():
     return render_template("campaigns/index.html", campaigns=campaigns, status=status)
 
 
-def _form_choices(form: CampaignForm) -> None:
+def _form_choices(form: CampaignForm, keep: set[int] | None = None) -> None:
+    """Units to choose from: those that exist today (after a reorganisation the
+    ended ones are history), plus those ``keep`` names (an old campaign's own)."""
     from campaigns.presets import presets
 
     session = get_session()
-    units = session.exec(select(OrgUnit).order_by(OrgUnit.kind, OrgUnit.name)).all()
+    today = utcnow().astimezone(LOCAL_TZ).date()
+    keep = keep or set()
+    units = [u for u in session.exec(select(OrgUnit).order_by(OrgUnit.kind, OrgUnit.name)).all()
+             if u.valid_on(today) or u.id in keep]
     form.preset.choices = [("", _("— Không dùng mẫu —"))] + [(p["key"], p["title"].replace("{year}", "…"))
                                                           for p in presets()]
     form.owner_unit.choices = [("", _("— Chọn đơn vị —"))] + [(u.code, u.name) for u in units
                                                           if u.kind in ("province", "department", "district")]
-    form.scope.choices = [(u.code, u.name) for u in units if u.kind in ("province", "district", "commune",
-                                                                        "department", "press")]
+    form.scope.choices = [(u.code, u.name) for u in units if u.kind in (
+        "province", "district", "commune", "ward", "special_zone", "department", "press")]
 
 
 def _form_data(form: CampaignForm) -> dict:
@@ -157,7 +162,9 @@ def create():
     form = CampaignForm()
     _form_choices(form)
     if request.method == "GET" and not form.scope.data:
-        form.scope.data = ["soc-trang"] if any(c == "soc-trang" for c, _ in form.scope.choices) else []
+        provinces = [u.code for u in get_session().exec(select(OrgUnit).where(OrgUnit.kind == "province")).all()
+                     if u.valid_on(utcnow().astimezone(LOCAL_TZ).date())]
+        form.scope.data = provinces[:1]
     if form.validate_on_submit():
         session = get_session()
         data = _form_data(form)
@@ -199,7 +206,8 @@ def edit(campaign_id: int):
     session = get_session()
     campaign = _load(campaign_id)
     form = CampaignForm(obj=None if request.method == "POST" else campaign)
-    _form_choices(form)
+    _form_choices(form, keep=set(cs.campaign_scope_ids(session, campaign.id, successors=False))
+                  | {campaign.owner_unit_id})
     form.preset.choices = [("", "—")]
     if request.method == "GET":
         owner = session.get(OrgUnit, campaign.owner_unit_id) if campaign.owner_unit_id else None
