@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import calendar as cal
 from collections import Counter
-from datetime import date, datetime, time, timedelta
+from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -21,7 +20,7 @@ from campaigns.models import (
     CampaignUnit,
     ContentItem,
 )
-from core.auth import actor, role_required
+from core.auth import actor, has_role, role_required
 from core.db import get_session
 from core.models import OrgUnit, Role
 from core.timeutil import LOCAL_TZ, utcnow
@@ -276,76 +275,123 @@ def transition(campaign_id: int, target: str):
 # -- calendar -------------------------------------------------------------------------
 
 
-def _month_bounds(year: int, month: int) -> tuple[date, date]:
-    first = date(year, month, 1)
-    last = date(year, month, cal.monthrange(year, month)[1])
-    return first, last
+def _calendar_filters(session) -> tuple:
+    from campaigns.planner import Filters
+
+    units = session.exec(select(OrgUnit).order_by(OrgUnit.kind, OrgUnit.name)).all()
+    channel = request.args.get("channel") or ""
+    if channel not in CHANNEL_LABELS:
+        channel = ""
+    unit_code = request.args.get("unit") or ""
+    unit = next((u for u in units if u.code == unit_code), None)
+    f = Filters(cs.visible_campaign_filter(session, actor()), channel, unit.id if unit else None)
+    return f, units, channel, unit.code if unit else ""
 
 
 @bp.route("/calendar")
 @role_required(*ALL_ROLES)
 def calendar_view():
+    """Month or week of entries. Without a date it opens on the last period viewed (this
+    session), else on today's period or, when that one is empty, the nearest period with entries."""
+    from flask import session as web_session
+
+    from campaigns import planner
+
     session = get_session()
     today = utcnow().astimezone(LOCAL_TZ).date()
-    view = request.args.get("view", "month")
+    f, units, channel, unit_code = _calendar_filters(session)
+    remembered = web_session.get("calendar") or {}
+    view = request.args.get("view") or remembered.get("view") or "month"
     if view not in ("month", "week"):
         view = "month"
+    jumped = None
+    raw = request.args.get("d") or ""
     try:
-        anchor = date.fromisoformat(request.args.get("d", "")) if request.args.get("d") else today
+        anchor = date.fromisoformat(raw) if raw else None
     except ValueError:
+        anchor = None
+    if anchor is None and not raw and remembered.get("d"):
+        try:
+            anchor = date.fromisoformat(remembered["d"])
+        except ValueError:
+            anchor = None
+    if anchor is None:
         anchor = today
-    channel = request.args.get("channel") or ""
-    unit_code = request.args.get("unit") or ""
-    if view == "month":
-        first, last = _month_bounds(anchor.year, anchor.month)
-        start = first - timedelta(days=first.weekday())
-        end = last + timedelta(days=6 - last.weekday())
-        prev_d = (first - timedelta(days=1)).replace(day=1)
-        next_d = last + timedelta(days=1)
-    else:
-        start = anchor - timedelta(days=anchor.weekday())
-        end = start + timedelta(days=6)
-        prev_d, next_d = start - timedelta(days=7), start + timedelta(days=7)
-    lo = datetime.combine(start, time.min, tzinfo=LOCAL_TZ)
-    hi = datetime.combine(end + timedelta(days=1), time.min, tzinfo=LOCAL_TZ)
-    visible = cs.visible_campaign_filter(session, actor())
-    units = session.exec(select(OrgUnit).order_by(OrgUnit.kind, OrgUnit.name)).all()
-    unit = next((u for u in units if u.code == unit_code), None)
-    q = select(ContentItem, Campaign).join(Campaign, Campaign.id == ContentItem.campaign_id).where(
-        ContentItem.planned_at >= lo, ContentItem.planned_at < hi)
-    if visible is not None:
-        q = q.where(Campaign.id.in_(visible or [-1]))
-    if channel:
-        q = q.where(ContentItem.channel == channel)
-    if unit is not None:
-        q = q.where(ContentItem.unit_id == unit.id)
-    entries: dict[date, list] = {}
-    for item, campaign in session.exec(q.order_by(ContentItem.planned_at)).all():
-        local = item.planned_at.astimezone(LOCAL_TZ)
-        entries.setdefault(local.date(), []).append({
-            "kind": "content", "time": local.strftime("%H:%M"), "title": item.title, "channel": item.channel,
-            "campaign": campaign.title, "url": url_for("campaigns.detail", campaign_id=campaign.id) + f"#item-{item.id}",
-        })
-    dq = select(Delivery, ChannelAccount).join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id).where(
-        Delivery.scheduled_at >= lo, Delivery.scheduled_at < hi, Delivery.content_item_id.is_(None))
-    if visible is not None:
-        dq = dq.where(Delivery.campaign_id.in_(visible or [-1]))
-    if unit is not None:
-        dq = dq.where(Delivery.unit_id == unit.id)
-    for d, account in session.exec(dq.order_by(Delivery.scheduled_at).limit(2000)).all():
-        kind = account.channel.replace("sms_kannel", "sms").replace("sms_partner", "sms")
-        if channel and kind != channel:
-            continue
-        local = d.scheduled_at.astimezone(LOCAL_TZ)
-        entries.setdefault(local.date(), []).append({
-            "kind": "delivery", "time": local.strftime("%H:%M"), "title": (d.content.get("title") or d.content.get("text", ""))[:60],
-            "channel": kind, "campaign": account.name, "status": str(d.status),
-            "url": url_for("campaigns.delivery_detail", delivery_id=d.id),
-        })
-    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    return render_template("campaigns/calendar.html", view=view, days=days, entries=entries, anchor=anchor,
-                           today=today, prev_d=prev_d, next_d=next_d, channel=channel, unit_code=unit_code,
-                           units=units, channels=CHANNEL_LABELS)
+        p = planner.period(view, anchor)
+        lo, hi = p.own_bounds
+        if not planner.entries(session, f, lo, hi, url_for=url_for, can_move=False):
+            nearest = planner.nearest_with_entries(session, f, lo, hi)
+            if nearest is not None:
+                anchor = jumped = nearest.astimezone(LOCAL_TZ).date()
+    p = planner.period(view, anchor)
+    web_session["calendar"] = {"view": view, "d": anchor.isoformat()}
+    can_move = has_role(actor(), Role.communicator)
+    lo, hi = p.bounds
+    entries = planner.entries(session, f, lo, hi, url_for=url_for, can_move=can_move)
+    return render_template("campaigns/calendar.html", view=view, period=p, days=p.days, entries=entries,
+                           anchor=anchor, today=today, prev_d=p.prev_d, next_d=p.next_d, channel=channel,
+                           unit_code=unit_code, units=units, channels=CHANNEL_LABELS, jumped=jumped,
+                           states=planner.STATES, short=planner.SHORT, can_move=can_move)
+
+
+@bp.route("/calendar/move", methods=["GET", "POST"])
+@role_required(Role.communicator)
+def calendar_move():
+    """Move a calendar entry to another day, keeping its time: the drop of a drag (JSON)
+    or a small form (keyboard and phone users)."""
+    from flask import jsonify
+
+    from campaigns import planner
+
+    session = get_session()
+    kind = request.values.get("kind", "")
+    entry_id = request.values.get("id", type=int)
+    wants_json = request.accept_mimetypes.best == "application/json"
+    obj = None
+    if kind == "delivery" and entry_id:
+        obj = session.exec(_delivery_scope(select(Delivery)).where(Delivery.id == entry_id)).first()
+        if obj is not None and obj.campaign_id:
+            c = session.get(Campaign, obj.campaign_id)
+            if c is None or not cs.can_see_campaign(session, actor(), c):
+                obj = None
+    elif kind == "item" and entry_id:
+        obj = session.get(ContentItem, entry_id)
+        if obj is not None:
+            c = session.get(Campaign, obj.campaign_id)
+            if c is None or not cs.can_see_campaign(session, actor(), c):
+                obj = None
+    if obj is None:
+        abort(404)
+    current = (obj.scheduled_at if kind == "delivery" else obj.planned_at)
+    current_local = current.astimezone(LOCAL_TZ) if current else None
+    back = url_for("campaigns.calendar_view", d=current_local.date().isoformat()) if current_local else \
+        url_for("campaigns.calendar_view")
+    if request.method == "GET":
+        return render_template("campaigns/calendar_move.html", kind=kind, obj=obj, current=current_local,
+                               back=back, error=None, value=request.args.get("date", ""))
+    if not TransitionForm().validate_on_submit():  # the CSRF check
+        message = _("Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ. Vui lòng tải lại trang.")
+        return (jsonify({"error": {"message": message}}), 400) if wants_json else (
+            render_template("campaigns/calendar_move.html", kind=kind, obj=obj, current=current_local, back=back,
+                            error=message, value=request.form.get("date", "")), 400)
+    try:
+        day = planner.parse_day(request.form.get("date"))
+        if kind == "delivery":
+            when = planner.move_delivery(session, obj, day, actor().id)
+        else:
+            when = planner.move_item(session, obj, day, actor().id)
+    except planner.MoveError as exc:
+        session.rollback()
+        if wants_json:
+            return jsonify({"error": {"message": exc.message}}), exc.status
+        return render_template("campaigns/calendar_move.html", kind=kind, obj=obj, current=current_local, back=back,
+                               error=exc.message, value=request.form.get("date", "")), exc.status
+    session.commit()
+    message = _("Đã dời sang %(t)s.", t=when.strftime("%d/%m/%Y %H:%M"))
+    if wants_json:
+        return jsonify({"ok": True, "message": message, "date": when.date().isoformat()})
+    flash(message, "success")
+    return redirect(url_for("campaigns.calendar_view", d=when.date().isoformat()))
 
 
 # -- deliveries ------------------------------------------------------------------------

@@ -41,6 +41,8 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("campaigns.edit", "POST"): WRITE,
     ("campaigns.transition", "POST"): REVIEW,
     ("campaigns.calendar_view", "GET"): STAFF,
+    ("campaigns.calendar_move", "GET"): WRITE,
+    ("campaigns.calendar_move", "POST"): WRITE,
     ("campaigns.deliveries", "GET"): STAFF,
     ("campaigns.deliveries_progress", "GET"): STAFF,
     ("campaigns.delivery_detail", "GET"): STAFF,
