@@ -66,3 +66,48 @@ def from_env(instance_path: Path) -> dict:
     conf["MAX_CONTENT_LENGTH"] = int(conf["LANTOA_MAX_UPLOAD_MB"]) * 1024 * 1024
     conf["LANTOA_MEDIA_DIR"] = _env("MEDIA_DIR") or str(instance_path / "media")
     return conf
+
+
+#: what the QR codes of printed kits point to when no public address is configured
+LOOPBACK_BASE_URL = DEFAULTS["PUBLIC_BASE_URL"]
+
+
+def is_public_url(url: str) -> bool:
+    """Whether citizens can reach ``url``: http(s) with a host that is not ``localhost``
+    nor a loopback, unspecified, private or link-local IP address."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(str(url or "").strip())
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not host:
+        return False
+    if host == "localhost" or host.endswith((".localhost", ".local")):
+        return False
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return not (ip.is_loopback or ip.is_unspecified or ip.is_private or ip.is_link_local)
+
+
+def public_base_url_problem(app) -> str | None:
+    """None when ``LANTOA_PUBLIC_BASE_URL`` is a public address (:func:`is_public_url`);
+    else, for admins, a sentence (Vietnamese, or the request's language) saying that
+    printed QR codes and links will not work. Unset means the loopback default. The
+    sentence names no setting (the docs do).
+    """
+    url = str(app.config.get("LANTOA_PUBLIC_BASE_URL") or "").strip()
+    if is_public_url(url):
+        return None
+    from flask_babel import gettext  # works outside a request too (Vietnamese there)
+
+    return gettext(
+        "Chưa đặt địa chỉ công khai của hệ thống: mã QR và đường dẫn trên ấn phẩm, bộ tài "
+        "liệu đang trỏ tới %(url)s, người dân quét sẽ không mở được. Quản trị viên cần đặt "
+        "địa chỉ công khai (xem hướng dẫn cài đặt) rồi tạo lại bộ tài liệu.",
+        url=url or LOOPBACK_BASE_URL,
+    )

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from campaigns.models import Asset, Campaign, ContentItem
 from campaigns.service import ValidationError
 from core.models import OrgUnit, Role, User, audit
-from core.timeutil import LOCAL_TZ, parse_local_date, utcnow
+from core.timeutil import LOCAL_TZ, parse_local_date, to_local, utcnow
 from core.units import subtree_ids
 from scheduler.models import ChannelAccount, Delivery, RecurringSchedule
 from scheduler.states import Status
@@ -436,10 +436,14 @@ def publish_to_broadcasts(
     scripts: list[dict],
     media_dir,
     base_url: str,
+    rotation: dict | None = None,
 ) -> int:
     """Put each slot's script text (as read for this unit) and its MP3 on the unit's
     waiting broadcast deliveries and recurring rules, so a send publishes them and an
-    IP-loudspeaker webhook gets a public ``audio_url``. Returns how many slots changed."""
+    IP-loudspeaker webhook gets a public ``audio_url``. Returns how many slots changed.
+
+    A slot whose content names no bulletin takes the one ``rotation`` gives its
+    local time (the kit's schedule: the campaign's bulletins in turn), else the first."""
     if not scripts:
         return 0
     account = session.exec(
@@ -463,8 +467,12 @@ def publish_to_broadcasts(
             }
     by_id = {s["id"]: s for s in scripts}
 
-    def fill(content: dict) -> dict:
-        script = by_id.get((content or {}).get("content_item_id")) or scripts[0]
+    def fill(content: dict, slot=None) -> dict:
+        script = (
+            by_id.get((content or {}).get("content_item_id"))
+            or by_id.get((rotation or {}).get(slot))
+            or scripts[0]
+        )
         new = {
             **(content or {}),
             "text": script["text"],
@@ -485,7 +493,12 @@ def publish_to_broadcasts(
         )
     ).all()  # type: ignore[attr-defined]
     for d in waiting:
-        new = fill(d.content)
+        slot = (
+            to_local(d.scheduled_at).replace(second=0, microsecond=0)
+            if d.scheduled_at is not None
+            else None
+        )
+        new = fill(d.content, slot)
         if new != d.content:
             d.content = new
             d.updated_at = utcnow()

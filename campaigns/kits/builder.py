@@ -24,16 +24,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
 import time
 import unicodedata
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from campaigns.kits import broadcasts as bc
@@ -41,6 +45,7 @@ from campaigns.kits.models import KitVersion
 from campaigns.kits.scripts import ScriptSettings, render_for_unit
 from campaigns.kits.zipsafe import safe_part, write_zip
 from campaigns.models import Campaign, CampaignUnit, ContentItem, Kit
+from core.config import LOOPBACK_BASE_URL, is_public_url
 from core.models import OrgUnit, audit
 from core.tabular import append_row
 from core.timeutil import LOCAL_TZ, fmt_date, to_local, utcnow
@@ -49,7 +54,7 @@ from core.units import subtree_ids
 log = logging.getLogger(__name__)
 logging.getLogger("fontTools").setLevel(logging.WARNING)  # PDF font subsetting is chatty at INFO
 
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"  # 2: print headline/message/points, rotating schedule
 KIT_KINDS = ("district", "commune")
 EXPLICIT_KINDS = ("district", "commune", "department", "press")
 PRINT_DIR = "1. Ấn phẩm in"
@@ -75,6 +80,12 @@ class KitConfig:
     tts_engine: str | None = None
     #: how many version files of a kit stay on disk (rows stay for the history)
     keep_versions: int = 3
+    #: False when ``base_url`` is not reachable by the public (unset: the loopback
+    #: default): the kit still builds, with a warning first in its list (set from base_url)
+    public_url_ok: bool = field(default=True, init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "public_url_ok", is_public_url(self.base_url))
 
     @classmethod
     def from_app(cls, app) -> KitConfig:
@@ -85,7 +96,7 @@ class KitConfig:
             base_url=str(
                 conf.get("LANTOA_PUBLIC_BASE_URL")
                 or conf.get("PUBLIC_BASE_URL")
-                or "http://127.0.0.1:5000"
+                or LOOPBACK_BASE_URL
             ),
             script=ScriptSettings.from_config(conf),
             include_wav=wav,
@@ -96,6 +107,15 @@ class KitConfig:
 
 class KitBuildError(RuntimeError):
     pass
+
+
+def public_url_warning(base_url: str) -> str:
+    """The kit warning when the QR codes point to an address the public cannot reach."""
+    return (
+        "Chưa đặt địa chỉ công khai của hệ thống: mã QR trên ấn phẩm đang trỏ tới "
+        f"{base_url.rstrip('/')}, người dân quét sẽ không mở được. Chưa in ấn phẩm; "
+        "tạo lại bộ tài liệu sau khi quản trị viên đặt địa chỉ công khai."
+    )
 
 
 # -- which units -----------------------------------------------------------------------
@@ -269,13 +289,76 @@ def _points(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?;])\s+", text) if s.strip()]
 
 
-def _title_of(item: ContentItem | None, campaign: Campaign) -> str:
+def _sentence(text: str) -> str:
+    """A clause as a printed sentence: no trailing ';', a capital first letter, a full stop."""
+    text = re.sub(r"\s+", " ", text).strip(" ;,–-")
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?…" else text + "."
+
+
+def _message_and_points(body: str) -> tuple[str, list[str]]:
+    """Split a print item's body into its message and its points (steps or benefits).
+
+    ``"Lead. Bước 1: … Bước 2: …"`` gives ("Lead.", steps); three or more
+    sentences give (first sentence, the others); a shorter body is all
+    message, with no points of its own (the caller takes the campaign's steps).
+    """
+    text = re.sub(r"\s+", " ", unicodedata.normalize("NFC", body or "")).strip()
+    first_step = re.search(r"Bước\s+1\s*:", text)
+    if first_step:
+        steps = _points(text[first_step.start() :])
+        if len(steps) > 1:
+            return _sentence(text[: first_step.start()]), steps
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?;])\s+", text) if s.strip()]
+    if len(sentences) >= 3:
+        return _sentence(sentences[0]), [s.strip(" .;") for s in sentences[1:]]
+    return text, []
+
+
+def campaign_steps(items: list[ContentItem]) -> list[str]:
+    """The campaign's own 'Bước 1: …' steps (from the first print item that has them),
+    else the generic steps of an online public service."""
+    for item in items:
+        _msg, points = _message_and_points(item.body)
+        if len(points) >= 2 and re.match(r"Bước\s+\d", points[0]):
+            return points
+    return list(DEFAULT_STEPS)
+
+
+#: words that mark an item title as the product's internal name ("Standee tại bộ phận
+#: một cửa", "Áp phích: …"), never a headline for the public
+_PRODUCT_WORDS = r"(Áp phích|Tờ rơi|Standee|Poster|Pa[- ]?nô|Băng rôn|Banner|Ấn phẩm)"
+
+
+def headline(item: ContentItem | None, campaign: Campaign) -> tuple[str, bool]:
+    """The public headline of a print product, and whether it was taken from the body.
+
+    An explicit ``variants["print"]["headline"]`` wins; "Áp phích: <headline>" gives
+    the part after the product name; a title that only names the product and where it
+    goes ("Standee tại bộ phận một cửa") is never printed: the first clause of the
+    body is the headline (or, for a long clause, the campaign's title).
+    """
     if item is None:
-        return campaign.title
-    title = re.sub(
-        r"^(Áp phích|Tờ rơi( A5)?|Standee|Poster)\s*[:–-]\s*", "", item.title, flags=re.I
-    )
-    return title or item.title
+        return campaign.title, False
+    variants = item.variants or {}
+    explicit = (variants.get("print") or {}).get("headline") or variants.get("headline")
+    if isinstance(explicit, str) and explicit.strip():
+        return explicit.strip(), False
+    title = unicodedata.normalize("NFC", item.title or "").strip()
+    rest = re.sub(rf"^{_PRODUCT_WORDS}(\s+A\d)?\s*[:–-]\s*", "", title, flags=re.I)
+    if rest != title and rest:
+        return rest, False
+    if not re.match(_PRODUCT_WORDS, title, flags=re.I):
+        return title, False
+    clause = re.split(
+        r"[.;!?:]\s", unicodedata.normalize("NFC", item.body or "") + " ", maxsplit=1
+    )[0]
+    clause = clause.strip(" .;,")
+    if 2 <= len(clause.split()) <= 12:
+        return clause[0].upper() + clause[1:], True
+    return campaign.title, False
 
 
 DEFAULT_STEPS = [
@@ -286,10 +369,32 @@ DEFAULT_STEPS = [
 
 
 def print_data(
-    tpl, item: ContentItem | None, campaign: Campaign, unit: OrgUnit, link: str, hotline: str | None
+    tpl,
+    item: ContentItem | None,
+    campaign: Campaign,
+    unit: OrgUnit,
+    link: str,
+    hotline: str | None,
+    steps: list[str] | None = None,
 ) -> dict:
-    """Fill any print template's fields from the content item, campaign and unit."""
-    body = item.body if item is not None else campaign.description
+    """Fill any print template's fields from the content item, campaign and unit.
+
+    The headline is public-facing (:func:`headline`); the body/intro is the
+    item's message; the list (bullets, steps) holds 3–5 points -- the item's own
+    steps or benefits, else the campaign's steps (``steps``) -- and never repeats
+    the message.
+    """
+    title, from_body = headline(item, campaign)
+    if item is None:
+        message, points = _message_and_points(campaign.description)
+    else:
+        message, points = _message_and_points(item.body)
+        if from_body:  # the first clause became the headline: the message is the rest
+            rest = re.split(r"[.;!?:]\s", message + " ", maxsplit=1)
+            message = _sentence(rest[1]) if len(rest) > 1 and rest[1].strip() else ""
+    if len(points) < 3:
+        points = points + [p for p in (steps or DEFAULT_STEPS) if p not in points]
+    points = [p for p in points if _cut(p, None).rstrip(".") != _cut(message, None).rstrip(".")]
     data: dict = {}
     for f in tpl.fields:
         name, kind, limit = f["name"], f["type"], f.get("max_length")
@@ -297,16 +402,16 @@ def print_data(
         if kind == "url":
             data[name] = link
         elif name == "title":
-            data[name] = _cut(_title_of(item, campaign), limit)
+            data[name] = _cut(title, limit)
         elif kind == "list":
-            points = [_cut(p, limit) for p in _points(body)][: int(extras.get("max_items", 5))]
-            if len(points) < int(extras.get("min_items", 0)) or (f.get("required") and not points):
-                points = DEFAULT_STEPS[: max(int(extras.get("min_items", 0)), len(DEFAULT_STEPS))]
-            if points:
-                data[name] = points
+            chosen = [_cut(p, limit) for p in points][: int(extras.get("max_items", 5))]
+            if len(chosen) < int(extras.get("min_items", 0)) or (f.get("required") and not chosen):
+                chosen = DEFAULT_STEPS[: max(int(extras.get("min_items", 0)), len(DEFAULT_STEPS))]
+            if chosen:
+                data[name] = chosen
         elif name in ("body", "intro"):
-            if body:
-                data[name] = _cut(body, limit)
+            if message:
+                data[name] = _cut(message, limit)
         elif name == "hotline" and hotline:
             data[name] = _cut(hotline, limit)
         elif name == "address" and unit.address:
@@ -383,7 +488,12 @@ def _readme(
 def _schedule_xlsx(
     session: Session, campaign: Campaign, unit: OrgUnit, scripts: list[tuple[ContentItem, str]]
 ) -> tuple[bytes, str, bool]:
-    """The broadcast schedule workbook; returns (bytes, note for the README, has_rules)."""
+    """The broadcast schedule workbook.
+
+    Returns (bytes, note for the README, {local slot time: content item id}): a slot
+    whose rule names a bulletin gets it; every other slot takes the campaign's
+    bulletins in turn, so all of them are broadcast.
+    """
     import io
 
     from openpyxl import Workbook
@@ -405,26 +515,41 @@ def _schedule_xlsx(
             if d.scheduled_at is not None:
                 deliveries[to_local(d.scheduled_at).replace(second=0, microsecond=0)] = d
     titles = {item.id: item.title for item, _ in scripts}
-    default_title = scripts[0][0].title if scripts else campaign.title
-    slots: list[tuple[datetime, str, str]] = []
+    # (slot, content item id fixed by the rule or None, kind of schedule)
+    planned: list[tuple[datetime, int | None, str]] = []
     if rules:
         for r in rules:
             start = max(datetime.fromisoformat(r.starts_on).date(), campaign.starts_on)
             end = min(datetime.fromisoformat(r.ends_on).date(), campaign.ends_on)
-            title = titles.get((r.content or {}).get("content_item_id"), default_title)
+            fixed = (r.content or {}).get("content_item_id")
             for s in bc.expand_slots(r.weekdays, r.times, start, end):
-                slots.append((s, title, "Theo lịch"))
+                planned.append((s, fixed if fixed in titles else None, "Theo lịch"))
         note = "Lịch gồm: " + "; ".join(bc.slot_label(r.weekdays, r.times) for r in rules) + "."
     else:
         for s in bc.expand_slots(
             bc.DEFAULT_WEEKDAYS, bc.DEFAULT_TIMES, campaign.starts_on, campaign.ends_on
         ):
-            slots.append((s, default_title, "Đề xuất"))
+            planned.append((s, None, "Đề xuất"))
         note = (
             "Đơn vị chưa đăng ký lịch phát; bảng là lịch đề xuất "
             f"({bc.slot_label(bc.DEFAULT_WEEKDAYS, bc.DEFAULT_TIMES)})."
         )
-    slots.sort(key=lambda s: s[0])
+    planned.sort(key=lambda s: s[0])
+    # Slots without a bulletin of their own take the campaign's bulletins in turn.
+    order = [item.id for item, _ in scripts]
+    rotation: dict[datetime, int] = {}
+    slots: list[tuple[datetime, str, str]] = []
+    turn = 0
+    for slot, fixed, kind in planned:
+        item_id = fixed
+        if item_id is None and order:
+            item_id = order[turn % len(order)]
+            turn += 1
+        if item_id is not None:
+            rotation[slot] = item_id
+        slots.append((slot, titles[item_id] if item_id is not None else campaign.title, kind))
+    if len(order) > 1:
+        note += f" Các buổi phát lần lượt dùng {len(order)} bản tin của chiến dịch."
 
     wb = Workbook()
     ws = wb.active
@@ -484,7 +609,7 @@ def _schedule_xlsx(
     info.column_dimensions["A"].width = 100
     buf = io.BytesIO()
     wb.save(buf)
-    return buf.getvalue(), note, bool(rules)
+    return buf.getvalue(), note, rotation
 
 
 def _file_stem(label: str, unit_name: str) -> str:
@@ -577,6 +702,8 @@ def produce_files(spec: dict) -> dict:
         path.write_bytes(data)
         return str(path)
 
+    if not config.public_url_ok:
+        warnings.append(public_url_warning(config.base_url))
     if not (unit.address or "").strip():
         warnings.append(
             f"{unit.name} chưa có địa chỉ Bộ phận Một cửa: kịch bản và tờ rơi bỏ qua địa chỉ. "
@@ -588,6 +715,7 @@ def produce_files(spec: dict) -> dict:
     brand = {**(unit.brand or {}), "unit_name": unit.name}
     if brand.get("logo_path") and not Path(brand["logo_path"]).is_file():
         brand.pop("logo_path")
+    steps = campaign_steps(print_items)
     for n, (prefix, label, kind) in enumerate(PRINT_PRODUCTS):
         name = templates.get(prefix)
         if name is None:
@@ -599,9 +727,8 @@ def produce_files(spec: dict) -> dict:
         try:
             tpl = get_template(name)
             out = work / f"print-{n}.pdf"
-            render(
-                tpl, "pdf", print_data(tpl, item, campaign, unit, link, hotline), out, brand=brand
-            )
+            data = print_data(tpl, item, campaign, unit, link, hotline, steps=steps)
+            render(tpl, "pdf", data, out, brand=brand)
             entries.append(
                 (
                     f"{PRINT_DIR}/{_file_stem(label, unit.name)}.pdf",
@@ -691,13 +818,15 @@ def produce_files(spec: dict) -> dict:
 
 
 def _kit_row(session: Session, campaign: Campaign, unit: OrgUnit) -> Kit:
-    kit = session.exec(
-        select(Kit).where(Kit.campaign_id == campaign.id, Kit.unit_id == unit.id)
-    ).first()
+    query = select(Kit).where(Kit.campaign_id == campaign.id, Kit.unit_id == unit.id)
+    kit = session.exec(query).first()
     if kit is None:
-        kit = Kit(campaign_id=campaign.id, unit_id=unit.id, status="pending", version=0)
-        session.add(kit)
-        session.flush()
+        try:
+            with session.begin_nested():  # another build may create the same row meanwhile
+                kit = Kit(campaign_id=campaign.id, unit_id=unit.id, status="pending", version=0)
+                session.add(kit)
+        except IntegrityError:
+            kit = session.exec(query).one()
     return kit
 
 
@@ -710,6 +839,26 @@ def _is_current(session: Session, kit: Kit, digest: str) -> bool:
     return last is not None and last.input_digest == digest
 
 
+#: what a kit that failed to build says on its page (the exception goes to the log only)
+FAILED_WARNING = (
+    "Lần tạo bộ tài liệu gần nhất bị lỗi; lỗi đã được ghi vào nhật ký hệ thống. "
+    "Vui lòng bấm “Tạo / cập nhật bộ tài liệu” để thử lại hoặc báo quản trị viên."
+)
+#: attempts to record a version when other builds of the same kit record theirs meanwhile
+VERSION_ATTEMPTS = 3
+
+
+def _next_version(session: Session, kit: Kit) -> int:
+    """The next version number, read from the database (not from this session's copy of
+    the kit, which another build of the same kit may have outdated); on PostgreSQL the
+    kit row stays locked until this build commits, so concurrent builds take turns."""
+    session.refresh(kit, with_for_update=session.get_bind().dialect.name == "postgresql")
+    last = session.exec(
+        select(func.max(KitVersion.version)).where(KitVersion.kit_id == kit.id)
+    ).one()
+    return max(kit.version or 0, last or 0) + 1
+
+
 def _finish(
     session: Session,
     campaign: Campaign,
@@ -720,43 +869,79 @@ def _finish(
     produced: dict,
     started: float,
 ) -> Kit:
-    """Schedule sheet, README and the ZIP; record the new version."""
+    """Schedule sheet, README and the ZIP; record the new version.
+
+    The version number is reserved by inserting its ``KitVersion`` row in a
+    savepoint; when another build of the same kit took that number meanwhile
+    (the unique (kit, version) constraint), the savepoint is rolled back and the
+    next number is tried. The ZIP is written under a temporary name and moved to
+    ``v<N>.zip`` only once version N is ours, so a concurrent build never
+    overwrites another's file.
+    """
     warnings = list(produced["warnings"])
     entries = [_Entry(n, Path(p), k, lbl) for n, p, k, lbl in produced["entries"]]
     items = {i.id: i for i in campaign_items(session, campaign.id, "loudspeaker")}
     rendered = [(items[sc["id"]], sc["text"]) for sc in produced["scripts"] if sc["id"] in items]
-    xlsx, schedule_note, _has_rules = _schedule_xlsx(session, campaign, unit, rendered)
+    xlsx, schedule_note, rotation = _schedule_xlsx(session, campaign, unit, rendered)
     entries.append(_Entry(SCHEDULE_NAME, xlsx, "schedule", "lịch phát thanh (Excel)"))
-    version = kit.version + 1
     link = tracked_link(config.base_url, campaign.id, unit.code)
-    readme = _readme(campaign, unit, link, entries, warnings, version, schedule_note)
-    all_entries = [_Entry("README.txt", readme, "readme", "hướng dẫn")] + entries
-    out = config.media_dir / "kits" / str(campaign.id) / unit.code / f"v{version}.zip"
-    sha, size, names = write_zip(out, [(e.name, e.source) for e in all_entries])
-    contents = []
-    for e, name in zip(all_entries, names, strict=True):
-        size_e = len(e.source) if isinstance(e.source, bytes) else Path(e.source).stat().st_size
-        contents.append({"name": name, "kind": e.kind, "size": size_e})
+    folder = config.media_dir / "kits" / str(campaign.id) / unit.code
+    for attempt in range(1, VERSION_ATTEMPTS + 1):
+        version = _next_version(session, kit)
+        readme = _readme(campaign, unit, link, entries, warnings, version, schedule_note)
+        all_entries = [_Entry("README.txt", readme, "readme", "hướng dẫn")] + entries
+        out = folder / f"v{version}.zip"
+        part = folder / f".v{version}-{uuid.uuid4().hex}.zip"
+        sha, size, names = write_zip(part, [(e.name, e.source) for e in all_entries])
+        contents = []
+        for e, name in zip(all_entries, names, strict=True):
+            size_e = len(e.source) if isinstance(e.source, bytes) else Path(e.source).stat().st_size
+            contents.append({"name": name, "kind": e.kind, "size": size_e})
+        built_at = utcnow()
+        try:
+            with session.begin_nested():
+                session.add(
+                    KitVersion(
+                        kit_id=kit.id,
+                        version=version,
+                        input_digest=digest,
+                        path=str(out),
+                        sha256=sha,
+                        size=size,
+                        contents=contents,
+                        warnings=warnings,
+                        seconds=round(time.perf_counter() - started, 3),
+                        built_at=built_at,
+                    )
+                )
+                session.flush()
+        except IntegrityError:
+            part.unlink(missing_ok=True)
+            log.warning(
+                "kit %s: version %s was recorded by another build meanwhile (attempt %s)",
+                kit.id,
+                version,
+                attempt,
+            )
+            continue
+        os.replace(part, out)
+        break
+    else:
+        raise KitBuildError(
+            f"kit {kit.id}: no free version number after {VERSION_ATTEMPTS} attempts"
+        )
     bc.publish_to_broadcasts(
-        session, campaign, unit, produced["scripts"], config.media_dir, config.base_url
+        session,
+        campaign,
+        unit,
+        produced["scripts"],
+        config.media_dir,
+        config.base_url,
+        rotation=rotation,
     )
     kit.status, kit.path, kit.sha256, kit.size = "ready", str(out), sha, size
-    kit.contents, kit.warnings, kit.version, kit.built_at = contents, warnings, version, utcnow()
+    kit.contents, kit.warnings, kit.version, kit.built_at = contents, warnings, version, built_at
     session.add(kit)
-    session.add(
-        KitVersion(
-            kit_id=kit.id,
-            version=version,
-            input_digest=digest,
-            path=str(out),
-            sha256=sha,
-            size=size,
-            contents=contents,
-            warnings=warnings,
-            seconds=round(time.perf_counter() - started, 3),
-            built_at=kit.built_at,
-        )
-    )
     audit(
         session,
         None,
@@ -788,13 +973,38 @@ def prune_versions(session: Session, kit: Kit, keep: int) -> list[int]:
     return pruned
 
 
+def _record(session: Session, campaign, unit, kit, config, digest, produced, started, error):
+    """Record a unit's produced files as its new version, or mark the kit failed.
+
+    Everything the recording writes happens in a savepoint: a database error (or
+    any other) rolls back only this unit's changes, so the session stays usable
+    to mark the kit failed and to go on with the other units. Returns the
+    :class:`KitBuildError` to report, or None.
+    """
+    try:
+        if error is not None:
+            raise error
+        with session.begin_nested():
+            _finish(session, campaign, unit, kit, config, digest, produced, started)
+    except Exception as exc:  # noqa: BLE001 - one unit's failure must not stop the others
+        return _fail(session, kit, unit, exc)
+    return None
+
+
 def _fail(session: Session, kit: Kit, unit: OrgUnit, exc: BaseException) -> KitBuildError:
-    log.error("kit build failed for unit %s: %s", unit.code, exc, exc_info=exc)
-    kit.status = "failed"
-    kit.warnings = [f"Lỗi khi tạo bộ tài liệu: {exc}"]
-    session.add(kit)
-    session.flush()
-    return KitBuildError(f"Không tạo được bộ tài liệu cho {unit.name}: {exc}")
+    """Log the exception (with its traceback) and mark the kit failed with a Vietnamese
+    note; the returned error's message is Vietnamese and carries no exception text."""
+    log.error("kit build failed for unit %s (kit %s)", unit.code, kit.id, exc_info=exc)
+    try:
+        with session.begin_nested():
+            kit.status = "failed"
+            kit.warnings = [FAILED_WARNING]
+            session.add(kit)
+    except Exception:  # noqa: BLE001 - the session itself is broken: the log has it all
+        log.exception("could not mark kit %s failed", kit.id)
+    return KitBuildError(
+        f"Không tạo được bộ tài liệu cho {unit.name}; lỗi đã được ghi vào nhật ký hệ thống."
+    )
 
 
 def _build_unit_kit(
@@ -811,7 +1021,7 @@ def _build_unit_kit(
 
     The kit row is flushed, not committed. Problems that must not stop a kit
     become warnings; an unexpected error marks the kit ``failed`` and raises
-    :class:`KitBuildError` with a Vietnamese message.
+    :class:`KitBuildError` with a Vietnamese message (the exception is logged).
     """
     report = progress or (lambda _f: None)
     kit = _kit_row(session, campaign, unit)
@@ -825,13 +1035,16 @@ def _build_unit_kit(
     session.flush()
     spec = unit_spec(session, campaign, unit, config)
     try:
-        produced = produce_files(spec)
+        try:
+            produced, error = produce_files(spec), None
+        except Exception as exc:  # noqa: BLE001
+            produced, error = None, exc
         report(0.9)
-        _finish(session, campaign, unit, kit, config, digest, produced, started)
-    except Exception as exc:
-        raise _fail(session, kit, unit, exc) from exc
+        failure = _record(session, campaign, unit, kit, config, digest, produced, started, error)
     finally:
         shutil.rmtree(spec["work"], ignore_errors=True)
+    if failure is not None:
+        raise failure
     report(1.0)
     return kit, True
 
@@ -906,18 +1119,14 @@ def _build_campaign_kits(
     def record(unit, kit, digest, spec, result: dict | None, error: BaseException | None) -> None:
         nonlocal done
         try:
-            if error is not None:
-                raise error
-            _finish(session, campaign, unit, kit, config, digest, result, started)
-        except Exception as exc:  # noqa: BLE001 - one unit's failure must not stop the others
-            summary["failed"].append(
-                {"unit": unit.code, "error": str(_fail(session, kit, unit, exc))}
-            )
-        else:
-            summary["built"] += 1
-            summary["kit_ids"].append(kit.id)
+            failure = _record(session, campaign, unit, kit, config, digest, result, started, error)
         finally:
             shutil.rmtree(spec["work"], ignore_errors=True)
+        if failure is None:
+            summary["built"] += 1
+            summary["kit_ids"].append(kit.id)
+        else:
+            summary["failed"].append({"unit": unit.code, "error": str(failure)})
         if commit:
             session.commit()
         done += 1

@@ -61,9 +61,17 @@ JOB_LABELS = {
 EDITORS = (Role.communicator,)
 
 
+def _public_url_problem() -> str | None:
+    from core.config import public_base_url_problem
+
+    return public_base_url_problem(current_app)
+
+
 @bp.app_context_processor
 def _kit_labels():
     return {
+        # called by the base layout for admins, and by the kit pages
+        "public_url_problem": _public_url_problem,
         "kit_status_labels": access.KIT_STATUS_LABELS,
         "broadcast_state_labels": bc.STATE_LABELS,
         "weekday_labels": bc.WEEKDAY_LABELS,
@@ -123,6 +131,11 @@ def index():
             .order_by(BackgroundJob.id.desc())
             .limit(5)
         ).all()  # type: ignore[union-attr]
+        wanted = {(j.payload or {}).get("campaign_id") for j in jobs} - set(campaigns)
+        for c in session.exec(
+            select(Campaign).where(Campaign.id.in_([w for w in wanted if w] or [-1]))  # type: ignore[attr-defined]
+        ).all():
+            campaigns[c.id] = c
     return render_template(
         "kits/index.html",
         kits=kits,
