@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from sqlmodel import select
 
 from campaigns.service import nfc
+from core import formonce
 from core.auth import actor, role_required
 from core.db import get_session
 from core.models import OrgUnit, Role, audit
@@ -86,6 +87,9 @@ def new(channel: str):
             unit = session.exec(select(OrgUnit).where(OrgUnit.code == request.form["unit"])).first()
             if unit is None:
                 errors["unit"] = _("Đơn vị không tồn tại.")
+        if not errors and not formonce.consume():  # the back button or a double click
+            flash(_("Biểu mẫu này đã được gửi rồi; tài khoản đã có trong danh sách."), "error")
+            return redirect(url_for("accounts.index"))
         if not errors:
             box = SecretBox(current_app.config["SECRET_KEY"])
             account = ChannelAccount(channel=channel, name=name, config=config,

@@ -119,7 +119,8 @@ def index():
     if status in CampaignStatus.__members__:
         query = query.where(Campaign.status == status)
     campaigns = session.exec(query.limit(500)).all()
-    return render_template("campaigns/index.html", campaigns=campaigns, status=status)
+    owners = dict(session.exec(select(OrgUnit.id, OrgUnit.name)).all())
+    return render_template("campaigns/index.html", campaigns=campaigns, status=status, owners=owners)
 
 
 def _form_choices(form: CampaignForm, keep: set[int] | None = None) -> None:
@@ -165,6 +166,13 @@ def create():
                      if u.valid_on(utcnow().astimezone(LOCAL_TZ).date())]
         form.scope.data = provinces[:1]
     if form.validate_on_submit():
+        from core import formonce
+
+        # the form carries a one-time token: the back button or a double click cannot
+        # make a second campaign (a POST without the field, e.g. a script, is not guarded)
+        if formonce.FIELD in request.form and not formonce.consume():
+            flash(_("Biểu mẫu này đã được gửi rồi: chiến dịch đã được tạo, xem trong danh sách."), "error")
+            return redirect(url_for("campaigns.index"))
         session = get_session()
         data = _form_data(form)
         if form.preset.data:

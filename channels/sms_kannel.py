@@ -198,9 +198,12 @@ def check_brandname(value: str) -> str | None:
     if not value:
         return "Tên thương hiệu (brandname) là bắt buộc."
     if len(value) > 11:
-        return f"Tên thương hiệu (brandname) dài {len(value)} ký tự, tối đa 11 ký tự."
+        return (f"Tên thương hiệu (brandname) dài {len(value)} ký tự, tối đa 11 ký tự "
+                "(không tự cắt bớt: nhập đúng tên đã đăng ký với nhà mạng).")
     if not _BRANDNAME.match(value):
-        return "Tên thương hiệu (brandname) chỉ gồm chữ cái không dấu, chữ số, dấu cách và . _ & -."
+        bad = "".join(dict.fromkeys(c for c in value if not re.match(r"[A-Za-z0-9 ._&-]", c)))
+        return ("Tên thương hiệu (brandname) chỉ gồm chữ cái không dấu, chữ số, dấu cách và . _ & -, "
+                "bắt đầu bằng chữ cái hoặc chữ số" + (f"; ký tự không dùng được: {bad}" if bad else "") + ".")
     return None
 
 
@@ -307,6 +310,10 @@ class KannelAdapter(Adapter):
                     "Số phần tin mỗi giây phải lớn hơn 0 và không quá 1000."
                 )
         sender = clean.get("sender")
+        raw_sender = config.get("sender")
+        if isinstance(raw_sender, str) and raw_sender.strip() and not raw_sender.strip().lstrip("+").isdigit():
+            sender = unicodedata.normalize("NFC", raw_sender.strip())  # the brandname rule says more than "too long"
+            errors.pop("sender", None)
         if (
             "sender" not in errors
             and isinstance(sender, str)

@@ -9,6 +9,7 @@ PERMANENT if anything ever calls it for one message.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -36,7 +37,14 @@ class PartnerBatchAdapter(Adapter):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
-        clean = super().validate_config(config)
+        raw = config.get("sender") if isinstance(config, Mapping) else None
+        try:
+            clean = super().validate_config(config)
+        except ConfigError as exc:
+            if isinstance(raw, str) and raw.strip() and "sender" in exc.fields:
+                # the brandname rule says more than "too long"
+                exc.fields["sender"] = check_brandname(unicodedata.normalize("NFC", raw.strip())) or exc.fields["sender"]
+            raise
         problem = check_brandname(clean.get("sender", ""))
         if problem:
             raise ConfigError({"sender": problem})

@@ -236,9 +236,19 @@ def compose():
             known_fields=set(sv.list_fields(session, rl.id)) if rl else None,
         )
     plain = form.get("plain") == "1"
-    if request.method == "POST":
-        if actor().role not in (Role.admin, Role.communicator):
-            abort(403)
+    previewing = form.get("action") == "preview"  # "Xem trước" posts the whole form and saves nothing
+    if request.method == "POST" and actor().role not in (Role.admin, Role.communicator):
+        abort(403)
+    if previewing and plain and text_ and result:
+        from scheduler.sms.encoding import strip_diacritics
+
+        result = preview(
+            strip_diacritics(text_),
+            message_class=campaign.sms_class if campaign else "public_service",
+            sample=sv.sample_recipient(session, rl.id) if rl else None,
+            known_fields=set(sv.list_fields(session, rl.id)) if rl else None,
+        )
+    if request.method == "POST" and not previewing:
         if plain and text_:  # the limits apply to what will be sent
             from scheduler.sms.encoding import strip_diacritics
 
@@ -285,6 +295,7 @@ def compose():
         campaign_id=campaign_id,
         result=result,
         plain=plain,
+        scheduled_at=(form.get("scheduled_at") or "")[:16],
         fields=sv.list_fields(session, rl.id) if rl else [],
     )
 
