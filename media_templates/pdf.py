@@ -119,11 +119,14 @@ class _Pdf:
         pdf.set_creator("Lan Tỏa media_templates")
         title = layout.texts.get("title", "")[:200]
         pdf.set_title(title)
-        # transparency (fill_opacity) and the page boxes need PDF 1.4
+        # transparency (fill_opacity, page groups) needs PDF 1.4
         pdf._set_min_pdf_version("1.4")
         self.cmyk = None
         if pdfx:
-            self._pdfx(pdf, title or "Lan Tỏa")
+            if not title:  # PDF/X wants a title in Info and XMP alike
+                title = "Lan Tỏa"
+                pdf.set_title(title)
+            self._pdfx(pdf, title)
         m = self.margin
         pdf._lantoa_boxes = {  # type: ignore[attr-defined]
             "trim": (m, m, W - m, H - m),
