@@ -272,13 +272,23 @@ def test_public_address_check_and_startup_warning(tmp_path, caplog):
 # -- concurrent and failed builds --------------------------------------------------------------
 
 
-@pytest.fixture
-def small(tmp_path):
-    """An app and a campaign whose kit renders quickly (one print item, no audio)."""
-    app = _app(tmp_path, LANTOA_PUBLIC_BASE_URL=PUBLIC)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def small(request, tmp_path):
+    """An app (SQLite file, or a fresh PostgreSQL database) and a campaign whose kit
+    renders quickly (one print item, no audio)."""
+    drop = None
+    if request.param == "postgresql":
+        from tests.conftest import create_pg_database
+
+        url, drop = create_pg_database()
+        app = make_app(url, tmp_path, WTF_CSRF_ENABLED=False, LANTOA_PUBLIC_BASE_URL=PUBLIC)
+    else:
+        app = _app(tmp_path, LANTOA_PUBLIC_BASE_URL=PUBLIC)
     cid = make_campaign(app, scope=(UNIT,), prints=PRINTS[:1], scripts=[])
     yield app, cid
     get_engine(app).dispose()
+    if drop is not None:
+        drop()
 
 
 @pytest.mark.slow
