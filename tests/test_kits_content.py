@@ -401,3 +401,43 @@ def test_build_jobs_show_vietnamese_states(app, client):
     for raw in (">running<", ">failed<", ">pending<", "PendingRollbackError", "INSERT INTO"):
         assert raw not in page
     assert "Ngày Chuyển đổi số quốc gia 10/10" in page  # the campaign's title, not its id
+
+
+@pytest.mark.slow
+def test_waiting_broadcasts_get_the_bulletin_of_their_schedule_row(tmp_path):
+    from datetime import date, timedelta
+
+    from openpyxl import load_workbook
+
+    from campaigns.kits.broadcasts import DEFAULT_TIMES, DEFAULT_WEEKDAYS, expand_slots
+    from core.timeutil import utcnow
+    from scheduler.models import Delivery
+    from tests.fakes.kits import make_broadcast
+
+    app = _app(tmp_path, LANTOA_PUBLIC_BASE_URL=PUBLIC)
+    starts_on = date.today() - timedelta(days=2)
+    cid = make_campaign(
+        app, scope=(UNIT,), prints=[], scripts=SCRIPTS, starts_on=starts_on, days=21
+    )
+    now = utcnow()
+    slots = expand_slots(DEFAULT_WEEKDAYS, DEFAULT_TIMES, starts_on, starts_on + timedelta(days=21))
+    upcoming = [s for s in slots if s > now + timedelta(hours=1)][:3]
+    ids = [
+        make_broadcast(app, cid, UNIT, hours_from_now=(s - utcnow()).total_seconds() / 3600)
+        for s in upcoming
+    ]
+    built = _build(app, cid)
+    ws = load_workbook(io.BytesIO(zipfile.ZipFile(built["path"]).read(SCHEDULE_NAME))).active
+    row_title = {
+        (r[2], r[3]): r[4] for r in ws.iter_rows(min_row=5, values_only=True) if r[0] is not None
+    }
+    bodies = {s["title"]: s["body"] for s in SCRIPTS}
+    with app.app_context(), session_scope(app) as s:
+        texts = []
+        for slot, delivery_id in zip(upcoming, ids, strict=True):
+            d = s.get(Delivery, delivery_id)
+            title = row_title[(slot.strftime("%d/%m/%Y"), slot.strftime("%H:%M"))]
+            assert bodies[title] in unicodedata.normalize("NFC", d.content["text"]), title
+            texts.append(d.content["text"])
+    assert len(set(texts)) == 3  # three slots in a row: three different bulletins
+    get_engine(app).dispose()
