@@ -100,6 +100,17 @@ def home():
     return render_template("campaigns/home.html", **ctx)
 
 
+@bp.route("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico before reading the page's icon links."""
+    from pathlib import Path
+
+    from flask import send_from_directory
+
+    return send_from_directory(Path(__file__).resolve().parent.parent / "core" / "static", "favicon.ico",
+                               mimetype="image/vnd.microsoft.icon", max_age=86400)
+
+
 @bp.route("/partner")
 @role_required(Role.telecom_partner)
 def partner_home():

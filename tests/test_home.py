@@ -166,3 +166,23 @@ def test_same_titles_are_told_apart(app):
     page = client.get("/campaigns").text
     assert "01/03/2026" in page and "01/09/2026" in page
     assert a != b
+
+
+def test_favicon_is_served_and_linked(app, client):
+    import io
+
+    from PIL import Image
+
+    r = client.get("/favicon.ico")
+    assert r.status_code == 200 and r.mimetype == "image/vnd.microsoft.icon"
+    icon = Image.open(io.BytesIO(r.data))
+    assert {(16, 16), (32, 32)} <= set(icon.info["sizes"])
+    page = client.get("/login").text
+    assert re.search(r'<link rel="icon" href="[^"]+favicon\.svg"', page)
+    svg = client.get("/static/core/favicon.svg")
+    assert svg.status_code == 200 and b"<svg" in svg.data
+    # the committed ICO is what core/favicon.py draws
+    from core.favicon import draw
+
+    assert icon.size == (64, 64)
+    assert icon.convert("RGBA").tobytes() == draw(64).tobytes()

@@ -32,6 +32,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("auth.logout", "POST"): ANY,
     ("auth.set_language", "POST"): PUBLIC,
     ("campaigns.home", "GET"): ANY,  # anonymous is sent to the login page
+    ("campaigns.favicon", "GET"): PUBLIC,
     ("campaigns.partner_home", "GET"): PARTNER,
     ("campaigns.index", "GET"): STAFF,
     ("campaigns.create", "GET"): WRITE,
