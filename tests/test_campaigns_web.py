@@ -215,10 +215,11 @@ def test_content_items_written_once_and_scheduled(app):
                                                          "language": "vi", "planned_on": "2026-12-05",
                                                          "planned_time": "25:00", "unit": ""})
     assert r.status_code == 422 and "Vui lòng nhập tiêu đề." in r.text and "HH:MM" in r.text
+    once = re.search(r'name="form_once" value="([^"]+)"', client.get(f"/campaigns/{cid}/items/new").text)[1]
     r = client.post(f"/campaigns/{cid}/items/new", data={"title": "Bài 1", "body": "Nội dung <i>một</i> lần",
                                                          "channel": "webhook", "language": "vi",
                                                          "planned_on": "2026-12-05", "planned_time": "06:30",
-                                                         "unit": "so-vhttdl"})
+                                                         "unit": "so-vhttdl", "form_once": once})
     assert r.status_code == 302
     page = client.get(f"/campaigns/{cid}").text
     assert "Bài 1" in page and "05/12/2026 06:30" in page and "Nội dung &lt;i&gt;một&lt;/i&gt; lần" in page
@@ -226,7 +227,8 @@ def test_content_items_written_once_and_scheduled(app):
 
     with app.app_context(), session_scope(app) as s:
         item = s.exec(select(ContentItem)).one()
-    assert client.get(f"/items/{item.id}/schedule").status_code == 200  # no account yet: explains
+    assert client.get(f"/items/{item.id}/schedule").headers["Location"].endswith(f"/items/{item.id}/edit#accounts")
+    assert "Chưa có tài khoản kênh nào." in client.get(f"/items/{item.id}/edit").text  # no account yet: explains
     aid = app.test_client().post("/api/v1/channel-accounts", json={"channel": "webhook", "name": "Hook",
                                                                    "config": {"url": "http://127.0.0.1:9/h"}},
                                  headers=api).json["id"]

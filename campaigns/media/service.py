@@ -125,4 +125,8 @@ def render_job(app: Flask, payload: dict, progress) -> dict:
                              brand=payload.get("brand"), user_id=payload.get("user_id"),
                              campaign_id=payload.get("campaign_id"), tags=payload.get("tags"),
                              progress=lambda f: progress(min(0.99, float(f))))
+        if payload.get("item_id") or payload.get("campaign_id"):  # started from the composer / a preset
+            from campaigns.composer import attach_rendered
+
+            attach_rendered(session, payload, asset)
         return {"asset_id": asset.id}

@@ -112,13 +112,22 @@ def new(name: str):
             key = mt.cache_key(name, fmt, clean, None)
             session = get_session()
             cached = service.find_cached(session, key)
+            from campaigns import composer
+
+            link = composer.render_link(session, request.values)  # started from the composer
             if cached is not None:
+                if composer.attach_rendered(session, link, cached):
+                    session.commit()
+                    flash(_("Đã gắn tệp vào nội dung."), "success")
+                    return redirect(url_for("items.edit", item_id=link["item_id"]) + "#media")
+                session.commit()
                 flash(_("Tệp đã có sẵn trong thư viện."), "success")
                 return redirect(url_for("media.asset", asset_id=cached.id))
             tags = [t.strip() for t in request.form.get("tags", "").split(",") if t.strip()][:20]
             job = enqueue_job(session, "media.render", {"template": name, "format": fmt, "data": mt.json_data(clean),
-                                                         "user_id": actor().id, "tags": tags},
-                              dedupe_key=f"render:{key}", created_by=actor().id)
+                                                         "user_id": actor().id, "tags": tags, **link},
+                              dedupe_key=f"render:{key}" + (f":item{link['item_id']}" if "item_id" in link else ""),
+                              created_by=actor().id)
             session.commit()
             return redirect(url_for("media.job", job_id=job.id))
     status = 422 if errors else 200

@@ -4,12 +4,19 @@ A preset names an anchor day (e.g. 10/10), the owner unit, the scope and a
 list of content items with offsets in days from the anchor, a local time, a
 channel and the unit responsible (plan section VI). Applying it creates the
 campaign, its content items, and a held delivery for every item whose channel
-has a matching account; print items become kit contents, not deliveries.
+has a matching account -- validated exactly as the composer validates (an item
+the composer would refuse, e.g. a Zalo article without a cover image, gets no
+delivery and is marked ``needs: ["cover"]`` instead); print items become kit
+contents, not deliveries. SMS items get no wave automatically (a wave needs a
+recipient list chosen by a person: the account mapping page or the composer).
+Items with a ``template:`` (print and images; not videos) are rendered in the background
+(job ``media.render`` with ``item_id``) and the file is attached to the item when done.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
@@ -23,13 +30,16 @@ from core.timeutil import LOCAL_TZ, utcnow
 
 HERE = Path(__file__).parent
 
-#: content channel -> channel-account kinds that can carry it
+#: content channel -> channel-account kinds a preset schedules on by itself (no SMS: see above)
 ACCOUNT_CHANNELS = {
     "facebook": ("facebook",),
     "zalo": ("zalo",),
     "loudspeaker": ("loudspeaker",),
     "webhook": ("webhook",),
+    "video": ("facebook",),
 }
+#: preset template keys -> media template names where the name differs
+TEMPLATE_ALIASES = {"short-vertical": "video-vertical", "standee": "standee-rollup"}
 
 
 class PresetError(ValueError):
@@ -138,8 +148,7 @@ def apply_preset(session: Session, key: str, user: User, *, overrides: dict | No
     session.flush()
     for uid in scope_ids:
         session.add(CampaignUnit(campaign_id=campaign.id, unit_id=uid))
-    accounts = session.exec(select(ChannelAccount).where(ChannelAccount.status != "disabled")).all()
-    created_deliveries = 0
+    made = []
     for item in preset["items"]:
         day = anchor + timedelta(days=int(item["offset_days"]))
         hh, mm = (int(x) for x in str(item["time"]).split(":"))
@@ -160,25 +169,120 @@ def apply_preset(session: Session, key: str, user: User, *, overrides: dict | No
         )
         session.add(content)
         session.flush()
-        for account in accounts:
-            if account.channel not in ACCOUNT_CHANNELS.get(item["channel"], ()):
-                continue
-            try:
-                create_delivery(
-                    session,
-                    account=account,
-                    campaign_id=campaign.id,
-                    content={"text": content.body, "title": content.title},
-                    scheduled_at=content.planned_at,
-                    held=True,
-                    grace=timedelta(hours=campaign.grace_hours),
-                    created_by=user.id,
-                    unit_id=account.unit_id,
-                    content_item_id=content.id,
-                )
-                created_deliveries += 1
-            except DuplicateDelivery:
-                continue
+        made.append(content)
+    result = map_accounts(session, campaign, made, user_id=user.id)
+    renders = enqueue_renders(session, campaign, made, user_id=user.id)
     audit(session, user.id, "campaign.create", "campaign", campaign.id, preset=key,
-          deliveries=created_deliveries)
+          deliveries=result.created, refused=len(result.refused), renders=renders)
     return campaign
+
+
+@dataclass
+class MappingResult:
+    created: int = 0
+    updated: int = 0
+    #: (item, account label, problem) that got no delivery
+    refused: list = field(default_factory=list)
+
+
+def map_accounts(session: Session, campaign: Campaign, items: list[ContentItem], *, user_id: int | None,
+                 pairs: dict[int, set[int]] | None = None, lists: dict[int, int] | None = None,
+                 cancel_others: bool = False) -> MappingResult:
+    """Put items on accounts, each pair validated as the composer does; refused pairs get no
+    delivery (the item is marked with what it needs instead).
+
+    ``pairs`` = {item id: account ids}; None = every non-disabled account that carries the
+    item's channel by itself (``ACCOUNT_CHANNELS``: what a new preset campaign gets).
+    ``lists`` = {SMS account id: recipient list id}. ``cancel_others`` cancels the waiting
+    deliveries of accounts that are not in ``pairs`` (the mapping page's unticked boxes)."""
+    from campaigns import composer as cp
+
+    result = MappingResult()
+    accounts = cp.candidate_accounts(session)
+    for item in items:
+        draft = cp.draft_from_item(item)
+        if pairs is None:
+            wanted = [a for a in accounts if a.channel in ACCOUNT_CHANNELS.get(item.channel, ())]
+        else:
+            ids = pairs.get(item.id, set())
+            wanted = [a for a in accounts if a.id in ids]
+        old = {c.account_id: c for c in draft.choices}
+        choices = []
+        for a in wanted:
+            c = old.get(a.id) or cp.Choice(account_id=a.id)
+            if cp.is_sms(a) and lists and lists.get(a.id):
+                c.recipient_list_id = lists[a.id]
+            choices.append(c)
+        draft.choices = choices
+        planned, problems = cp.check(session, campaign, draft)
+        refused_ids = {a.id for a in wanted} - {p.account.id for p in planned}
+        for a in wanted:
+            if a.id in refused_ids:
+                message = next((m for k, m in problems.items() if k.endswith(f"-{a.id}")), "")
+                result.refused.append((item, cp.account_label(a), message))
+        deliveries = cp.item_deliveries(session, item.id)
+        keep = set()
+        if not cancel_others:  # a refused or unlisted account keeps what it had
+            keep = {d.channel_account_id for d in deliveries} - {p.account.id for p in planned}
+        keep |= {d.channel_account_id for d in deliveries if d.channel_account_id in refused_ids}
+        try:
+            with session.begin_nested():  # an item that cannot be written leaves nothing half-done
+                counts = cp.apply(session, campaign, item, planned, user_id, keep=keep)
+        except cp.ApplyError as exc:
+            result.refused.extend((item, "", m) for m in exc.fields.values())
+            continue
+        result.created += counts["created"]
+        result.updated += counts["updated"]
+        draft.choices = [p.choice for p in planned] + [c for c in old.values() if c.account_id in keep]
+        cp.save_variants(item, draft, cp.item_needs(session, item))
+        session.add(item)
+    return result
+
+
+def resolve_template(name: str | None) -> str | None:
+    """The media template a preset item names (``poster_a3`` -> ``poster-a3``), or None."""
+    import media_templates as mt
+
+    if not name:
+        return None
+    key = name.replace("_", "-")
+    key = TEMPLATE_ALIASES.get(key, key)
+    names = [t.name for t in mt.list_templates()]
+    if key in names:
+        return key
+    return next((n for n in names if n.startswith(key)), None)
+
+
+def enqueue_renders(session: Session, campaign: Campaign, items: list[ContentItem], *,
+                    user_id: int | None) -> int:
+    """Queue a background render for every item with a template (print: PDF, else the
+    template's first format, PNG; videos are left to the composer); the job attaches the file
+    to the item. Returns how many."""
+    import media_templates as mt
+    from campaigns.kits.builder import print_data
+    from scheduler.jobs import enqueue_job
+
+    units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
+    province = next((u for u in units.values() if u.parent_id is None), None)
+    count = 0
+    for item in items:
+        name = resolve_template(item.template)
+        if name is None:
+            continue
+        tpl = mt.get_template(name)
+        if item.channel == "video":
+            continue  # minutes of encoding: rendered on demand from the composer
+        fmt = "pdf" if item.channel == "print" and "pdf" in tpl.formats else tpl.formats[0]
+        unit = units.get(item.unit_id) or units.get(campaign.owner_unit_id) or province
+        try:
+            data = print_data(tpl, item, campaign, unit, campaign.target_url, getattr(unit, "phone", None))
+            clean = mt.validate_data(tpl, data)
+        except (mt.TemplateError, AttributeError, TypeError, ValueError):
+            continue  # the communicator renders it from the composer instead
+        key = mt.cache_key(name, fmt, clean, None)
+        enqueue_job(session, "media.render", {
+            "template": name, "format": fmt, "data": mt.json_data(clean), "user_id": user_id,
+            "campaign_id": campaign.id, "item_id": item.id, "tags": ["preset"]},
+            dedupe_key=f"render:item{item.id}:{key}"[:128], created_by=user_id)
+        count += 1
+    return count
