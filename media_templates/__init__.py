@@ -60,7 +60,9 @@ def check_environment() -> dict:
     needs the Debian package libfribidi0), ffmpeg and the font packages.
 
     Returns ``{"raqm": bool, "ffmpeg": str | None, "fonts": {slug: path | None},
-    "problems": [Vietnamese messages]}`` and never raises.
+    "pdfx_profile": str | None, "problems": [Vietnamese messages]}`` and never
+    raises. ``pdfx_profile`` is the CMYK output profile of the PDF/X-4 print
+    variant (Debian package scribus-data), None when missing.
     """
     from . import fonts
 
@@ -84,4 +86,18 @@ def check_environment() -> dict:
         except Exception as exc:
             found[slug] = None
             problems.append(f"Thiếu phông chữ {slug}: {exc}")
-    return {"raqm": raqm, "ffmpeg": ffmpeg, "fonts": found, "problems": problems}
+    from . import pdfx
+
+    pdfx_profile = str(pdfx.profile_path()) if pdfx.available() else None
+    if pdfx_profile is None:
+        problems.append(
+            "Chưa có hồ sơ màu CMYK cho bản in PDF/X-4: cài gói Debian "
+            f"'{pdfx.DEBIAN_PACKAGE}' (bản PDF thường vẫn xuất được)."
+        )
+    return {
+        "raqm": raqm,
+        "ffmpeg": ffmpeg,
+        "fonts": found,
+        "pdfx_profile": pdfx_profile,
+        "problems": problems,
+    }

@@ -289,3 +289,15 @@ def test_cli_render_pdfx4(runner, tmp_path):
     assert preflight_pdfx4(out) == []
     res = runner.invoke(args=[*args[:3], "png", *args[4:], "--pdfx", "x4"])
     assert res.exit_code != 0 and "--pdfx" in res.output
+
+
+def test_check_environment_names_the_missing_profile(tmp_path, monkeypatch):
+    monkeypatch.setenv("LANTOA_PDFX_PROFILE", str(tmp_path / "none.icc"))
+    env = mt.check_environment()
+    assert env["pdfx_profile"] is None
+    assert any("PDF/X-4" in p and "scribus-data" in p for p in env["problems"])
+    monkeypatch.delenv("LANTOA_PDFX_PROFILE")
+    require_profile()
+    env = mt.check_environment()
+    assert env["pdfx_profile"] == str(pdfx.DEFAULT_PROFILE)
+    assert not any("PDF/X-4" in p for p in env["problems"])
