@@ -18,7 +18,7 @@ from tests.media_helpers import BRAND
 from tests.pdf_preflight import pdf_version, preflight_pdfx4, qpdf_check
 
 # template -> pdftoppm dpi (about 500-800 px on the long side)
-PRINT = {"poster-a3": 40, "poster-a4": 50, "leaflet-a5": 60, "standee-rollup": 8}
+PRINT = {"poster-a3": 40, "poster-a4": 50, "leaflet-a5": 60, "standee-rollup": 12}
 MM = 72 / 25.4
 
 
