@@ -279,3 +279,12 @@ def test_preview_failure_clears_the_stale_image(app):
     assert r.status_code == 422 and r.json["error"]["message"]
     js = client.get("/static/media/media.js").text
     assert 'img.removeAttribute("src")' in js and "data-fallback" in js
+
+
+def test_media_form_states_list_limits(app):
+    client = app.test_client()
+    login(client, make_user(app, "communicator"))
+    page = client.get("/media/new/social-portrait").text
+    bullets = page[page.index('id="f-bullets"'):]
+    bullets = bullets[:bullets.index('class="field')]
+    assert "Từ 2 đến 5 mục." in bullets and "Mỗi mục tối đa 90 ký tự" in bullets
