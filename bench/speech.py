@@ -5,7 +5,9 @@ Run: .venv/bin/python bench/speech.py [--units 11]
 Side by side in one run:
 * normaliser on a 3-minute script vs. a bare NFC pass over the same text;
 * espeak synthesis time vs. the length of the audio it makes (real-time factor);
-* the O(n) block limiter vs. the straightforward sliding-window limiter;
+* the O(n) true-peak limiter vs. the straightforward sliding-window sample-peak limiter;
+* BS.1770 loudness + true peak in numpy vs. ffmpeg's ebur128 filter on the same WAV
+  (time and values), and the kit audio's WAV/MP3 as ffmpeg measures them;
 * the full kit audio (script -> WAV+MP3, loudness, jingle) for N units.
 The last line is a one-line summary.
 """
@@ -26,6 +28,8 @@ import numpy as np  # noqa: E402
 from media_templates.scripts import get_script_template, render_script, script_audio  # noqa: E402
 from media_templates.speech import (  # noqa: E402
     estimate_duration,
+    measure_loudness,
+    measure_true_peak,
     normalize_for_reading,
     synthesize,
     wav_duration,
@@ -60,6 +64,23 @@ def _limit_sliding(x, ceiling: float, rate: int):
         np.pad(env, (half // 2, half - 1 - half // 2), mode="edge"), kernel, "valid"
     )
     return np.clip(x * smooth, -ceiling, ceiling)
+
+
+def ebur128(path: Path) -> tuple[float, float]:
+    """(LUFS, dBTP) from ffmpeg's ebur128 filter."""
+    import re
+    import subprocess
+
+    import imageio_ffmpeg
+
+    err = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path),
+         "-af", "ebur128=peak=true", "-f", "null", "-"], capture_output=True, text=True,
+    ).stderr  # fmt: skip
+    summary = err[err.rindex("Summary:") :]
+    i = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
+    p = float(re.search(r"True peak:\s+Peak:\s+(-?[\d.]+) dBFS", summary).group(1))
+    return i, p
 
 
 def timed(fn, repeat: int = 3):
@@ -97,8 +118,19 @@ def main() -> None:
     t_fast, fast = timed(lambda: _limit(x, ceiling, 22050), 3)
     t_slow, slow = timed(lambda: _limit_sliding(x, ceiling, 22050), 3)
     assert np.abs(fast).max() <= ceiling + 1e-9 and np.abs(slow).max() <= ceiling + 1e-9
-    print(f"limiter: {t_fast * 1000:.0f} ms   (baseline sliding-window limiter {t_slow * 1000:.0f} ms, "
-          f"{t_slow / t_fast:.1f}x)")  # fmt: skip
+    print(f"true-peak limiter: {t_fast * 1000:.0f} ms   (baseline sliding-window sample-peak limiter "
+          f"{t_slow * 1000:.0f} ms, {t_slow / t_fast:.1f}x)")  # fmt: skip
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "raw.wav"
+        path.write_bytes(wav)
+        t_ours, ours = timed(lambda: (measure_loudness(wav), measure_true_peak(wav)), 3)
+        t_ff, ff = timed(lambda: ebur128(path), 1)
+    print(f"loudness + true peak: {t_ours * 1000:.0f} ms -> {ours[0]:.2f} LUFS, {ours[1]:.2f} dBTP   "
+          f"(baseline ffmpeg ebur128=peak=true {t_ff * 1000:.0f} ms -> {ff[0]:.1f} LUFS, "
+          f"{ff[1]:.1f} dBTP)")  # fmt: skip
 
     t = np.arange(22050 * 4) / 22050
     jingle = write_wav(0.4 * np.sin(2 * np.pi * 440 * t) * np.minimum(1, t), 22050)
@@ -109,6 +141,14 @@ def main() -> None:
         out = script_audio(s, jingle=jingle)
         total_audio += wav_duration(out["wav"])
     t_kits, c_kits = time.perf_counter() - t0, time.process_time() - c0
+    with tempfile.TemporaryDirectory() as tmp:
+        levels = {}
+        for fmt in ("wav", "mp3"):
+            (Path(tmp) / f"kit.{fmt}").write_bytes(out[fmt])
+            levels[fmt] = ebur128(Path(tmp) / f"kit.{fmt}")
+    print("last unit's audio by ffmpeg ebur128: " + ", ".join(
+        f"{k.upper()} {i:.1f} LUFS {p:.1f} dBTP" for k, (i, p) in levels.items()
+    ) + "   (goal -16 ±1 LUFS, <= -1.0 dBTP)")  # fmt: skip
     print(f"kit audio: {args.units} units, {total_audio:.0f} s of WAV+MP3 in {t_kits:.2f} s wall, "
           f"{c_kits:.2f} s CPU ({t_kits / args.units:.2f} s per unit; baseline real time "
           f"{total_audio:.0f} s)")  # fmt: skip
@@ -116,7 +156,9 @@ def main() -> None:
     print(
         f"SUMMARY speech: {secs:.0f} s script synthesised in {t_syn:.2f} s (RTF {t_syn / secs:.4f}), "
         f"duration vs estimate {100 * (secs / script.estimated_seconds - 1):+.1f}%, "
-        f"{args.units} units' kit audio in {t_kits:.1f} s wall ({c_kits:.1f} s CPU)"
+        f"{args.units} units' kit audio in {t_kits:.1f} s wall ({c_kits:.1f} s CPU, "
+        f"{t_kits / args.units:.2f} s per unit), kit WAV {levels['wav'][0]:.1f} LUFS "
+        f"{levels['wav'][1]:.1f} dBTP, MP3 {levels['mp3'][0]:.1f} LUFS {levels['mp3'][1]:.1f} dBTP"
     )
 
 

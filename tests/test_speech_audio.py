@@ -21,6 +21,7 @@ from media_templates.speech import (
     estimate_duration,
     get_engine,
     measure_loudness,
+    measure_true_peak,
     mix_jingle,
     normalize_loudness,
     read_wav,
@@ -162,21 +163,65 @@ def test_engine_interface():
     assert get_engine("espeak") is engine
 
 
-def test_loudness_normalisation_levels_quiet_and_loud_files(speech_wav):
+def ebur128(path) -> tuple[float, float]:
+    """(integrated loudness LUFS, true peak dBTP) as ffmpeg's ebur128 filter measures them."""
+    import imageio_ffmpeg
+
+    err = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path),
+         "-af", "ebur128=peak=true", "-f", "null", "-"],
+        capture_output=True, text=True, timeout=120,
+    ).stderr  # fmt: skip
+    summary = err[err.rindex("Summary:") :]
+    integrated = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
+    peak = float(re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS", summary).group(1))
+    return integrated, peak
+
+
+def test_loudness_and_true_peak_follow_bs1770(tmp_path):
+    """A 997 Hz sine at amplitude A reads 20·log10(A) − 3.01 LUFS (BS.1770's
+    calibration); a sine at fs/4 sampled 45° off its crests has samples at
+    0.707·A but a true peak of A: the sample peak would miss it by 3 dB."""
+    rate = 48000
+    t = np.arange(rate * 5) / rate
+    for amp in (0.5, 0.1):
+        wav = write_wav(amp * np.sin(2 * np.pi * 997 * t), rate)
+        expected = 20 * np.log10(amp) - 3.01
+        assert measure_loudness(wav) == pytest.approx(expected, abs=0.1)
+        (tmp_path / "s.wav").write_bytes(wav)
+        assert ebur128(tmp_path / "s.wav")[0] == pytest.approx(expected, abs=0.15)
+    rate = 22050
+    t = np.arange(rate * 2) / rate
+    fades = np.minimum(1, np.minimum(t, t[-1] - t) / 0.2)  # no abrupt edges (they ring)
+    quarter = 0.8 * np.sin(2 * np.pi * (rate / 4) * t + np.pi / 4) * fades
+    assert 20 * np.log10(np.abs(quarter).max()) == pytest.approx(20 * np.log10(0.8) - 3.01, abs=0.05)
+    wav = write_wav(quarter, rate)
+    assert measure_true_peak(wav) == pytest.approx(20 * np.log10(0.8), abs=0.1)
+    (tmp_path / "q.wav").write_bytes(wav)
+    assert ebur128(tmp_path / "q.wav")[1] == pytest.approx(20 * np.log10(0.8), abs=0.2)
+
+
+def test_loudness_normalisation_levels_quiet_and_loud_files(speech_wav, tmp_path):
     x, rate = read_wav(speech_wav)
     quiet = write_wav(x * 0.05, rate)
     outs = [normalize_loudness(w, -16.0) for w in (quiet, speech_wav)]
     assert measure_loudness(quiet) < -35
-    for out in outs:
-        assert measure_loudness(out) == pytest.approx(-16.0, abs=0.5)
-        y, _ = read_wav(out)
-        assert np.abs(y).max() <= 10 ** (-1.0 / 20) + 1e-3
+    for i, out in enumerate(outs):
+        assert measure_loudness(out) == pytest.approx(-16.0, abs=0.2)
+        assert measure_true_peak(out) <= -1.5 + 0.05
         assert wav_duration(out) == pytest.approx(wav_duration(speech_wav))
-    assert measure_loudness(normalize_loudness(speech_wav, -23.0)) == pytest.approx(-23.0, abs=0.5)
+        (tmp_path / f"{i}.wav").write_bytes(out)
+        loudness, peak = ebur128(tmp_path / f"{i}.wav")
+        assert loudness == pytest.approx(-16.0, abs=0.3) and peak <= -1.0
+    assert measure_loudness(normalize_loudness(speech_wav, -23.0)) == pytest.approx(-23.0, abs=0.2)
+    # a stricter ceiling is held as well
+    assert measure_true_peak(normalize_loudness(speech_wav, -16.0, true_peak_db=-6.0)) <= -5.95
     silence = write_wav(np.zeros(rate), rate)
     assert normalize_loudness(silence) == silence
     with pytest.raises(SpeechError):
         normalize_loudness(speech_wav, 5.0)
+    with pytest.raises(SpeechError):
+        normalize_loudness(speech_wav, -16.0, true_peak_db=3.0)
 
 
 def _tone_wav(seconds: float, rate: int = 44100, channels: int = 2) -> bytes:
@@ -316,6 +361,7 @@ def test_limiter_holds_the_ceiling_and_leaves_quiet_parts_alone():
     ceiling = 10 ** (-1 / 20)
     y = _limit(x, ceiling, rate)
     assert np.abs(y).max() <= ceiling + 1e-9
+    assert measure_true_peak(samples=y) <= -1.0 + 0.05  # between the samples too
     # the spikes come down to the ceiling (not below it by much: no over-limiting)
     assert np.abs(y[spikes]).min() > 0.5 * ceiling
     # far (more than 20 ms) from every spike the signal is untouched
@@ -325,3 +371,155 @@ def test_limiter_holds_the_ceiling_and_leaves_quiet_parts_alone():
     assert np.allclose(y[far], x[far], atol=1e-6)
     quiet = rng.normal(0, 0.1, rate)
     assert np.allclose(_limit(quiet, ceiling, rate), quiet)
+    # inter-sample peaks: samples at 0.707 of the crest, all under the ceiling
+    t = np.arange(rate) / rate
+    burst = 1.1 * np.sin(2 * np.pi * (rate / 4) * t + np.pi / 4) * (np.abs(t - 0.5) < 0.1)
+    assert np.abs(burst).max() < ceiling
+    limited = _limit(burst, ceiling, rate)
+    assert measure_true_peak(samples=limited) <= -1.0 + 0.05
+    assert np.allclose(limited[: rate // 4], burst[: rate // 4])  # untouched far from it
+
+
+# ------------------------------------------- loudspeaker templates: level and length
+
+
+def _jingle() -> bytes:
+    t = np.arange(RATE * 4) / RATE
+    return write_wav(0.5 * np.sin(2 * np.pi * 440 * t) * np.minimum(1, t), RATE)
+
+
+def _voiced_and_khmer(script):
+    from media_templates.speech import has_khmer
+
+    vi = [s for s in script.sections if not has_khmer(s.text)]
+    km = [s for s in script.sections if has_khmer(s.text)]
+    return vi, km
+
+
+def _script_templates():
+    from media_templates.scripts import list_script_templates
+
+    return [t.name for t in list_script_templates()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _script_templates())
+@pytest.mark.parametrize("with_jingle", [False, True], ids=["voice", "jingle"])
+def test_template_audio_meets_ebu_r128_in_wav_and_mp3(name, with_jingle, tmp_path):
+    """-16 ±1 LUFS integrated and at most -1 dBTP, as ffmpeg's ebur128 measures
+    them, for the WAV and for the MP3 (whose coding adds overshoot)."""
+    from media_templates.scripts import get_script_template, render_script, script_audio
+
+    script = render_script(get_script_template(name).sample(), template=name)
+    if script.has_khmer:  # no Khmer voice: no audio file at all (an announcer reads it)
+        with pytest.raises(NoVoiceError):
+            script_audio(script)
+        return
+    audio = script_audio(script, jingle=_jingle() if with_jingle else None)
+    for fmt in ("wav", "mp3"):
+        path = tmp_path / f"{name}.{fmt}"
+        path.write_bytes(audio[fmt])
+        loudness, peak = ebur128(path)
+        assert -17.0 <= loudness <= -15.0, (fmt, loudness)
+        assert peak <= -1.0, (fmt, peak)
+    assert measure_loudness(audio["wav"]) == pytest.approx(-16.0, abs=0.2)
+    assert measure_true_peak(audio["wav"]) <= -1.45
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _script_templates())
+def test_template_sample_lasts_as_long_as_its_stated_range(name):
+    """Each template states its length (title or description, and
+    ``duration_seconds``); its sample, spoken, lasts that long — with or
+    without the jingle. A Khmer part is read by an announcer: it counts at the
+    estimated pace next to the synthesised Vietnamese."""
+    from media_templates.scripts import (
+        format_duration_range,
+        get_script_template,
+        render_script,
+        script_audio,
+    )
+
+    tpl = get_script_template(name)
+    assert tpl.duration_seconds, f"{name} states no length"
+    low, high = tpl.duration_seconds
+    assert format_duration_range(low, high) in f"{tpl.title} {tpl.description}"
+    script = render_script(tpl.sample(), template=name)
+    assert not any("độ dài" in w for w in script.warnings)
+    assert low <= script.estimated_seconds <= high
+    vi, km = _voiced_and_khmer(script)
+    if km:
+        spoken = sum(
+            wav_duration(synthesize(s.reading_text, normalise=False)) for s in vi
+        ) + sum(s.estimated_seconds for s in km)
+        assert low <= spoken <= high, spoken
+        return
+    plain = wav_duration(script_audio(script, mp3=False)["wav"])
+    jingled = wav_duration(script_audio(script, mp3=False, jingle=_jingle())["wav"])
+    assert low <= plain < jingled <= high, (plain, jingled)
+
+
+def test_scripts_outside_the_stated_length_are_warned():
+    from media_templates.scripts import get_script_template, render_script
+
+    sample = get_script_template("loudspeaker_short").sample()
+    short = render_script(
+        {**sample, "key_message": "Nộp hồ sơ trực tuyến.", "hotline": ""},
+        template="loudspeaker_short",
+    )
+    assert any("ngắn hơn độ dài 30–45 giây" in w for w in short.warnings)
+    longer = render_script(
+        {**sample, "key_message": sample["key_message"] + " " + sample["key_message"]},
+        template="loudspeaker_short",
+    )
+    assert 45 < longer.estimated_seconds <= 60
+    assert any("dài hơn độ dài 30–45 giây" in w for w in longer.warnings)
+    assert get_script_template("loudspeaker_short").to_public()["duration_seconds"] == [30, 45]
+
+
+@pytest.mark.slow
+def test_cli_renders_a_loudspeaker_script_as_mp3(runner, tmp_path):
+    from media_templates.scripts import get_script_template
+
+    data = tmp_path / "data.json"
+    data.write_text(
+        json.dumps(get_script_template("loudspeaker_short").sample(), ensure_ascii=False),
+        encoding="utf-8",
+    )
+    listing = runner.invoke(args=["templates", "list"])
+    assert listing.exit_code == 0
+    assert re.search(r"^loudspeaker_short\s+wav,mp3\s", listing.output, re.M)
+    out = tmp_path / "spot.mp3"
+    result = runner.invoke(
+        args=["render", "loudspeaker_short", "--format", "mp3", "--data", str(data),
+              "--out", str(out)]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    mp3 = out.read_bytes()
+    assert mp3[0] == 0xFF and (mp3[1] & 0xE0) == 0xE0 and (mp3[1] >> 1) & 0b11 == 0b01
+    loudness, peak = ebur128(out)
+    assert -17.0 <= loudness <= -15.0 and peak <= -1.0
+    import imageio_ffmpeg
+
+    decoded = tmp_path / "spot.wav"
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(out), str(decoded)],
+        check=True,
+        timeout=60,
+    )
+    assert 30 <= wav_duration(decoded.read_bytes()) <= 45
+    assert looks_like_speech(decoded.read_bytes())
+    # the WAV is the same programme
+    wav = tmp_path / "spot.wav2"
+    result = runner.invoke(
+        args=["render", "loudspeaker_short", "--format", "wav", "--data", str(data),
+              "--out", str(wav)]
+    )  # fmt: skip
+    assert result.exit_code == 0 and wav.read_bytes()[:4] == b"RIFF"
+    data.write_text(json.dumps({"unit_name": "xã A"}), encoding="utf-8")
+    result = runner.invoke(
+        args=["render", "loudspeaker_short", "--format", "mp3", "--data", str(data),
+              "--out", str(tmp_path / "x.mp3")]
+    )  # fmt: skip
+    assert result.exit_code != 0 and "campaign_title" in result.output
+    assert not (tmp_path / "x.mp3").exists()

@@ -1,4 +1,4 @@
-"""`templates list` and `render TEMPLATE --format png|pdf|mp4|wav --data FILE.json --out PATH
+"""`templates list` and `render TEMPLATE --format png|pdf|mp4|wav|mp3 --data FILE.json --out PATH
 [--pdfx x4]`."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def templates_list() -> None:
 
 @click.command("render")
 @click.argument("template")
-@click.option("--format", "fmt", required=True, type=click.Choice(["png", "pdf", "mp4", "wav"]))
+@click.option("--format", "fmt", required=True, type=click.Choice(["png", "pdf", "mp4", "wav", "mp3"]))
 @click.option("--data", "data_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
 @click.option(
@@ -39,7 +39,7 @@ def templates_list() -> None:
 def render_cmd(
     template: str, fmt: str, data_path: str, out_path: str, pdfx: str | None = None
 ) -> None:
-    """Render TEMPLATE with the fields in FILE.json (wav: a loudspeaker script template)."""
+    """Render TEMPLATE with the fields in FILE.json (wav, mp3: a loudspeaker script template)."""
     import media_templates as mt
 
     try:
@@ -50,16 +50,18 @@ def render_cmd(
         raise click.UsageError("Tệp dữ liệu phải là một đối tượng JSON.")
     if pdfx and fmt != "pdf":
         raise click.UsageError("--pdfx chỉ dùng với --format pdf.")
-    if fmt == "wav":
+    if fmt in ("wav", "mp3"):
         from media_templates.scripts import ScriptError, render_script, script_audio
 
         try:
             script = render_script(data, template=template)
-            audio = script_audio(script, mp3=False)
+            audio = script_audio(script, mp3=fmt == "mp3")
         except (ScriptError, ValueError) as exc:
             raise click.ClickException(getattr(exc, "message", str(exc))) from None
-        Path(out_path).write_bytes(audio["wav"])
-        click.echo(f"{out_path}: {len(audio['wav'])} byte, ~{script.estimated_seconds:.0f} giây")
+        Path(out_path).write_bytes(audio[fmt])
+        click.echo(f"{out_path}: {len(audio[fmt])} byte, ~{script.estimated_seconds:.0f} giây")
+        for warning in script.warnings:
+            click.echo(f"Lưu ý: {warning}", err=True)
         return
     try:
         options = {"pdfx": pdfx} if pdfx else None

@@ -12,7 +12,7 @@ Public API::
     script_to_pdf(script, meta) -> bytes
     script_to_txt(script, meta) -> bytes
     script_audio(script, *, voice="vi", mp3=True, jingle=None, engine=None,
-                 target_dbfs=-16.0, bitrate_kbps=64) -> {"wav": bytes, "mp3": bytes}
+                 target_lufs=-16.0, true_peak_db=-1.5, bitrate_kbps=64) -> {"wav": bytes, "mp3": bytes}
     script_files(data, meta=None, *, template="loudspeaker_default", basename="kich-ban-phat-thanh",
                  formats=("docx", "pdf", "txt", "wav", "mp3"), voice="vi", jingle=None,
                  **render_options) -> (files: dict[name, bytes], script, notes: list[str])
@@ -36,6 +36,7 @@ from .render import (
     ScriptTemplate,
     Section,
     format_duration,
+    format_duration_range,
     get_script_template,
     list_script_templates,
     render_script,
@@ -48,6 +49,7 @@ __all__ = [
     "ScriptTemplate",
     "Section",
     "format_duration",
+    "format_duration_range",
     "get_script_template",
     "header_fields",
     "list_script_templates",

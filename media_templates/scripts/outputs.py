@@ -367,23 +367,21 @@ def script_audio(
     mp3: bool = True,
     jingle: bytes | None = None,
     engine: Any = None,
-    target_dbfs: float = -16.0,
+    target_lufs: float = -16.0,
+    true_peak_db: float = -1.5,
     bitrate_kbps: int = 64,
 ) -> dict[str, bytes]:
     """Speak the script's reading text: {"wav": ..., "mp3": ...}.
 
-    Loudness is normalised to ``target_dbfs`` (so every file plays at the
-    same level), then the optional jingle is mixed in. Khmer text raises
+    Loudness is normalised to ``target_lufs`` (EBU R128 integrated loudness,
+    so every file plays at the same level) with true peaks limited to
+    ``true_peak_db`` (-1.5 dBTP leaves the MP3 room for its encoding
+    overshoot under the -1 dBTP that radio desks ask for). A jingle is mixed
+    under the levelled speech, and the mix levelled again. Khmer text raises
     :class:`~media_templates.speech.NoVoiceError` (a SpeechError) with a note;
     callers building kits skip the audio and show that note.
     """
-    from media_templates.speech import (
-        measure_loudness,
-        mix_jingle,
-        normalize_loudness,
-        synthesize,
-        wav_to_mp3,
-    )
+    from media_templates.speech import mix_jingle, normalize_loudness, synthesize, wav_to_mp3
 
     wav = synthesize(
         script.reading_text,
@@ -392,12 +390,11 @@ def script_audio(
         syllables_per_minute=script.syllables_per_minute,
         normalise=False,
     )
-    wav = normalize_loudness(wav, target_dbfs)
+    wav = normalize_loudness(wav, target_lufs, true_peak_db=true_peak_db)
     if jingle is not None:
-        wav = mix_jingle(wav, jingle)
-        # The speech is already at the target; only a loud jingle moves the level.
-        if abs(measure_loudness(wav) - target_dbfs) > 0.5:
-            wav = normalize_loudness(wav, target_dbfs)
+        # the bed is ducked relative to the levelled voice; the intro and outro
+        # change the programme's loudness and peaks: level the mix once more
+        wav = normalize_loudness(mix_jingle(wav, jingle), target_lufs, true_peak_db=true_peak_db)
     out = {"wav": wav}
     if mp3:
         out["mp3"] = wav_to_mp3(wav, bitrate_kbps)

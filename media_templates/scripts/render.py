@@ -84,6 +84,9 @@ class ScriptTemplate:
     max_total_seconds: float
     source: str
     path: Path
+    # the length the template promises (title/description say it in words),
+    # e.g. (30, 45) for a 30–45 s spot; None when it promises none
+    duration_seconds: tuple[float, float] | None = None
 
     def to_public(self) -> dict[str, Any]:
         """The template as the API lists it (fields as name/type/required/max_length)."""
@@ -95,6 +98,7 @@ class ScriptTemplate:
             "description": self.description,
             "language": self.language,
             "formats": ["docx", "pdf", "txt", "wav", "mp3"],
+            "duration_seconds": list(self.duration_seconds) if self.duration_seconds else None,
             "fields": [
                 {k: f[k] for k in keys if k in f}
                 | {"type": f.get("type", "text"), "required": bool(f.get("required"))}
@@ -116,6 +120,32 @@ def format_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes} phút"
     return f"{secs} giây"
+
+
+def format_duration_range(low: float, high: float) -> str:
+    """Vietnamese length range: (30, 45) -> '30–45 giây', (60, 180) -> '1–3 phút'."""
+    lo, hi = int(round(low)), int(round(high))
+    if lo >= 60 and lo % 60 == 0 and hi % 60 == 0:
+        return f"{lo // 60}–{hi // 60} phút"
+    return f"{lo}–{hi} giây"
+
+
+def _duration_range(spec: dict, name: str) -> tuple[float, float] | None:
+    value = spec.get("duration_seconds")
+    if value is None:
+        return None
+    ok = (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        and 0 < value[0] <= value[1]
+    )
+    if not ok:
+        raise ScriptError(
+            f"Mẫu kịch bản '{name}': duration_seconds phải là [tối thiểu, tối đa] (giây).",
+            field="template",
+        )
+    return float(value[0]), float(value[1])
 
 
 def _template_dirs(extra_dirs: list[Path] | None) -> list[Path]:
@@ -173,6 +203,7 @@ def _load_cached(folder: Path, mtime: float) -> ScriptTemplate:
         max_total_seconds=float(spec.get("max_total_seconds") or 300),
         source=unicodedata.normalize("NFC", source_path.read_text(encoding="utf-8")),
         path=folder,
+        duration_seconds=_duration_range(spec, folder.name),
     )
 
 
@@ -341,6 +372,19 @@ def render_script(
         warnings.append(
             f"Cả kịch bản dài khoảng {format_duration(total)}, vượt mức tối đa {format_duration(max_tot)}."
         )
+    if tpl.duration_seconds:
+        low, high = tpl.duration_seconds
+        stated = format_duration_range(low, high)
+        if total < low:
+            warnings.append(
+                f"Cả kịch bản dài khoảng {format_duration(total)}, ngắn hơn độ dài {stated} "
+                "của mẫu này: hãy thêm nội dung."
+            )
+        elif high < total <= max_tot:
+            warnings.append(
+                f"Cả kịch bản dài khoảng {format_duration(total)}, dài hơn độ dài {stated} "
+                "của mẫu này: hãy rút gọn."
+            )
     if unknown:
         warnings.append(
             "Có từ viết tắt chưa rõ cách đọc: "

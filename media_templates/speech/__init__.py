@@ -8,8 +8,10 @@ Public API (imports here are light; numpy/lameenc load on first use)::
     estimate_duration(text, *, syllables_per_minute=180) -> float
     synthesize(text, voice="vi", *, engine=None, syllables_per_minute=180, normalise=True) -> bytes  # WAV
     get_engine(name=None) -> TtsEngine
-    wav_to_mp3(wav, bitrate_kbps=64) -> bytes
-    normalize_loudness(wav, target_dbfs=-16.0) -> bytes
+
+    normalize_loudness(wav, target_lufs=-16.0, *, true_peak_db=-1.5) -> bytes   # EBU R128
+    measure_loudness(wav) -> LUFS; measure_true_peak(wav) -> dBTP
+    wav_to_mp3(wav, bitrate_kbps=64, *, true_peak_db=-2.5) -> bytes  # room for MP3 overshoot
     mix_jingle(speech_wav, jingle_wav) -> bytes
     SpeechError(ValueError)   # .message in Vietnamese, .field
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from .audio import (
     measure_loudness,
+    measure_true_peak,
     mix_jingle,
     normalize_loudness,
     read_wav,
@@ -85,6 +88,7 @@ __all__ = [
     "khmer_note",
     "load_abbreviations",
     "measure_loudness",
+    "measure_true_peak",
     "mix_jingle",
     "normalize_for_reading",
     "normalize_loudness",

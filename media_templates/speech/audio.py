@@ -74,98 +74,62 @@ def wav_duration(data: bytes) -> float:
     return len(samples) / rate
 
 
-def measure_loudness(data: bytes | None = None, *, samples=None, rate: int | None = None) -> float:
-    """Gated RMS level in dBFS (0 dBFS = a full-scale square wave).
+# EBU R128 / radio desks: -16 LUFS for speech programmes online, true peak at most
+# -1 dBTP. The WAV is limited to -1.5 dBTP so the MP3 (whose encoding adds some
+# overshoot) stays under -1 dBTP as well.
+TARGET_LUFS = -16.0
+TRUE_PEAK_DBTP = -1.5
+MP3_TRUE_PEAK_DBTP = -2.5
 
-    Like ITU-R BS.1770's gating, without its K-weighting: 400 ms blocks with
-    75 % overlap, an absolute gate at -70 dBFS, then a relative gate 10 dB
-    under the level of the blocks that passed. Pauses between sentences
-    therefore do not pull the level down.
-    """
-    import numpy as np
+
+def measure_loudness(data: bytes | None = None, *, samples=None, rate: int | None = None) -> float:
+    """Integrated loudness in LUFS (ITU-R BS.1770-4: K-weighting, 400 ms blocks,
+    absolute gate -70 LUFS, relative gate -10 LU), as ffmpeg's ``ebur128`` reads it.
+    Pauses between sentences therefore do not pull the level down."""
+    from .loudness import integrated_loudness
 
     if samples is None:
         samples, rate = read_wav(data or b"")
     assert rate is not None
-    x = np.asarray(samples, dtype=np.float32)
-    hop = max(1, int(0.1 * rate))  # 400 ms blocks = 4 hops of 100 ms (75 % overlap)
-    if len(x) < 4 * hop:
-        power = np.array([np.mean(x.astype(np.float64) ** 2)]) if len(x) else np.array([0.0])
-    else:
-        chunks = len(x) // hop
-        sq = np.square(x[: chunks * hop], dtype=np.float32).reshape(chunks, hop)
-        energy = sq.sum(axis=1, dtype=np.float64)
-        power = (energy[:-3] + energy[1:-2] + energy[2:-1] + energy[3:]) / (4 * hop)
-    gated = power[power > 10 ** (-70 / 10)]
-    if gated.size == 0:
-        return -120.0
-    relative = 10 * np.log10(gated.mean()) - 10
-    gated = gated[10 * np.log10(gated) > relative]
-    return float(10 * np.log10(gated.mean()))
+    return integrated_loudness(samples, rate)
+
+
+def measure_true_peak(data: bytes | None = None, *, samples=None) -> float:
+    """True peak in dBTP (8x oversampled band-limited estimate)."""
+    from .loudness import true_peak
+
+    if samples is None:
+        samples, _rate = read_wav(data or b"")
+    return true_peak(samples)
 
 
 def _limit(x, ceiling: float, rate: int):
-    """Peak limiter: a gain envelope that never lets |x| exceed ``ceiling``.
+    """True-peak limiter: a smooth gain envelope keeping the band-limited peaks
+    of ``x`` under ``ceiling`` (linear); nowhere does it reduce gain more than
+    10 ms from a peak. O(n)."""
+    from .loudness import limit
 
-    The gain each sample needs -> its minimum per 5 ms block -> the minimum
-    of each block and its two neighbours -> a linear ramp between block
-    centres (5 ms attack and release). At any sample the ramp mixes two
-    values that are both at most the gain that sample needs, so nothing
-    overshoots; nowhere does it reduce gain more than 10 ms from a peak. O(n).
-    """
-    import numpy as np
-
-    x = np.asarray(x, dtype=np.float32)
-    peak = np.abs(x)
-    if peak.max(initial=0.0) <= ceiling:
-        return x
-    need = np.minimum(np.float32(1.0), np.float32(ceiling) / np.maximum(peak, np.float32(1e-12)))
-    half = max(1, int(0.005 * rate))
-    n = len(x)
-    blocks = -(-n // half)
-    padded = np.pad(need, (0, blocks * half - n), mode="edge").reshape(blocks, half)
-    edge = np.pad(padded.min(axis=1), 1, mode="edge")
-    around = np.minimum(np.minimum(edge[:-2], edge[1:-1]), edge[2:])
-    # Linear ramp between block centres, computed per block (no np.interp).
-    k = np.arange(half, dtype=np.float32)
-    centre = (half - 1) / 2
-    t = (np.abs(k - centre) / half).astype(np.float32)
-    left = np.concatenate([around[:1], around[:-1]])
-    right = np.concatenate([around[1:], around[-1:]])
-    neighbour = np.where(k >= centre, right[:, None], left[:, None])
-    gain = (around[:, None] * (1 - t) + neighbour * t).ravel()[:n]
-    out = x * gain
-    np.clip(out, -ceiling, ceiling, out=out)
-    return out
+    return limit(x, ceiling, rate)
 
 
-def normalize_loudness(wav: bytes, target_dbfs: float = -16.0, *, peak_dbfs: float = -1.0) -> bytes:
-    """Bring the gated RMS level to ``target_dbfs``; peaks stay under ``peak_dbfs``.
+def normalize_loudness(
+    wav: bytes, target_lufs: float = TARGET_LUFS, *, true_peak_db: float = TRUE_PEAK_DBTP
+) -> bytes:
+    """Bring the integrated loudness to ``target_lufs``; true peaks stay under ``true_peak_db``.
 
     Every broadcast file then plays at the same level. Silence is returned
     unchanged (nothing to normalise).
     """
-    import numpy as np
+    from .loudness import normalize
 
-    if not -40.0 <= target_dbfs <= -3.0:
+    if not -40.0 <= target_lufs <= -3.0:
         raise SpeechError(
-            "Mức âm lượng đích phải trong khoảng -40 đến -3 dBFS.", field="target_dbfs"
+            "Mức âm lượng đích phải trong khoảng -40 đến -3 LUFS.", field="target_lufs"
         )
+    if not -20.0 <= true_peak_db <= 0.0:
+        raise SpeechError("Mức đỉnh thực phải trong khoảng -20 đến 0 dBTP.", field="true_peak_db")
     samples, rate = read_wav(wav)
-    level = measure_loudness(samples=samples, rate=rate)
-    if level <= -100.0:
-        return write_wav(samples, rate)
-    # The gated level of the limited signal drops a little below the target
-    # when many peaks are limited: correct in a couple of passes.
-    ceiling = 10 ** (peak_dbfs / 20)
-    gain_db = target_dbfs - level
-    out = samples
-    for _ in range(3):
-        out = _limit(samples * np.float32(10 ** (gain_db / 20)), ceiling, rate)
-        miss = target_dbfs - measure_loudness(samples=out, rate=rate)
-        if abs(miss) < 0.2:
-            break
-        gain_db += miss
+    out, _level, _peak = normalize(samples, rate, target_lufs, true_peak_db)
     return write_wav(out, rate)
 
 
@@ -226,8 +190,16 @@ def mix_jingle(
     return write_wav(mix, rate)
 
 
-def wav_to_mp3(wav: bytes, bitrate_kbps: int = 64) -> bytes:
-    """Encode WAV bytes as MP3 (mono, same sample rate) with lameenc."""
+def wav_to_mp3(
+    wav: bytes, bitrate_kbps: int = 64, *, true_peak_db: float | None = MP3_TRUE_PEAK_DBTP
+) -> bytes:
+    """Encode WAV bytes as MP3 (mono, same sample rate) with lameenc.
+
+    MP3 coding noise raises the true peak (by up to about 1 dB at 24-32
+    kbit/s, 0.5 dB at 64): the samples are first limited to ``true_peak_db``
+    (-2.5 dBTP) at the same integrated loudness, so the decoded MP3 stays
+    under -1 dBTP. ``None`` skips that.
+    """
     import lameenc
     import numpy as np
 
@@ -237,6 +209,13 @@ def wav_to_mp3(wav: bytes, bitrate_kbps: int = 64) -> bytes:
             field="bitrate_kbps",
         )
     samples, rate = read_wav(wav)
+    if true_peak_db is not None:
+        from .loudness import integrated_loudness, normalize, true_peak
+
+        if true_peak(samples) > true_peak_db:  # limit, keeping the loudness it had
+            level = integrated_loudness(samples, rate)
+            if level > -100.0:
+                samples = normalize(samples, rate, level, true_peak_db)[0]
     if rate not in (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000):
         target = 22050 if rate < 22050 else 44100
         samples, rate = _resample(samples, rate, target), target
