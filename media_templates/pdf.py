@@ -139,6 +139,7 @@ class _Pdf:
     def _pdfx(self, pdf, title: str) -> None:
         from datetime import datetime
 
+        import fpdf
         from fpdf.enums import OutputIntentSubType
         from fpdf.output import PDFICCProfile
 
@@ -156,8 +157,6 @@ class _Pdf:
             dest_output_profile=_icc_stream(PDFICCProfile, profile.data),
             info=profile.info,
         )
-        import fpdf
-
         producer = f"fpdf2 {fpdf.__version__}"
         pdf.set_producer(producer)
         pdf.set_xmp_metadata(pdfx.xmp(title, now, producer=producer, creator=pdf.creator))
