@@ -129,8 +129,11 @@ def add_delivery(app, account_id: int, text: str, *, held: bool = False, minutes
         return d.id
 
 
-def figure_form(value="85", as_of=None, **extra) -> dict:
-    data = {"value": value, "as_of": as_of or utcnow().astimezone(LOCAL_TZ).date().isoformat(),
+def figure_form(value="85", as_of=None, denominator="100", **extra) -> dict:
+    """A figure form: ``value`` is the percentage of a percent-only target and, for a
+    counts target, the numerator out of ``denominator``."""
+    data = {"value": value, "numerator": value, "denominator": denominator,
+            "as_of": as_of or utcnow().astimezone(LOCAL_TZ).date().isoformat(),
             "note": "Số liệu từ Hệ thống thông tin giải quyết TTHC", "evidence_url": ""}
     data.update(extra)
     return data

@@ -43,11 +43,11 @@ def targets(app, year):
 
 def test_cli_consolidated_docx_has_every_target_with_its_value(app, client, runner, world, tmp_path):
     year = world["year"]
-    r = client.post("/api/v1/kpi-values", json={"target": "T14", "value": 64.5,
+    r = client.post("/api/v1/kpi-values", json={"target": "T14", "numerator": 645, "denominator": 1000,
                                                 "evidence_url": "https://sogddt.example/bc"},
                     headers=headers(app, "admin"))
     assert r.status_code == 422 and "unit" in r.get_json()["error"]["fields"]  # admin must name a unit
-    r = client.post("/api/v1/kpi-values", json={"target": "T14", "unit": "so-gddt", "value": 64.5,
+    r = client.post("/api/v1/kpi-values", json={"target": "T14", "unit": "so-gddt", "numerator": 645, "denominator": 1000,
                                                 "evidence_url": "https://sogddt.example/bc"},
                     headers=headers(app, "admin"))
     assert r.status_code == 201

@@ -35,7 +35,8 @@ def figures(app):
 
 
 def post_figure(client, app, who, **data):
-    body = {"target": "T10", "value": 82, "as_of": None, "evidence_url": "https://dvc.example/bc"}
+    body = {"target": "T10", "numerator": 82, "denominator": 100, "as_of": None,
+            "evidence_url": "https://dvc.example/bc"}
     body.update(data)
     if body["as_of"] is None:
         body["as_of"] = figure_form()["as_of"]
@@ -83,10 +84,15 @@ def test_web_scoping_of_unit_pages(app, world):
 
 
 @pytest.mark.parametrize("data, field, message", [
-    ({"value": 150}, "value", "0–100"),
-    ({"value": -1}, "value", "0–100"),
-    ({"value": "nhiều"}, "value", "không phải là số"),
-    ({"value": None}, "value", "nhập số liệu"),
+    ({"target": "T06", "value": 150}, "value", "0–100"),  # T06 is entered as a percentage only
+    ({"target": "T06", "value": -1}, "value", "0–100"),
+    ({"target": "T06", "value": "nhiều"}, "value", "không phải là số"),
+    ({"target": "T06", "value": None}, "value", "nhập số liệu"),
+    ({"numerator": 150}, "numerator", "không được lớn hơn mẫu số"),  # T10: counts
+    ({"numerator": -1}, "numerator", "số nguyên không âm"),
+    ({"numerator": "nhiều"}, "numerator", "số nguyên không âm"),
+    ({"numerator": None}, "numerator", "nhập số đếm"),
+    ({"denominator": 0}, "denominator", "lớn hơn 0"),
     ({"as_of": "2999-01-01"}, "as_of", "tương lai"),
     ({"as_of": "31/02/2025"}, "as_of", "dd/mm/yyyy"),
     ({"evidence_url": None}, "evidence_url", "minh chứng"),
@@ -122,13 +128,13 @@ def test_bad_attachments_are_refused_and_the_form_keeps_its_values(app, world, n
     district = app.test_client()
     login(district, world["users"]["district"])
     t10 = target_id(app, world["year"], "T10")
-    form = figure_form("77.5", note="Ghi chú cần giữ lại")
+    form = figure_form("77", note="Ghi chú cần giữ lại")
     r = district.post(f"/measure/units/tx-vinh-chau/figures/{t10}",
                       data={**form, "attachment": (io.BytesIO(data), name)}, content_type="multipart/form-data")
     html = r.get_data(as_text=True)
     assert r.status_code == status
     assert message in html
-    assert 'value="77.5"' in html and "Ghi chú cần giữ lại" in html  # nothing typed is lost
+    assert 'value="77"' in html and "Ghi chú cần giữ lại" in html  # nothing typed is lost
     assert figures(app) == []
 
 
@@ -153,7 +159,7 @@ def test_good_attachments_are_stored_and_served_only_in_scope(app, world):
     login(other, world["users"]["other_district"])
     assert other.get(f"/measure/figures/{rows[0].id}/attachment").status_code == 404
     # the API takes multipart too
-    r = app.test_client().post("/api/v1/kpi-values", data={"target": "T10", "value": "79", **{
+    r = app.test_client().post("/api/v1/kpi-values", data={"target": "T10", "numerator": "79", "denominator": "100", **{
         "as_of": figure_form()["as_of"]}, "attachment": pdf_file()}, headers=headers(app, "district"),
         content_type="multipart/form-data")
     assert r.status_code == 201 and r.get_json()["attachment"] == "minh-chung.pdf"

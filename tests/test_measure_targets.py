@@ -204,8 +204,9 @@ def test_entered_figures_average_latest_per_unit_and_trend(app, world):
         entries.enter_figure(s, admin, target, vc, figure_form("90", evidence_url="https://dvc.example/2"), **kw)
         entries.enter_figure(s, admin, target, ks, figure_form("70", evidence_url="https://dvc.example/3"), **kw)
     res = results_by_code(app, year)["T10"]
-    assert res.value == 80.0  # mean of the latest per unit: (90 + 70) / 2
-    assert res.met and res.detail.startswith("2/12")
+    assert res.value == 80.0  # latest counts per unit: (90 + 70) / (100 + 100)
+    # 2 of the 12 units that owe T10 reported: not "Đạt" whatever the value
+    assert not res.met and res.verdict == "Chưa đủ số liệu" and res.detail.startswith("2/12 đơn vị đã báo cáo")
     assert len(res.trend) == today.month
     assert res.trend[-1][1] == 80.0
     if today.month > 1:
@@ -338,7 +339,8 @@ def test_computation_and_report_on_both_databases(any_app, monkeypatch):
     r = client.post(f"/api/v1/broadcasts/{b}/confirm", json={}, headers=headers(app, "commune"))
     assert r.status_code == 200
     client.post("/y-kien", data={"service": "dat-dai", "satisfaction": "5", "unit": "ke-sach"})
-    r = client.post("/api/v1/kpi-values", json={"target": "T10", "value": 81, "evidence_url": "https://a.vn/b"},
+    r = client.post("/api/v1/kpi-values", json={"target": "T10", "numerator": 81, "denominator": 100,
+                                                 "evidence_url": "https://a.vn/b"},
                     headers=headers(app, "district"))
     assert r.status_code == 201
     res = results_by_code(app, year)

@@ -35,6 +35,14 @@ ACCESS = {
     ("measure.plans_admin", "GET"): {"admin", "reviewer"},
     ("measure.plans_admin", "POST"): ADMIN,
     ("measure.target_edit", "POST"): ADMIN,
+    # plans per year: roll-over into a draft, edit its tasks, publish (admin)
+    ("measure.plans_rollover", "POST"): ADMIN,
+    ("measure.plan_publish", "POST"): ADMIN,
+    ("measure.task_edit", "POST"): ADMIN,
+    # the rows behind a figure; publications outside Lan Tỏa (a unit records its own)
+    ("measure.target_rows", "GET"): "STAFF",
+    ("measure.outside_record", "POST"): "STAFF",
+    ("measure.outside_file", "GET"): "STAFF",
     # API
     ("measure_api.plans_list", "GET"): "STAFF",
     ("measure_api.targets_list", "GET"): "STAFF",

@@ -49,12 +49,10 @@ def _plan() -> Plan:
         plans.ensure_default_plans(session)
         session.commit()
     if year is None:
-        this_year = utcnow().astimezone(LOCAL_TZ).year
-        years = [y for y in plans.plan_years(session) if y <= this_year] or plans.plan_years(session)
-        year = years[-1] if years else None
-    plan = plans.plan_for_year(session, year) if year is not None else None
+        year = utcnow().astimezone(LOCAL_TZ).year  # the current year, as on the pages
+    plan = plans.plan_for_year(session, year)
     if plan is None:
-        raise ApiError(404, f"Không có kế hoạch cho năm {year}.")
+        raise ApiError(404, f"Không có kế hoạch đã ban hành cho năm {year}.")
     return plan
 
 
@@ -86,7 +84,11 @@ def result_json(r: compute.TargetResult) -> dict:
     return {"id": t.id, "code": t.code, "section": t.section, "title": t.title, "kind": str(t.kind),
             "metric": t.metric, "goal": t.goal, "unit": t.unit, "due_year": t.due_year, "value": r.value,
             "met": r.met, "progress": round(r.progress, 1), "detail": r.detail,
-            "numerator": r.numerator, "denominator": r.denominator,
+            "numerator": r.numerator, "denominator": r.denominator, "entry": t.entry,
+            "complete": r.complete, "reported": r.reported, "owed": r.owed, "verdict": r.verdict,
+            "basis": r.basis, "via_lantoa": r.via_lantoa, "via_outside": r.via_outside,
+            "baseline": t.baseline, "baseline_year": t.baseline_year,
+            "path": [{"year": y, "expected": e, "actual": a} for y, e, a in r.path],
             "trend": [{"month": m, "value": v} for m, v in r.trend]}
 
 
@@ -96,7 +98,8 @@ def plans_list():
     return paged(select(Plan).order_by(Plan.year.desc(), Plan.key),  # type: ignore[union-attr]
                  lambda p: {"id": p.id, "key": p.key, "province": p.province_code, "year": p.year,
                             "title": p.title, "deadline": p.deadline.isoformat(),
-                            "remind_from": p.remind_from.isoformat(), "report_to": p.report_to})
+                            "remind_from": p.remind_from.isoformat(), "report_to": p.report_to,
+                            "status": p.status})
 
 
 @bp.get("/targets")
@@ -105,7 +108,7 @@ def targets_list():
     plan = _plan()
     unit = _default_unit(request.args.get("unit"))
     results = compute.evaluate_plan(get_session(), plan, unit_id=unit.id if unit else None,
-                                    with_trend=request.args.get("trend", "1") != "0")
+                                    with_trend=request.args.get("trend", "1") != "0", with_path=True)
     return jsonify({"plan": plan.key, "year": plan.year, "unit": unit.code if unit else None,
                     "items": [result_json(r) for r in results], "total": len(results)})
 
@@ -150,6 +153,7 @@ def figure_json(kv: KpiValue) -> dict:
     target = session.get(PlanTarget, kv.target_id)
     return {"id": kv.id, "target": target.code if target else None, "target_id": kv.target_id,
             "unit": unit.code if unit else None, "year": kv.year, "value": kv.value,
+            "numerator": kv.numerator, "denominator": kv.denominator,
             "as_of": kv.as_of.isoformat(), "note": kv.note, "evidence_url": kv.evidence_url,
             "attachment": kv.attachment_name, "entered_by": kv.entered_by,
             "entered_at": kv.entered_at.isoformat() if kv.entered_at else None}

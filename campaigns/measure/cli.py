@@ -1,4 +1,4 @@
-"""CLI: ``report yearly|remind``, ``plans load|list``, ``feedback purge``."""
+"""CLI: ``report yearly|remind``, ``plans load|list|rollover|publish``, ``feedback purge``."""
 
 from __future__ import annotations
 
@@ -35,7 +35,14 @@ def yearly_cmd(year: int, unit_code: str | None, out: str, fmt: str | None) -> N
         ensure_default_plans(session)
         plan = plan_for_year(session, year)
         if plan is None:
-            raise click.ClickException(f"Không có kế hoạch cho năm {year}.")
+            draft = plan_for_year(session, year, drafts=True)
+            if draft is not None:
+                raise click.ClickException(
+                    f"Kế hoạch năm {year} ({draft.key}) còn là bản nháp; ban hành trước khi lập báo cáo: "
+                    f"flask --app app plans publish --year {year}")
+            raise click.ClickException(
+                f"Không có kế hoạch cho năm {year}. Tạo từ kế hoạch năm trước: "
+                f"flask --app app plans rollover --from {year - 1} --to {year} --publish")
         unit = None
         if unit_code:
             unit = session.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).first()
@@ -51,13 +58,13 @@ def yearly_cmd(year: int, unit_code: str | None, out: str, fmt: str | None) -> N
 def remind_cmd(day: str | None) -> None:
     """Send today's reminders (from 1 December) to units that still owe something."""
     from campaigns.measure.compute import local_today
-    from campaigns.measure.models import Plan
+    from campaigns.measure.models import Plan, PlanStatus
     from campaigns.measure.reminders import send_reminders
 
     today = date.fromisoformat(day) if day else local_today()
     total = 0
     with session_scope() as session:
-        for plan in session.exec(select(Plan)).all():
+        for plan in session.exec(select(Plan).where(Plan.status == PlanStatus.published)).all():
             total += len(send_reminders(session, plan, today))
     click.echo(f"Đã gửi {total} lời nhắc.")
 
@@ -79,11 +86,54 @@ def load_cmd(path: str) -> None:
 
 @plans_cli.command("list")
 def list_cmd() -> None:
-    from campaigns.measure.models import Plan
+    from campaigns.measure.models import Plan, PlanStatus
 
     with session_scope() as session:
         for p in session.exec(select(Plan).order_by(Plan.year)).all():
-            click.echo(f"{p.year}  {p.key}  hạn {p.deadline.strftime('%d/%m/%Y')}")
+            state = "đã ban hành" if p.status == PlanStatus.published else "bản nháp"
+            click.echo(f"{p.year}  {p.key}  hạn {p.deadline.strftime('%d/%m/%Y')}  {state}")
+
+
+@plans_cli.command("rollover")
+@click.option("--from", "from_year", type=int, required=True, help="Năm của kế hoạch gốc, ví dụ 2025.")
+@click.option("--to", "to_year", type=int, required=True, help="Năm của kế hoạch mới, ví dụ 2026.")
+@click.option("--publish", is_flag=True, help="Ban hành ngay (mặc định: bản nháp để chỉnh sửa).")
+def rollover_cmd(from_year: int, to_year: int, publish: bool) -> None:
+    """Create next year's plan from a previous one: targets, tasks and units copied,
+    due dates moved by the years between (29/2 -> 28/2)."""
+    from campaigns.measure.models import PlanTarget, PlanTask
+    from campaigns.measure.plans import PlanError, ensure_default_plans, rollover
+
+    try:
+        with session_scope() as session:
+            ensure_default_plans(session)
+            plan = rollover(session, from_year, to_year, publish=publish)
+            targets = len(session.exec(select(PlanTarget.id).where(PlanTarget.plan_id == plan.id)).all())
+            tasks = len(session.exec(select(PlanTask.id).where(PlanTask.plan_id == plan.id)).all())
+            key = plan.key
+    except PlanError as exc:
+        raise click.ClickException("\n".join(exc.errors)) from None
+    state = "đã ban hành" if publish else "bản nháp, ban hành bằng: flask --app app plans publish --year " + str(to_year)
+    click.echo(f"Đã tạo kế hoạch {key} năm {to_year} từ năm {from_year}: {targets} chỉ tiêu, "
+               f"{tasks} nhiệm vụ ({state}).")
+
+
+@plans_cli.command("publish")
+@click.option("--year", type=int, required=True, help="Năm của kế hoạch bản nháp.")
+def publish_cmd(year: int) -> None:
+    """Publish a draft plan: from now on it feeds dashboards, reminders and reports."""
+    from campaigns.measure.models import PlanStatus
+    from campaigns.measure.plans import plan_for_year, publish
+
+    with session_scope() as session:
+        plan = plan_for_year(session, year, drafts=True)
+        if plan is None:
+            raise click.ClickException(f"Không có kế hoạch năm {year}.")
+        if plan.status == PlanStatus.published:
+            raise click.ClickException(f"Kế hoạch năm {year} ({plan.key}) đã được ban hành.")
+        publish(session, plan)
+        key = plan.key
+    click.echo(f"Đã ban hành kế hoạch {key} năm {year}.")
 
 
 @feedback_cli.command("purge")

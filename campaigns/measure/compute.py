@@ -17,7 +17,15 @@ Metrics of measured targets (all percentages):
 ``feedback_handled``
     share of feedback recorded as handled by the responsible unit.
 
-Entered targets: the mean of the latest figure of each unit in scope.
+Outside publications (:class:`OutsidePublication`: what a unit published
+outside Lan Tỏa) count for ``units_published`` (portal, press, social) and
+``grassroots_broadcast`` (broadcast); results say how many units were covered
+through Lan Tỏa and how many only outside it.
+
+Entered targets use the latest figure of each unit in scope (as of its date):
+``counts`` targets give sum of numerators / sum of denominators; ``percent``
+targets give the mean weighted by the plan's unit weights (never a plain mean).
+A target is met only when every unit that owes it has reported.
 """
 
 from __future__ import annotations
@@ -29,9 +37,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlmodel import Session, select
 
 from campaigns.measure.models import (
+    EntryMode,
     Feedback,
     FeedbackStatus,
     KpiValue,
+    OutsidePublication,
     Plan,
     PlanTarget,
     PlanTask,
@@ -43,10 +53,35 @@ from campaigns.measure.plans import resolve_units
 from campaigns.models import Kit, KitDownload, LinkScan
 from core.models import OrgUnit
 from core.timeutil import LOCAL_TZ, utcnow
+from core.units import successor_map, units_valid_on
 from scheduler.models import ChannelAccount, Delivery
 from scheduler.states import Status
 
 LOUDSPEAKER = "loudspeaker"
+
+#: metric -> kinds of outside publications that count for it
+OUTSIDE_METRICS = {
+    "units_published": ("portal", "press", "social"),
+    "grassroots_broadcast": ("broadcast",),
+}
+
+#: what each measured metric counts (shown next to the figure)
+METRIC_BASIS = {
+    "units_published": "Đếm đơn vị (kể cả đơn vị cấp dưới) có bài đăng, tin nhắn đã gửi qua Lan Tỏa "
+                       "hoặc bài đăng ngoài Lan Tỏa (cổng, báo chí, mạng xã hội) đơn vị đã ghi nhận.",
+    "grassroots_broadcast": "Đếm xã có buổi phát thanh đã xác nhận qua Lan Tỏa hoặc buổi phát ngoài "
+                            "Lan Tỏa đã ghi nhận.",
+    "satisfaction": "Tỷ lệ phiếu ý kiến người dân chấm mức 4–5 trên 5 (phiếu gửi qua Lan Tỏa).",
+    "feedback_handled": "Tỷ lệ ý kiến người dân đã được ghi nhận là đã tiếp thu, xử lý.",
+}
+
+
+def fmt_num(value: float | None) -> str:
+    """1234.5 -> "1.234,5" (Vietnamese digits grouping and decimal comma)."""
+    if value is None:
+        return "—"
+    text = f"{value:,.1f}".rstrip("0").rstrip(".")
+    return text.replace(",", " ").replace(".", ",").replace(" ", ".")
 
 
 def year_bounds(year: int) -> tuple[datetime, datetime]:
@@ -76,21 +111,40 @@ class Activity:
     kit_downloads: list[tuple[int, datetime]] = field(default_factory=list)
     #: (unit_id | None, service, satisfaction, created_at, handled_at | None)
     feedback: list[tuple[int | None, str, int, datetime, datetime | None]] = field(default_factory=list)
-    #: target_id -> [(unit_id, value, as_of, entered_at)]
-    figures: dict[int, list[tuple[int, float, date, datetime]]] = field(default_factory=dict)
+    #: target_id -> [(unit_id, value, as_of, entered_at, numerator, denominator)]
+    figures: dict[int, list[tuple]] = field(default_factory=dict)
+    #: (unit_id, kind, published_at) of outside publications
+    outside: list[tuple[int, str, datetime]] = field(default_factory=list)
+
+    #: old unit id -> its successors (a reorganisation): what happened in the old unit
+    #: counts for them too
+    successors: dict[int, list[int]] = field(default_factory=dict)
 
     def ancestors_and_self(self, unit_id: int) -> list[int]:
-        out, cur, seen = [], unit_id, set()
-        while cur is not None and cur not in seen:
+        """The unit, its parents and (after a reorganisation) its successors and theirs."""
+        out: list[int] = []
+        seen: set[int] = set()
+        stack = [unit_id]
+        while stack:
+            cur = stack.pop()
+            if cur is None or cur in seen:
+                continue
             seen.add(cur)
             out.append(cur)
-            cur = self.parent.get(cur)
+            parent = self.parent.get(cur)
+            if parent is not None:
+                stack.append(parent)
+            stack.extend(self.successors.get(cur, []))
         return out
 
     def subtree(self, unit_id: int) -> set[int]:
+        """The unit, everything below it and the units it succeeded (with theirs)."""
         children: dict[int | None, list[int]] = defaultdict(list)
         for uid, p in self.parent.items():
             children[p].append(uid)
+        for old, news in self.successors.items():
+            for new in news:
+                children[new].append(old)
         out, stack = set(), [unit_id]
         while stack:
             uid = stack.pop()
@@ -106,12 +160,18 @@ class Activity:
             out.update(self.ancestors_and_self(uid))
         return out
 
-    def first_event(self, metric: str) -> dict[int, datetime]:
-        """unit -> time of the first event in its subtree (computed once per metric)."""
+    def first_event(self, metric: str, source: str | None = None) -> dict[int, datetime]:
+        """unit -> time of the first event in its subtree (computed once per metric and
+        source: None = any, "lantoa" = through Lan Tỏa, "outside" = recorded outside it)."""
         cache = self.__dict__.setdefault("_first", {})
-        if metric not in cache:
-            events = (((u, at) for u, _c, at in self.sent) if metric == "units_published"
-                      else iter(self.confirmed))
+        if (metric, source) not in cache:
+            events: list = []
+            if source in (None, "lantoa"):
+                events += ([(u, at) for u, _c, at in self.sent] if metric == "units_published"
+                           else list(self.confirmed))
+            if source in (None, "outside"):
+                kinds = OUTSIDE_METRICS.get(metric, ())
+                events += [(u, at) for u, k, at in self.outside if k in kinds]
             earliest: dict[int, datetime] = {}
             for uid, at in events:
                 if uid not in earliest or at < earliest[uid]:
@@ -121,8 +181,8 @@ class Activity:
                 for anc in self.ancestors_and_self(uid):
                     if anc not in first or at < first[anc]:
                         first[anc] = at
-            cache[metric] = first
-        return cache[metric]
+            cache[(metric, source)] = first
+        return cache[(metric, source)]
 
 
 def load_activity(session: Session, year: int) -> Activity:
@@ -130,6 +190,8 @@ def load_activity(session: Session, year: int) -> Activity:
     units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
     by_code = {u.code: u.id for u in units.values()}
     act = Activity(year=year, units=units, parent={u.id: u.parent_id for u in units.values()})
+    for old, news in successor_map(session).items():
+        act.successors[old] = [new for new, _day in news]
     in_year_sent = (Delivery.status == Status.sent) & (
         ((Delivery.sent_at >= start) & (Delivery.sent_at < end))  # type: ignore[operator]
         | (Delivery.sent_at.is_(None) & (Delivery.updated_at >= start) & (Delivery.updated_at < end)))  # type: ignore[union-attr,operator]
@@ -172,12 +234,24 @@ def load_activity(session: Session, year: int) -> Activity:
     ).all():
         handled = handled_at if status == FeedbackStatus.handled else None
         act.feedback.append((unit_id, service, score, created_at, handled))
-    for target_id, unit_id, value, as_of, entered_at in session.exec(
-        select(KpiValue.target_id, KpiValue.unit_id, KpiValue.value, KpiValue.as_of, KpiValue.entered_at)
+    for target_id, unit_id, value, as_of, entered_at, num, den in session.exec(
+        select(KpiValue.target_id, KpiValue.unit_id, KpiValue.value, KpiValue.as_of, KpiValue.entered_at,
+               KpiValue.numerator, KpiValue.denominator)
         .where(KpiValue.year == year)
     ).all():
-        act.figures.setdefault(target_id, []).append((unit_id, value, as_of, entered_at))
+        act.figures.setdefault(target_id, []).append((unit_id, value, as_of, entered_at, num, den))
+    for unit_id, kind, day in session.exec(
+        select(OutsidePublication.unit_id, OutsidePublication.kind, OutsidePublication.published_on)
+        .where(OutsidePublication.published_on >= date(year, 1, 1),
+               OutsidePublication.published_on <= date(year, 12, 31))
+    ).all():
+        act.outside.append((unit_id, kind, local_start(day)))
     return act
+
+
+def local_start(day: date) -> datetime:
+    """The start of a local calendar day, in UTC."""
+    return datetime.combine(day, time(0), tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
 @dataclass
@@ -186,17 +260,45 @@ class TargetResult:
     value: float | None
     #: e.g. "12/15 đơn vị", "40 phiếu"
     detail: str
-    numerator: int = 0
-    denominator: int = 0
+    numerator: float = 0
+    denominator: float = 0
     trend: list[tuple[int, float | None]] = field(default_factory=list)
+    #: entered targets: units that reported / units that owe the figure (None: measured)
+    reported: int | None = None
+    owed: int | None = None
+    #: measured targets with outside publications: units covered through Lan Tỏa / only outside it
+    via_lantoa: int | None = None
+    via_outside: int | None = None
+    #: what the figure counts
+    basis: str = ""
+    #: multi-year targets: [(year, expected on the straight path, actual or None)]
+    path: list[tuple[int, float, float | None]] = field(default_factory=list)
 
     @property
     def goal(self) -> float:
         return self.target.goal
 
     @property
+    def complete(self) -> bool:
+        """Every unit that owes the figure has reported (always true for measured targets)."""
+        return self.owed is None or (self.reported or 0) >= self.owed
+
+    @property
+    def coverage(self) -> str:
+        """ "9/12 đơn vị đã báo cáo" for entered targets, else ""."""
+        return "" if self.owed is None else f"{self.reported}/{self.owed} đơn vị đã báo cáo"
+
+    @property
     def met(self) -> bool:
-        return self.value is not None and self.value >= self.target.goal
+        return self.value is not None and self.complete and self.value >= self.target.goal
+
+    @property
+    def verdict(self) -> str:
+        if self.value is None:
+            return "Chưa có số liệu"
+        if not self.complete:
+            return "Chưa đủ số liệu"
+        return "Đạt" if self.met else "Chưa đạt"
 
     @property
     def progress(self) -> float:
@@ -214,41 +316,88 @@ def scope_of(act: Activity, unit_id: int | None) -> set[int] | None:
     return None if unit_id is None else act.subtree(unit_id)
 
 
+def latest_figures(act: Activity, target: PlanTarget, scope: set[int] | None,
+                   cutoff: datetime) -> dict[int, tuple]:
+    """unit -> its latest figure (unit_id, value, as_of, entered_at, numerator, denominator) on ``cutoff``."""
+    cutoff_day = cutoff.astimezone(LOCAL_TZ).date()
+    latest: dict[int, tuple] = {}
+    for row in act.figures.get(target.id, []):
+        unit_id, _value, as_of, entered_at = row[:4]
+        if scope is not None and unit_id not in scope:
+            continue
+        if as_of > cutoff_day:  # the figure describes the situation on its as_of date
+            continue
+        key = (as_of, entered_at or datetime.min.replace(tzinfo=UTC))
+        if unit_id not in latest or key >= (latest[unit_id][2], latest[unit_id][3] or datetime.min.replace(tzinfo=UTC)):
+            latest[unit_id] = row
+    return latest
+
+
 def evaluate_target(act: Activity, target: PlanTarget, responsible: list[int], scope: set[int] | None,
-                    cutoff: datetime) -> TargetResult:
-    """The target's value from the activity up to ``cutoff`` within ``scope`` (None = all)."""
+                    cutoff: datetime, weights: dict[int, float] | None = None) -> TargetResult:
+    """The target's value from the activity up to ``cutoff`` within ``scope`` (None = all).
+
+    ``weights`` (unit id -> weight) weigh the units of a percent-only entered target."""
     expected = [u for u in responsible if scope is None or u in scope]
     if target.kind == TargetKind.measured:
         metric = target.metric
+        basis = METRIC_BASIS.get(metric or "", "")
         if metric in ("units_published", "grassroots_broadcast"):
             first = act.first_event(metric)
-            num = sum(1 for u in expected if u in first and first[u] <= cutoff)
-            return TargetResult(target, _pct(num, len(expected)), f"{num}/{len(expected)} đơn vị", num, len(expected))
+            done = [u for u in expected if u in first and first[u] <= cutoff]
+            num = len(done)
+            lantoa = act.first_event(metric, "lantoa")
+            via = sum(1 for u in done if u in lantoa and lantoa[u] <= cutoff)
+            detail = f"{num}/{len(expected)} đơn vị"
+            if num:
+                detail += f" ({via} qua Lan Tỏa, {num - via} chỉ ngoài Lan Tỏa)"
+            return TargetResult(target, _pct(num, len(expected)), detail, num, len(expected),
+                                via_lantoa=via, via_outside=num - via, basis=basis)
         services = set((target.options or {}).get("services") or [])
         forms = [f for f in act.feedback if f[3] <= cutoff and (scope is None or f[0] in scope)
                  and (not services or f[1] in services)]
         if metric == "satisfaction":
             num = sum(1 for f in forms if f[2] >= 4)
-            return TargetResult(target, _pct(num, len(forms)), f"{num}/{len(forms)} phiếu hài lòng", num, len(forms))
+            return TargetResult(target, _pct(num, len(forms)), f"{num}/{len(forms)} phiếu hài lòng", num,
+                                len(forms), basis=basis)
         if metric == "feedback_handled":
             num = sum(1 for f in forms if f[4] is not None and f[4] <= cutoff)
-            return TargetResult(target, _pct(num, len(forms)), f"{num}/{len(forms)} ý kiến đã xử lý", num, len(forms))
+            return TargetResult(target, _pct(num, len(forms)), f"{num}/{len(forms)} ý kiến đã xử lý", num,
+                                len(forms), basis=basis)
         return TargetResult(target, None, "chỉ số không xác định")
-    cutoff_day = cutoff.astimezone(LOCAL_TZ).date()
-    latest: dict[int, tuple[date, datetime, float]] = {}
-    for unit_id, value, as_of, entered_at in act.figures.get(target.id, []):
-        if scope is not None and unit_id not in scope:
-            continue
-        if as_of > cutoff_day:  # the figure describes the situation on its as_of date
-            continue
-        key = (as_of, entered_at or datetime.min.replace(tzinfo=UTC), value)
-        if unit_id not in latest or key[:2] >= latest[unit_id][:2]:
-            latest[unit_id] = key
-    if not latest:
-        return TargetResult(target, None, f"0/{len(expected)} đơn vị đã nhập", 0, len(expected))
-    mean = round(sum(v for _a, _e, v in latest.values()) / len(latest), 1)
-    entered = sum(1 for u in expected if u in latest)
-    return TargetResult(target, mean, f"{entered}/{len(expected)} đơn vị đã nhập", entered, len(expected))
+    latest = latest_figures(act, target, scope, cutoff)
+    reported = sum(1 for u in expected if u in latest)
+    owed = len(expected)
+    coverage = f"{reported}/{owed} đơn vị đã báo cáo"
+    opts = target.options or {}
+    if target.entry == EntryMode.counts:
+        basis = f"{opts.get('numerator', '')} / {opts.get('denominator', '')}".strip(" /")
+        rows = [r for r in latest.values() if r[4] is not None and r[5]]
+        num = sum(r[4] for r in rows)
+        den = sum(r[5] for r in rows)
+        value = round(100.0 * num / den, 1) if den else None
+        detail = coverage + (f"; {fmt_num(num)}/{fmt_num(den)}" if den else "")
+        return TargetResult(target, value, detail, num, den, reported=reported, owed=owed, basis=basis)
+    weights = weights or {}
+    weighed = [(weights[u], r[1]) for u, r in latest.items() if weights.get(u)]
+    total = sum(w for w, _v in weighed)
+    value = round(sum(w * v for w, v in weighed) / total, 1) if total else None
+    unweighted = len(latest) - len(weighed)
+    detail = coverage + ("; bình quân theo trọng số của kế hoạch" if weighed else "")
+    if unweighted:
+        detail += f"; {unweighted} đơn vị thiếu trọng số, không tính"
+    return TargetResult(target, value, detail, reported, owed, reported=reported, owed=owed,
+                        basis="Tỷ lệ do đơn vị nhập, bình quân theo trọng số đơn vị trong kế hoạch")
+
+
+def expected_on_path(target: PlanTarget, year: int) -> float | None:
+    """The value a multi-year target should reach in ``year`` on the straight line from
+    its baseline to its goal (None without a baseline)."""
+    if target.baseline is None or target.baseline_year is None or target.due_year <= target.baseline_year:
+        return None
+    share = (year - target.baseline_year) / (target.due_year - target.baseline_year)
+    share = max(0.0, min(1.0, share))
+    return round(target.baseline + (target.goal - target.baseline) * share, 1)
 
 
 def trend_months(year: int, now: datetime | None = None) -> list[int]:
@@ -261,17 +410,37 @@ def trend_months(year: int, now: datetime | None = None) -> list[int]:
     return list(range(1, local.month + 1))
 
 
+def plan_day(plan: Plan, now: datetime | None = None) -> date:
+    """The day whose units owe the plan: today within the plan's year, else its last day
+    (or first, for a year still to come)."""
+    today = local_today(now)
+    return max(date(plan.year, 1, 1), min(today, date(plan.year, 12, 31)))
+
+
+def plan_units(session: Session, plan: Plan, now: datetime | None = None) -> list[OrgUnit]:
+    """Units that exist on :func:`plan_day` (units ended by a reorganisation owe nothing
+    after it; their successors do, and the old units' activity counts for them)."""
+    return units_valid_on(session, plan_day(plan, now))
+
+
+def unit_weights(plan: Plan, units: list[OrgUnit]) -> dict[int, float]:
+    codes = plan.weights or {}
+    return {u.id: float(codes[u.code]) for u in units if u.code in codes}
+
+
 def evaluate_plan(session: Session, plan: Plan, *, unit_id: int | None = None, now: datetime | None = None,
                   with_trend: bool = True, activity: Activity | None = None,
-                  target_ids: set[int] | None = None) -> list[TargetResult]:
+                  target_ids: set[int] | None = None, with_path: bool = False) -> list[TargetResult]:
     """Every target of the plan (or those in ``target_ids``), its value now and
-    (optionally) month by month."""
+    (optionally) month by month and, for multi-year targets, year by year on its path."""
     now = now or utcnow()
     act = activity or load_activity(session, plan.year)
     _start, end = year_bounds(plan.year)
     cutoff = min(now, end - timedelta(microseconds=1))
     scope = scope_of(act, unit_id)
-    units = list(act.units.values())
+    day = plan_day(plan, now)
+    units = [u for u in act.units.values() if u.valid_on(day)]
+    weights = unit_weights(plan, units)
     targets = session.exec(select(PlanTarget).where(PlanTarget.plan_id == plan.id)
                            .order_by(PlanTarget.position, PlanTarget.id)).all()
     out = []
@@ -279,12 +448,139 @@ def evaluate_plan(session: Session, plan: Plan, *, unit_id: int | None = None, n
         if target_ids is not None and target.id not in target_ids:
             continue
         responsible = [u.id for u in resolve_units(session, target.responsible, units)]
-        result = evaluate_target(act, target, responsible, scope, cutoff)
+        result = evaluate_target(act, target, responsible, scope, cutoff, weights)
         if with_trend:
             result.trend = [(m, evaluate_target(act, target, responsible, scope,
-                                                min(cutoff, month_end(plan.year, m))).value)
+                                                min(cutoff, month_end(plan.year, m)), weights).value)
                             for m in trend_months(plan.year, now)]
         out.append(result)
+    if with_path:
+        add_paths(session, plan, out, unit_id=unit_id, now=now, current=act)
+    return out
+
+
+def add_paths(session: Session, plan: Plan, results: list[TargetResult], *, unit_id: int | None,
+              now: datetime, current: Activity) -> None:
+    """For targets with a baseline: each year from the baseline to the due year, the value
+    expected on the straight line and the actual value of the same target in that year's
+    published plan (None for a year without a plan or still to come)."""
+    from campaigns.measure.plans import plan_for_year
+
+    pathed = [r for r in results if expected_on_path(r.target, plan.year) is not None]
+    if not pathed:
+        return
+    this_year = now.astimezone(LOCAL_TZ).year
+    actual: dict[tuple[int, str], float | None] = {}
+    first = min(r.target.baseline_year for r in pathed)  # type: ignore[type-var]
+    last = max(r.target.due_year for r in pathed)
+    for year in range(first + 1, min(last, this_year) + 1):
+        if year == plan.year:
+            for r in results:
+                actual[(year, r.target.code)] = r.value
+            continue
+        other = plan_for_year(session, year, plan.province_code)
+        if other is None:
+            continue
+        codes = {r.target.code for r in pathed}
+        ids = set(session.exec(select(PlanTarget.id).where(PlanTarget.plan_id == other.id,
+                                                           PlanTarget.code.in_(codes))).all())  # type: ignore[attr-defined]
+        if not ids:
+            continue
+        for r in evaluate_plan(session, other, unit_id=unit_id, now=now, with_trend=False, target_ids=ids):
+            actual[(year, r.target.code)] = r.value
+    for r in pathed:
+        t = r.target
+        r.path = [(y, expected_on_path(t, y), actual.get((y, t.code)))  # type: ignore[misc]
+                  for y in range(t.baseline_year + 1, t.due_year + 1)]  # type: ignore[operator]
+
+
+# -- the rows behind a figure ----------------------------------------------------
+
+
+@dataclass
+class FigureRows:
+    """What a target's figure was computed from (the drill-down page)."""
+
+    result: TargetResult
+    #: responsible units in scope: (unit, reported/covered?, how: "qua Lan Tỏa" | "ngoài Lan Tỏa" | "")
+    units: list[tuple[OrgUnit, bool, str]] = field(default_factory=list)
+    #: entered targets: every KpiValue of the year in scope, latest first; ids of those counted
+    figures: list[KpiValue] = field(default_factory=list)
+    counted: set[int] = field(default_factory=set)
+    #: measured targets: deliveries (delivery, channel) and outside publications counted
+    deliveries: list[tuple[Delivery, str]] = field(default_factory=list)
+    outside: list[OutsidePublication] = field(default_factory=list)
+    feedback: list[Feedback] = field(default_factory=list)
+    limit: int = 500
+
+
+def figure_rows(session: Session, plan: Plan, target: PlanTarget, *, unit_id: int | None = None,
+                now: datetime | None = None, limit: int = 500) -> FigureRows:
+    now = now or utcnow()
+    act = load_activity(session, plan.year)
+    result = evaluate_plan(session, plan, unit_id=unit_id, now=now, with_trend=False, activity=act,
+                           target_ids={target.id})[0]
+    scope = scope_of(act, unit_id)
+    day = plan_day(plan, now)
+    units = [u for u in act.units.values() if u.valid_on(day)]
+    responsible = [u for u in resolve_units(session, target.responsible, units) if scope is None or u.id in scope]
+    out = FigureRows(result=result, limit=limit)
+    start, end = year_bounds(plan.year)
+    cutoff = min(now, end - timedelta(microseconds=1))
+    in_scope = (lambda uid: True) if scope is None else (lambda uid: uid in scope)
+    if target.kind == TargetKind.entered:
+        latest = latest_figures(act, target, scope, cutoff)
+        out.figures = [kv for kv in session.exec(
+            select(KpiValue).where(KpiValue.target_id == target.id, KpiValue.year == plan.year)
+            .order_by(KpiValue.as_of.desc(), KpiValue.entered_at.desc())).all()  # type: ignore[union-attr]
+            if in_scope(kv.unit_id)][:limit]
+        latest_keys = {(r[0], r[2], r[3]) for r in latest.values()}
+        out.counted = {kv.id for kv in out.figures if (kv.unit_id, kv.as_of, kv.entered_at) in latest_keys}
+        out.units = [(u, u.id in latest, "") for u in responsible]
+        return out
+    metric = target.metric
+    if metric in ("units_published", "grassroots_broadcast"):
+        lantoa = act.first_event(metric, "lantoa")
+        outside = act.first_event(metric, "outside")
+        out.units = [(u, u.id in lantoa or u.id in outside,
+                      "qua Lan Tỏa" if u.id in lantoa else ("ngoài Lan Tỏa" if u.id in outside else ""))
+                     for u in responsible]
+        covered: set[int] = set()
+        for u in responsible:
+            covered |= act.subtree(u.id)
+        query = (select(Delivery, ChannelAccount.channel)
+                 .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id))
+        if metric == "units_published":
+            query = query.where(Delivery.status == Status.sent, ChannelAccount.channel != LOUDSPEAKER,
+                                Delivery.sent_at >= start, Delivery.sent_at < end)  # type: ignore[operator]
+        else:
+            query = query.where(ChannelAccount.channel == LOUDSPEAKER,
+                                Delivery.confirmed_at >= start, Delivery.confirmed_at < end)  # type: ignore[operator]
+        for d, channel in session.exec(query.order_by(Delivery.id.desc())).all():  # type: ignore[union-attr]
+            account_unit = session.get(ChannelAccount, d.channel_account_id).unit_id
+            uid = d.unit_id or account_unit
+            if uid is None:
+                code = ((d.content or {}).get("options") or {}).get("unit_code")
+                uid = next((u.id for u in units if u.code == code), None)
+            if uid in covered:
+                out.deliveries.append((d, channel))
+                if len(out.deliveries) >= limit:
+                    break
+        kinds = OUTSIDE_METRICS.get(metric, ())
+        out.outside = list(session.exec(
+            select(OutsidePublication).where(OutsidePublication.unit_id.in_(covered or {-1}),  # type: ignore[attr-defined]
+                                             OutsidePublication.kind.in_(kinds),  # type: ignore[attr-defined]
+                                             OutsidePublication.published_on >= date(plan.year, 1, 1),
+                                             OutsidePublication.published_on <= date(plan.year, 12, 31))
+            .order_by(OutsidePublication.published_on.desc()).limit(limit)).all())  # type: ignore[attr-defined]
+        return out
+    services = set((target.options or {}).get("services") or [])
+    query = select(Feedback).where(Feedback.created_at >= start, Feedback.created_at < end)  # type: ignore[operator]
+    if services:
+        query = query.where(Feedback.service.in_(services))  # type: ignore[attr-defined]
+    if scope is not None:
+        query = query.where(Feedback.unit_id.in_(scope or {-1}))  # type: ignore[union-attr]
+    out.feedback = list(session.exec(query.order_by(Feedback.created_at.desc()).limit(limit)).all())  # type: ignore[union-attr]
     return out
 
 
@@ -308,7 +604,8 @@ def task_rows(session: Session, plan: Plan, *, unit_ids: set[int] | None = None,
               today: date | None = None) -> list[TaskRow]:
     """Each (task, responsible unit) with its status; overdue = not done past due date."""
     today = today or local_today()
-    units = list(session.exec(select(OrgUnit)).all())
+    day = max(date(plan.year, 1, 1), min(today, date(plan.year, 12, 31)))
+    units = units_valid_on(session, day)
     tasks = session.exec(select(PlanTask).where(PlanTask.plan_id == plan.id)
                          .order_by(PlanTask.position, PlanTask.id)).all()
     progress = {(p.task_id, p.unit_id): p for p in session.exec(
@@ -376,7 +673,7 @@ def unit_owes(session: Session, plan: Plan, unit: OrgUnit, *, today: date | None
     downloaded = set(session.exec(select(KitDownload.kit_id)).all())
     kits = [k for k in session.exec(select(Kit).where(Kit.unit_id.in_(subtree), Kit.status == "ready")).all()  # type: ignore[attr-defined]
             if k.id not in downloaded]
-    units = list(session.exec(select(OrgUnit)).all())
+    units = units_valid_on(session, max(date(plan.year, 1, 1), min(today, date(plan.year, 12, 31))))
     entered = set(session.exec(select(KpiValue.target_id).where(KpiValue.unit_id == unit.id,
                                                                 KpiValue.year == plan.year)).all())
     figures = [t for t in session.exec(select(PlanTarget).where(PlanTarget.plan_id == plan.id,
@@ -388,8 +685,8 @@ def unit_owes(session: Session, plan: Plan, unit: OrgUnit, *, today: date | None
 
 
 def responsible_units(session: Session, plan: Plan) -> list[OrgUnit]:
-    """Every unit with a task or a figure to enter in the plan."""
-    units = list(session.exec(select(OrgUnit)).all())
+    """Every unit with a task or a figure to enter in the plan (units that exist today)."""
+    units = plan_units(session, plan)
     codes: list[str] = []
     for t in session.exec(select(PlanTask).where(PlanTask.plan_id == plan.id)).all():
         codes += t.responsible

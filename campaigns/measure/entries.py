@@ -19,9 +19,12 @@ from flask import current_app, has_app_context
 from sqlmodel import Session, select
 
 from campaigns.measure.models import (
+    EntryMode,
     KpiValue,
+    OutsidePublication,
     PlanTarget,
     PlanTask,
+    PublicationKind,
     ReportText,
     TargetKind,
     TaskProgress,
@@ -104,6 +107,36 @@ def _parse_value(raw, target: PlanTarget, errors: dict) -> float | None:
     return value
 
 
+def _parse_count(raw, field: str, errors: dict) -> int | None:
+    """A whole count; "1.234" and "1 234" read as 1234 (Vietnamese digit grouping)."""
+    text = str(raw if raw is not None else "").strip().replace(" ", "").replace(".", "").replace(",", "")
+    if not text:
+        errors[field] = "Vui lòng nhập số đếm."
+        return None
+    if not text.isdigit():
+        errors[field] = f"'{str(raw)[:20]}' không phải là số nguyên không âm."
+        return None
+    value = int(text)
+    if value > 10**12:
+        errors[field] = "Số đếm quá lớn."
+        return None
+    return value
+
+
+def _parse_counts(data: dict, errors: dict) -> tuple[int | None, int | None, float | None]:
+    num = _parse_count(data.get("numerator"), "numerator", errors)
+    den = _parse_count(data.get("denominator"), "denominator", errors)
+    if den is not None and den == 0:
+        errors["denominator"] = "Mẫu số phải lớn hơn 0."
+        return num, None, None
+    if num is not None and den is not None and num > den:
+        errors["numerator"] = "Tử số không được lớn hơn mẫu số."
+        return num, den, None
+    if num is None or den is None:
+        return num, den, None
+    return num, den, round(100.0 * num / den, 2)
+
+
 def _parse_day(raw, year: int, today: date, errors: dict) -> date | None:
     from core.timeutil import parse_local_date
 
@@ -165,7 +198,11 @@ def enter_figure(session: Session, user: User, target: PlanTarget, unit: OrgUnit
     if target.kind != TargetKind.entered:
         raise EntryError({"target": "Chỉ tiêu này do hệ thống tự tính từ hoạt động, không nhập tay."})
     errors: dict[str, str] = {}
-    value = _parse_value(data.get("value"), target, errors)
+    numerator = denominator = None
+    if target.entry == EntryMode.counts:
+        numerator, denominator, value = _parse_counts(data, errors)
+    else:
+        value = _parse_value(data.get("value"), target, errors)
     as_of = _parse_day(data.get("as_of") or today.isoformat(), year, today, errors)
     note = unicodedata.normalize("NFC", str(data.get("note") or "")).strip()
     if len(note) > NOTE_MAX:
@@ -183,12 +220,71 @@ def enter_figure(session: Session, user: User, target: PlanTarget, unit: OrgUnit
     if file is not None:
         stored = _store_file(file, filename or "")
     kv = KpiValue(target_id=target.id, unit_id=unit.id, year=year, value=value, as_of=as_of, note=note,
+                  numerator=numerator, denominator=denominator,
                   evidence_url=url, attachment_path=stored[0], attachment_name=stored[1],
                   attachment_mime=stored[2], entered_by=user.id, entered_at=utcnow())
     session.add(kv)
     session.flush()
-    audit(session, user.id, "kpi.enter", "kpi_value", kv.id, target=target.code, unit=unit.code, value=value)
+    audit(session, user.id, "kpi.enter", "kpi_value", kv.id, target=target.code, unit=unit.code, value=value,
+          numerator=numerator, denominator=denominator)
     return kv
+
+
+def _check_url(url: str | None, field: str, errors: dict) -> None:
+    if url:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 500:
+            errors[field] = "Đường dẫn phải bắt đầu bằng http:// hoặc https:// (tối đa 500 ký tự)."
+
+
+def record_outside(session: Session, user: User, unit: OrgUnit, data: dict, file: IO[bytes] | None = None,
+                   filename: str | None = None, *, today: date) -> OutsidePublication:
+    """Record something the unit published outside Lan Tỏa (a link or a file as evidence)."""
+    check_unit_access(session, user, unit)
+    errors: dict[str, str] = {}
+    kind = str(data.get("kind") or "")
+    if kind not in PublicationKind.__members__:
+        errors["kind"] = "Chọn loại: cổng thông tin, báo chí, phát thanh/truyền hình, mạng xã hội hoặc khác."
+    title = unicodedata.normalize("NFC", str(data.get("title") or "")).strip()
+    if not title:
+        errors["title"] = "Vui lòng nhập tiêu đề bài, tin hoặc buổi phát."
+    elif len(title) > 300:
+        errors["title"] = "Tiêu đề tối đa 300 ký tự."
+    url = str(data.get("url") or "").strip() or None
+    _check_url(url, "url", errors)
+    if file is None and not url and "url" not in errors:
+        errors["url"] = "Vui lòng nhập đường dẫn hoặc đính kèm tệp minh chứng."
+    from core.timeutil import parse_local_date
+
+    day = None
+    try:
+        day = parse_local_date(str(data.get("published_on") or today.isoformat()))
+    except ValueError:
+        errors["published_on"] = "Ngày đăng phải có dạng dd/mm/yyyy hoặc YYYY-MM-DD."
+    if day is not None and day > today:
+        errors["published_on"] = "Ngày đăng không được ở tương lai."
+    campaign_id = data.get("campaign_id") or None
+    if campaign_id is not None:
+        from campaigns.models import Campaign
+
+        try:
+            campaign_id = int(campaign_id)
+        except (TypeError, ValueError):
+            campaign_id = None
+        if campaign_id is None or session.get(Campaign, campaign_id) is None:
+            errors["campaign_id"] = "Chiến dịch không có."
+    if errors:
+        raise EntryError(errors)
+    stored = (None, None, None)
+    if file is not None:
+        stored = _store_file(file, filename or "")
+    row = OutsidePublication(unit_id=unit.id, kind=kind, title=title, url=url, attachment_path=stored[0],
+                             attachment_name=stored[1], attachment_mime=stored[2], published_on=day,
+                             campaign_id=campaign_id, entered_by=user.id, entered_at=utcnow())
+    session.add(row)
+    session.flush()
+    audit(session, user.id, "outside.record", "outside_publication", row.id, unit=unit.code, kind=kind)
+    return row
 
 
 def set_task_progress(session: Session, user: User, task: PlanTask, unit: OrgUnit, status: str,

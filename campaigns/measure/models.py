@@ -25,6 +25,38 @@ class TargetKind(enum.StrEnum):
     entered = "entered"
 
 
+class PlanStatus(enum.StrEnum):
+    #: created by a roll-over, still being edited; feeds no dashboard, reminder or report
+    draft = "draft"
+    published = "published"
+
+
+class EntryMode(enum.StrEnum):
+    """How an entered target is entered."""
+
+    #: the ratio's counts (numerator / denominator); province value = sum / sum
+    counts = "counts"
+    #: a percentage only (cannot be counted); province value weighted by the plan's unit weights
+    percent = "percent"
+
+
+class PublicationKind(enum.StrEnum):
+    portal = "portal"
+    press = "press"
+    broadcast = "broadcast"
+    social = "social"
+    other = "other"
+
+
+PUBLICATION_KIND_LABELS = {
+    PublicationKind.portal: lazy_gettext("Cổng/trang thông tin điện tử"),
+    PublicationKind.press: lazy_gettext("Bài báo"),
+    PublicationKind.broadcast: lazy_gettext("Phát thanh, truyền hình, loa"),
+    PublicationKind.social: lazy_gettext("Mạng xã hội"),
+    PublicationKind.other: lazy_gettext("Khác"),
+}
+
+
 class TaskStatus(enum.StrEnum):
     not_started = "not_started"
     in_progress = "in_progress"
@@ -76,6 +108,13 @@ class Plan(SQLModel, table=True):
     remind_from: date
     source: str = Field(default="", max_length=300)
     loaded_at: datetime | None = utc_column()
+    #: draft (after a roll-over, editable) | published (feeds dashboards, reminders, reports)
+    status: str = Field(default=PlanStatus.published,
+                        sa_column=Column(String(10), nullable=False, default="published",
+                                         server_default="published"))
+    #: unit code -> weight (e.g. population) for targets entered as a percentage only
+    weights: dict = Field(default_factory=dict,
+                          sa_column=Column(JSON, nullable=False, default=dict, server_default="{}"))
 
 
 class PlanTarget(SQLModel, table=True):
@@ -99,6 +138,12 @@ class PlanTarget(SQLModel, table=True):
     #: unit codes or groups ("@departments", "@districts", "@all") that enter the figure
     responsible: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     position: int = 0
+    #: entered targets: counts (numerator/denominator, labels in options) | percent
+    entry: str = Field(default=EntryMode.percent,
+                       sa_column=Column(String(10), nullable=False, default="percent", server_default="percent"))
+    #: multi-year targets: the value at the start of the path (e.g. 2024) towards ``goal`` in ``due_year``
+    baseline: float | None = None
+    baseline_year: int | None = None
 
 
 class PlanTask(SQLModel, table=True):
@@ -144,7 +189,11 @@ class KpiValue(SQLModel, table=True):
     target_id: int = Field(foreign_key="measure_target.id", index=True)
     unit_id: int = Field(foreign_key="org_unit.id", index=True)
     year: int = Field(index=True)
+    #: the unit's percentage (for counts: 100 * numerator / denominator)
     value: float
+    #: counts targets: what was counted from 1 January to ``as_of``
+    numerator: float | None = None
+    denominator: float | None = None
     #: the date the figure refers to (not in the future)
     as_of: date
     note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
@@ -212,3 +261,25 @@ class Notice(SQLModel, table=True):
     emailed_to: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime | None = utc_column()
     read_at: datetime | None = utc_column()
+
+
+class OutsidePublication(SQLModel, table=True):
+    """Something a unit published outside Lan Tỏa (a portal post, a press article,
+    a broadcast...), with a link or a file as evidence. Counts for the measured
+    targets it matches (see ``compute.OUTSIDE_METRICS``)."""
+
+    __tablename__ = "measure_outside_publication"
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    #: portal | press | broadcast | social | other
+    kind: str = Field(max_length=12)
+    title: str = Field(max_length=300)
+    url: str | None = Field(default=None, max_length=500)
+    attachment_path: str | None = Field(default=None, max_length=500)
+    attachment_name: str | None = Field(default=None, max_length=200)
+    attachment_mime: str | None = Field(default=None, max_length=100)
+    published_on: date = Field(index=True)
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
+    entered_by: int | None = Field(default=None, foreign_key="user_account.id")
+    entered_at: datetime | None = utc_column()

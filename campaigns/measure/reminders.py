@@ -20,7 +20,7 @@ from flask import Flask, current_app, has_app_context
 from sqlmodel import Session, select
 
 from campaigns.measure.compute import Owed, responsible_units, unit_owes
-from campaigns.measure.models import Notice, Plan
+from campaigns.measure.models import Notice, Plan, PlanStatus
 from core.models import User
 from core.timeutil import utcnow
 
@@ -71,7 +71,7 @@ def send_mail(to: list[str], subject: str, text: str) -> bool:
 
 def send_reminders(session: Session, plan: Plan, today: date, *, mail: bool = True) -> list[Notice]:
     """Create today's notices (idempotent per unit and day) and e-mail them."""
-    if not in_reminder_period(plan, today):
+    if not in_reminder_period(plan, today) or plan.status != PlanStatus.published:
         return []
     out = []
     for unit in responsible_units(session, plan):
@@ -102,7 +102,9 @@ def _job(app: Flask, payload: dict, progress) -> dict:
 
     today = date.fromisoformat(payload["day"])
     with app.app_context(), session_scope(app) as session:
-        plan = session.exec(select(Plan).where(Plan.year == int(payload["year"]))).first()
+        from campaigns.measure.plans import plan_for_year
+
+        plan = plan_for_year(session, int(payload["year"]))
         sent = send_reminders(session, plan, today) if plan else []
         return {"notices": len(sent)}
 

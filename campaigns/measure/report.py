@@ -110,9 +110,8 @@ def fmt_value(value: float | None) -> str:
 
 
 def verdict(r: TargetResult) -> str:
-    if r.value is None:
-        return "Chưa có số liệu"
-    return "Đạt" if r.met else "Chưa đạt"
+    """Đạt only when every unit that owes the figure reported ("Chưa đủ số liệu" otherwise)."""
+    return r.verdict
 
 
 def _chart(data: ReportData, scale: float = 2.0) -> bytes:

@@ -8,7 +8,7 @@ Public endpoints (no login): ``feedback_form``, ``feedback_thanks``,
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import date, datetime
 
 from flask import (
     Blueprint,
@@ -30,13 +30,17 @@ from campaigns.measure import compute, entries, plans
 from campaigns.measure import feedback as fbk
 from campaigns.measure.models import (
     FEEDBACK_STATUS_LABELS,
+    PUBLICATION_KIND_LABELS,
     TASK_STATUS_LABELS,
     Feedback,
     KpiValue,
     Notice,
+    OutsidePublication,
     Plan,
+    PlanStatus,
     PlanTarget,
     PlanTask,
+    PublicationKind,
     TargetKind,
 )
 from campaigns.models import Campaign, LinkScan
@@ -75,35 +79,46 @@ def _link_limit() -> str:
 @bp.app_context_processor
 def _labels():
     return {"task_status_labels": TASK_STATUS_LABELS, "feedback_status_labels": FEEDBACK_STATUS_LABELS,
-            "feedback_services": fbk.SERVICES, "satisfaction_labels": fbk.SATISFACTION_LABELS}
+            "feedback_services": fbk.SERVICES, "satisfaction_labels": fbk.SATISFACTION_LABELS,
+            "publication_kind_labels": PUBLICATION_KIND_LABELS}
 
 
 # -- helpers ------------------------------------------------------------------------
 
 
+def this_year() -> int:
+    return utcnow().astimezone(LOCAL_TZ).year
+
+
 def current_plan(year: int | None = None) -> Plan | None:
-    """The plan for ``year``; default: this year's, else the latest one before it."""
+    """The published plan for ``year`` (default: the current year in Vietnam)."""
     session = get_session()
     if not session.exec(select(Plan.id)).first():
         plans.ensure_default_plans(session)
         session.commit()
-    if year is not None:
-        return plans.plan_for_year(session, year)
-    this_year = utcnow().astimezone(LOCAL_TZ).year
-    years = plans.plan_years(session)
-    past = [y for y in years if y <= this_year]
-    chosen = past[-1] if past else (years[0] if years else None)
-    return plans.plan_for_year(session, chosen) if chosen else None
+    return plans.plan_for_year(session, year if year is not None else this_year())
 
 
 def _year_arg() -> int | None:
+    """The ``year`` asked for; anything that is not a year means the current year."""
     raw = request.args.get("year") or request.form.get("year")
     if raw in (None, ""):
         return None
     try:
-        return int(raw)
+        year = int(raw)
     except ValueError:
-        abort(404)
+        return None
+    return year if 2000 <= year <= 2100 else None
+
+
+def _no_plan(year: int | None = None):
+    """The page for a year without a published plan: says so and (admin) offers to create it."""
+    session = get_session()
+    year = year if year is not None else (_year_arg() or this_year())
+    draft = plans.plan_for_year(session, year, drafts=True)
+    source = plans.rollover_source(session, year)
+    return render_template("measure/no_plan.html", year=year, draft=draft, source=source,
+                           years=plans.plan_years(session)), 200
 
 
 def _plan_or_404(year: int | None = None) -> Plan:
@@ -166,9 +181,9 @@ def dashboard():
     plan = current_plan(_year_arg())
     unit = _filter_unit()
     if plan is None:
-        return render_template("measure/no_plan.html"), 404 if request.args.get("year") else 200
+        return _no_plan()
     _queue_reminders(plan)
-    results = compute.evaluate_plan(session, plan, unit_id=unit.id if unit else None)
+    results = compute.evaluate_plan(session, plan, unit_id=unit.id if unit else None, with_path=True)
     scope = subtree_ids(session, unit.id) if unit else None
     rows = compute.task_rows(session, plan, unit_ids=scope)
     summary = compute.unit_task_summary(rows)
@@ -184,7 +199,9 @@ def export_xlsx():
     from campaigns.measure.export import dashboard_xlsx
 
     session = get_session()
-    plan = _plan_or_404()
+    plan = current_plan(_year_arg())
+    if plan is None:
+        return _no_plan()
     unit = _filter_unit()
     if actor().role == Role.unit_officer and unit is None:
         unit = _unit_or_404(session.get(OrgUnit, actor().unit_id).code)
@@ -224,7 +241,7 @@ def unit_view(code: str):
     unit = _unit_or_404(code)
     plan = current_plan(_year_arg())
     if plan is None:
-        return render_template("measure/no_plan.html")
+        return _no_plan()
     _queue_reminders(plan)
     owed = compute.unit_owes(session, plan, unit)
     results = compute.evaluate_plan(session, plan, unit_id=unit.id, with_trend=False)
@@ -238,10 +255,86 @@ def unit_view(code: str):
     can_edit = user.role == Role.admin or user.unit_id == unit.id
     entered_targets = [t for t in targets.values() if t.kind == TargetKind.entered]
     entered_targets.sort(key=lambda t: t.position)
+    outside = session.exec(select(OutsidePublication).where(
+        OutsidePublication.unit_id == unit.id,
+        OutsidePublication.published_on >= date(plan.year, 1, 1),
+        OutsidePublication.published_on <= date(plan.year, 12, 31))
+        .order_by(OutsidePublication.published_on.desc()).limit(50)).all()  # type: ignore[attr-defined]
     return render_template("measure/unit.html", plan=plan, unit=unit, owed=owed, results=results, rows=rows,
                            figures=figures, targets=targets, notices=notices, can_edit=can_edit,
                            entered_targets=entered_targets, today=compute.local_today(),
-                           years=plans.plan_years(session))
+                           years=plans.plan_years(session), outside=outside,
+                           outside_form=_outside_form(plan), outside_errors={},
+                           publication_kinds=list(PublicationKind))
+
+
+def _outside_form(plan: Plan) -> dict:
+    today = compute.local_today()
+    day = today if plan.year == today.year else date(plan.year, 12, 31) if plan.year < today.year else today
+    return {"kind": "portal", "title": "", "url": "", "published_on": day.isoformat()}
+
+
+@bp.route("/measure/units/<code>/outside", methods=["POST"])
+@role_required(*ALL_ROLES)
+def outside_record(code: str):
+    """Record a publication made outside Lan Tỏa (the short form on the unit page)."""
+    session = get_session()
+    unit = _unit_or_404(code)
+    try:
+        entries.check_unit_access(session, actor(), unit)
+    except entries.EntryError as exc:
+        abort(exc.status)
+    year = _year_arg() or this_year()
+    form = {k: request.form.get(k, "") for k in ("kind", "title", "url", "published_on")}
+    upload = request.files.get("attachment")
+    has_file = upload is not None and upload.filename
+    try:
+        row = entries.record_outside(session, actor(), unit, form, upload.stream if has_file else None,
+                                     upload.filename if has_file else None, today=compute.local_today())
+    except entries.EntryError as exc:
+        session.rollback()
+        for message in exc.fields.values():
+            flash(message, "error")
+        return redirect(url_for("measure.unit_view", code=unit.code, year=year, _anchor="outside")), 303
+    session.commit()
+    flash(_("Đã ghi nhận: %(title)s (ngoài Lan Tỏa).", title=row.title), "success")
+    return redirect(url_for("measure.unit_view", code=unit.code, year=row.published_on.year, _anchor="outside"))
+
+
+@bp.route("/measure/outside/<int:row_id>/file")
+@role_required(*ALL_ROLES)
+def outside_file(row_id: int):
+    session = get_session()
+    row = session.get(OutsidePublication, row_id)
+    if row is None or not row.attachment_path:
+        abort(404)
+    visible = visible_unit_ids(session, actor())
+    if visible is not None and row.unit_id not in visible:
+        abort(404)
+    return send_download(row.attachment_path, mimetype=row.attachment_mime,
+                         download_name=row.attachment_name or "minh-chung")
+
+
+@bp.route("/measure/targets/<int:target_id>/rows")
+@role_required(*ALL_ROLES)
+def target_rows(target_id: int):
+    """The rows a target's figure was computed from (figures, deliveries, outside records, feedback)."""
+    session = get_session()
+    target = session.get(PlanTarget, target_id)
+    if target is None:
+        abort(404)
+    plan = session.get(Plan, target.plan_id)
+    if plan.status != PlanStatus.published and actor().role != Role.admin:
+        abort(404)
+    unit = _filter_unit()
+    if actor().role == Role.unit_officer and unit is None:
+        unit = session.get(OrgUnit, actor().unit_id) if actor().unit_id else None
+        if unit is None:
+            abort(404)
+    data = compute.figure_rows(session, plan, target, unit_id=unit.id if unit else None)
+    names = {u.id: u for u in session.exec(select(OrgUnit)).all()}
+    return render_template("measure/target_rows.html", plan=plan, target=target, unit=unit, data=data,
+                           r=data.result, names=names)
 
 
 @bp.route("/measure/units/<code>/figures/<int:target_id>", methods=["GET", "POST"])
@@ -253,8 +346,11 @@ def enter_figure(code: str, target_id: int):
     if target is None:
         abort(404)
     plan = session.get(Plan, target.plan_id)
+    if plan.status != PlanStatus.published:  # a draft plan takes no figures
+        abort(404)
     errors: dict[str, str] = {}
-    form = {"value": "", "as_of": compute.local_today().isoformat(), "note": "", "evidence_url": ""}
+    form = {"value": "", "numerator": "", "denominator": "", "as_of": compute.local_today().isoformat(),
+            "note": "", "evidence_url": ""}
     if plan.year < compute.local_today().year:
         form["as_of"] = f"{plan.year}-12-31"
     try:
@@ -306,6 +402,8 @@ def task_progress(code: str, task_id: int):
     if task is None:
         abort(404)
     plan = session.get(Plan, task.plan_id)
+    if plan.status != PlanStatus.published:
+        abort(404)
     try:
         entries.set_task_progress(session, actor(), task, unit, request.form.get("status", ""),
                                   request.form.get("note", ""))
@@ -408,7 +506,11 @@ def report_edit():
     from campaigns.measure.report import DEFAULT_TEXT
 
     session = get_session()
-    plan = _plan_or_404()
+    plan = current_plan(_year_arg())
+    if plan is None:
+        if request.method == "POST" and actor().role == Role.communicator:
+            abort(403)  # only Sở KH&CN's communicators edit a report, and there is no plan to tell
+        return _no_plan()
     unit = _report_unit_and_check(plan)
     user = actor()
     if unit is None:
@@ -440,7 +542,9 @@ def report_download():
     from campaigns.measure.report import yearly_report
 
     session = get_session()
-    plan = _plan_or_404()
+    plan = current_plan(_year_arg())
+    if plan is None:
+        return _no_plan()
     unit = _report_unit_and_check(plan)
     fmt = request.args.get("format", "docx")
     if fmt not in ("docx", "pdf"):
@@ -477,11 +581,107 @@ def plans_admin():
                 session.commit()
                 flash(_("Đã nạp kế hoạch %(key)s.", key=plan.key), "success")
                 return redirect(url_for("measure.plans_admin"))
+    return _plans_page(errors)
+
+
+def _plans_page(errors: list[str], status: int | None = None):
+    session = get_session()
     all_plans = session.exec(select(Plan).order_by(Plan.year.desc(), Plan.key)).all()  # type: ignore[union-attr]
     targets = {p.id: session.exec(select(PlanTarget).where(PlanTarget.plan_id == p.id)
                                   .order_by(PlanTarget.position)).all() for p in all_plans}
-    return render_template("measure/plans.html", plans=all_plans, targets=targets, errors=errors), (
-        422 if errors else 200)
+    tasks = {p.id: session.exec(select(PlanTask).where(PlanTask.plan_id == p.id)
+                                .order_by(PlanTask.position)).all() for p in all_plans}
+    years = plans.plan_years(session, drafts=True)
+    # the roll-over offered: this year if it has no plan yet, else the year after the latest
+    next_year = this_year() if this_year() not in years else (max(years) + 1)
+    source = plans.rollover_source(session, next_year)
+    return render_template("measure/plans.html", plans=all_plans, targets=targets, tasks=tasks, errors=errors,
+                           next_year=next_year, source=source), (status or (422 if errors else 200))
+
+
+@bp.route("/measure/plans/rollover", methods=["POST"])
+@role_required()
+def plans_rollover():
+    """Create a year's plan from a previous one (a draft to edit and publish)."""
+    session = get_session()
+    try:
+        from_year, to_year = int(request.form.get("from_year", "")), int(request.form.get("to_year", ""))
+    except ValueError:
+        return _plans_page([_("Năm không hợp lệ.")])
+    try:
+        plan = plans.rollover(session, from_year, to_year)
+    except plans.PlanError as exc:
+        session.rollback()
+        return _plans_page(exc.errors)
+    audit(session, actor().id, "plan.rollover", "plan", plan.id, key=plan.key, source_year=from_year)
+    session.commit()
+    flash(_("Đã tạo bản nháp kế hoạch năm %(year)s từ năm %(source)s. Rà soát chỉ tiêu, nhiệm vụ rồi bấm "
+            "“Ban hành”.", year=to_year, source=from_year), "success")
+    return redirect(url_for("measure.plans_admin", _anchor=f"plan-{plan.id}"))
+
+
+@bp.route("/measure/plans/<int:plan_id>/publish", methods=["POST"])
+@role_required()
+def plan_publish(plan_id: int):
+    session = get_session()
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        abort(404)
+    if plan.status == PlanStatus.published:
+        flash(_("Kế hoạch năm %(year)s đã được ban hành.", year=plan.year), "error")
+        return redirect(url_for("measure.plans_admin")), 303
+    other = plans.plan_for_year(session, plan.year, plan.province_code)
+    if other is not None and other.id != plan.id:
+        flash(_("Năm %(year)s đã có kế hoạch ban hành.", year=plan.year), "error")
+        return redirect(url_for("measure.plans_admin")), 303
+    plans.publish(session, plan)
+    audit(session, actor().id, "plan.publish", "plan", plan.id, key=plan.key)
+    session.commit()
+    flash(_("Đã ban hành kế hoạch năm %(year)s.", year=plan.year), "success")
+    return redirect(url_for("measure.dashboard", year=plan.year))
+
+
+@bp.route("/measure/tasks/<int:task_id>", methods=["POST"])
+@role_required()
+def task_edit(task_id: int):
+    """Edit a task's title, due date and responsible units (admin)."""
+    import unicodedata
+
+    from core.timeutil import parse_local_date
+
+    session = get_session()
+    task = session.get(PlanTask, task_id)
+    if task is None:
+        abort(404)
+    title = unicodedata.normalize("NFC", request.form.get("title", "")).strip()
+    codes = [unicodedata.normalize("NFC", c).strip() for c in request.form.get("responsible", "").split(",")]
+    codes = [c for c in codes if c]
+    errors = []
+    if not title or len(title) > 2000:
+        errors.append(_("Nội dung nhiệm vụ %(code)s không được trống (tối đa 2000 ký tự).", code=task.code))
+    try:
+        due = parse_local_date(request.form.get("due", ""))
+    except ValueError:
+        due = None
+        errors.append(_("Hạn của nhiệm vụ %(code)s phải có dạng dd/mm/yyyy.", code=task.code))
+    known = set(session.exec(select(OrgUnit.code)).all())
+    unknown = [c for c in codes if (c.startswith("@") and c not in plans.GROUPS)
+               or (not c.startswith("@") and c not in known)]
+    if not codes:
+        errors.append(_("Nhiệm vụ %(code)s cần ít nhất một đơn vị thực hiện.", code=task.code))
+    elif unknown:
+        errors.append(_("Không có đơn vị hoặc nhóm: %(codes)s.", codes=", ".join(unknown)))
+    if errors:
+        for e in errors:
+            flash(e, "error")
+        return redirect(url_for("measure.plans_admin", _anchor=f"task-{task.id}")), 303
+    before = {"title": task.title, "due": task.due.isoformat(), "responsible": list(task.responsible)}
+    task.title, task.due, task.responsible = title, due, codes
+    session.add(task)
+    audit(session, actor().id, "task.edit", "task", task.id, before=before)
+    session.commit()
+    flash(_("Đã cập nhật nhiệm vụ %(code)s.", code=task.code), "success")
+    return redirect(url_for("measure.plans_admin", _anchor=f"task-{task.id}"))
 
 
 @bp.route("/measure/targets/<int:target_id>", methods=["POST"])
@@ -616,7 +816,9 @@ def init_app(app: Flask) -> None:
 
     @app.template_filter("pct")
     def _pct(value):
-        return "—" if value is None else f"{value:g}%"
+        from core.formatting import fmt_number
+
+        return "—" if value is None else f"{fmt_number(value, None)}%"
 
     @app.template_filter("localtime")
     def _localtime(value: datetime | None):
