@@ -110,3 +110,24 @@ def test_campaigns_with_the_same_title_are_told_apart(app):
     options = re.findall(r"<option value=\"(\d+)\"[^>]*>(Tháng cao điểm[^<]*)</option>", client.get("/sms/compose").text)
     texts = {int(k): v for k, v in options}
     assert texts[ids[0]] != texts[ids[1]] and "01/03/2026" in texts[ids[0]]
+
+
+def test_kit_build_choice_tells_same_titles_apart(app):
+    from datetime import date
+
+    from campaigns.models import Campaign, CampaignUnit
+    from core.models import OrgUnit
+    from tests.helpers import seed_units
+
+    seed_units(app)
+    with app.app_context(), session_scope(app) as s:
+        province = s.exec(select(OrgUnit).where(OrgUnit.code == "soc-trang")).one()
+        for start, end in ((date(2026, 3, 1), date(2026, 3, 31)), (date(2026, 9, 1), date(2026, 9, 30))):
+            c = Campaign(title="Tháng cao điểm", starts_on=start, ends_on=end, status="approved")
+            s.add(c)
+            s.flush()
+            s.add(CampaignUnit(campaign_id=c.id, unit_id=province.id))
+    client = app.test_client()
+    login(client, make_user(app, "communicator"))
+    options = re.findall(r"<option value=\"\d+\"[^>]*>(Tháng cao điểm[^<]*)</option>", client.get("/kits/").text)
+    assert len(options) == 2 and options[0] != options[1], options
