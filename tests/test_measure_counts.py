@@ -101,7 +101,7 @@ def test_counts_through_the_form_and_the_docx_report(app, world):
         for row in table.rows:
             cells = [c.text for c in row.cells]
             rows.setdefault(cells[0], cells)
-    assert rows["T10"][3] == "61.7%" and rows["T10"][4] == "Chưa đủ số liệu"
+    assert rows["T10"][3] == "61,7%" and rows["T10"][4] == "Chưa đủ số liệu"
     assert rows["T10"][5].startswith("1/12 đơn vị đã báo cáo")
 
 

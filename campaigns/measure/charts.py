@@ -72,9 +72,9 @@ def trend_png(title: str, points: list[tuple[int, float | None]], goal: float, *
         d.line([(x, gy), (min(x + 8 * scale, left + pw), gy)], fill=GOAL, width=max(1, int(2 * scale)))
         x += 14 * scale
     if goal >= 85:  # near the top: label under the line, clear of the title
-        d.text((left + pw, gy + int(3 * scale)), f"Mục tiêu {goal:g}%", font=f, fill=GOAL, anchor="ra")
+        d.text((left + pw, gy + int(3 * scale)), f"Mục tiêu {_vn(goal)}%", font=f, fill=GOAL, anchor="ra")
     else:
-        d.text((left + pw, gy - int(3 * scale)), f"Mục tiêu {goal:g}%", font=f, fill=GOAL, anchor="rd")
+        d.text((left + pw, gy - int(3 * scale)), f"Mục tiêu {_vn(goal)}%", font=f, fill=GOAL, anchor="rd")
     pts = [(x_of(m), y_of(v)) for m, v in points if v is not None]
     if len(pts) > 1:
         d.line(pts, fill=BRAND, width=max(2, int(3 * scale)), joint="curve")
@@ -110,10 +110,15 @@ def targets_png(rows: list[tuple[str, float | None, float]], *, width: int = 900
         if value is not None:
             xe = x0 + (x1 - x0) * max(0.0, min(100.0, value)) / 100
             d.rectangle([x0, y, xe, y + bar_h], fill=OK if value >= goal else BRAND)
-            d.text((x1 + int(6 * scale), y + bar_h / 2), f"{value:g}%", font=f, fill=INK, anchor="lm")
+            d.text((x1 + int(6 * scale), y + bar_h / 2), f"{_vn(value)}%", font=f, fill=INK, anchor="lm")
         else:
             d.text((x1 + int(6 * scale), y + bar_h / 2), "—", font=f, fill=MUTED, anchor="lm")
         gx = x0 + (x1 - x0) * max(0.0, min(100.0, goal)) / 100
         d.line([(gx, y - 3), (gx, y + bar_h + 3)], fill=GOAL, width=max(2, int(2 * scale)))
         y += bar_h + gap
     return _png(img)
+
+
+def _vn(value: float) -> str:
+    """62.7 -> "62,7" (charts are Vietnamese: decimal comma)."""
+    return f"{value:g}".replace(".", ",")

@@ -20,6 +20,7 @@ from campaigns.measure.compute import (
     TargetResult,
     TaskRow,
     evaluate_plan,
+    fmt_num,
     local_today,
     task_rows,
     unit_task_summary,
@@ -106,7 +107,8 @@ def build_report(session: Session, plan: Plan, unit: OrgUnit | None = None, *,
 
 
 def fmt_value(value: float | None) -> str:
-    return "—" if value is None else f"{value:g}%"
+    """64.5 -> "64,5%" (the report is Vietnamese: decimal comma)."""
+    return "—" if value is None else f"{fmt_num(value)}%"
 
 
 def verdict(r: TargetResult) -> str:
@@ -223,7 +225,7 @@ def to_docx(data: ReportData) -> bytes:
 
     heading("II. KẾT QUẢ THỰC HIỆN CÁC CHỈ TIÊU")
     table(["Mã", "Chỉ tiêu", "Mục tiêu", "Kết quả", "Đánh giá", "Cơ sở số liệu"],
-          [[r.target.code, r.target.title, f"{r.goal:g}% ({r.target.due_year})", fmt_value(r.value),
+          [[r.target.code, r.target.title, f"{fmt_value(r.goal)} ({r.target.due_year})", fmt_value(r.value),
             verdict(r), r.detail] for r in data.results], [1.2, 6.5, 2.0, 1.8, 2.0, 2.5])
     para(doc, "")
     doc.add_picture(io.BytesIO(_chart(data)), width=Cm(16))
@@ -344,7 +346,7 @@ def to_pdf(data: ReportData) -> bytes:
                 r.note] for r in own], [1.3, 6, 2, 2.2, 3])
     heading("II. KẾT QUẢ THỰC HIỆN CÁC CHỈ TIÊU")
     table(["Mã", "Chỉ tiêu", "Mục tiêu", "Kết quả", "Đánh giá", "Cơ sở số liệu"],
-          [[r.target.code, r.target.title, f"{r.goal:g}% ({r.target.due_year})", fmt_value(r.value),
+          [[r.target.code, r.target.title, f"{fmt_value(r.goal)} ({r.target.due_year})", fmt_value(r.value),
             verdict(r), r.detail] for r in data.results], [1.2, 6, 1.8, 1.6, 1.8, 2.4])
     pdf.ln(3)
     pdf.image(io.BytesIO(_chart(data)), w=width)
