@@ -394,6 +394,17 @@ def _fmt_seconds(seconds: float) -> str:
         return f"{seconds:.1f}".replace(".", ",") + " giây"
 
 
+def _unit_name_in_preview(session: Session, markup: str, code: str) -> str:
+    import html
+
+    from core.models import OrgUnit
+
+    unit = session.exec(select(OrgUnit).where(OrgUnit.code == code)).first()
+    if unit is None:
+        return markup
+    return markup.replace(f": {html.escape(code)}</div>", f": {html.escape(unit.name)}</div>", 1)
+
+
 def preview(session: Session, campaign: Campaign, draft: Draft, account: ChannelAccount, choice: Choice,
             asset_url) -> dict:
     """What the account's audience will see or hear: ``html`` (adapter preview, escaped) and,
@@ -439,6 +450,8 @@ def preview(session: Session, campaign: Campaign, draft: Draft, account: Channel
     try:
         adapter = cls(dict(account.config), {})
         out["html"] = adapter.preview(message)
+        if account.channel == "loudspeaker":  # the unit's name, not its code
+            out["html"] = _unit_name_in_preview(session, out["html"], adapter.unit_code(message))
     except Exception:  # noqa: BLE001 - an account whose config is broken is reported on its page
         out["html"] = None
         out["broken"] = True

@@ -166,6 +166,7 @@ def test_previews_side_by_side_keep_every_field(app, client, world):
     assert "preview-facebook" in r.text and "preview-zalo" in r.text and "preview-cover" in r.text
     assert "phần tin" in r.text and "Không dấu" in r.text
     assert "Thời lượng ước tính" in r.text and "giây" in r.text
+    assert '<div class="preview-unit">Đơn vị phát: Xã Lạc Hòa</div>' in r.text  # a name, not a code
     assert "mười tháng mười" in r.text or "mùng mười" in r.text or "ngày mười" in r.text  # spoken form of 10/10
     assert "Tiêu đề riêng cho Zalo" in r.text and "Digital day" in r.text
     frag = client.post(url, data=data, headers={"X-Requested-With": "composer"})
