@@ -35,6 +35,15 @@ OUTCOME_LABELS = {
     "unknown": lazy_gettext("Không rõ kết quả"),
 }
 
+#: campaigns.models.Asset.kind
+ASSET_KIND_LABELS = {
+    "image": lazy_gettext("Ảnh"),
+    "pdf": lazy_gettext("PDF để in"),
+    "video": "Video",
+    "audio": lazy_gettext("Âm thanh"),
+    "document": lazy_gettext("Tài liệu"),
+}
+
 #: scheduler BackgroundJob.status
 JOB_STATE_LABELS = {
     "pending": lazy_gettext("Chờ chạy"),
@@ -56,6 +65,38 @@ def account_channel_label(channel: str | None) -> str:
 
 def outcome_label(outcome: str | None) -> str:
     return str(OUTCOME_LABELS.get(outcome, outcome or ""))
+
+
+def asset_kind_label(kind: str | None) -> str:
+    return str(ASSET_KIND_LABELS.get(kind, kind or ""))
+
+
+def media_template_title(name: str | None) -> str:
+    """A media template's title (``social-portrait`` -> its spec's title)."""
+    if not name:
+        return ""
+    try:
+        import media_templates as mt
+
+        return mt.get_template(name).title or name
+    except Exception:  # noqa: BLE001 - a removed template still lists its files
+        return name
+
+
+def campaign_title(campaign_id: int | None) -> str:
+    """A campaign's title where a page only has its id (cached per request)."""
+    if not campaign_id:
+        return ""
+    from flask import g
+
+    from campaigns.models import Campaign
+    from core.db import get_session
+
+    cache = g.setdefault("_campaign_titles", {})
+    if campaign_id not in cache:
+        row = get_session().get(Campaign, campaign_id)
+        cache[campaign_id] = row.title if row else ""
+    return cache[campaign_id]
 
 
 def job_state_label(status: str | None) -> str:
@@ -107,6 +148,9 @@ def user_error(text: str | None) -> str:
 
 def init_app(app) -> None:
     app.jinja_env.filters["user_error"] = user_error
+    app.jinja_env.filters["asset_kind"] = asset_kind_label
+    app.jinja_env.filters["media_template"] = media_template_title
+    app.jinja_env.filters["campaign_title"] = campaign_title
     app.jinja_env.filters["account_channel"] = account_channel_label
     app.jinja_env.filters["outcome"] = outcome_label
     app.jinja_env.filters["job_state"] = job_state_label

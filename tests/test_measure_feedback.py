@@ -171,7 +171,7 @@ def test_public_summary_aggregates_without_personal_data(app, client, world):
         client.post("/y-kien", data={"service": service, "satisfaction": str(score), "name": "Bí Mật",
                                      "contact": "0900000000", "consent": "1", "comment": "riêng tư"})
     html = client.get("/y-kien/tong-hop").get_data(as_text=True)
-    assert 'id="total">3<' in html and 'id="satisfied">66.7%<' in html
+    assert 'id="total">3<' in html and 'id="satisfied">66,7%<' in html
     assert "Bí Mật" not in html and "0900000000" not in html and "riêng tư" not in html
     body = client.get("/api/v1/feedback/summary", headers=headers(app, "reviewer")).get_json()
     assert body["total"] == 3 and body["distribution"]["5"] == 1
