@@ -62,11 +62,12 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from flask_babel import lazy_gettext
 
-    from core import db, formonce, web
+    from core import db, formonce, hardening, web
     from core.auth import bp as auth_bp
     from core.extensions import babel, csrf, limiter, login_manager
 
     db.init_app(app)
+    hardening.init_app(app)  # before any route: the bounded <int:...> converter
     web.init_app(app)
     formonce.init_app(app)
     csrf.init_app(app)

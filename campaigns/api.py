@@ -22,6 +22,7 @@ from core.db import get_session
 from core.extensions import csrf
 from core.models import OrgUnit, Role, User, audit
 from core.timeutil import parse_iso_datetime, utcnow
+from core.validate import INT32_MAX
 from core.web import api_error
 from scheduler import service as ss
 from scheduler.models import ChannelAccount, Delivery, DeliveryAttempt
@@ -92,19 +93,19 @@ def body() -> dict:
 
 
 def page_args() -> tuple[int, int]:
+    from core.validate import bounded_int
+
     errors = {}
     try:
-        limit = int(request.args.get("limit", 100))
-    except ValueError:
-        errors["limit"] = "Phải là số nguyên."
+        limit = bounded_int(request.args.get("limit", 100), lo=-INT32_MAX, label="limit")
+    except ValueError as exc:
+        errors["limit"] = str(exc)
         limit = 100
     try:
-        offset = int(request.args.get("offset", 0))
-    except ValueError:
-        errors["offset"] = "Phải là số nguyên."
+        offset = bounded_int(request.args.get("offset", 0), lo=0, label="offset")
+    except ValueError as exc:
+        errors["offset"] = str(exc)
         offset = 0
-    if offset < 0:
-        errors["offset"] = "Không được âm."
     if errors:
         raise ApiError(422, None, errors)
     return max(1, min(limit, 1000)), offset
@@ -122,10 +123,12 @@ def int_arg(name: str) -> int | None:
     raw = request.args.get(name)
     if raw in (None, ""):
         return None
+    from core.validate import bounded_int
+
     try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(422, None, {name: "Phải là số nguyên."}) from None
+        return bounded_int(raw, lo=-INT32_MAX, label=name)
+    except ValueError as exc:
+        raise ApiError(422, None, {name: str(exc)}) from None
 
 
 # -- campaigns -----------------------------------------------------------------

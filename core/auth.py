@@ -34,6 +34,7 @@ from core.models import ApiToken, Role, User, audit
 from core.security import hash_token, verify_password
 from core.timeutil import utcnow
 from core.units import subtree_ids
+from core.validate import has_controls
 
 bp = Blueprint("auth", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/core")
@@ -43,12 +44,19 @@ PROVINCE_WIDE = {Role.admin, Role.communicator, Role.reviewer}
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
+def _load_user(session_id: str) -> User | None:
+    """``id:version`` from the session; a revoked version (logout, new password,
+    new role) no longer loads the user."""
     try:
-        user = get_session().get(User, int(user_id))
+        user_id, version = (int(x) for x in str(session_id).split(":", 1))
+        if not 0 < user_id < 2**31:
+            return None
+        user = get_session().get(User, user_id)
     except (TypeError, ValueError):
         return None
-    return user if user is not None and user.active else None
+    if user is None or not user.active or (user.session_version or 0) != version:
+        return None
+    return user
 
 
 def user_from_bearer(session: Session) -> User | None:
@@ -64,10 +72,35 @@ def user_from_bearer(session: Session) -> User | None:
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         return None
-    row.last_used_at = utcnow()
-    session.add(row)
-    session.commit()
+    _touch_token(session, row)
     return user
+
+
+#: A token's ``last_used_at`` is written at most this often (seconds): a read
+#: request must not write, or hold a write lock, every time it is made.
+TOKEN_TOUCH_SECONDS = 60
+
+
+def _touch_token(session: Session, row: ApiToken) -> None:
+    from sqlalchemy import update
+    from sqlalchemy.exc import OperationalError
+
+    now = utcnow()
+    if row.last_used_at is not None and (now - row.last_used_at).total_seconds() < TOKEN_TOUCH_SECONDS:
+        return
+    try:
+        conn = session.connection()
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # do not wait behind a long writer for a bookkeeping field
+            conn.exec_driver_sql("PRAGMA busy_timeout=200")
+        try:
+            session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA busy_timeout=30000")
+        session.commit()
+    except OperationalError:  # the database is busy (e.g. a long import on SQLite): skip, try next time
+        session.rollback()
 
 
 def actor() -> User | None:
@@ -125,6 +158,8 @@ class LoginForm(FlaskForm):
 def _safe_next(target: str | None) -> str | None:
     if not target:
         return None
+    if has_controls(target, multiline=False) or "\\" in target:
+        return None
     parsed = urlparse(target)
     if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
         return None
@@ -157,6 +192,13 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    user = actor()
+    if user is not None:  # every copy of this session's cookie stops working too
+        db = get_session()
+        user.revoke_sessions()
+        db.add(user)
+        audit(db, user.id, "logout", "user", user.id)
+        db.commit()
     logout_user()
     return redirect(url_for("auth.login"))
 

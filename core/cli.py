@@ -89,6 +89,56 @@ def users_create(email: str, role: str, unit_code: str | None, name: str, passwo
         click.echo(f"Mật khẩu: {password}")
 
 
+def _user(session, email: str) -> User:
+    user = session.exec(select(User).where(User.email == email.strip().lower())).first()
+    if user is None:
+        raise click.UsageError(f"Không có người dùng {email}.")
+    return user
+
+
+@users_cli.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="read the new password from standard input")
+def users_set_password(email: str, password_stdin: bool) -> None:
+    """Set a new password; the user's open sessions end."""
+    from core.security import generate_password
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else generate_password()
+    if len(password) < 8:
+        raise click.UsageError("Mật khẩu phải có ít nhất 8 ký tự.")
+    with session_scope() as session:
+        user = _user(session, email)
+        user.password_hash = hash_password(password)
+        user.revoke_sessions()
+        session.add(user)
+        audit(session, None, "user.password", "user", user.id, via="cli")
+    click.echo(f"Đã đổi mật khẩu của {user.email}; các phiên đăng nhập cũ đã kết thúc.")
+    if not password_stdin:
+        click.echo(f"Mật khẩu: {password}")
+
+
+@users_cli.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice([r.value for r in Role]))
+@click.option("--unit", "unit_code", default=None, help="unit code, e.g. xa-lac-hoa")
+def users_set_role(email: str, role: str, unit_code: str | None) -> None:
+    """Change a user's role (and unit); the user's open sessions end."""
+    with session_scope() as session:
+        user = _user(session, email)
+        if unit_code:
+            unit = session.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).first()
+            if unit is None:
+                raise click.UsageError(f"Không có đơn vị mã '{unit_code}'.")
+            user.unit_id = unit.id
+        if role in (Role.unit_officer, Role.telecom_partner) and user.unit_id is None:
+            raise click.UsageError("Vai trò này cần --unit.")
+        user.role = Role(role)
+        user.revoke_sessions()
+        session.add(user)
+        audit(session, None, "user.role", "user", user.id, role=role, via="cli")
+    click.echo(f"Đã đổi vai trò của {email} thành {role}; các phiên đăng nhập cũ đã kết thúc.")
+
+
 @tokens_cli.command("create")
 @click.argument("email")
 @click.option("--name", default="cli")

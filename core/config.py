@@ -30,6 +30,8 @@ DEFAULTS = {
     "SEND_THREADS": "16",
     "MAX_UPLOAD_MB": "50",
     "LOGIN_RATE_LIMIT": "10 per minute",
+    #: "1" behind a TLS reverse proxy (nginx): trust one hop of X-Forwarded-For/-Proto/-Host
+    "BEHIND_PROXY": "",
 }
 
 

@@ -134,6 +134,12 @@ class User(SQLModel, table=True):
     active: bool = True
     locale: str = Field(default="vi", max_length=5)
     created_at: datetime | None = utc_column()
+    #: part of every web session's id: logout, a password change and a role change
+    #: increase it, so a session cookie copied before stops working (``revoke_sessions``)
+    session_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+    def revoke_sessions(self) -> None:
+        self.session_version = (self.session_version or 0) + 1
 
     # Flask-Login protocol
     @property
@@ -149,7 +155,7 @@ class User(SQLModel, table=True):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        return f"{self.id}:{self.session_version or 0}"
 
 
 class ApiToken(SQLModel, table=True):

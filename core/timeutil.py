@@ -46,7 +46,12 @@ def parse_iso_datetime(text: str) -> datetime:
     if not isinstance(text, str) or not text.strip():
         raise ValueError("empty")
     value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return as_utc(value)
+    if not 1970 <= value.year <= 2200:  # also keeps the offset arithmetic in range
+        raise ValueError("year out of range")
+    try:
+        return as_utc(value)
+    except OverflowError:
+        raise ValueError("out of range") from None
 
 
 def parse_local_date(text: str) -> date:

@@ -92,15 +92,15 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         status = exc.code or 500
+        # keep the headers the exception carries (405: Allow; 429: Retry-After; 401: WWW-Authenticate)
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         if _wants_json():
-            desc = None
-            if status == 400 and getattr(exc, "description", None) and "CSRF" not in str(exc.description):
-                desc = None
-            return api_error(status, desc)
+            body, code = api_error(status)
+            return body, code, headers
         message = _(ERROR_MESSAGES[status]) if status in ERROR_MESSAGES else str(exc.description)
         if status == 400 and "CSRF" in str(exc.description):
             message = _("Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ. Vui lòng tải lại trang.")
-        return render_template("core/error.html", status=status, message=message), status
+        return render_template("core/error.html", status=status, message=message), status, headers
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception):

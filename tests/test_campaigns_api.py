@@ -88,7 +88,7 @@ def test_limit_is_clamped_and_validated(app, comm):
     units = client.get("/api/v1/units?limit=2", headers=comm).json
     assert len(units["items"]) == 2 and units["total"] > 20
     item = units["items"][0]
-    assert set(item) == {"code", "name", "kind", "parent"}
+    assert set(item) == {"code", "name", "kind", "parent", "valid_from", "valid_to"}
 
 
 def _webhook_account(client, h):

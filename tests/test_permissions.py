@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from sqlmodel import select
+from werkzeug.routing import IntegerConverter
 
 from core.db import session_scope
 from tests.helpers import api_headers, login, make_user
@@ -154,7 +155,7 @@ def _path(rule, ids) -> str:
             values[arg] = "tx-vinh-chau"
         else:
             conv = rule._converters.get(arg)
-            values[arg] = 1 if conv is not None and type(conv).__name__ == "IntegerConverter" else "x"
+            values[arg] = 1 if isinstance(conv, IntegerConverter) else "x"
     path = rule.rule
     for k, v in values.items():
         path = path.replace(f"<{k}>", str(v))

@@ -44,7 +44,7 @@ from campaigns.kits import broadcasts as bc
 from campaigns.kits.models import KitVersion
 from campaigns.kits.scripts import ScriptSettings, render_for_unit
 from campaigns.kits.zipsafe import safe_part, write_zip
-from campaigns.models import Campaign, CampaignUnit, ContentItem, Kit
+from campaigns.models import Campaign, ContentItem, Kit
 from core.config import LOOPBACK_BASE_URL, is_public_url
 from core.models import OrgUnit, audit
 from core.tabular import append_row
@@ -55,8 +55,8 @@ log = logging.getLogger(__name__)
 logging.getLogger("fontTools").setLevel(logging.WARNING)  # PDF font subsetting is chatty at INFO
 
 BUILDER_VERSION = "2"  # 2: print headline/message/points, rotating schedule
-KIT_KINDS = ("district", "commune")
-EXPLICIT_KINDS = ("district", "commune", "department", "press")
+KIT_KINDS = ("district", "commune", "ward", "special_zone")
+EXPLICIT_KINDS = ("district", "commune", "ward", "special_zone", "department", "press")
 PRINT_DIR = "1. Ấn phẩm in"
 RADIO_DIR = "2. Truyền thanh"
 SCHEDULE_NAME = "3. Lịch phát thanh.xlsx"
@@ -121,22 +121,28 @@ def public_url_warning(base_url: str) -> str:
 # -- which units -----------------------------------------------------------------------
 
 
-def kit_units(session: Session, campaign_id: int) -> list[OrgUnit]:
-    """The units that get a kit for this campaign (see the module docstring)."""
+def kit_units(session: Session, campaign_id: int, day=None) -> list[OrgUnit]:
+    """The units that get a kit for this campaign (see the module docstring), as they
+    are on ``day`` (default: today, or the campaign's last day if it is over)."""
+    from campaigns.service import campaign_scope_ids
+
     units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
-    scope = session.exec(
-        select(CampaignUnit.unit_id).where(CampaignUnit.campaign_id == campaign_id)
-    ).all()
+    campaign = session.get(Campaign, campaign_id)
+    # units that exist on the day the kit is for: today, or the campaign's last day
+    if day is None:
+        today = utcnow().astimezone(LOCAL_TZ).date()
+        day = min(today, campaign.ends_on) if campaign is not None else today
     chosen: set[int] = set()
-    for uid in scope:
+    for uid in campaign_scope_ids(session, campaign_id):  # with successors after a reorganisation
         unit = units.get(uid)
         if unit is None:
             continue
         if unit.kind in EXPLICIT_KINDS:
             chosen.add(uid)
-        chosen |= {d for d in subtree_ids(session, uid) if units[d].kind in KIT_KINDS}
-    order = {"district": 0, "commune": 1, "department": 2, "press": 3}
-    return sorted((units[i] for i in chosen), key=lambda u: (order.get(u.kind, 9), u.code))
+        chosen |= {d for d in subtree_ids(session, uid, history=False) if units[d].kind in KIT_KINDS}
+    order = {"district": 0, "commune": 1, "ward": 1, "special_zone": 1, "department": 2, "press": 3}
+    return sorted((units[i] for i in chosen if units[i].valid_on(day)),
+                  key=lambda u: (order.get(u.kind, 9), u.code))
 
 
 def tracked_link(base_url: str, campaign_id: int, unit_code: str) -> str:
