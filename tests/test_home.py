@@ -186,3 +186,45 @@ def test_favicon_is_served_and_linked(app, client):
 
     assert icon.size == (64, 64)
     assert icon.convert("RGBA").tobytes() == draw(64).tobytes()
+
+
+@pytest.mark.browser
+def test_home_pages_fit_a_phone(tmp_path):
+    """Every role's start page, with lists filled (demo world, a campaign sent back with a
+    long comment and one resubmitted with changes), is no wider than a 390 px screen."""
+    from tests import demo_world
+    from tests.browser import chromium, serve
+    from tests.conftest import make_app
+    from tests.helpers import PASSWORD
+
+    app = make_app(f"sqlite:///{tmp_path / 'p.db'}", tmp_path, WTF_CSRF_ENABLED=False)
+    demo_world.build(app, tmp_path)
+    comm, rev = app.test_client(), app.test_client()
+    login(comm, demo_world.ROLE_USERS["communicator"][1])
+    login(rev, demo_world.ROLE_USERS["reviewer"][1])
+    back, twice = _campaign(app, "Chiến dịch trả lại " + "rất dài " * 8), _campaign(app, "Chiến dịch gửi lại")
+    comm.post(f"/campaigns/{back}/transition/in_review")
+    rev.post(f"/campaigns/{back}/transition/draft", data={"comment": "Khẩu_hiệu_quá_dài_" * 12})
+    comm.post(f"/campaigns/{twice}/transition/in_review")
+    rev.post(f"/campaigns/{twice}/transition/draft", data={"comment": "Sửa"})
+    from campaigns.models import ContentItem
+
+    with app.app_context(), session_scope(app) as s:  # changed between the two submissions
+        s.add(ContentItem(campaign_id=twice, title="Bài mới " + "rất dài " * 10, channel="facebook",
+                          body="Nội_dung_không_có_khoảng_trắng_" * 10, planned_at=datetime(2026, 5, 1, tzinfo=UTC)))
+    comm.post(f"/campaigns/{twice}/transition/in_review")
+    with serve(app) as base, chromium(viewport={"width": 390, "height": 844}) as ctx:
+        for role, (_unit, email) in demo_world.ROLE_USERS.items():
+            page = ctx.new_page()
+            page.goto(f"{base}/login")
+            page.get_by_label("Email").fill(email)
+            page.get_by_label("Mật khẩu").fill(PASSWORD)
+            page.get_by_role("button", name="Đăng nhập").click()
+            page.wait_for_load_state()
+            page.goto(f"{base}/")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, (role, width)
+            if role == "reviewer":  # the side-by-side table is there and fits (it scrolls inside its box)
+                assert page.locator(f"#review-{twice} table.diff").count() == 1
+            page.get_by_role("button", name="Đăng xuất").click()
+            page.close()
