@@ -203,3 +203,22 @@ def test_rows_behind_an_entered_figure_are_listed_and_scoped(app, world):
     page = district.get(f"/measure/targets/{t10}/rows").get_data(as_text=True)
     assert page.count('<tr data-id="') == 1 and "Huyện Kế Sách" not in page  # own subtree only
     assert district.get(f"/measure/targets/{t10}/rows?unit=ke-sach").status_code == 404
+
+
+def test_outside_publications_api_is_scoped_and_counts(app, client, world):
+    from tests.measure_helpers import headers
+
+    year = world["year"]
+    body = {"kind": "press", "title": "Bài báo về DVCTT", "url": "https://baosoctrang.example/dvctt"}
+    r = client.post("/api/v1/outside-publications", json=body, headers=headers(app, "district"))
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["unit"] == "tx-vinh-chau" and r.get_json()["source"] == "outside"
+    r = client.post("/api/v1/outside-publications", json={**body, "kind": "tv"}, headers=headers(app, "district"))
+    assert r.status_code == 422 and "kind" in r.get_json()["error"]["fields"]
+    r = client.post("/api/v1/outside-publications", json={**body, "unit": "ke-sach"},
+                    headers=headers(app, "district"))
+    assert r.status_code == 404
+    assert results_by_code(app, year)["T03"].via_outside == 1
+    own = client.get(f"/api/v1/outside-publications?year={year}", headers=headers(app, "district")).get_json()
+    other = client.get(f"/api/v1/outside-publications?year={year}", headers=headers(app, "other_district")).get_json()
+    assert own["total"] == 1 and other["total"] == 0

@@ -50,6 +50,8 @@ ACCESS = {
     ("measure_api.figures_list", "GET"): "STAFF",
     ("measure_api.figures_create", "POST"): "STAFF",
     ("measure_api.tasks_list", "GET"): "STAFF",
+    ("measure_api.outside_list", "GET"): "STAFF",
+    ("measure_api.outside_create", "POST"): "STAFF",
     ("measure_api.task_progress", "PUT"): "STAFF",
     ("measure_api.unit_owed", "GET"): "STAFF",
     ("measure_api.feedback_list", "GET"): "STAFF",

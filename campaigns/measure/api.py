@@ -17,7 +17,14 @@ from campaigns import service as cs
 from campaigns.api import ApiError, api_blueprint, body, int_arg, me, paged, roles
 from campaigns.measure import compute, entries, plans
 from campaigns.measure import feedback as fbk
-from campaigns.measure.models import Feedback, KpiValue, Plan, PlanTarget, PlanTask
+from campaigns.measure.models import (
+    Feedback,
+    KpiValue,
+    OutsidePublication,
+    Plan,
+    PlanTarget,
+    PlanTask,
+)
 from campaigns.models import Campaign
 from core.auth import visible_unit_ids
 from core.db import get_session
@@ -276,6 +283,61 @@ def unit_owed(code: str):
         "figures": [t.code for t in owed.figures]})
 
 
+def outside_json(row: OutsidePublication) -> dict:
+    unit = get_session().get(OrgUnit, row.unit_id)
+    return {"id": row.id, "unit": unit.code if unit else None, "kind": row.kind, "title": row.title,
+            "url": row.url, "attachment": row.attachment_name, "published_on": row.published_on.isoformat(),
+            "campaign_id": row.campaign_id, "source": "outside", "entered_by": row.entered_by,
+            "entered_at": row.entered_at.isoformat() if row.entered_at else None}
+
+
+@bp.get("/outside-publications")
+@roles(*VIEWERS)
+def outside_list():
+    """What units published outside Lan Tỏa (the caller's units), newest first."""
+    from datetime import date
+
+    session = get_session()
+    query = select(OutsidePublication).order_by(OutsidePublication.published_on.desc(),  # type: ignore[attr-defined]
+                                                OutsidePublication.id.desc())  # type: ignore[union-attr]
+    visible = visible_unit_ids(session, me())
+    if visible is not None:
+        query = query.where(OutsidePublication.unit_id.in_(visible or [-1]))  # type: ignore[attr-defined]
+    year = int_arg("year")
+    if year is not None:
+        query = query.where(OutsidePublication.published_on >= date(year, 1, 1),
+                            OutsidePublication.published_on <= date(year, 12, 31))
+    unit = _unit(request.args.get("unit"))
+    if unit is not None:
+        query = query.where(OutsidePublication.unit_id == unit.id)
+    kind = request.args.get("kind")
+    if kind:
+        query = query.where(OutsidePublication.kind == kind)
+    return paged(query, outside_json)
+
+
+@bp.post("/outside-publications")
+@roles(*VIEWERS)
+def outside_create():
+    """JSON {unit?, kind, title, url?, published_on?, campaign_id?} or multipart with a file ``attachment``."""
+    session = get_session()
+    if request.mimetype == "multipart/form-data":
+        data = request.form.to_dict()
+        upload = request.files.get("attachment")
+    else:
+        data = body()
+        upload = None
+    unit = _unit(data.get("unit")) if data.get("unit") else (
+        session.get(OrgUnit, me().unit_id) if me().unit_id else None)
+    if unit is None:
+        raise ApiError(422, None, {"unit": "Cần mã đơn vị."})
+    has_file = upload is not None and upload.filename
+    row = entries.record_outside(session, me(), unit, data, upload.stream if has_file else None,
+                                 upload.filename if has_file else None, today=compute.local_today())
+    session.commit()
+    return jsonify(outside_json(row)), 201
+
+
 def feedback_json(fb: Feedback, *, personal: bool) -> dict:
     unit = get_session().get(OrgUnit, fb.unit_id) if fb.unit_id else None
     out = {"id": fb.id, "created_at": fb.created_at.isoformat() if fb.created_at else None,
@@ -363,9 +425,16 @@ def openapi_paths() -> dict:
         "/targets/{id}": {"parameters": ID, "patch": _op("Edit a target's goal or title (admin)", tags=tags)},
         "/kpi-values": {
             "get": _op("Figures entered by units", tags=tags, params=("year", "unit", "limit", "offset")),
-            "post": _op("Enter a figure {target, unit?, year?, value, as_of, evidence_url?, note?}; multipart "
+            "post": _op("Enter a figure {target, unit?, year?, numerator, denominator (counts targets) or value "
+                        "(percent targets), as_of, evidence_url?, note?}; multipart "
                         "with file `attachment` (PDF, image, DOCX)", tags=tags, ok="201")},
         "/tasks": {"get": _op("Plan tasks per responsible unit with status", tags=tags, params=("year", "unit"))},
+        "/outside-publications": {
+            "get": _op("Publications units recorded outside Lan Tỏa (portal, press, broadcast, social, other)",
+                       tags=tags, params=("year", "unit", "kind", "limit", "offset")),
+            "post": _op("Record one {unit?, kind, title, url?, published_on?, campaign_id?}; multipart with file "
+                        "`attachment`; counts for T03 (portal, press, social) or T05 (broadcast)", tags=tags,
+                        ok="201")},
         "/tasks/{id}/progress": {"parameters": ID, "put": _op(
             "Report a task's progress {unit?, status: not_started|in_progress|done, note?}", tags=tags)},
         "/units/{code}/owed": {"parameters": [{"name": "code", "in": "path", "required": True,

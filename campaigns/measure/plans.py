@@ -28,7 +28,8 @@ PLANS_DIR = Path(__file__).parent / "plans"
 GROUPS = {
     "@departments": (UnitKind.department,),
     "@districts": (UnitKind.district,),
-    "@communes": (UnitKind.commune,),
+    #: commune level: xã, phường, đặc khu (since the 2025 reorganisation)
+    "@communes": (UnitKind.commune, UnitKind.ward, UnitKind.special_zone),
     "@press": (UnitKind.press,),
     "@all": (UnitKind.department, UnitKind.district),
 }
