@@ -487,7 +487,21 @@ def attach_rendered(session: Session, link: dict, asset: Asset) -> bool:
         session.add(asset)
     if item is None:
         return False
-    return attach_asset(session, item, asset.id)
+    if not attach_asset(session, item, asset.id):
+        return False
+    refresh_waiting(session, item)
+    return True
+
+
+def refresh_waiting(session: Session, item: ContentItem) -> None:
+    """Give the item's waiting deliveries its current files (a render just finished):
+    each is validated again; one that no longer passes keeps what it had."""
+    from campaigns.presets import map_accounts
+
+    waiting = {d.channel_account_id for d in item_deliveries(session, item.id) if d.status in WAITING}
+    campaign = session.get(Campaign, item.campaign_id)
+    if waiting and campaign is not None:
+        map_accounts(session, campaign, [item], user_id=None, pairs={item.id: waiting})
 
 
 # -- the campaign page's items section and the account mapping page ------------------------------

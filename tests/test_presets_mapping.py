@@ -138,6 +138,12 @@ def test_render_from_the_composer_comes_back_attached(app, client):
 
     login(client, make_user(app, "communicator"))
     cid = _create(client)
+    ids = _accounts(app)
+    fb = next(i for i in _state(app, cid)[0].values() if i.channel == "facebook")
+    fb_page = client.get(f"/items/{fb.id}/edit").text
+    once = {"title": fb.title, "body": fb.body, "channel": "facebook", "planned_on": "2026-10-10",
+            "planned_time": "07:30", "unit": "", "account": [ids["facebook"], ids["zalo"]], "action": "save"}
+    assert 'name="account" value=' in fb_page
     items, _, _, _ = _state(app, cid)
     zalo = next(i for i in items.values() if i.channel == "zalo")
     from sqlalchemy import text
@@ -165,3 +171,13 @@ def test_render_from_the_composer_comes_back_attached(app, client):
     assert not item.variants.get("needs")
     page = client.get(f"/items/{zalo.id}/edit").text
     assert re.search(r'name="media" value="\d+" checked', page)
+    # a render for an item already scheduled: its waiting deliveries get the file too
+    r = client.post(f"/items/{fb.id}/edit", data={**once, "account": [ids["facebook"]]})
+    assert r.status_code == 302, r.text
+    client.post("/media/new/zalo-cover", data={"title": "Ảnh cho Facebook", "subtitle": "", "format": "png",
+                                               "item": fb.id, "campaign": cid})
+    with app.app_context():
+        JobRunner(app).run_due()
+    _, deliveries, _, _ = _state(app, cid)
+    post = next(d for d in deliveries if d.content_item_id == fb.id and d.status == "scheduled")
+    assert len(post.content.get("media_asset_ids", [])) == 1 and post.content["media"][0]["mime"] == "image/png"
