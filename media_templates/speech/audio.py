@@ -210,12 +210,12 @@ def wav_to_mp3(
         )
     samples, rate = read_wav(wav)
     if true_peak_db is not None:
-        from .loudness import integrated_loudness, normalize, true_peak
+        from .loudness import block_powers, gated_loudness, k_hop_energies, normalize
 
-        if true_peak(samples) > true_peak_db:  # limit, keeping the loudness it had
-            level = integrated_loudness(samples, rate)
-            if level > -100.0:
-                samples = normalize(samples, rate, level, true_peak_db)[0]
+        hops = k_hop_energies(samples, rate)  # limit, keeping the loudness it had
+        level = gated_loudness(block_powers(hops, rate)) if len(hops) else -120.0
+        if level > -100.0:
+            samples = normalize(samples, rate, level, true_peak_db, weighted_hops=hops)[0]
     if rate not in (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000):
         target = 22050 if rate < 22050 else 44100
         samples, rate = _resample(samples, rate, target), target
