@@ -222,3 +222,30 @@ def test_outside_publications_api_is_scoped_and_counts(app, client, world):
     own = client.get(f"/api/v1/outside-publications?year={year}", headers=headers(app, "district")).get_json()
     other = client.get(f"/api/v1/outside-publications?year={year}", headers=headers(app, "other_district")).get_json()
     assert own["total"] == 1 and other["total"] == 0
+
+
+def test_rollover_counts_and_outside_records_on_both_databases(any_app, monkeypatch):
+    """Roll-over, sum/sum, coverage, outside records and the rows page on SQLite and PostgreSQL."""
+    from campaigns.measure.plans import rollover
+
+    app = any_app
+    w = setup_world(app, monkeypatch)
+    year = w["year"] + 1  # the year after: rolled over from this year's plan, published
+    with app.app_context(), session_scope(app) as s:
+        plan = rollover(s, w["year"], year, publish=True)
+        assert plan.deadline.year == year
+    admin = app.test_client()
+    login(admin, w["users"]["admin"])
+    assert f"Tiến độ thực hiện kế hoạch năm {year}" in admin.get(f"/measure?year={year}").get_data(as_text=True)
+    _enter_counts(app, w, "T10", {"tx-vinh-chau": (3, 4)})  # this year's plan
+    r = admin.post("/measure/units/tx-vinh-chau/outside",
+                   data={"kind": "social", "title": "Bài trên trang mạng xã hội", "url": "https://fb.example/p/1"})
+    assert r.status_code == 302
+    res = results_by_code(app, w["year"])
+    assert res["T10"].value == 75.0 and res["T10"].coverage == "1/12 đơn vị đã báo cáo"
+    assert res["T03"].via_outside == 1
+    assert results_by_code(app, year)["T10"].value is None  # figures belong to their year
+    t03 = target_id(app, w["year"], "T03")
+    page = admin.get(f"/measure/targets/{t03}/rows").get_data(as_text=True)
+    assert "Bài trên trang mạng xã hội" in page
+    assert admin.get(f"/measure/report/download?year={year}").status_code == 200
