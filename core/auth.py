@@ -216,4 +216,4 @@ def set_language(code: str):
         user.locale = code
         db.add(user)
         db.commit()
-    return redirect(_safe_next(request.form.get("next")) or url_for("campaigns.index"))
+    return redirect(_safe_next(request.form.get("next")) or url_for("campaigns.home"))
