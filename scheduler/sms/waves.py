@@ -421,22 +421,28 @@ def _copy_batch_csv(conn: Any, batch_id: int, path: Path) -> BatchFile:
     with raw.cursor() as cur, open(path, "wb") as fh:
         fh.write(header)
         h.update(header)
-        parts: list[Any] = []
+        parts: list[bytes] = []
 
         def flush() -> None:
-            data = crlf.join(parts) + crlf
+            # The server sends one CopyData message per row, ending with LF. When
+            # the block holds no other LF, every LF ends a row: one C-level
+            # replace. Else (a newline inside a quoted text, which stays as it
+            # is) each row's last byte is swapped on its own.
+            data = b"".join(parts)
+            if data.count(b"\n") == len(parts) and data.endswith(b"\n"):
+                data = data.replace(b"\n", crlf)
+            else:
+                if any(not r.endswith(b"\n") for r in parts):
+                    raise RuntimeError("COPY sent a partial CSV row")
+                data = b"".join([r[:-1] + crlf for r in parts])
             fh.write(data)
             h.update(data)
             parts.clear()
 
         with cur.copy(sql) as copy:
-            # The server sends one CopyData message per row, ending with LF (a
-            # newline inside a quoted text belongs to the row, not its end).
             for chunk in copy:
-                if chunk[-1:] != b"\n":
-                    raise RuntimeError("COPY sent a partial CSV row")
-                parts.append(chunk[:-1])
-                if len(parts) >= 4096:
+                parts.append(bytes(chunk))  # holding psycopg's buffers costs more
+                if len(parts) >= 8192:
                     flush()
             if parts:
                 flush()
