@@ -304,3 +304,24 @@ def test_drag_to_reschedule_and_phone_agenda(tmp_path):
         assert page.is_visible(f'.cal-agenda a[data-id="{did}"]')
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, width
+
+
+def test_nearest_period_and_move_on_both_databases(any_app):
+    """The period search (min/max over timestamps) and the move's update on SQLite and PostgreSQL."""
+    from campaigns.models import ContentItem
+    from scheduler.models import Delivery
+
+    app = any_app
+    cid = _campaign(app)
+    future = (_today().replace(day=1) + timedelta(days=100)).replace(day=12)
+    with app.app_context(), session_scope(app) as s:
+        s.add(ContentItem(campaign_id=cid, title="Bài tháng sau", channel="facebook", planned_at=_local(future)))
+    did = _delivery(app, cid, _local(future, 9))
+    client = app.test_client()
+    login(client, make_user(app, "communicator"))
+    assert _range(client.get("/calendar").text) == f"Tháng {future.month}/{future.year}"
+    target = future + timedelta(days=1)
+    r = client.post("/calendar/move", data={"kind": "delivery", "id": did, "date": target.isoformat()}, headers=JSON)
+    assert r.status_code == 200, r.json
+    with app.app_context(), session_scope(app) as s:
+        assert s.get(Delivery, did).scheduled_at.astimezone(LOCAL_TZ).date() == target
