@@ -309,7 +309,7 @@ def schedule(item_id: int):
     kinds = CARRIERS.get(item.channel, ())
     accounts = session.exec(select(ChannelAccount).where(ChannelAccount.channel.in_(kinds or ("-",)))).all()
     form = ScheduleForm()
-    form.account.choices = [(a.id, f"{a.name} ({a.channel})") for a in accounts]
+    form.account.choices = [(a.id, cp.account_label(a)) for a in accounts]
     if request.method == "GET" and item.planned_at:
         form.when.data = item.planned_at.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
     if form.validate_on_submit():
