@@ -311,3 +311,22 @@ def test_kit_download_name_keeps_d_in_the_ascii_fallback(app, client, tmp_path):
         assert fallback.isascii() and "Chuyen doi so" in fallback and "Lac Hoa" in fallback
         assert "Chuyển đổi số" in real and real.endswith(".zip") and fallback.endswith(".zip")
         assert "  " not in fallback  # the dashes became "-", not gaps
+
+
+def test_kit_script_docx_drops_control_characters():
+    """A bulletin pasted with a control character still makes its DOCX (the kit
+    would fail for the unit otherwise)."""
+    from docx import Document
+
+    from media_templates.scripts import get_script_template, render_script, script_to_docx
+
+    data = get_script_template("loudspeaker_default").sample()
+    data["key_message"] = "Bà con\u0001 nộp hồ sơ\u001f trực tuyến\u007f."
+    script = render_script(data)
+    doc = Document(io.BytesIO(script_to_docx(script, {"unit_name": "Xã\u0002 Lạc Hòa",
+                                                      "campaign_title": "Chuyển đổi số\u0003"})))
+    text = "\n".join(p.text for p in doc.paragraphs)
+    assert "Bà con nộp hồ sơ trực tuyến." in text
+    facts = {row.cells[0].text: row.cells[1].text for row in doc.tables[0].rows}
+    assert facts["Đơn vị"] == "Xã Lạc Hòa" and facts["Chiến dịch"] == "Chuyển đổi số"
+    assert doc.core_properties.author == "Xã Lạc Hòa"

@@ -125,9 +125,16 @@ def _set_run_fonts(run, latin: str, complex_script: str | None = None) -> None:
     fonts.set(qn("w:cs"), complex_script or latin)
 
 
+#: control characters XML cannot hold (python-docx refuses them); tab and newline stay
+_XML_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def _add_text(paragraph, text: str, *, bold: bool = False, size: float | None = None) -> None:
     from docx.shared import Pt
 
+    # user text is written as plain text: a pasted control character is dropped
+    # instead of failing the whole document (the rule of core/tabular.py)
+    text = _XML_CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     # Split Khmer and non-Khmer runs so Word picks the complex-script font.
     for chunk in re.findall(
         r"[\u1780-\u17ff\u19e0-\u19ff]+(?:\s+[\u1780-\u17ff\u19e0-\u19ff]+)*|[^\u1780-\u17ff\u19e0-\u19ff]+",
@@ -213,8 +220,8 @@ def script_to_docx(script: Script, meta: dict | None = None) -> bytes:
         _add_text(doc.add_paragraph(style="List Bullet"), note, size=12)
 
     props = doc.core_properties
-    props.title = f"{HEADING}: {h['campaign']}"[:250]
-    props.author = h["unit"][:250]
+    props.title = _XML_CONTROLS.sub("", f"{HEADING}: {h['campaign']}")[:250]
+    props.author = _XML_CONTROLS.sub("", h["unit"])[:250]
     props.language = "vi-VN"
     buf = io.BytesIO()
     doc.save(buf)
