@@ -268,7 +268,17 @@ def detail(campaign_id: int):
         counts=counts, transitions=cs.allowed_transitions(campaign, actor()),
         transition_labels=TRANSITION_LABELS, form=TransitionForm(),
         owner=units.get(campaign.owner_unit_id),
+        review=_review(session, campaign),
     )
+
+
+def _review(session, campaign: Campaign):
+    """What changed since the previous submission, for a campaign waiting for review."""
+    if campaign.status != CampaignStatus.in_review:
+        return None
+    from campaigns.review import review_diff
+
+    return review_diff(session, campaign)
 
 
 @bp.route("/campaigns/<int:campaign_id>/transition/<target>", methods=["POST"])

@@ -134,6 +134,12 @@ def test_reviewer_sees_the_queue_with_what_changed(app):
     assert "Lần gửi duyệt đầu tiên" not in block
     # the communicator's home has no review queue
     assert 'id="review-queue"' not in comm.get("/").text
+    # the campaign page shows the same comparison while it waits for review
+    detail = rev.get(f"/campaigns/{cid}").text
+    assert 'id="review-diff"' in detail and "<ins>trước ngày 31/10</ins>" in detail
+    assert "tối đa 2.000 ký tự" in detail  # the send-back comment's limit
+    rev.post(f"/campaigns/{cid}/transition/approved")
+    assert 'id="review-diff"' not in rev.get(f"/campaigns/{cid}").text
 
 
 def test_unit_officer_home_lists_kits_and_tasks(app, runner):
