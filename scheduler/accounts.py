@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import current_app
@@ -12,6 +13,8 @@ from core.db import session_scope
 from core.security import SecretBox
 from core.timeutil import utcnow
 from scheduler.models import ChannelAccount
+
+log = logging.getLogger(__name__)
 
 
 def endpoints(app=None) -> dict:
@@ -77,7 +80,11 @@ def check_account(session: Session, account: ChannelAccount) -> dict:
         health = build_adapter(account).test_connection()
         result = {"ok": health.ok, "message": health.message, "detail": health.detail}
     except Exception as exc:  # noqa: BLE001 - shown to the operator, never a 500
-        result = {"ok": False, "message": f"Không kiểm tra được kết nối: {type(exc).__name__}", "detail": {}}
+        # the exception goes to the log; the page gets a sentence and what to do
+        log.exception("connection check of channel account %s failed", account.id)
+        result = {"ok": False, "message": "Không kiểm tra được kết nối. Hãy xem lại cấu hình tài khoản "
+                                          "(địa chỉ, mã truy cập) rồi thử lại; nếu vẫn lỗi, báo quản trị viên.",
+                  "detail": {"error": type(exc).__name__}}
     account.health = result
     account.last_checked_at = utcnow()
     if result["ok"] and account.status == "needs_auth":
