@@ -228,6 +228,9 @@ def test_multi_year_target_shows_its_path(app, monkeypatch):
     expected = round(50 + 20 * (year - 2025) / 5, 1)
     assert path[year] == (expected, 55.0)
     assert path[2030][0] == 70.0 and path[2030][1] is None  # still to come
+    assert res.expected == expected and not res.met  # 2030's goal is not reached in this year
+    assert res.verdict == ("Đúng lộ trình" if 55.0 >= expected else "Chậm so với lộ trình")
     html = client.get(f"/measure?year={year}").get_data(as_text=True)
     assert "Lộ trình từ 50% năm 2025 đến 70% năm 2030" in html
     assert ("đúng lộ trình" if 55.0 >= expected else "chậm so với lộ trình") in html
+    assert f"năm {year} cần {expected:g}%".replace(".", ",") in html

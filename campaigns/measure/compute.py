@@ -273,6 +273,8 @@ class TargetResult:
     basis: str = ""
     #: multi-year targets: [(year, expected on the straight path, actual or None)]
     path: list[tuple[int, float, float | None]] = field(default_factory=list)
+    #: targets due after the plan's year with a baseline: the value expected this year
+    expected: float | None = None
 
     @property
     def goal(self) -> float:
@@ -293,11 +295,20 @@ class TargetResult:
         return self.value is not None and self.complete and self.value >= self.target.goal
 
     @property
+    def on_path(self) -> bool | None:
+        """For a target due in a later year: is the value where the straight path expects it?"""
+        if self.expected is None or self.value is None or not self.complete:
+            return None
+        return self.value >= self.expected
+
+    @property
     def verdict(self) -> str:
         if self.value is None:
             return "Chưa có số liệu"
         if not self.complete:
             return "Chưa đủ số liệu"
+        if self.expected is not None and not self.met:
+            return "Đúng lộ trình" if self.on_path else "Chậm so với lộ trình"
         return "Đạt" if self.met else "Chưa đạt"
 
     @property
@@ -449,6 +460,8 @@ def evaluate_plan(session: Session, plan: Plan, *, unit_id: int | None = None, n
             continue
         responsible = [u.id for u in resolve_units(session, target.responsible, units)]
         result = evaluate_target(act, target, responsible, scope, cutoff, weights)
+        if target.due_year > plan.year:
+            result.expected = expected_on_path(target, plan.year)
         if with_trend:
             result.trend = [(m, evaluate_target(act, target, responsible, scope,
                                                 min(cutoff, month_end(plan.year, m)), weights).value)
