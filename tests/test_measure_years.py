@@ -103,6 +103,11 @@ def test_rollover_through_the_ui_draft_edit_publish(app, fresh_demo):
     reviewer = app.test_client()
     login(reviewer, fresh_demo["reviewer"])
     assert reviewer.post("/measure/plans/rollover", data={"from_year": 2025, "to_year": year}).status_code == 403
+    for bad in ({"from_year": "99999999999", "to_year": year}, {"from_year": "hai", "to_year": year},
+                {"from_year": 2025, "to_year": 2025}):
+        r = admin.post("/measure/plans/rollover", data=bad)
+        assert r.status_code == 422 and "flash-error" in r.get_data(as_text=True)
+    assert _plan(app, year) is None
     r = admin.post("/measure/plans/rollover", data={"from_year": 2025, "to_year": year})
     assert r.status_code == 302
     draft = _plan(app, year)

@@ -271,7 +271,7 @@ def record_outside(session: Session, user: User, unit: OrgUnit, data: dict, file
             campaign_id = int(campaign_id)
         except (TypeError, ValueError):
             campaign_id = None
-        if campaign_id is None or session.get(Campaign, campaign_id) is None:
+        if campaign_id is None or not 1 <= campaign_id < 2**31 or session.get(Campaign, campaign_id) is None:
             errors["campaign_id"] = "Chiến dịch không có."
     if errors:
         raise EntryError(errors)

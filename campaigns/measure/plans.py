@@ -291,8 +291,9 @@ def rollover(session: Session, from_year: int, to_year: int, *, publish: bool = 
     """Copy the plan of ``from_year`` into a new plan for ``to_year`` (a draft unless
     ``publish``): targets, tasks and their units; dates moved by the years between."""
     errors = []
-    if not 2000 <= to_year <= 2100:
-        errors.append(f"Năm {to_year} không hợp lệ (2000–2100).")
+    for year in (from_year, to_year):
+        if not 2000 <= year <= 2100:
+            errors.append(f"Năm {year} không hợp lệ (2000–2100).")
     if to_year <= from_year:
         errors.append("Năm mới phải sau năm của kế hoạch gốc.")
     if errors:
