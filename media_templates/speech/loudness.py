@@ -280,7 +280,8 @@ def limit(x: np.ndarray, ceiling: float, rate: int, *, true_peaks: bool = True) 
         return x
     lim = _Limiter(x, rate, ceiling * 0.5 if true_peaks else np.inf)
     active, rows = lim.gains(1.0, ceiling)
-    return lim.apply(1.0, active, rows)
+    out = lim.apply(1.0, active, rows)
+    return np.clip(out, -ceiling, ceiling, out=out)  # float32 rounding at the ceiling
 
 
 def normalize(
