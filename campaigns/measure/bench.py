@@ -93,8 +93,12 @@ def build(app, n_deliveries: int, n_feedback: int, year: int, seed: int = 7) -> 
         for t in entered:
             for u in senders[:40]:
                 for month in (3, 6, 9, 11):
+                    den = rnd.randint(50, 5000)
+                    num = round(den * rnd.uniform(0.4, 1.0))
+                    counts = t.entry == "counts"
                     kv.append({"target_id": t.id, "unit_id": u.id, "year": year,
-                               "value": round(rnd.uniform(40, 100), 1),
+                               "value": round(100.0 * num / den, 2) if counts else round(rnd.uniform(40, 100), 1),
+                               "numerator": num if counts else None, "denominator": den if counts else None,
                                "as_of": datetime(year, month, rnd.randint(1, 28)).date(), "note": "",
                                "entered_at": datetime(year, month, 28, 3, tzinfo=UTC)})
         s.execute(insert(KpiValue.__table__), kv)
@@ -108,6 +112,7 @@ def naive(session, plan, now):
     from campaigns.measure.compute import LOUDSPEAKER, month_end, trend_months, year_bounds
     from campaigns.measure.models import Feedback, KpiValue, PlanTarget
     from campaigns.measure.plans import resolve_units
+    from core.models import OrgUnit
     from core.units import subtree_ids
     from scheduler.models import ChannelAccount, Delivery
 
@@ -150,12 +155,20 @@ def naive(session, plan, now):
                 latest = []
                 for uid in session.exec(select(KpiValue.unit_id).where(
                         KpiValue.target_id == t.id, KpiValue.year == plan.year).distinct()).all():
-                    row = session.exec(select(KpiValue.value).where(
+                    row = session.exec(select(KpiValue.value, KpiValue.numerator, KpiValue.denominator).where(
                         KpiValue.target_id == t.id, KpiValue.unit_id == uid, KpiValue.year == plan.year,
                         KpiValue.as_of <= day).order_by(KpiValue.as_of.desc(), KpiValue.entered_at.desc())).first()
                     if row is not None:
-                        latest.append(row)
-                value = round(sum(latest) / len(latest), 1) if latest else None
+                        latest.append((uid, *row))
+                if t.entry == "counts":  # sum of numerators / sum of denominators
+                    den = sum(r[3] for r in latest if r[3])
+                    value = round(100.0 * sum(r[2] for r in latest if r[3]) / den, 1) if den else None
+                else:  # weighted by the plan's unit weights
+                    codes = dict(session.exec(select(OrgUnit.id, OrgUnit.code)).all())
+                    weighed = [((plan.weights or {}).get(codes[r[0]]), r[1]) for r in latest]
+                    weighed = [(w, v) for w, v in weighed if w]
+                    total = sum(w for w, _v in weighed)
+                    value = round(sum(w * v for w, v in weighed) / total, 1) if total else None
             values.append(value)
         out[t.code] = values
     return out
