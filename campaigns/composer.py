@@ -561,3 +561,19 @@ def delivery_state(d: Delivery) -> str:
 
 
 NEEDS_LABELS = {"cover": lazy_gettext("cần ảnh bìa")}
+
+
+def preset_created_message(session: Session, campaign: Campaign) -> str:
+    """What a new preset campaign got, in one flash message."""
+    from flask_babel import gettext
+
+    summary = campaign_summary(session, campaign)
+    rows = summary["rows"]
+    parts = [gettext("Đã tạo chiến dịch với %(n)s nội dung và %(d)s lượt gửi chờ duyệt.", n=len(rows),
+                     d=sum(len(r.deliveries) for r in rows))]
+    if summary["unmapped"]:
+        parts.append(gettext("%(n)s nội dung chưa gán tài khoản: xem mục «Nội dung theo lịch».",
+                             n=summary["unmapped"]))
+    if any(r.item.template and r.item.channel != "video" for r in rows):
+        parts.append(gettext("Ảnh và ấn phẩm của mẫu đang được tạo và sẽ tự gắn vào nội dung."))
+    return " ".join(parts)

@@ -212,6 +212,11 @@ def create():
                     flash(message, "error")
             return render_template("campaigns/form.html", form=form, campaign=None), 422
         session.commit()
+        if form.preset.data:  # what the preset gave, and what is still to map (campaigns/composer.py)
+            from campaigns.composer import preset_created_message
+
+            flash(preset_created_message(session, campaign), "success")
+            return redirect(url_for("campaigns.detail", campaign_id=campaign.id) + "#items")
         flash(_("Đã tạo chiến dịch."), "success")
         return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
     status = 422 if form.errors else 200

@@ -50,6 +50,8 @@ def test_preset_without_accounts_says_what_is_missing_and_queues_renders(app, cl
     items, deliveries, _, jobs = _state(app, cid)
     assert deliveries == []
     page = client.get(f"/campaigns/{cid}").text
+    assert f"Đã tạo chiến dịch với {len(items)} nội dung và 0 lượt gửi chờ duyệt." in page
+    assert "sẽ tự gắn vào nội dung" in page
     for label in ("Chưa có tài khoản Zalo OA", "Chưa có tài khoản Facebook", "Chưa có tài khoản SMS"):
         assert label in page
     assert "Chưa có tài khoản Ấn phẩm in" not in page  # print goes to kits
