@@ -88,3 +88,58 @@ def test_phone_user_sends_feedback(live_app, tmp_path):
         assert [(f.service, f.satisfaction, f.unit_id, f.contact, f.consent) for f in rows] == [
             ("ho-tich", 4, unit.id, "0912345678", True)]
         assert rows[0].comment == "Cán bộ xã hướng dẫn tận tình <b>cảm ơn</b>"
+
+
+def _login(page, base, user):
+    from tests.helpers import PASSWORD
+
+    page.goto(f"{base}/login")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Mật khẩu").fill(PASSWORD)
+    page.get_by_role("button", name="Đăng nhập").click()
+    page.wait_for_load_state()
+
+
+def test_admin_rolls_a_plan_over_and_a_district_records_an_outside_post(live_app, tmp_path):
+    """Next year has no plan: the admin makes it from this year's in two clicks and publishes
+    it; a district officer records a portal post made outside Lan Tỏa from its unit page."""
+    require_executable(CHROMIUM, "chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from core.models import User
+    from tests.measure_helpers import this_year
+
+    app, base = live_app
+    year, source = this_year() + 1, this_year()
+    with app.app_context(), session_scope(app) as s:
+        admin = s.exec(select(User).where(User.role == "admin")).first()
+        district = s.exec(select(User).where(User.email.like("unit_officer.tx-vinh-chau%"))).first()
+        s.expunge_all()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page(locale="vi-VN")
+            _login(page, base, admin)
+            page.goto(f"{base}/measure?year={year}")
+            assert f"Chưa có kế hoạch năm {year}" in page.content()
+            page.get_by_role("button", name=f"Tạo kế hoạch năm {year} từ {source}").click()
+            page.wait_for_load_state()
+            assert f"Đã tạo bản nháp kế hoạch năm {year}" in page.content()
+            page.get_by_role("button", name=f"Ban hành kế hoạch năm {year}").click()
+            page.wait_for_load_state()
+            assert f"Tiến độ thực hiện kế hoạch năm {year}" in page.content()
+            assert page.locator("#t-T10 .verdict").inner_text() == "Chưa có số liệu"
+
+            other = browser.new_page(locale="vi-VN")
+            _login(other, base, district)
+            other.goto(f"{base}/measure/units/tx-vinh-chau?year={source}")
+            other.get_by_text("Ghi nhận bài đăng ngoài Lan Tỏa").click()
+            other.get_by_label("Tiêu đề").fill("Hướng dẫn nộp hồ sơ trực tuyến trên cổng thị xã")
+            other.get_by_label("Đường dẫn").fill("https://vinhchau.example.gov.vn/dvctt")
+            other.get_by_role("button", name="Ghi nhận", exact=True).click()
+            other.wait_for_load_state()
+            assert "Đã ghi nhận: Hướng dẫn nộp hồ sơ trực tuyến trên cổng thị xã" in other.content()
+            other.screenshot(path=str(tmp_path / "unit-outside.png"), full_page=True)
+            page.goto(f"{base}/measure?year={source}")
+            assert "1 chỉ ngoài Lan Tỏa" in page.locator("#t-T03").inner_text()
+        finally:
+            browser.close()
