@@ -99,3 +99,31 @@ def test_content_disposition_keeps_the_real_name_and_a_readable_fallback():
     assert "filename*=UTF-8''Chuy%E1%BB%83n%20%C4%91%E1%BB%95i%20s%E1%BB%91.zip" in value
     assert content_disposition("a.csv") == 'attachment; filename="a.csv"'
     assert content_disposition("ảnh.png", inline=True).startswith('inline; filename="anh.png"')
+
+
+def test_no_download_bypasses_the_shared_content_disposition():
+    """A ``send_file`` that names the file would set werkzeug's own fallback
+    (which drops "đ"): downloads go through ``core.downloads.send_download``."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    offenders = []
+    for folder in ("app.py", "campaigns", "core", "scheduler", "channels", "media_templates"):
+        paths = [root / folder] if folder.endswith(".py") else (root / folder).rglob("*.py")
+        for path in paths:
+            if path.name == "downloads.py" and path.parent.name == "core":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Call):
+                    continue
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                keywords = {k.arg for k in node.keywords}
+                if name == "send_file" and keywords & {"download_name", "as_attachment"}:
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+                if name == "set" and any(
+                    isinstance(a, ast.Constant) and str(a.value).lower() == "content-disposition"
+                    for a in node.args
+                ):
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not offenders, offenders
