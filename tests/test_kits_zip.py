@@ -153,6 +153,13 @@ def test_unzip_extracts_vietnamese_names_as_written(tmp_path):
             assert info.create_system == 3  # Unix
             assert info.external_attr >> 16 == 0o100644  # a regular file, rw-r--r--
     assert unzip_names(out, tmp_path / "x") == expected
+    import os
+    import subprocess
+
+    listed = subprocess.run(
+        ["unzip", "-Z1", str(out)], env={**os.environ, "LC_ALL": "C.UTF-8"}, capture_output=True
+    )
+    assert sorted(listed.stdout.decode("utf-8").splitlines()) == expected  # `unzip -l` lists them right
     extracted = tmp_path / "x" / "3. Lịch phát thanh.xlsx"
     assert extracted.read_bytes() == "3. Lịch phát thanh.xlsx".encode()
     assert oct(extracted.stat().st_mode & 0o777) == oct(0o644)
