@@ -90,6 +90,10 @@ def build(app, tmp_path) -> dict:
         author = s.get(User, users["communicator"].id)
         campaign = apply_preset(s, "ngay-cds-10-10", author)
         ids["campaign"] = campaign.id
+        from campaigns.models import ContentItem
+
+        ids["item"] = s.exec(select(ContentItem.id).where(ContentItem.campaign_id == campaign.id)
+                             .order_by(ContentItem.id)).first()
         # a second campaign with the same title (told apart by dates and status)
         twin = Campaign(title=campaign.title, starts_on=campaign.starts_on - timedelta(days=365),
                         ends_on=campaign.ends_on - timedelta(days=365), status="completed",

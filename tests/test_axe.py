@@ -26,7 +26,9 @@ def pages_for(role: str, ids: dict) -> list[str]:
               f"/kits/{ids['kit']}", "/measure", f"/measure/campaigns/{cid}", "/measure/feedback",
               "/deliveries", "/kits/broadcasts"]
     return {
-        "communicator": office + [f"/campaigns/{cid}/items/new", "/accounts",
+        "communicator": office + [f"/campaigns/{cid}/items/new", f"/items/{ids['item']}/edit",
+                                  f"/campaigns/{cid}/accounts-map", "/media/new/social-portrait",
+                                  "/campaigns/new", "/accounts",
                                   f"/accounts/{ids['accounts']['facebook']}", "/sms/lists",
                                   f"/sms/lists/{list_id}", f"/sms/waves/{ids['wave']}"],
         "reviewer": office + ["/accounts"],

@@ -19,6 +19,7 @@ from tests.helpers import PASSWORD
 
 MAX_PAGES = 150  # per role
 MAX_PER_SHAPE = 3  # URLs that differ only by ids/query: a few are enough
+MAX_PER_FAMILY = 12  # URLs under the same two first path segments (/measure/units/<code>...)
 PHONE = {"width": 390, "height": 844}
 SKIP_PREFIXES = ("/logout", "/language/", "/static/", "/api/", "/hooks/")
 
@@ -96,6 +97,11 @@ def shape(url: str) -> str:
     return re.sub(r"\d+", "N", parts.path)
 
 
+def family(url: str) -> str:
+    segments = urlsplit(url).path.strip("/").split("/")
+    return "/".join(segments[:2]) + f"#{len(segments)}"
+
+
 def problems_in(url: str, html: str, codes: set[str]) -> list[str]:
     """What a reader should not see on the page at ``url``."""
     text, _links = visible_text(html)
@@ -116,6 +122,7 @@ def crawl(client, codes: set[str]) -> tuple[list[str], list[str], int]:
     start = "/"
     seen = {start}
     shapes: dict[str, int] = {}
+    families: dict[str, int] = {}
     queue = deque([start])
     problems, html_pages = [], []
     fetched = 0
@@ -139,10 +146,11 @@ def crawl(client, codes: set[str]) -> tuple[list[str], list[str], int]:
             path = parts.path + (f"?{parts.query}" if parts.query else "")
             if path in seen or parts.path.startswith(SKIP_PREFIXES):
                 continue
-            key = shape(path)
-            if shapes.get(key, 0) >= MAX_PER_SHAPE:
+            key, fam = shape(path), family(path)
+            if shapes.get(key, 0) >= MAX_PER_SHAPE or families.get(fam, 0) >= MAX_PER_FAMILY:
                 continue
             shapes[key] = shapes.get(key, 0) + 1
+            families[fam] = families.get(fam, 0) + 1
             seen.add(path)
             queue.append(path)
     return problems, html_pages, fetched
