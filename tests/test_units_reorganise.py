@@ -17,22 +17,41 @@ from core.db import session_scope
 from core.models import OrgUnit, UnitSuccession, User
 from tests.helpers import api_headers, login, make_user
 
-OLD = ("xa-lac-hoa", "xa-vinh-hai", "p-vinh-phuoc")
 DAY = date(2026, 10, 5)  # inside the campaign below (1/10 – 20/10/2026)
-ROWS = [{"old_code": c, "new_code": "p-vinh-chau-moi", "new_name": "Phường Vĩnh Châu",
-         "new_kind": "ward", "new_parent_code": "soc-trang", "effective_on": DAY.isoformat()} for c in OLD]
-CSV = "old_code,new_code,new_name,new_kind,new_parent_code,effective_on\r\n" + "".join(
-    f"{c},p-vinh-chau-moi,Phường Vĩnh Châu,ward,soc-trang,{DAY.isoformat()}\r\n" for c in OLD)
+#: structure -> (the three communes merged, their parent)
+STRUCTURES = {
+    "plan": (("xa-lac-hoa", "xa-vinh-hai", "p-vinh-phuoc"), "soc-trang"),
+    "2025": (("xa-vinh-hai-2025", "phuong-vinh-phuoc", "phuong-vinh-chau"), "can-tho"),
+}
+OLD: tuple[str, ...] = ()
+ROWS: list[dict] = []
+CSV = ""
 
 
-@pytest.fixture
-def world(app):
-    """Demo units, an officer of one old commune, a campaign scoped to the three
-    communes with a kit and history (a download, a QR scan) before the date."""
+def _set_structure(name: str) -> None:
+    global OLD, ROWS, CSV
+    OLD, parent = STRUCTURES[name]
+    ROWS = [{"old_code": c, "new_code": "p-vinh-chau-moi", "new_name": "Phường Vĩnh Châu",
+             "new_kind": "ward", "new_parent_code": parent, "effective_on": DAY.isoformat()} for c in OLD]
+    CSV = "old_code,new_code,new_name,new_kind,new_parent_code,effective_on\r\n" + "".join(
+        f"{c},p-vinh-chau-moi,Phường Vĩnh Châu,ward,{parent},{DAY.isoformat()}\r\n" for c in OLD)
+
+
+@pytest.fixture(params=sorted(STRUCTURES))
+def world(request, app):
+    """Demo units (the plan's Sóc Trăng, or Cần Thơ city after 1/7/2025), an officer
+    of one old commune, a campaign scoped to three communes with a kit and history
+    (a download, a QR scan) before the date."""
     from scheduler.models import ChannelAccount
 
-    officer = make_user(app, "unit_officer", "xa-lac-hoa")
+    _set_structure(request.param)
     make_user(app, "admin")
+    if request.param == "2025":
+        from campaigns.demo import seed_structure_2025
+
+        with app.app_context(), session_scope(app) as s:
+            seed_structure_2025(s)
+    officer = make_user(app, "unit_officer", OLD[0], email="officer@test.local")
     with app.app_context(), session_scope(app) as s:
         units = {u.code: u for u in s.exec(select(OrgUnit)).all()}
         campaign = Campaign(title="Tháng cao điểm DVCTT", starts_on=date(2026, 10, 1),
@@ -41,14 +60,14 @@ def world(app):
         s.flush()
         for c in OLD:
             s.add(CampaignUnit(campaign_id=campaign.id, unit_id=units[c].id))
-        kit = Kit(campaign_id=campaign.id, unit_id=units["xa-lac-hoa"].id, status="ready")
+        kit = Kit(campaign_id=campaign.id, unit_id=units[OLD[0]].id, status="ready")
         s.add(kit)
         s.flush()
         s.add(KitDownload(kit_id=kit.id, user_id=officer.id, at=datetime(2026, 10, 2, 3, tzinfo=UTC)))
-        s.add(LinkScan(campaign_id=campaign.id, unit_id=units["xa-lac-hoa"].id,
+        s.add(LinkScan(campaign_id=campaign.id, unit_id=units[OLD[0]].id,
                        at=datetime(2026, 10, 3, 3, tzinfo=UTC)))
-        s.add(ChannelAccount(channel="loudspeaker", name="Loa xã Lạc Hòa", unit_id=units["xa-lac-hoa"].id,
-                             config={"unit_code": "xa-lac-hoa"}))
+        s.add(ChannelAccount(channel="loudspeaker", name="Loa xã Lạc Hòa", unit_id=units[OLD[0]].id,
+                             config={"unit_code": OLD[0]}))
         ids = {"campaign": campaign.id, "kit": kit.id, "old": {c: units[c].id for c in OLD},
                "officer": officer.id}
     return ids
@@ -72,7 +91,7 @@ def _check_after(app, ids):
             old = s.get(OrgUnit, uid)
             assert old.code == code and old.valid_to == DAY
             assert old.valid_on(date(2026, 10, 4)) and not old.valid_on(DAY)
-        rows = s.exec(select(UnitSuccession)).all()
+        rows = s.exec(select(UnitSuccession).where(UnitSuccession.new_unit_id == new.id)).all()
         assert {(r.old_unit_id, r.new_unit_id) for r in rows} == {(u, new.id) for u in ids["old"].values()}
         # scope: the campaign names the old communes and covers their successor
         assert new.id in campaign_scope_ids(s, ids["campaign"])
@@ -90,9 +109,9 @@ def _check_after(app, ids):
         assert ids["campaign"] in visible_campaign_filter(s, officer)
         # history: what happened before stays attached to the old commune
         kit = s.get(Kit, ids["kit"])
-        assert kit.unit_id == ids["old"]["xa-lac-hoa"]
+        assert kit.unit_id == ids["old"][OLD[0]]
         scan = s.exec(select(LinkScan)).one()
-        assert scan.unit_id == ids["old"]["xa-lac-hoa"]
+        assert scan.unit_id == ids["old"][OLD[0]]
         assert s.exec(select(KitDownload)).one().kit_id == kit.id
 
 
@@ -143,8 +162,10 @@ def test_merger_through_the_admin_page(app, world):
     preview = client.post("/units/reorganise", data={"rows": CSV, "action": "preview"})
     assert preview.status_code == 200
     page = preview.get_data(as_text=True)
-    assert "Xem trước" in page and "Phường Vĩnh Châu" in page and "Xã Lạc Hòa" in page
-    with app.app_context(), session_scope(app) as s:  # a preview saves nothing
+    with app.app_context(), session_scope(app) as s:  # a preview names the units, saves nothing
+        first = _unit(s, OLD[0]).name
+    assert "Xem trước" in page and "Phường Vĩnh Châu" in page and first in page
+    with app.app_context(), session_scope(app) as s:
         assert s.exec(select(OrgUnit).where(OrgUnit.code == "p-vinh-chau-moi")).first() is None
     token = page.split('name="form_once" value="')[1].split('"')[0]
     done = client.post("/units/reorganise", data={"rows": CSV, "action": "apply", "form_once": token})
@@ -177,7 +198,8 @@ def test_one_bad_row_changes_nothing(app, world):
     with app.app_context(), session_scope(app) as s:
         assert s.exec(select(OrgUnit).where(OrgUnit.code == "p-vinh-chau-moi")).first() is None
         assert all(s.get(OrgUnit, uid).valid_to is None for uid in world["old"].values())
-        assert s.exec(select(UnitSuccession)).first() is None
+        assert s.exec(select(UnitSuccession).where(
+            UnitSuccession.old_unit_id.in_(list(world["old"].values())))).first() is None
 
 
 def test_only_admin_may_reorganise(app, world):
@@ -195,7 +217,7 @@ def test_future_change_moves_users_on_its_date(app, world):
         result = reorganise(s, later, today=date(2026, 12, 6))
         assert result["applied"] is False and result["moved"] == {}
     with app.app_context(), session_scope(app) as s:
-        assert s.get(User, world["officer"]).unit_id == world["old"]["xa-lac-hoa"]
+        assert s.get(User, world["officer"]).unit_id == world["old"][OLD[0]]
         assert apply_due_reorganisations(s, date(2026, 12, 31)) == {}
         moved = apply_due_reorganisations(s, date(2027, 1, 1))
         assert moved == {"users": 1, "channel_accounts": 1}
@@ -206,23 +228,28 @@ def test_future_change_moves_users_on_its_date(app, world):
 def test_split_sends_users_to_the_first_successor(app, world):
     from core.units import reorganise
 
-    rows = [{"old_code": "xa-lac-hoa", "new_code": code, "new_name": name, "new_kind": "commune",
-             "new_parent_code": "soc-trang", "effective_on": "2026-10-05"}
+    parent = ROWS[0]["new_parent_code"]
+    rows = [{"old_code": OLD[0], "new_code": code, "new_name": name, "new_kind": "commune",
+             "new_parent_code": parent, "effective_on": "2026-10-05"}
             for code, name in (("xa-lac-hoa-a", "Xã Lạc Hòa A"), ("xa-lac-hoa-b", "Xã Lạc Hòa B"))]
     with app.app_context(), session_scope(app) as s:
         reorganise(s, rows, today=date(2026, 12, 6))
     with app.app_context(), session_scope(app) as s:
         assert s.get(User, world["officer"]).unit_id == _unit(s, "xa-lac-hoa-a").id
-        succ = s.exec(select(UnitSuccession).order_by(UnitSuccession.position)).all()
+        succ = s.exec(select(UnitSuccession).where(UnitSuccession.old_unit_id == world["old"][OLD[0]])
+                      .order_by(UnitSuccession.position)).all()
         assert [s.get(OrgUnit, r.new_unit_id).code for r in succ] == ["xa-lac-hoa-a", "xa-lac-hoa-b"]
 
 
 def test_ended_unit_with_living_children_is_refused(app, world):
     from core.units import ReorganisationError, reorganise
 
-    rows = [{"old_code": "ke-sach", "new_code": "xa-ke-sach-moi", "new_name": "Xã Kế Sách", "new_kind": "commune",
-             "new_parent_code": "soc-trang", "effective_on": "2025-07-01"}]
+    parent = ROWS[0]["new_parent_code"]
+    # a district (plan) or the city (2025) ends while units below it go on
+    old, child = ("ke-sach", "Thị trấn Kế Sách") if parent == "soc-trang" else ("can-tho", "Phường Ninh Kiều")
+    rows = [{"old_code": old, "new_code": "don-vi-moi", "new_name": "Đơn vị mới", "new_kind": "province",
+             "new_parent_code": "", "effective_on": "2026-07-01"}]
     with app.app_context(), session_scope(app) as s:
         with pytest.raises(ReorganisationError) as err:
             reorganise(s, rows)
-    assert any("Thị trấn Kế Sách" in e for e in err.value.errors)
+    assert any(child in e and "vẫn còn hiệu lực" in e for e in err.value.errors), err.value.errors
