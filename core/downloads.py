@@ -49,7 +49,9 @@ def ascii_filename(name: str) -> str:
     s = s.encode("ascii", "ignore").decode("ascii")
     s = re.sub(r'[\x00-\x1f\x7f"\\;]', "_", s)
     s = re.sub(r"\s+", " ", s).strip()
-    return s or "tep"
+    if not s or s.startswith("."):  # nothing left of the stem: "tep" (Vietnamese for "file")
+        s = "tep" + s
+    return s
 
 
 def content_disposition(name: str, *, inline: bool = False) -> str:

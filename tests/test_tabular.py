@@ -84,7 +84,7 @@ def test_local_datetime_is_vietnam_time():
         ("Bộ tài liệu – Xã Lạc Hòa – Ngày Chuyển đổi số – v2.zip",
          "Bo tai lieu - Xa Lac Hoa - Ngay Chuyen doi so - v2.zip"),
         ('ten "la"\\;x.csv', "ten _la___x.csv"),
-        ("ភាសាខ្មែរ.txt", ".txt"),
+        ("ភាសាខ្មែរ.txt", "tep.txt"),
         ("ភាសា", "tep"),
         ("plain-ascii.csv", "plain-ascii.csv"),
     ],
