@@ -239,3 +239,30 @@ def test_multi_year_target_shows_its_path(app, monkeypatch):
     assert "Lộ trình từ 50% năm 2025 đến 70% năm 2030" in html
     assert ("đúng lộ trình" if 55.0 >= expected else "chậm so với lộ trình") in html
     assert f"năm {year} cần {expected:g}%".replace(".", ",") in html
+
+
+def test_all_means_departments_and_the_local_level_under_the_province(app):
+    """Three tiers: @all = departments + districts (communes count through them); two tiers
+    (since 1/7/2025): departments + the wards, communes and special zones under the province."""
+    from campaigns.measure.plans import resolve_units
+    from core.models import OrgUnit
+
+    with app.app_context(), session_scope(app) as s:
+        p3 = OrgUnit(code="tinh-a", name="Tỉnh A", kind="province")
+        p2 = OrgUnit(code="tp-b", name="Thành phố B", kind="province")
+        s.add_all([p3, p2])
+        s.flush()
+        d = OrgUnit(code="huyen-a", name="Huyện A", kind="district", parent_id=p3.id)
+        dep = OrgUnit(code="so-a", name="Sở A", kind="department", parent_id=p3.id)
+        s.add_all([d, dep])
+        s.flush()
+        s.add_all([OrgUnit(code="xa-a", name="Xã A", kind="commune", parent_id=d.id),
+                   OrgUnit(code="phuong-b", name="Phường B", kind="ward", parent_id=p2.id),
+                   OrgUnit(code="xa-b", name="Xã B", kind="commune", parent_id=p2.id),
+                   OrgUnit(code="dac-khu-b", name="Đặc khu B", kind="special_zone", parent_id=p2.id)])
+        s.flush()
+        codes = lambda group: sorted(u.code for u in resolve_units(s, [group]))  # noqa: E731
+        assert codes("@all") == ["dac-khu-b", "huyen-a", "phuong-b", "so-a", "xa-b"]
+        assert codes("@localities") == ["dac-khu-b", "huyen-a", "phuong-b", "xa-b"]
+        assert codes("@communes") == ["dac-khu-b", "phuong-b", "xa-a", "xa-b"]
+        assert codes("@districts") == ["huyen-a"]

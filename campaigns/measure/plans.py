@@ -31,8 +31,14 @@ GROUPS = {
     #: commune level: xã, phường, đặc khu (since the 2025 reorganisation)
     "@communes": (UnitKind.commune, UnitKind.ward, UnitKind.special_zone),
     "@press": (UnitKind.press,),
-    "@all": (UnitKind.department, UnitKind.district),
+    #: the local governments right under the province: districts (three tiers) or,
+    #: since districts were abolished (1/7/2025), the commune-level units
+    "@localities": (UnitKind.district, UnitKind.commune, UnitKind.ward, UnitKind.special_zone),
+    #: "sở, ban, ngành, địa phương": departments + localities
+    "@all": (UnitKind.department, UnitKind.district, UnitKind.commune, UnitKind.ward, UnitKind.special_zone),
 }
+#: groups whose local units count only when they sit right under the province
+TOP_LOCAL = ("@localities", "@all")
 
 METRICS = ("units_published", "grassroots_broadcast", "satisfaction", "feedback_handled")
 
@@ -350,12 +356,17 @@ def resolve_units(session: Session, codes: list[str], units: list[OrgUnit] | Non
     """Unit codes and groups -> units (ordered, no duplicates)."""
     units = units if units is not None else list(session.exec(select(OrgUnit)).all())
     by_code = {u.code: u for u in units}
+    kind_of = {u.id: u.kind for u in units}
     out: dict[int, OrgUnit] = {}
     for code in codes:
         if code in GROUPS:
             for u in sorted(units, key=lambda u: u.name):
-                if u.kind in GROUPS[code]:
-                    out.setdefault(u.id, u)
+                if u.kind not in GROUPS[code]:
+                    continue
+                if (code in TOP_LOCAL and u.kind != UnitKind.department
+                        and kind_of.get(u.parent_id) != UnitKind.province):  # type: ignore[arg-type]
+                    continue  # a commune under a district is counted through its district
+                out.setdefault(u.id, u)
         elif code in by_code:
             out.setdefault(by_code[code].id, by_code[code])
     return list(out.values())
