@@ -397,7 +397,7 @@ def evaluate_target(act: Activity, target: PlanTarget, responsible: list[int], s
     detail = coverage + ("; bình quân theo trọng số của kế hoạch" if weighed else "")
     if unweighted:
         detail += f"; {unweighted} đơn vị thiếu trọng số, không tính"
-    return TargetResult(target, value, detail, reported, owed, reported=reported, owed=owed,
+    return TargetResult(target, value, detail, reported=reported, owed=owed,
                         basis="Tỷ lệ do đơn vị nhập, bình quân theo trọng số đơn vị trong kế hoạch")
 
 
