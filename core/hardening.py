@@ -136,7 +136,9 @@ def init_app(app: Flask) -> None:
 
                 message = "Có ký tự điều khiển không hợp lệ (không in được)."
                 return api_error(422, message, {where: message})
-        if request.form:
+        # urlencoded forms only: a multipart upload is parsed by its view, under that
+        # view's own size limit (e.g. SMS lists), not here under the app-wide one
+        if request.mimetype == "application/x-www-form-urlencoded" and request.form:
             _clean_form()
         return None
 
