@@ -106,6 +106,17 @@ def new(channel: str):
                            values=values, units=units), (422 if errors else 200)
 
 
+def _secret_state(value):
+    """A secret is shown as set / not set, in the page's language."""
+    from channels.base import SECRET_NOT_SET, SECRET_SET
+
+    if value == SECRET_SET:
+        return _("đã đặt")
+    if value == SECRET_NOT_SET:
+        return _("chưa đặt")
+    return value
+
+
 @bp.route("/accounts/<int:account_id>", methods=["GET"])
 @role_required(Role.communicator, Role.reviewer)
 def detail(account_id: int):
@@ -118,6 +129,8 @@ def detail(account_id: int):
     cls = _adapter(account.channel)
     box = SecretBox(current_app.config["SECRET_KEY"])
     shown = cls.redacted(account.config, box.decrypt(account.secrets_encrypted)) if cls else account.config
+    secret_names = {f.name for f in cls.config_spec if f.secret} if cls else set()
+    shown = {k: _secret_state(v) if k in secret_names else v for k, v in shown.items()}
     text = request.args.get("text", "")
     preview_html = None
     if text and cls is not None:

@@ -119,16 +119,21 @@ def paged(query, serialize) -> dict:
     return jsonify({"items": [serialize(r) for r in rows], "total": total})
 
 
+#: query parameters with bounds narrower than the integer column (as in the OpenAPI document)
+ARG_BOUNDS = {"year": (2000, 2100, "Năm phải là số nguyên trong khoảng 2000–2100.")}
+
+
 def int_arg(name: str) -> int | None:
     raw = request.args.get(name)
     if raw in (None, ""):
         return None
     from core.validate import bounded_int
 
+    lo, hi, message = ARG_BOUNDS.get(name, (-INT32_MAX, INT32_MAX, None))
     try:
-        return bounded_int(raw, lo=-INT32_MAX, label=name)
+        return bounded_int(raw, lo=lo, hi=hi, label=name)
     except ValueError as exc:
-        raise ApiError(422, None, {name: str(exc)}) from None
+        raise ApiError(422, None, {name: message or str(exc)}) from None
 
 
 # -- campaigns -----------------------------------------------------------------

@@ -26,6 +26,7 @@ from core.units import ancestor_ids, predecessor_ids, subtree_ids, with_successo
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 5000
+SCOPE_MAX = 2000  # unit codes in a campaign scope (the province has ~120 units)
 
 
 class ValidationError(ValueError):
@@ -120,8 +121,11 @@ def clean_campaign(session: Session, data: dict, *, partial: bool = False,
         scope = data["scope"]
         if not isinstance(scope, list) or not all(isinstance(c, str) for c in scope):
             errors["scope"] = "Phạm vi phải là danh sách mã đơn vị."
+        elif len(scope) > SCOPE_MAX:
+            # one query parameter per code: PostgreSQL takes at most 65,535
+            errors["scope"] = f"Phạm vi tối đa {SCOPE_MAX:,} đơn vị (gửi {len(scope):,}).".replace(",", ".")
         else:
-            units, missing = units_by_code(session, scope)
+            units, missing = units_by_code(session, list(dict.fromkeys(scope)))
             if missing:
                 errors["scope"] = "Không có đơn vị: " + ", ".join(missing[:5])
             else:

@@ -363,12 +363,12 @@ class Adapter:
 
     @classmethod
     def redacted(cls, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> dict[str, Any]:
-        """Config plus secrets as they may be shown: secrets as '••••' + last 4."""
+        """Config plus secrets as they may be shown: whether each secret is set
+        (``SECRET_SET`` / ``SECRET_NOT_SET``), never any part of it."""
         out = dict(config)
         for f in cls.config_spec:
             if f.secret:
-                value = secrets.get(f.name)
-                out[f.name] = redact(value) if value else None
+                out[f.name] = redact(secrets.get(f.name))
         return out
 
     def account_key(self) -> str:
@@ -485,9 +485,14 @@ class Adapter:
         return Health(True, "Không cần kiểm tra kết nối cho kênh này.")
 
 
+#: what is shown of a secret: only whether it is set (pages translate these)
+SECRET_SET = "đã đặt"
+SECRET_NOT_SET = "chưa đặt"
+
+
 def redact(value: Any) -> str:
-    text = str(value)
-    return "••••" + text[-4:] if len(text) > 8 else "••••"
+    """A constant marker: no character, length or hint of the secret itself."""
+    return SECRET_SET if value not in (None, "") else SECRET_NOT_SET
 
 
 def validate_fields(

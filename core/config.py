@@ -30,6 +30,9 @@ DEFAULTS = {
     "SEND_THREADS": "16",
     "MAX_UPLOAD_MB": "50",
     "LOGIN_RATE_LIMIT": "10 per minute",
+    #: recipient-list / opt-out imports from XLSX: refused before parsing past these
+    "IMPORT_MAX_XLSX_UNCOMPRESSED_MB": "500",
+    "IMPORT_MAX_ROWS": "2000000",
     #: "1" behind a TLS reverse proxy (nginx): trust one hop of X-Forwarded-For/-Proto/-Host
     "BEHIND_PROXY": "",
 }

@@ -259,7 +259,8 @@ def test_webhook_config_validation():
     assert WebhookAdapter({"url": "https://x.vn/h"}).idempotent_receiver is False
     assert WebhookAdapter({"url": "https://x.vn/h", "dedupe": True}).idempotent_receiver is True
     shown = WebhookAdapter.redacted({"url": "https://x.vn/h"}, {"signing_secret": "abcdefghijkl"})
-    assert shown["signing_secret"] == "••••ijkl"
+    assert shown["signing_secret"] == "đã đặt" and "ijkl" not in str(shown)
+    assert WebhookAdapter.redacted({"url": "https://x.vn/h"}, {})["signing_secret"] == "chưa đặt"
 
 
 def test_webhook_pacing_is_configurable(receiver):

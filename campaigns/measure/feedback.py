@@ -131,8 +131,10 @@ def clean_feedback(session: Session, data: dict) -> dict:
             out["unit_id"] = unit.id
     campaign_raw = data.get("campaign")
     if campaign_raw not in (None, ""):
-        try:
-            campaign = session.get(Campaign, int(str(campaign_raw)))
+        from core.validate import bounded_int
+
+        try:  # an id the column cannot hold is no campaign (never a database error)
+            campaign = session.get(Campaign, bounded_int(campaign_raw, lo=1))
         except (TypeError, ValueError):
             campaign = None
         out["campaign_id"] = campaign.id if campaign else None

@@ -792,6 +792,9 @@ def feedback_thanks():
 def feedback_summary():
     session = get_session()
     year = _year_arg()
+    if year is None and request.args.get("year"):
+        return render_template("core/error.html", status=400,
+                               message=_("Năm phải là số nguyên trong khoảng 2000–2100.")), 400
     summary = fbk.public_summary(session, year)
     return render_template("measure/feedback_summary.html", summary=summary, year=year)
 

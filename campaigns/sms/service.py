@@ -67,6 +67,26 @@ def max_upload_bytes(app=None) -> int:
     return DEFAULT_MAX_UPLOAD
 
 
+def import_limits(app=None) -> dict[str, int]:
+    """XLSX limits checked before parsing (``LANTOA_IMPORT_MAX_XLSX_UNCOMPRESSED_MB``,
+    ``LANTOA_IMPORT_MAX_ROWS``), as keyword arguments of ``read_recipients``."""
+    from scheduler.sms.importer import DEFAULT_MAX_ROWS, DEFAULT_MAX_XLSX_UNCOMPRESSED
+
+    conf = (app or current_app).config
+    out = {"max_xlsx_uncompressed": DEFAULT_MAX_XLSX_UNCOMPRESSED, "max_rows": DEFAULT_MAX_ROWS}
+    for key, arg, scale in (("LANTOA_IMPORT_MAX_XLSX_UNCOMPRESSED_MB", "max_xlsx_uncompressed", 1 << 20),
+                            ("LANTOA_IMPORT_MAX_ROWS", "max_rows", 1)):
+        raw = conf.get(key) or os.environ.get(key)
+        if raw not in (None, ""):
+            try:
+                value = int(float(raw) * scale)
+            except (TypeError, ValueError):
+                raise ValueError(f"{key}: giá trị '{raw}' không hợp lệ.") from None
+            if value > 0:
+                out[arg] = value
+    return out
+
+
 def human_size(n: int) -> str:
     """'2 GB', '200 MB', '64 KB' (Vietnamese UI uses the same units)."""
     for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
@@ -193,6 +213,7 @@ def import_recipient_list(
                 name_column=name_column,
                 max_bytes=limit,
                 rejects=tmp,
+                **import_limits(),
             )
             with engine.begin() as conn:
                 list_id = conn.execute(
@@ -234,7 +255,8 @@ def import_recipient_list(
                 raise SmsInputError(
                     too_large_message(limit), {exc.field: too_large_message(limit)}, status=413
                 ) from None
-            raise SmsInputError(exc.message, {exc.field: exc.message}) from None
+            status = 413 if exc.code == "too_large_content" else 422
+            raise SmsInputError(exc.message, {exc.field: exc.message}, status=status) from None
     finally:
         if not tmp.closed:
             tmp.close()
@@ -358,7 +380,8 @@ def import_opt_outs(
     errors: list[dict[str, Any]] = []
     if stream is not None:
         try:
-            reader = read_recipients(stream, filename, phone_column=phone_column, max_bytes=limit)
+            reader = read_recipients(stream, filename, phone_column=phone_column, max_bytes=limit,
+                                     **import_limits())
             numbers = (r.phone for r in _guarded(reader))
             with get_engine().begin() as conn:
                 counts = add_opt_outs(conn, numbers, source, note)
@@ -367,7 +390,8 @@ def import_opt_outs(
                 raise SmsInputError(
                     too_large_message(limit), {"file": too_large_message(limit)}, status=413
                 ) from None
-            raise SmsInputError(exc.message, {exc.field: exc.message}) from None
+            status = 413 if exc.code == "too_large_content" else 422
+            raise SmsInputError(exc.message, {exc.field: exc.message}, status=status) from None
         report = reader.report
         counts["invalid"] = report.invalid
         counts["rows"] = report.rows

@@ -39,6 +39,12 @@ MAX_ERRORS_KEPT = 100
 #: Longest cell we keep (characters); longer values are cut.
 MAX_CELL_CHARS = 1000
 MAX_COLUMNS = 200
+#: XLSX: the parts of the ZIP together, uncompressed (a 1 MB "bomb" can expand to
+#: gigabytes), and rows of the sheet; checked before openpyxl parses anything.
+#: The app passes LANTOA_IMPORT_MAX_XLSX_UNCOMPRESSED_MB / LANTOA_IMPORT_MAX_ROWS.
+DEFAULT_MAX_XLSX_UNCOMPRESSED = 500 * 1024 * 1024
+DEFAULT_MAX_ROWS = 2_000_000
+_XLSX_MAX_PARTS = 10_000
 
 _PHONE_HEADERS = {
     "sodienthoai",
@@ -82,6 +88,8 @@ class ImportError_(ValueError):  # noqa: N801 - name fixed by the API
     ``code`` is ``too_large`` for oversized files, else ``validation_error``."""
 
     def __init__(self, message: str, field: str = "file", code: str = "validation_error"):
+        # code "too_large": over the upload limit (the caller words it);
+        # "too_large_content": an XLSX that expands past its limit (``message`` says so)
         super().__init__(message)
         self.message = message
         self.field = field
@@ -232,6 +240,105 @@ def _too_large(limit: int) -> str:
     return f"Tệp quá lớn: giới hạn là {limit // (1024 * 1024)} MB."
 
 
+def _size(n: int) -> str:
+    """'1,5 GB', '500 MB' (Vietnamese decimal comma)."""
+    if n >= 1 << 30:
+        return f"{n / (1 << 30):.1f} GB".replace(".", ",")
+    return f"{n / (1 << 20):,.0f} MB".replace(",", ".")
+
+
+def _too_many_rows(limit: int) -> str:
+    return (f"Trang tính có quá nhiều dòng: tối đa {limit:,} dòng. ".replace(",", ".")
+            + "Hãy chia danh sách thành nhiều tệp nhỏ hơn.")
+
+
+_ROW_TAGS = (b"<row ", b"<row>", b"<row/", b":row ", b":row>", b":row/")
+_ROW_R = re.compile(rb"<(?:\w+:)?row\b[^>]*?\sr=\"(\d{1,12})\"")
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b[^>]*?\sref=\"[A-Z]{0,3}\d*:?[A-Z]{1,3}(\d{1,12})\"")
+
+
+def _first_sheet_part(zf: Any) -> str | None:
+    """The ZIP name of the workbook's first sheet (what openpyxl reads as worksheets[0])."""
+    names = set(zf.namelist())
+    if "xl/workbook.xml" not in names:
+        return None
+    with zf.open("xl/workbook.xml") as fh:
+        workbook = fh.read(1 << 20)
+    m = re.search(rb"<(?:\w+:)?sheet\b[^>]*?\s(?:\w+:)?id=\"([^\"]+)\"", workbook)
+    if not m or "xl/_rels/workbook.xml.rels" not in names:
+        return None
+    with zf.open("xl/_rels/workbook.xml.rels") as fh:
+        rels = fh.read(1 << 20)
+    for rel in re.finditer(rb"<(?:\w+:)?Relationship\b[^>]*>", rels):
+        tag = rel.group(0)
+        if re.search(rb"\sId=\"" + re.escape(m.group(1)) + rb"\"", tag):
+            target = re.search(rb"\sTarget=\"([^\"]+)\"", tag)
+            if target:
+                path = target.group(1).decode("utf-8", "replace").lstrip("/")
+                return path if path.startswith("xl/") else "xl/" + path
+    return None
+
+
+def check_xlsx(fh: BinaryIO, *, max_uncompressed: int = DEFAULT_MAX_XLSX_UNCOMPRESSED,
+               max_rows: int = DEFAULT_MAX_ROWS) -> int:
+    """Refuse an XLSX before parsing it: the uncompressed size of its parts (the
+    ZIP directory; zipfile never inflates a part past its declared size) and the
+    rows of its first sheet (the sheet's dimension, then a streamed count of
+    ``<row`` elements and of the last row number; no XML is parsed). Returns the
+    row count. Raises ``ImportError_`` (``too_large_content`` or validation)."""
+    import zipfile
+
+    with zipfile.ZipFile(fh) as zf:
+        infos = zf.infolist()
+        if len(infos) > _XLSX_MAX_PARTS:
+            raise ImportError_("Tệp Excel có quá nhiều phần bên trong, không phải bảng tính thông thường.")
+        total = sum(max(i.file_size, 0) for i in infos)
+        if total > max_uncompressed:
+            raise ImportError_(
+                f"Tệp Excel khi giải nén quá lớn ({_size(total)}; tối đa {_size(max_uncompressed)}). "
+                "Hãy lưu danh sách thành CSV (UTF-8) hoặc chia thành nhiều tệp.",
+                code="too_large_content")
+        sheet = _first_sheet_part(zf)
+        if sheet is None or sheet not in zf.namelist():
+            candidates = sorted(n for n in zf.namelist() if n.startswith("xl/worksheets/") and n.endswith(".xml"))
+            sheet = candidates[0] if candidates else None
+        if sheet is None:
+            return 0
+        count = last = 0
+        carry = b""
+        first = True
+        with zf.open(sheet) as part:
+            while True:
+                chunk = part.read(1 << 20)
+                if not chunk and not carry:
+                    break
+                buf = carry + chunk
+                if chunk:  # keep the last (maybe cut) tag for the next round
+                    cut = buf.rfind(b"<")
+                    cut = cut if cut > 0 else len(buf)
+                    buf, carry = buf[:cut], buf[cut:]
+                    if len(carry) > 1 << 20:  # one tag longer than 1 MB: not a sheet we read
+                        raise ImportError_("Tệp Excel có cấu trúc bất thường, không đọc được.")
+                else:
+                    carry = b""
+                if first:
+                    first = False
+                    dim = _DIMENSION.search(buf, 0, 4096)
+                    if dim and int(dim.group(1)) > max_rows:
+                        raise ImportError_(_too_many_rows(max_rows))
+                count += sum(buf.count(tag) for tag in _ROW_TAGS)
+                tail = max(buf.rfind(b"<row "), buf.rfind(b":row "))
+                if tail >= 0:
+                    m = _ROW_R.match(buf, buf.rfind(b"<", 0, tail + 1))
+                    if m:
+                        last = max(last, int(m.group(1)))
+                if max(count, last) > max_rows:
+                    raise ImportError_(_too_many_rows(max_rows))
+                if not chunk:
+                    break
+    return max(count, last)
+
+
 def _stream_size(stream: BinaryIO) -> int | None:
     try:
         return os.fstat(stream.fileno()).st_size - stream.tell()
@@ -273,8 +380,12 @@ class RecipientReader:
         max_bytes: int = DEFAULT_MAX_BYTES,
         rejects: IO[str] | None = None,
         normalizer: Callable[[Any], PhoneResult] | None = None,
+        max_xlsx_uncompressed: int = DEFAULT_MAX_XLSX_UNCOMPRESSED,
+        max_rows: int = DEFAULT_MAX_ROWS,
     ):
         self.filename = filename or ""
+        self._max_xlsx_uncompressed = max_xlsx_uncompressed
+        self._max_rows = max_rows
         self.report = ImportReport()
         self._normalize: Callable[[Any], PhoneResult] = normalizer or PhoneNormalizer()
         #: the same answer as a plain tuple, cheaper per row when available
@@ -376,6 +487,15 @@ class RecipientReader:
             self._tmp.write(chunk)
         self._tmp.seek(0)
         try:
+            check_xlsx(self._tmp, max_uncompressed=self._max_xlsx_uncompressed, max_rows=self._max_rows)
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as exc:
+            if isinstance(exc, ImportError_):
+                raise
+            raise ImportError_(
+                f"Tệp Excel bị hỏng hoặc không đọc được ({type(exc).__name__})."
+            ) from None
+        self._tmp.seek(0)
+        try:
             wb = openpyxl.load_workbook(self._tmp, read_only=True, data_only=False)
         except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
             raise ImportError_(
@@ -388,9 +508,13 @@ class RecipientReader:
         self.report.format = "xlsx"
         self.report.encoding = "xlsx"
 
+        max_rows = self._max_rows
+
         def rows() -> Iterator[tuple[int, list[Any]]]:
             # read_only rows carry their own row number, so blank rows keep lines right
-            for row in ws.iter_rows():
+            for count, row in enumerate(ws.iter_rows(), 1):
+                if count > max_rows:  # the check before parsing counted fewer: never past the limit
+                    raise ImportError_(_too_many_rows(max_rows))
                 cells = list(row)
                 line = next((c.row for c in cells if getattr(c, "row", None)), None)
                 yield (line or 0), [c.value for c in cells]
@@ -549,6 +673,8 @@ def read_recipients(
     name_column: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     rejects: IO[str] | None = None,
+    max_xlsx_uncompressed: int = DEFAULT_MAX_XLSX_UNCOMPRESSED,
+    max_rows: int = DEFAULT_MAX_ROWS,
 ) -> RecipientReader:
     """Open an upload and return an iterator of valid, unique ``ImportRow``s;
     ``.report`` fills in while iterating. ``rejects`` (a text stream) receives
@@ -560,6 +686,8 @@ def read_recipients(
         name_column=name_column,
         max_bytes=max_bytes,
         rejects=rejects,
+        max_xlsx_uncompressed=max_xlsx_uncompressed,
+        max_rows=max_rows,
     )
 
 
