@@ -118,13 +118,14 @@ def build(app, tmp_path) -> dict:
         media_dir.mkdir(parents=True, exist_ok=True)
         png = media_dir / "demo.png"
         png.write_bytes(tiny_png())
-        for kind, filename, mime, extra in (
-            ("image", "demo.png", "image/png", {"width": 1080, "height": 1350}),
-            ("video", "demo.mp4", "video/mp4", {"width": 1080, "height": 1920, "duration": 62.651}),
+        for kind, filename, mime, title, extra in (
+            ("image", "demo.png", "image/png", "Ảnh bìa Ngày Chuyển đổi số", {"width": 1080, "height": 1350}),
+            ("video", "demo.mp4", "video/mp4", "Video hướng dẫn nộp hồ sơ",
+             {"width": 1080, "height": 1920, "duration": 62.651}),
         ):
             s.add(Asset(kind=kind, path=str(png), filename=filename, mime=mime, sha256=kind * 8,
                         size=1_572_864, template="social-portrait" if kind == "image" else None,
-                        title=f"Ấn phẩm mẫu ({kind})", tags=["10-10"], campaign_id=campaign.id,
+                        title=title, tags=["10-10"], campaign_id=campaign.id,
                         created_by=author.id, created_at=utcnow(), **extra))
         # background jobs: a render that failed with a raw database error, one running
         failed = BackgroundJob(

@@ -24,6 +24,8 @@ PHONE = {"width": 390, "height": 844}
 SKIP_PREFIXES = ("/logout", "/language/", "/static/", "/api/", "/hooks/")
 
 EXCEPTION_RE = re.compile(r"\bTraceback\b|\b[A-Z][A-Za-z]*(?:Error|Exception)\b")
+#: "62.651 s" reads as sixty-two thousand seconds in Vietnamese: a decimal point before a unit
+ENGLISH_NUMBER_RE = re.compile(r"\b\d+\.\d+ ?(?:s|giây|phút|MB|KB|GB|%)(?!\w)")
 SQL_RE = re.compile(r"\[SQL:|\bSELECT\b[^.]{0,200}\bFROM\b|\bINSERT INTO\b|\bUPDATE \w+ SET\b|"
                     r"\bDELETE FROM\b|sqlite3\.|psycopg")
 
@@ -102,10 +104,12 @@ def family(url: str) -> str:
     return "/".join(segments[:2]) + f"#{len(segments)}"
 
 
-def problems_in(url: str, html: str, codes: set[str]) -> list[str]:
+def problems_in(url: str, html: str, codes: set[str], vietnamese: bool = True) -> list[str]:
     """What a reader should not see on the page at ``url``."""
     text, _links = visible_text(html)
     found = []
+    if vietnamese and (m := ENGLISH_NUMBER_RE.search(text)):
+        found.append(f"{url}: number in English form {m.group(0)!r}")
     if m := EXCEPTION_RE.search(text):
         found.append(f"{url}: Python name {m.group(0)!r}")
     if m := SQL_RE.search(text):
@@ -117,7 +121,7 @@ def problems_in(url: str, html: str, codes: set[str]) -> list[str]:
     return found
 
 
-def crawl(client, codes: set[str]) -> tuple[list[str], list[str], int]:
+def crawl(client, codes: set[str], vietnamese: bool = True) -> tuple[list[str], list[str], int]:
     """BFS from the home page; returns (problems, HTML page URLs, pages fetched)."""
     start = "/"
     seen = {start}
@@ -137,7 +141,7 @@ def crawl(client, codes: set[str]) -> tuple[list[str], list[str], int]:
             continue
         html = resp.get_data(as_text=True)
         html_pages.append(url)
-        problems += problems_in(url, html, codes)
+        problems += problems_in(url, html, codes, vietnamese)
         for href in visible_text(html)[1]:
             target = urldefrag(urljoin("http://localhost" + url, href))[0]
             parts = urlsplit(target)
@@ -199,7 +203,8 @@ def test_english_pages_show_no_internal_names(world):
     assert client.post("/language/en", data={"next": "/"}).status_code == 302
     try:
         assert "Campaigns" in client.get("/campaigns").get_data(as_text=True)  # English indeed
-        problems, _pages, fetched = crawl(client, {c for c in internal_codes() if "_" in c})
+        problems, _pages, fetched = crawl(client, {c for c in internal_codes() if "_" in c},
+                                          vietnamese=False)
     finally:  # the choice is saved on the user, whom the other tests log in as
         client.post("/language/vi", data={"next": "/"})
     assert fetched > 10
