@@ -301,3 +301,32 @@ def test_check_environment_names_the_missing_profile(tmp_path, monkeypatch):
     env = mt.check_environment()
     assert env["pdfx_profile"] == str(pdfx.DEFAULT_PROFILE)
     assert not any("PDF/X-4" in p for p in env["problems"])
+
+
+def test_without_crop_marks_the_media_box_is_the_bleed_box(tmp_path):
+    """A template may turn crop marks off: MediaBox = BleedBox, still PDF/X-4."""
+    import shutil
+
+    require_profile()
+    require_executable("qpdf", "qpdf")
+    require_executable("pdffonts", "poppler-utils")
+    src = mt.get_template("poster-a4").path
+    dst = tmp_path / "tpl" / "poster-a4"
+    shutil.copytree(src, dst)
+    spec = dst / "template.yaml"
+    text = spec.read_text(encoding="utf-8")
+    assert "crop_marks: true" in text
+    spec.write_text(text.replace("crop_marks: true", "crop_marks: false"), encoding="utf-8")
+    data = mt.get_template("poster-a4").sample_data()
+    res = mt.render(
+        "poster-a4",
+        "pdf",
+        data,
+        tmp_path / "x.pdf",
+        extra_dirs=[tmp_path / "tpl"],
+        options={"pdfx": "x4"},
+    )
+    assert preflight_pdfx4(res.path) == []
+    page = PdfReader(str(res.path)).pages[0]
+    assert [float(v) for v in page.mediabox] == pytest.approx([float(v) for v in page.bleedbox])
+    assert float(page.trimbox.width) == pytest.approx(210 * MM, abs=0.05)
