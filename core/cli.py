@@ -22,6 +22,7 @@ db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
 users_cli = AppGroup("users", help="User accounts.")
 tokens_cli = AppGroup("tokens", help="API tokens.")
 units_cli = AppGroup("units", help="The unit tree.")
+backup_cli = AppGroup("backup", help="Backups: database plus instance files in one archive.")
 
 
 def alembic_config(app: Flask):
@@ -200,11 +201,46 @@ def units_reorganise(path: str, dry_run: bool) -> None:
         click.echo(f"  chuyển {count} {'người dùng' if label == 'users' else 'tài khoản kênh'}")
 
 
+@backup_cli.command("create")
+@click.argument("path", type=click.Path(dir_okay=False))
+def backup_create(path: str) -> None:
+    """Write a backup archive (.tar.gz) of the database and instance files to PATH."""
+    from core.backup import BackupError, create_backup
+
+    try:
+        manifest = create_backup(current_app, path)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    rows = sum(manifest["tables"].values())
+    click.echo(f"Đã sao lưu {len(manifest['tables'])} bảng ({rows} dòng) và {len(manifest['files'])} tệp "
+               f"vào {path}.")
+
+
+@backup_cli.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--wipe", is_flag=True, help="Replace the data already there (files are moved aside).")
+def backup_restore(path: str, wipe: bool) -> None:
+    """Restore a backup archive into an empty database (or, with --wipe, over the current data)."""
+    from core.backup import BackupError, restore_backup
+
+    try:
+        result = restore_backup(current_app, path, wipe=wipe)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    for warning in result.warnings:
+        click.echo(f"Cảnh báo: {warning}", err=True)
+    for aside in result.moved_aside:
+        click.echo(f"Tệp cũ được chuyển sang {aside}.")
+    click.echo(f"Đã khôi phục {len(result.tables)} bảng ({sum(result.tables.values())} dòng) và "
+               f"{result.files} tệp từ bản sao lưu lúc {result.manifest['created_at']}.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(units_cli)
+    app.cli.add_command(backup_cli)
     app.cli.add_command(serve_cmd)
 
 

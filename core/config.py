@@ -35,6 +35,10 @@ DEFAULTS = {
     "IMPORT_MAX_ROWS": "2000000",
     #: "1" behind a TLS reverse proxy (nginx): trust one hop of X-Forwarded-For/-Proto/-Host
     "BEHIND_PROXY": "",
+    #: nightly backups (core/backup.py): archives kept in LANTOA_BACKUP_DIR (0 = no nightly
+    #: backup) and the local hour from which the day's backup is queued
+    "BACKUP_KEEP": "14",
+    "BACKUP_HOUR": "2",
 }
 
 
@@ -70,6 +74,8 @@ def from_env(instance_path: Path) -> dict:
     conf["LANTOA_DATABASE_URL"] = db_url
     conf["MAX_CONTENT_LENGTH"] = int(conf["LANTOA_MAX_UPLOAD_MB"]) * 1024 * 1024
     conf["LANTOA_MEDIA_DIR"] = _env("MEDIA_DIR") or str(instance_path / "media")
+    # unset: <instance>/backups, resolved when used (core.backup.backup_dir)
+    conf["LANTOA_BACKUP_DIR"] = _env("BACKUP_DIR") or ""
     return conf
 
 

@@ -40,3 +40,6 @@ def init_app(app: Flask) -> None:
     if _move_channel_accounts not in UNIT_MOVE_HOOKS:
         UNIT_MOVE_HOOKS.append(_move_channel_accounts)
     register_daily("units.reorganisations", _apply_reorganisations)
+    from core import backup
+
+    backup.register()  # the nightly backup job (core/backup.py)
