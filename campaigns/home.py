@@ -60,22 +60,30 @@ def sent_back(session: Session) -> list[Campaign]:
         .order_by(Campaign.updated_at.desc()).limit(20)).all())
 
 
+#: problems older than this are history, not a to-do (the deliveries page still lists them)
+PROBLEM_DAYS = 30
+
+
 def problem_deliveries(session: Session, limit: int = 20) -> tuple[list, dict]:
+    """Sends of the last PROBLEM_DAYS days that failed, were missed or need a person."""
+    since = utcnow() - timedelta(days=PROBLEM_DAYS)
     rows = session.exec(
         select(Delivery, ChannelAccount, Campaign)
         .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
         .outerjoin(Campaign, Campaign.id == Delivery.campaign_id)
-        .where(Delivery.status.in_(PROBLEM_STATUSES))  # type: ignore[attr-defined]
+        .where(Delivery.status.in_(PROBLEM_STATUSES), Delivery.scheduled_at >= since)  # type: ignore[attr-defined]
         .order_by(Delivery.scheduled_at.desc()).limit(limit)).all()
     counts = dict(session.exec(select(Delivery.status, func.count()).where(
-        Delivery.status.in_(PROBLEM_STATUSES)).group_by(Delivery.status)).all())  # type: ignore[attr-defined]
+        Delivery.status.in_(PROBLEM_STATUSES), Delivery.scheduled_at >= since)  # type: ignore[attr-defined]
+        .group_by(Delivery.status)).all())
     return rows, {Status(k): v for k, v in counts.items()}
 
 
 def accounts_to_reconnect(session: Session) -> list[ChannelAccount]:
     """Accounts whose token expired, or whose last connection check failed."""
     rows = session.exec(select(ChannelAccount).order_by(ChannelAccount.name)).all()
-    return [a for a in rows if a.status == "needs_auth" or (a.health or {}).get("ok") is False]
+    return [a for a in rows if a.status != "disabled"
+            and (a.status == "needs_auth" or (a.health or {}).get("ok") is False)]
 
 
 def failed_kits(session: Session, unit_ids: set[int] | None = None) -> list:

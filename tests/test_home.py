@@ -84,6 +84,12 @@ def test_communicator_sees_what_needs_action(app):
                                campaign_id=back)
         d.status = Status.failed
         s.add(d)
+        old = ss.create_delivery(s, account=fine, content={"text": "Lỗi cũ"}, campaign_id=back,
+                                 scheduled_at=now - timedelta(days=45))
+        old.status = Status.failed  # history, not a to-do
+        s.add(old)
+        s.add(ChannelAccount(channel="webhook", name="Trang đã tắt", config={"url": "http://127.0.0.1:9/z"},
+                             status="disabled", health={"ok": False}))
         s.add(Kit(campaign_id=back, unit_id=unit.id, status="failed"))
         s.flush()
         campaign = s.get(Campaign, back)
@@ -94,7 +100,8 @@ def test_communicator_sees_what_needs_action(app):
     problems = page[page.index('id="problem-deliveries"'):]
     assert "Trang ổn định" in problems and "Thất bại" in problems
     accounts = page[page.index('id="accounts-reconnect"'):page.index('id="failed-kits"')]
-    assert "Trang hỏng kết nối" in accounts and "Trang ổn định" not in accounts
+    assert "Trang hỏng kết nối" in accounts and "Trang ổn định" not in accounts and "Trang đã tắt" not in accounts
+    assert f'href="/deliveries?status=failed">Thất bại: 1<' in page  # the 45-day-old failure is not counted
     assert "Sóc Trăng" in page[page.index('id="failed-kits"'):]
     assert "Bài đăng trong tuần" in page[page.index('id="due-week"'):]
     # resubmitted: it leaves the list
