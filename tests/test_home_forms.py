@@ -131,3 +131,18 @@ def test_kit_build_choice_tells_same_titles_apart(app):
     login(client, make_user(app, "communicator"))
     options = re.findall(r"<option value=\"\d+\"[^>]*>(Tháng cao điểm[^<]*)</option>", client.get("/kits/").text)
     assert len(options) == 2 and options[0] != options[1], options
+
+
+def test_item_form_keeps_what_was_typed(app):
+    cid = app.test_client().post("/api/v1/campaigns", headers=api_headers(app, "communicator"), json={
+        "title": "Chiến dịch có nội dung", "starts_on": "2026-01-01", "ends_on": "2030-12-31",
+        "scope": ["soc-trang"]}).json["id"]
+    client = app.test_client()
+    login(client, make_user(app, "communicator"))
+    page = client.get(f"/campaigns/{cid}/items/new").text
+    data = {"title": "", "body": "Nội dung tôi đã gõ cẩn thận", "text_en": "My English text", "channel": "facebook",
+            "planned_on": "2026-10-10", "planned_time": "07:15", "unit": "", "form_once": _once(page)}
+    r = client.post(f"/campaigns/{cid}/items/new", data=data)
+    assert r.status_code in (200, 422) and "Vui lòng nhập tiêu đề." in r.text
+    for text in ("Nội dung tôi đã gõ cẩn thận", "My English text", 'value="2026-10-10"', 'value="07:15"'):
+        assert text in r.text, text
