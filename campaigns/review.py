@@ -55,10 +55,38 @@ def snapshot(session: Session, campaign: Campaign) -> dict:
         "items": [{
             "id": i.id, "title": i.title, "channel": str(CHANNEL_LABELS.get(i.channel, i.channel)),
             "planned_at": _when(i.planned_at), "body": i.body or "",
-            "variants": "\n".join(f"{k}: {v}" for k, v in sorted((i.variants or {}).items())
-                                  if isinstance(v, str) and v),
+            "variants": _variants_text(session, i.variants or {}),
         } for i in items],
     }
+
+
+LANGUAGE_LABELS = {"vi": lazy_gettext("Tiếng Việt"), "km": lazy_gettext("Tiếng Khmer"), "en": lazy_gettext("Tiếng Anh")}
+
+
+def _variants_text(session: Session, variants: dict) -> str:
+    """The composer's per-language texts, attached files and per-account overrides as
+    lines a reviewer reads (names, never keys or ids)."""
+    from campaigns.models import Asset
+    from scheduler.models import ChannelAccount
+
+    lines: list[str] = []
+    for lang, text in sorted((variants.get("texts") or {}).items()):
+        if isinstance(text, str) and text.strip():
+            lines.append(f"{LANGUAGE_LABELS.get(lang, lang)}: {text}")
+    for asset_id in variants.get("media_asset_ids") or []:
+        asset = session.get(Asset, int(asset_id)) if str(asset_id).isdigit() else None
+        if asset is not None:
+            lines.append(f"{lazy_gettext('Tệp đính kèm')}: {asset.title or asset.filename}")
+    for account_id, choice in sorted((variants.get("accounts") or {}).items()):
+        account = session.get(ChannelAccount, int(account_id)) if str(account_id).isdigit() else None
+        if account is None or not isinstance(choice, dict):
+            continue
+        parts = [str(choice[k]) for k in ("title", "text", "when") if isinstance(choice.get(k), str) and choice[k]]
+        lines.append(f"{account.name}" + (f": {' · '.join(parts)}" if parts else ""))
+    for key, value in sorted(variants.items()):  # plain per-channel variants of older items
+        if isinstance(value, str) and value and key in CHANNEL_LABELS:
+            lines.append(f"{CHANNEL_LABELS[key]}: {value}")
+    return "\n".join(lines)
 
 
 def submissions(session: Session, campaign_id: int) -> list[AuditLog]:

@@ -129,6 +129,13 @@ def test_reviewer_sees_the_queue_with_what_changed(app):
     with app.app_context(), session_scope(app) as s:
         item = s.get(ContentItem, item_id)
         item.body = "Nộp hồ sơ trực tuyến trước ngày 31/10 tại Cổng dịch vụ công"
+        from scheduler.models import ChannelAccount
+
+        account = ChannelAccount(channel="webhook", name="Cổng tỉnh", config={"url": "http://127.0.0.1:9/x"})
+        s.add(account)
+        s.flush()
+        item.variants = {"texts": {"en": "Apply online before 31/10"},
+                         "accounts": {str(account.id): {"title": "", "text": "Bản ngắn cho cổng tỉnh"}}}
         s.add(item)
         s.add(ContentItem(campaign_id=cid, title="Tin nhắn mới", channel="sms", body="Tin SMS",
                           planned_at=datetime(2026, 3, 2, tzinfo=UTC)))
@@ -138,6 +145,8 @@ def test_reviewer_sees_the_queue_with_what_changed(app):
     assert "Ghi rõ thời hạn" in block
     assert "<ins>trước ngày 31/10</ins>" in block
     assert "Nội dung mới: Tin nhắn mới" in block
+    assert "Tiếng Anh: Apply online before 31/10" in block and "Cổng tỉnh: Bản ngắn cho cổng tỉnh" in block
+    assert "texts" not in block and "accounts" not in block  # no internal keys
     assert "Lần gửi duyệt đầu tiên" not in block
     # the communicator's home has no review queue
     assert 'id="review-queue"' not in comm.get("/").text
