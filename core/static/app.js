@@ -12,7 +12,8 @@
       el.querySelector(".p-failed").style.width = pct(failed);
       el.querySelector(".p-other").style.width = pct(Math.max(other, 0));
       var label = el.parentNode.querySelector("[data-progress-label]");
-      if (label) { label.textContent = sent + " / " + total; }
+      var lang = document.documentElement.lang === "en" ? "en" : "vi";
+      if (label) { label.textContent = sent.toLocaleString(lang) + " / " + total.toLocaleString(lang); }
     }).catch(function () {});
   }
   document.addEventListener("DOMContentLoaded", function () {

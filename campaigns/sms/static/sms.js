@@ -86,6 +86,8 @@
     var card = document.querySelector("[data-wave-url]");
     if (!card || !window.fetch) { return; }
     var url = card.getAttribute("data-wave-url");
+    // 12.345 on Vietnamese pages, 12,345 on English ones (as the server renders them)
+    var num = function (n) { return Number(n).toLocaleString(document.documentElement.lang === "en" ? "en" : "vi"); };
     var refresh = function () {
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (r) { return r.ok ? r.json() : null; })
@@ -95,19 +97,19 @@
           var bar = document.getElementById("wave-progress");
           if (bar) { bar.max = data.total || 1; bar.value = done; }
           var d = card.querySelector('[data-wave="done"]'), t = card.querySelector('[data-wave="total"]');
-          if (d) { d.textContent = String(done); }
-          if (t) { t.textContent = String(data.total); }
+          if (d) { d.textContent = num(done); }
+          if (t) { t.textContent = num(data.total); }
           Object.keys(data.by_carrier).forEach(function (carrier) {
             var row = document.querySelector('tr[data-carrier="' + carrier + '"]');
             if (!row) { return; }
             Object.keys(data.by_carrier[carrier]).forEach(function (s) {
               var cell = row.querySelector('[data-status="' + s + '"]');
-              if (cell) { cell.textContent = String(data.by_carrier[carrier][s]); }
+              if (cell) { cell.textContent = num(data.by_carrier[carrier][s]); }
             });
           });
           Object.keys(data.by_status).forEach(function (s) {
             var cell = document.querySelector('[data-total="' + s + '"]');
-            if (cell) { cell.textContent = String(data.by_status[s]); }
+            if (cell) { cell.textContent = num(data.by_status[s]); }
           });
           if (data.by_status.pending > 0 || data.status === "sending" || data.status === "queued") {
             window.setTimeout(refresh, 5000);
