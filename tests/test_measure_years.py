@@ -266,3 +266,54 @@ def test_all_means_departments_and_the_local_level_under_the_province(app):
         assert codes("@localities") == ["dac-khu-b", "huyen-a", "phuong-b", "xa-b"]
         assert codes("@communes") == ["dac-khu-b", "phuong-b", "xa-a", "xa-b"]
         assert codes("@districts") == ["huyen-a"]
+
+
+def test_merged_communes_hand_their_figures_to_the_successor_and_keep_their_history(app, monkeypatch):
+    """Two communes merge on a day this year: before it they owe T05 and IV.2b; after it the new
+    commune owes them, the broadcast one of the old communes confirmed counts for it, and the
+    task the old commune reported done stays in the rows as it was (never overdue)."""
+    from datetime import datetime, time, timedelta
+
+    from campaigns.measure.compute import evaluate_plan, local_today, task_rows
+    from campaigns.measure.models import Plan, PlanTask, TaskProgress
+    from core.models import OrgUnit
+    from core.timeutil import LOCAL_TZ
+    from core.units import reorganise
+    from tests.measure_helpers import add_account, add_delivery, setup_world
+
+    today = local_today()
+    if today.timetuple().tm_yday < 3:
+        pytest.skip("needs two days of this year before today")
+    w = setup_world(app, monkeypatch)
+    speaker = add_account(app, "loudspeaker", "xa-lac-hoa", {"unit_code": "xa-lac-hoa"})
+    d = add_delivery(app, speaker, "Bản tin", unit_code="xa-lac-hoa")
+    merge_day = today - timedelta(days=1)
+    before = datetime.combine(merge_day - timedelta(days=1), time(12), tzinfo=LOCAL_TZ)
+    from scheduler.models import Delivery
+
+    with app.app_context(), session_scope(app) as s:
+        row = s.get(Delivery, d)
+        row.status, row.sent_at = "sent", before
+        row.confirmed_at = before
+        s.add(row)
+        plan = s.get(Plan, w["plan_id"])
+        task = s.exec(select(PlanTask).where(PlanTask.plan_id == plan.id, PlanTask.code == "IV.2b")).one()
+        s.add(TaskProgress(task_id=task.id, unit_id=w["units"]["xa-lac-hoa"], status="done", note="đã phát"))
+    with app.app_context(), session_scope(app) as s:
+        reorganise(s, [{"old_code": code, "new_code": "xa-lac-hoa-moi", "new_name": "Xã Lạc Hòa (mới)",
+                        "new_kind": "commune", "new_parent_code": "tx-vinh-chau",
+                        "effective_on": merge_day.isoformat()} for code in ("xa-lac-hoa", "xa-vinh-hai")],
+                   today=today)
+    with app.app_context(), session_scope(app) as s:
+        plan = s.get(Plan, w["plan_id"])
+        new_id = s.exec(select(OrgUnit.id).where(OrgUnit.code == "xa-lac-hoa-moi")).one()
+        old = {w["units"]["xa-lac-hoa"], w["units"]["xa-vinh-hai"]}
+        then = {r.target.code: r for r in evaluate_plan(s, plan, now=before, with_trend=False)}
+        now = {r.target.code: r for r in evaluate_plan(s, plan, with_trend=False)}
+        assert (then["T05"].numerator, then["T05"].denominator) == (1, 6)  # six communes, one broadcast
+        assert (now["T05"].numerator, now["T05"].denominator) == (1, 5)  # 2 merged into 1, still covered
+        rows = {(r.task.code, r.unit.id): r.status for r in task_rows(s, plan)}
+        assert rows[("IV.2b", w["units"]["xa-lac-hoa"])] == "done"  # its own history, as reported
+        assert ("IV.2b", w["units"]["xa-vinh-hai"]) not in rows  # ended and reported nothing
+        assert ("IV.2b", new_id) in rows  # the successor carries the task on
+        assert not {uid for (_c, uid), st in rows.items() if uid in old and st == "overdue"}

@@ -615,15 +615,22 @@ def local_today(now: datetime | None = None) -> date:
 
 def task_rows(session: Session, plan: Plan, *, unit_ids: set[int] | None = None,
               today: date | None = None) -> list[TaskRow]:
-    """Each (task, responsible unit) with its status; overdue = not done past due date."""
+    """Each (task, responsible unit) with its status; overdue = not done past due date.
+
+    The units are those that exist on the plan's day; a unit ended by a reorganisation
+    during the year keeps the rows it reported itself (history, shown as reported, never
+    overdue: its successor carries the task on)."""
     today = today or local_today()
     day = max(date(plan.year, 1, 1), min(today, date(plan.year, 12, 31)))
-    units = units_valid_on(session, day)
+    all_units = list(session.exec(select(OrgUnit)).all())
+    units = [u for u in all_units if u.valid_on(day)]
     tasks = session.exec(select(PlanTask).where(PlanTask.plan_id == plan.id)
                          .order_by(PlanTask.position, PlanTask.id)).all()
     progress = {(p.task_id, p.unit_id): p for p in session.exec(
         select(TaskProgress).where(TaskProgress.task_id.in_([t.id for t in tasks] or [-1]))  # type: ignore[attr-defined]
     ).all()}
+    ended = [u for u in all_units if u.valid_to is not None and date(plan.year, 1, 1) < u.valid_to <= day
+             and any(key[1] == u.id for key in progress)]
     rows = []
     for task in tasks:
         for unit in resolve_units(session, task.responsible, units):
@@ -634,6 +641,11 @@ def task_rows(session: Session, plan: Plan, *, unit_ids: set[int] | None = None,
             if status != TaskStatus.done and task.due < today:
                 status = TaskStatus.overdue
             rows.append(TaskRow(task, unit, status, p.note if p else "", p.updated_at if p else None))
+        for unit in ended:
+            p = progress.get((task.id, unit.id))
+            if p is None or (unit_ids is not None and unit.id not in unit_ids):
+                continue
+            rows.append(TaskRow(task, unit, TaskStatus(p.status), p.note, p.updated_at))
     return rows
 
 
