@@ -389,6 +389,7 @@ def script_audio(
     callers building kits skip the audio and show that note.
     """
     from media_templates.speech import mix_jingle, normalize_loudness, synthesize, wav_to_mp3
+    from media_templates.speech.audio import normalize_for_broadcast
 
     wav = synthesize(
         script.reading_text,
@@ -397,15 +398,17 @@ def script_audio(
         syllables_per_minute=script.syllables_per_minute,
         normalise=False,
     )
-    wav = normalize_loudness(wav, target_lufs, true_peak_db=true_peak_db)
     if jingle is not None:
         # the bed is ducked relative to the levelled voice; the intro and outro
-        # change the programme's loudness and peaks: level the mix once more
-        wav = normalize_loudness(mix_jingle(wav, jingle), target_lufs, true_peak_db=true_peak_db)
-    out = {"wav": wav}
-    if mp3:
-        out["mp3"] = wav_to_mp3(wav, bitrate_kbps)
-    return out
+        # change the programme's loudness and peaks: the mix is levelled below
+        wav = mix_jingle(normalize_loudness(wav, target_lufs, true_peak_db=true_peak_db), jingle)
+    if not mp3:
+        return {"wav": normalize_loudness(wav, target_lufs, true_peak_db=true_peak_db)}
+    # the MP3's input gets 1 dB more headroom for the coding overshoot
+    wav, mp3_input = normalize_for_broadcast(
+        wav, target_lufs, true_peak_db=true_peak_db, mp3_true_peak_db=min(true_peak_db - 1.0, -2.5)
+    )
+    return {"wav": wav, "mp3": wav_to_mp3(mp3_input, bitrate_kbps, true_peak_db=None)}
 
 
 # ------------------------------------------------------------------- bundle

@@ -133,6 +133,31 @@ def normalize_loudness(
     return write_wav(out, rate)
 
 
+def normalize_for_broadcast(
+    wav: bytes,
+    target_lufs: float = TARGET_LUFS,
+    *,
+    true_peak_db: float = TRUE_PEAK_DBTP,
+    mp3_true_peak_db: float = MP3_TRUE_PEAK_DBTP,
+) -> tuple[bytes, bytes]:
+    """(the WAV at ``target_lufs`` under ``true_peak_db``, the same programme
+    under ``mp3_true_peak_db`` to feed ``wav_to_mp3(..., true_peak_db=None)``):
+    one loudness measurement and peak analysis for both."""
+    from .loudness import normalize_each
+
+    if not -40.0 <= target_lufs <= -3.0:
+        raise SpeechError(
+            "Mức âm lượng đích phải trong khoảng -40 đến -3 LUFS.", field="target_lufs"
+        )
+    if not -20.0 <= min(true_peak_db, mp3_true_peak_db) <= max(true_peak_db, mp3_true_peak_db) <= 0:
+        raise SpeechError("Mức đỉnh thực phải trong khoảng -20 đến 0 dBTP.", field="true_peak_db")
+    samples, rate = read_wav(wav)
+    (out, _l, _p), (mp3_in, _l2, _p2) = normalize_each(
+        samples, rate, target_lufs, [true_peak_db, mp3_true_peak_db]
+    )
+    return write_wav(out, rate), write_wav(mp3_in, rate)
+
+
 def _resample(x, src_rate: int, dst_rate: int):
     import numpy as np
 

@@ -132,54 +132,85 @@ def _interpolator(phases: int = OVERSAMPLE, taps: int = _TAPS) -> np.ndarray:
     return (kernel / kernel.sum(axis=0, keepdims=True)).astype(np.float32)
 
 
-def peak_envelope(
-    x: np.ndarray, floor: float, *, block: int = 0, eligible: np.ndarray | None = None
-) -> np.ndarray:
+def _between_peaks(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """max |interpolated x| inside each interval (i, i+1), i in ``starts``;
+    outside the signal counts as silence."""
+    kernel = _interpolator()
+    taps = kernel.shape[0] // 2
+    offsets = np.arange(-taps + 1, taps + 1)  # x[i-15 .. i+16]
+    n = len(x)
+    out = np.empty(len(starts), np.float32)
+    step = 1 << 15  # bounded memory: 32 gathered samples per interval
+    for lo in range(0, len(starts), step):
+        idx = starts[lo : lo + step, None] + offsets
+        window = np.take(x, idx, mode="clip")
+        edge = (idx < 0) | (idx >= n)
+        if edge.any():
+            window[edge] = 0.0
+        out[lo : lo + step] = np.abs(window @ kernel).max(axis=1)
+    return out
+
+
+def _local_max_starts(env: np.ndarray, hot: np.ndarray) -> np.ndarray:
+    """Intervals (i-1, i) and (i, i+1) around each hot local maximum of ``env``."""
+    hot[1:] &= env[1:] >= env[:-1]
+    hot[:-1] &= env[:-1] >= env[1:]
+    mark = hot[:-1] | hot[1:]
+    return np.flatnonzero(mark)
+
+
+def peak_envelope(x: np.ndarray, floor: float, *, block: int = 0) -> np.ndarray:
     """Per sample: max(|x[i]|, the interpolated peaks just before and after it).
 
     Only intervals next to a local maximum of |x| above ``floor`` are
     interpolated (inter-sample peaks of natural sound stay within a few dB of
-    the samples around them); elsewhere the envelope is |x|. With ``block``,
-    only maxima at least half their block's largest sample count (what the
-    limiter needs is each block's peak); ``eligible`` (bool per sample)
-    restricts them further.
+    the samples around them: a band-limited peak between samples rises next to
+    the larger of them); elsewhere the envelope is |x|. With ``block``, only
+    maxima at least half their block's largest sample count (what the limiter
+    needs is each block's peak).
     """
     x = np.asarray(x, np.float32)
     env = np.abs(x)
     n = len(x)
     if n < 2:
         return env
-    # Intervals (i-1, i) and (i, i+1) around each local maximum of |x| above the
-    # floor: a band-limited peak between samples rises next to the larger of them.
     hot = env > floor
-    hot[1:] &= env[1:] >= env[:-1]
-    hot[:-1] &= env[:-1] >= env[1:]
-    if block > 1:
-        blocks = -(-n // block)
-        padded = np.zeros(blocks * block, np.float32)
-        padded[:n] = env
-        half_max = np.repeat(padded.reshape(blocks, block).max(axis=1) * 0.5, block)[:n]
-        hot &= env >= half_max
-    if eligible is not None:
-        hot &= eligible
-    mark = np.zeros(n, bool)
-    mark[:-1] = hot[:-1] | hot[1:]
-    starts = np.flatnonzero(mark[:-1])
+    if block > 1 and n >= block:
+        full = n - n % block
+        rows = env[:full].reshape(-1, block)
+        hot[:full] &= (rows >= rows.max(axis=1, keepdims=True) * 0.5).ravel()
+    starts = _local_max_starts(env, hot)
     if starts.size == 0:
         return env
-    kernel = _interpolator()
-    taps = kernel.shape[0] // 2
-    padded = np.pad(x, (taps, taps))
-    offsets = np.arange(2 * taps) + 1  # x[i-15 .. i+16] sit at padded[i+1 .. i+32]
-    between = np.empty(len(starts), np.float32)
-    step = 1 << 15  # bounded memory: 32 gathered samples per interval
-    for lo in range(0, len(starts), step):
-        part = starts[lo : lo + step]
-        between[lo : lo + step] = np.abs(padded[part[:, None] + offsets] @ kernel).max(axis=1)
+    between = _between_peaks(x, starts)
     # starts are unique and sorted: plain fancy-index maxima are safe
     env[starts] = np.maximum(env[starts], between)
     env[starts + 1] = np.maximum(env[starts + 1], between)
     return env
+
+
+def _blocks_true_peak(x: np.ndarray, blocks: np.ndarray, length: int, floor: float) -> float:
+    """Largest (true) peak inside the given ``length``-sample blocks of ``x``."""
+    n = len(x)
+    first = blocks * length
+    idx = (first[:, None] + np.arange(length)[None, :]).ravel()
+    idx = idx[idx < n]
+    if idx.size == 0:
+        return 0.0
+    seg = np.abs(x[idx])
+    peak = float(seg.max())
+    # candidates: samples of these blocks above the floor that are local maxima
+    # of |x| (compared with their true neighbours in x)
+    left = np.abs(np.take(x, idx - 1, mode="clip"))
+    right = np.abs(np.take(x, idx + 1, mode="clip"))
+    cand = idx[(seg > floor) & (seg >= left) & (seg >= right)]
+    if cand.size == 0:
+        return peak
+    starts = np.unique(np.concatenate([cand - 1, cand]))
+    starts = starts[(starts >= 0) & (starts < n - 1)]
+    if starts.size:
+        peak = max(peak, float(_between_peaks(x, starts).max()))
+    return peak
 
 
 def true_peak(x: np.ndarray, rate: int | None = None) -> float:
@@ -255,15 +286,18 @@ class _Limiter:
         return active, _gain_rows(active, parts, self.length)
 
     def hop_energy_change(self, g: float, active, rows, rate: int, n_hops: int) -> np.ndarray:
-        """Per hop: energy of the limited g·x minus that of g·x (raw samples)."""
+        """Per hop: energy of the limited g·x minus that of g·x (raw samples).
+
+        Each 5 ms block counts in the hop where it starts (a block straddling
+        two 100 ms hops moves a sliver of energy by one hop: negligible for
+        400 ms gating blocks)."""
         if active.size == 0:
             return np.zeros(n_hops)
-        blocks = self.x.reshape(-1, self.length)[active].astype(np.float64) * g
-        delta = blocks**2 * (rows**2 - 1.0)
-        sample = active[:, None] * self.length + np.arange(self.length)[None, :]
-        hop_of = (sample // _hop(rate)).ravel()
+        sq = self.x.reshape(-1, self.length)[active]
+        delta = np.einsum("ij,ij->i", sq * sq, rows * rows - 1.0) * (g * g)
+        hop_of = active * self.length // _hop(rate)
         keep = hop_of < n_hops
-        return np.bincount(hop_of[keep], weights=delta.ravel()[keep], minlength=n_hops)
+        return np.bincount(hop_of[keep], weights=delta[keep], minlength=n_hops)
 
     def apply(self, g: float, active, rows) -> np.ndarray:
         out = self.x * np.float32(g)
@@ -302,18 +336,37 @@ def normalize(
     within a few hundredths of a LU. ``weighted_hops`` replaces the
     K-weighted energies (``raw_hop_energies`` keeps the raw level instead).
     """
+    return normalize_each(x, rate, target_lufs, [true_peak_db], weighted_hops=weighted_hops)[0]
+
+
+def normalize_each(
+    x: np.ndarray,
+    rate: int,
+    target_lufs: float,
+    true_peaks_db: list[float],
+    *,
+    weighted_hops: np.ndarray | None = None,
+) -> list[tuple[np.ndarray, float, float]]:
+    """:func:`normalize` to one loudness under several ceilings (e.g. the WAV's
+    and the MP3 input's), sharing the measurements and the peak analysis."""
     x = np.asarray(x, np.float32)
     kh = k_hop_energies(x, rate) if weighted_hops is None else weighted_hops
     level = integrated_loudness(x, rate) if len(kh) == 0 else gated_loudness(block_powers(kh, rate))
     if level <= -100.0:
-        return x, level, true_peak(x)
+        return [(x, level, true_peak(x)) for _ in true_peaks_db]
     rh = raw_hop_energies(x, rate)
-    ceiling = 10 ** (true_peak_db / 20)
-    gain_db = target_lufs - level
+    gain0 = target_lufs - level
     # the peak floor leaves room for the gain to grow by 3 dB in the loop below
-    lim = _Limiter(x, rate, ceiling * 0.5 / 10 ** ((gain_db + 3) / 20))
-    base = level
-    prev = (0.0, level)  # unity gain
+    lowest = 10 ** (min(true_peaks_db) / 20)
+    lim = _Limiter(x, rate, lowest * 0.5 / 10 ** ((gain0 + 3) / 20))
+    return [_normalized(lim, kh, rh, rate, level, target_lufs, tp) for tp in true_peaks_db]
+
+
+def _normalized(lim, kh, rh, rate, base, target_lufs, true_peak_db):
+    ceiling = 10 ** (true_peak_db / 20)
+    gain_db = target_lufs - base
+    prev = (0.0, base)  # unity gain
+    level = base
     for _ in range(5):
         g = 10 ** (gain_db / 20)
         active, rows = lim.gains(g, ceiling)
@@ -339,12 +392,10 @@ def normalize(
     # where it is not 1 (elsewhere the peaks are g times those measured).
     peak = 20 * math.log10(max(1e-6, float(lim.block_peak.max()) * g))
     if active.size:
-        eligible = np.zeros(len(lim.x), bool)
-        eligible.reshape(-1, lim.length)[active] = True
         inactive = np.ones(len(lim.block_peak), bool)
         inactive[active] = False
         outside = float(lim.block_peak[inactive].max(initial=0.0)) * g
-        inside = float(peak_envelope(out, ceiling * 0.5, eligible=eligible[: len(out)]).max())
+        inside = _blocks_true_peak(out, active, lim.length, ceiling * 0.5)
         peak = 20 * math.log10(max(1e-6, outside, inside))
     if peak > true_peak_db:
         out = out * np.float32(10 ** ((true_peak_db - peak) / 20))
