@@ -249,3 +249,18 @@ def test_rollover_counts_and_outside_records_on_both_databases(any_app, monkeypa
     page = admin.get(f"/measure/targets/{t03}/rows").get_data(as_text=True)
     assert "Bài trên trang mạng xã hội" in page
     assert admin.get(f"/measure/report/download?year={year}").status_code == 200
+
+
+def test_a_bare_percentage_on_a_counts_target_is_not_a_report(app, world):
+    """A figure kept from before the target took counts (value only) is shown but not counted."""
+    from campaigns.measure.compute import local_today
+    from campaigns.measure.models import KpiValue
+
+    year = world["year"]
+    _enter_counts(app, world, "T10", {"ke-sach": (5, 10)})
+    with app.app_context(), session_scope(app) as s:
+        s.add(KpiValue(target_id=target_id(app, year, "T10"), unit_id=world["units"]["tx-vinh-chau"], year=year,
+                       value=95.0, as_of=local_today()))
+    res = results_by_code(app, year)["T10"]
+    assert res.value == 50.0 and res.reported == 1
+    assert "1 đơn vị chỉ nhập tỷ lệ, cần nhập lại số đếm" in res.detail

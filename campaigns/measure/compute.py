@@ -383,11 +383,16 @@ def evaluate_target(act: Activity, target: PlanTarget, responsible: list[int], s
     opts = target.options or {}
     if target.entry == EntryMode.counts:
         basis = f"{opts.get('numerator', '')} / {opts.get('denominator', '')}".strip(" /")
-        rows = [r for r in latest.values() if r[4] is not None and r[5]]
-        num = sum(r[4] for r in rows)
-        den = sum(r[5] for r in rows)
+        counted = {u: r for u, r in latest.items() if r[4] is not None and r[5]}
+        # a figure entered as a bare percentage (before the target took counts) is not a report
+        reported = sum(1 for u in expected if u in counted)
+        coverage = f"{reported}/{owed} đơn vị đã báo cáo"
+        num = sum(r[4] for r in counted.values())
+        den = sum(r[5] for r in counted.values())
         value = round(100.0 * num / den, 1) if den else None
         detail = coverage + (f"; {fmt_num(num)}/{fmt_num(den)}" if den else "")
+        if len(counted) < len(latest):
+            detail += f"; {len(latest) - len(counted)} đơn vị chỉ nhập tỷ lệ, cần nhập lại số đếm"
         return TargetResult(target, value, detail, num, den, reported=reported, owed=owed, basis=basis)
     weights = weights or {}
     weighed = [(weights[u], r[1]) for u, r in latest.items() if weights.get(u)]
