@@ -63,9 +63,13 @@ def violations(page) -> list[dict]:
     return [v for v in result if v["impact"] in BAD]
 
 
-@pytest.mark.parametrize("role", [None, "communicator", "reviewer", "unit_officer", "admin",
-                                  "telecom_partner"])
-def test_main_pages_have_no_serious_accessibility_violations(world, role):
+@pytest.mark.parametrize("role, width", [
+    (None, 1280), ("communicator", 1280), ("reviewer", 1280), ("unit_officer", 1280), ("admin", 1280),
+    ("telecom_partner", 1280),
+    # the phone layout (stacked lists, wrapped nav) of those who work from a phone most
+    (None, 390), ("communicator", 390), ("unit_officer", 390),
+])
+def test_main_pages_have_no_serious_accessibility_violations(world, role, width):
     require_file(str(AXE), "run `make install-dev` (npm ci installs axe-core from package-lock.json)")
     from tests.browser import chromium, serve
     from tests.demo_world import ROLE_USERS
@@ -74,7 +78,7 @@ def test_main_pages_have_no_serious_accessibility_violations(world, role):
     found = []
     checked = 0
     # axe is injected as a script: the pages' CSP (script-src 'self') is bypassed for it only
-    with serve(app) as base, chromium(viewport={"width": 1280, "height": 900}, bypass_csp=True) as ctx:
+    with serve(app) as base, chromium(viewport={"width": width, "height": 900}, bypass_csp=True) as ctx:
         page = ctx.new_page()
         if role:
             page.goto(f"{base}/login")
