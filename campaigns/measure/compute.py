@@ -704,13 +704,15 @@ def unit_owes(session: Session, plan: Plan, unit: OrgUnit, *, today: date | None
     kits = [k for k in session.exec(select(Kit).where(Kit.unit_id.in_(subtree), Kit.status == "ready")).all()  # type: ignore[attr-defined]
             if k.id not in downloaded]
     units = units_valid_on(session, max(date(plan.year, 1, 1), min(today, date(plan.year, 12, 31))))
-    entered = set(session.exec(select(KpiValue.target_id).where(KpiValue.unit_id == unit.id,
-                                                                KpiValue.year == plan.year)).all())
+    entered: dict[int, bool] = {}  # target -> some figure has counts
+    for target_id, num in session.exec(select(KpiValue.target_id, KpiValue.numerator).where(
+            KpiValue.unit_id == unit.id, KpiValue.year == plan.year)).all():
+        entered[target_id] = entered.get(target_id, False) or num is not None
     figures = [t for t in session.exec(select(PlanTarget).where(PlanTarget.plan_id == plan.id,
                                                                 PlanTarget.kind == TargetKind.entered)
                                        .order_by(PlanTarget.position)).all()
                if t.due_year == plan.year and unit.id in {u.id for u in resolve_units(session, t.responsible, units)}
-               and t.id not in entered]
+               and not (t.id in entered and (t.entry != EntryMode.counts or entered[t.id]))]
     return Owed(unit, plan, tasks, broadcasts, kits, figures)
 
 
