@@ -133,6 +133,21 @@ def unit_officer_home(session: Session, user: User) -> dict:
     return {"unit": unit, "kits": kits, "kit_campaigns": campaigns, "owed": owed}
 
 
+def first_steps(session: Session) -> list[tuple[str, bool]]:
+    """A newcomer's first steps and whether each is done (the home shows them until all are)."""
+    def has(model) -> bool:
+        return session.exec(select(model.id)).first() is not None
+
+    try:
+        from scheduler.sms.models import RecipientList
+
+        lists = has(RecipientList)
+    except ImportError:  # pragma: no cover - the SMS part is optional
+        lists = True
+    return [("campaign", has(Campaign)), ("account", has(ChannelAccount)), ("media", has(Asset)),
+            ("list", lists)]
+
+
 def admin_warnings() -> list[str]:
     """Configuration problems an administrator must fix (sentences in the UI language)."""
     from flask import current_app

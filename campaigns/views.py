@@ -85,7 +85,7 @@ def home():
     if user.role in (Role.communicator, Role.admin):
         ctx.update(due=h.due_this_week(session), sent_back=h.sent_back(session),
                    accounts=h.accounts_to_reconnect(session), failed_kits=h.failed_kits(session),
-                   renders=h.recent_renders(session))
+                   renders=h.recent_renders(session), steps=h.first_steps(session))
         ctx["problems"], ctx["problem_counts"] = h.problem_deliveries(session)
     if user.role in (Role.reviewer, Role.admin):
         ctx["queue"] = h.review_queue(session)

@@ -251,3 +251,26 @@ def test_home_pages_fit_a_phone(tmp_path):
             if role == "reviewer":  # the side-by-side table is there and fits (it scrolls inside its box)
                 assert page.locator(f"#review-{twice} table.diff").count() == 1
             page.close()
+
+
+def test_first_steps_until_everything_is_set_up(app):
+    from campaigns.models import Asset
+    from scheduler.models import ChannelAccount
+    from scheduler.sms.models import RecipientList
+
+    client = app.test_client()
+    login(client, make_user(app, "communicator"))
+    page = client.get("/").text
+    steps = page[page.index('id="first-steps"'):]
+    steps = steps[:steps.index("</section>")]
+    assert steps.count("<li") == 4 and "Đã xong" not in steps
+    assert 'href="/campaigns/new"' in steps and 'href="/accounts"' in steps
+    _campaign(app, "Chiến dịch đầu tiên")
+    steps = client.get("/").text
+    steps = steps[steps.index('id="first-steps"'):]
+    assert steps[:steps.index("</section>")].count("Đã xong") == 1
+    with app.app_context(), session_scope(app) as s:
+        s.add(ChannelAccount(channel="webhook", name="Cổng", config={"url": "http://127.0.0.1:9/x"}))
+        s.add(Asset(kind="image", path="/tmp/x.png", filename="x.png", mime="image/png", sha256="0" * 64, size=1))
+        s.add(RecipientList(name="Danh sách", status="ready"))
+    assert 'id="first-steps"' not in client.get("/").text
