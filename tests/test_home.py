@@ -101,7 +101,7 @@ def test_communicator_sees_what_needs_action(app):
     assert "Trang ổn định" in problems and "Thất bại" in problems
     accounts = page[page.index('id="accounts-reconnect"'):page.index('id="failed-kits"')]
     assert "Trang hỏng kết nối" in accounts and "Trang ổn định" not in accounts and "Trang đã tắt" not in accounts
-    assert f'href="/deliveries?status=failed">Thất bại: 1<' in page  # the 45-day-old failure is not counted
+    assert 'href="/deliveries?status=failed">Thất bại: 1<' in page  # the 45-day-old failure is not counted
     assert "Sóc Trăng" in page[page.index('id="failed-kits"'):]
     assert "Bài đăng trong tuần" in page[page.index('id="due-week"'):]
     # resubmitted: it leaves the list
