@@ -244,6 +244,16 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(serve_cmd)
 
 
+def waitress_options(app: Flask) -> dict:
+    """waitress settings of ``serve``. Behind a TLS proxy (LANTOA_BEHIND_PROXY) waitress
+    must hand X-Forwarded-* on to the app's ProxyFix: waitress 3 drops them by default
+    (then the limiter would see the proxy's address and HTTPS would look like HTTP)."""
+    options: dict = {"threads": 8, "ident": "lantoa"}
+    if str(app.config.get("LANTOA_BEHIND_PROXY", "")).lower() in ("1", "true", "yes", "on"):
+        options["clear_untrusted_proxy_headers"] = False
+    return options
+
+
 @click.command("serve")
 @with_appcontext
 @click.option("--host", default="127.0.0.1")
@@ -280,6 +290,6 @@ def serve_cmd(host: str, port: int) -> None:
     signal.signal(signal.SIGTERM, stop)
     click.echo(f"Lan Tỏa: http://{host}:{port}")
     try:
-        serve(app, host=host, port=port, threads=8, ident="lantoa")
+        serve(app, host=host, port=port, **waitress_options(app))
     finally:
         stop()

@@ -76,7 +76,18 @@ def from_env(instance_path: Path) -> dict:
     conf["LANTOA_MEDIA_DIR"] = _env("MEDIA_DIR") or str(instance_path / "media")
     # unset: <instance>/backups, resolved when used (core.backup.backup_dir)
     conf["LANTOA_BACKUP_DIR"] = _env("BACKUP_DIR") or ""
+    # Every other LANTOA_* variable (the parts' own settings, docs/*.md) reaches
+    # app.config too: some parts read only app.config (deploy/lantoa.env.example).
+    for name, value in os.environ.items():
+        if name.startswith("LANTOA_") and value != "" and name not in conf and name not in _NOT_CONFIG:
+            conf[name] = int(value) if name in _INT_SETTINGS and value.strip().isdigit() else value
     return conf
+
+
+#: handled above (the key is SECRET_KEY) or not settings of the app
+_NOT_CONFIG = {"LANTOA_SECRET_KEY", "LANTOA_INSTANCE_PATH"}
+#: settings whose reader expects an int in app.config
+_INT_SETTINGS = {"LANTOA_KIT_WORKERS"}
 
 
 #: what the QR codes of printed kits point to when no public address is configured
