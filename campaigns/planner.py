@@ -24,13 +24,13 @@ from scheduler.states import STATUS_LABELS, Status
 
 #: state -> (legend label); the CSS class is ``st-<state>``
 STATES = {
-    "waiting": lazy_gettext("Chờ duyệt (chiến dịch nháp hoặc đang duyệt)"),
-    "held": lazy_gettext("Chờ phê duyệt để gửi"),
-    "planned": lazy_gettext("Đã duyệt, chưa chọn kênh gửi"),
-    "scheduled": lazy_gettext("Đã lên lịch gửi"),
-    "sent": lazy_gettext("Đã gửi"),
-    "failed": lazy_gettext("Lỗi, cần xử lý"),
-    "ended": lazy_gettext("Đã hủy hoặc đã kết thúc"),
+    "waiting": lazy_gettext("chiến dịch còn là bản nháp hoặc đang chờ lãnh đạo duyệt"),
+    "held": lazy_gettext("lượt gửi được giữ lại cho đến khi chiến dịch được duyệt"),
+    "planned": lazy_gettext("chiến dịch đã duyệt, nội dung chưa chọn tài khoản để gửi"),
+    "scheduled": lazy_gettext("sẽ tự động gửi đúng giờ"),
+    "sent": lazy_gettext("đã gửi thành công"),
+    "failed": lazy_gettext("gửi không thành công hoặc cần người kiểm tra"),
+    "ended": lazy_gettext("đã hủy, hoặc chiến dịch đã kết thúc"),
 }
 SHORT = {
     "waiting": lazy_gettext("Chờ duyệt"),
