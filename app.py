@@ -21,6 +21,7 @@ MODEL_MODULES = (
     "campaigns.models",
     "campaigns.kits.models",
     "campaigns.measure.models",
+    "campaigns.measure.budget",
 )
 
 

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 from core.models import OrgUnit, Role, User
 from core.security import generate_password, hash_password
 from core.timeutil import utcnow
+from core.unit_names import bare_name
 from core.units import import_units
 
 PORTAL = "https://dichvucong.soctrang.gov.vn"
@@ -51,6 +52,16 @@ COMMUNES = [
     ("xa-nhon-my", "Xã Nhơn Mỹ", "ke-sach", "Ấp Mỹ Huề, xã Nhơn Mỹ, Kế Sách"),
 ]
 
+#: names on administrative documents (Decree 30): the official abbreviations
+DOCUMENT_NAMES = {
+    "so-khcn": {"symbol": "SKHCN"},
+    "so-vhttdl": {"symbol": "SVHTTDL"},
+    "so-gddt": {"symbol": "SGDĐT"},
+    "so-tai-chinh": {"symbol": "STC"},
+    "so-noi-vu": {"symbol": "SNV"},
+    "cong-an-tinh": {"symbol": "CAT", "superior_name": "BỘ CÔNG AN"},
+}
+
 DEMO_USERS = [
     ("admin@lantoa.local", Role.admin, None, "Quản trị viên"),
     ("truyenthong@lantoa.local", Role.communicator, "so-vhttdl", "Nguyễn Thị Lan"),
@@ -65,12 +76,16 @@ def unit_rows() -> list[dict]:
     rows = [{"code": "soc-trang", "name": "Tỉnh Sóc Trăng", "kind": "province", "portal_url": PORTAL,
              "address": "Số 1 Châu Văn Tiếp, Phường 2, TP Sóc Trăng", "phone": "0299 3822 222",
              "office_hours": "Thứ Hai – Thứ Sáu, 7:00–11:00 và 13:00–17:00"}]
-    rows += [{"code": c, "name": n, "kind": "department", "parent_code": "soc-trang"} for c, n in DEPARTMENTS]
+    rows[0].update(official_name="Ủy ban nhân dân tỉnh Sóc Trăng", symbol="UBND", place_name="Sóc Trăng")
+    rows += [{"code": c, "name": n, "kind": "department", "parent_code": "soc-trang",
+              "superior_name": "UBND TỈNH SÓC TRĂNG", "place_name": "Sóc Trăng", **DOCUMENT_NAMES.get(c, {})}
+             for c, n in DEPARTMENTS]
     rows += [{"code": c, "name": n, "kind": "district", "parent_code": "soc-trang", "portal_url": PORTAL,
               "office_hours": "Thứ Hai – Thứ Sáu, 7:00–11:00 và 13:00–17:00"} for c, n in DISTRICTS]
     rows += [{"code": c, "name": n, "kind": "press", "parent_code": "soc-trang"} for c, n in PRESS]
     rows += [{"code": c, "name": n, "kind": "telecom", "parent_code": "soc-trang"} for c, n in TELECOM]
     rows += [{"code": c, "name": n, "kind": "commune", "parent_code": p, "address": a or "",
+              "symbol": "UBND", "place_name": bare_name(n),
               "office_hours": "Thứ Hai – Thứ Sáu, 7:00–11:00 và 13:00–17:00; sáng thứ Bảy",
               "phone": "0299 3861 234"} for c, n, p, a in COMMUNES]
     return rows
@@ -138,6 +153,12 @@ def seed_structure_2025(session: Session) -> dict:
     for unit in session.exec(select(OrgUnit).where(OrgUnit.code.in_(codes))).all():
         unit.valid_from = day
         unit.office_hours = unit.office_hours or "Thứ Hai – Thứ Sáu, 7:00–11:00 và 13:00–17:00"
+        unit.symbol, unit.place_name = unit.symbol or "UBND", unit.place_name or bare_name(unit.name)
         session.add(unit)
+    # the departments carried over now answer to the city's People's Committee
+    for unit in session.exec(select(OrgUnit).where(OrgUnit.kind == "department")).all():
+        if unit.superior_name == "UBND TỈNH SÓC TRĂNG" and unit.valid_to is None:
+            unit.superior_name, unit.place_name = "UBND THÀNH PHỐ CẦN THƠ", "Cần Thơ"
+            session.add(unit)
     session.flush()
     return result

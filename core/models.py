@@ -75,6 +75,14 @@ class OrgUnit(SQLModel, table=True):
     office_hours: str | None = Field(default=None, max_length=200)
     portal_url: str | None = Field(default=None, max_length=300)
     brand: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: names on administrative documents (Decree 30/2020); empty = derived, see
+    #: core/unit_names.py: the official name ("Sở Khoa học và Công nghệ"), the symbol
+    #: after "BC-" ("SKHCN", "UBND"), the agency above ("UBND TỈNH SÓC TRĂNG") and the
+    #: place of the date line ("Sóc Trăng", "Lạc Hòa")
+    official_name: str | None = Field(default=None, max_length=300)
+    symbol: str | None = Field(default=None, max_length=40)
+    superior_name: str | None = Field(default=None, max_length=300)
+    place_name: str | None = Field(default=None, max_length=120)
     #: validity period: the unit exists from ``valid_from`` (None: always did) until the
     #: day before ``valid_to`` (None: still exists). A reorganisation ends units, never
     #: deletes them, so history stays attached to the unit it happened in.

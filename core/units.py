@@ -182,7 +182,8 @@ def import_units(session: Session, rows: Iterable[dict]) -> tuple[int, int]:
             updated += 1
         unit.name = row["name"]
         unit.kind = UnitKind(row["kind"])
-        for attr in ("address", "phone", "office_hours", "portal_url"):
+        for attr in ("address", "phone", "office_hours", "portal_url", "official_name", "symbol",
+                     "superior_name", "place_name"):
             if row.get(attr):
                 setattr(unit, attr, unicodedata.normalize("NFC", str(row[attr])))
         session.add(unit)
