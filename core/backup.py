@@ -159,7 +159,9 @@ def _dump_sqlite(engine: Engine, dest: Path) -> dict:
     os.close(fd)
     dst = sqlite3.connect(str(dest))
     try:
-        src.backup(dst, pages=4096)
+        # one step: a single read transaction (WAL: writers go on meanwhile); stepping
+        # page by page would restart on every write of another connection
+        src.backup(dst)
         dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
     finally:
         dst.close()
