@@ -263,8 +263,9 @@ def create_backup(app: Flask, dest: str | Path, *, now: datetime | None = None) 
             raise BackupError(f"Không sao lưu được cơ sở dữ liệu loại {engine.dialect.name}.")
         partial = dest.with_name(dest.name + ".partial")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # gzip level 1: media (PNG, MP3, MP4, PDF, ZIP) is compressed already
         try:
-            with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
+            with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=1) as tar:
                 database = _add_file(tar, db_file, member)
                 files = []
                 for name, root in roots.items():
