@@ -187,6 +187,8 @@ def test_every_reachable_page_reads_as_plain_words(world, role):
     assert resp.status_code in (302, 303)
     problems, pages, fetched = crawl(client, internal_codes())
     _pages[role] = pages
+    print(f"crawl as {role}: {fetched} URLs fetched, {len(pages)} HTML pages, "
+          f"{len({shape(p) for p in pages})} kinds of page")  # shown with pytest -s
     assert fetched > (3 if role == "telecom_partner" else 10), f"only {fetched} pages reached as {role}"
     assert not problems, "\n".join(problems)
 
