@@ -11,11 +11,11 @@ from flask import Flask
 
 def _move_channel_accounts(session, mapping: dict[int, int]) -> dict[str, int]:
     """A reorganisation took effect: the old units' channel accounts serve the successor."""
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from scheduler.models import ChannelAccount
 
-    accounts = session.exec(select(ChannelAccount).where(ChannelAccount.unit_id.in_(list(mapping)))).all()
+    accounts = session.exec(select(ChannelAccount).where(col(ChannelAccount.unit_id).in_(list(mapping)))).all()
     for account in accounts:
         account.unit_id = mapping[account.unit_id]
         session.add(account)
