@@ -103,3 +103,39 @@ def test_ten_ten_preset_end_to_end_on_the_new_tree(app25, tmp_path):
 
     text = "\n".join(p.text for p in Document(str(out)).paragraphs)
     assert "2025" in text and out.stat().st_size > 5_000
+
+
+def test_measure_and_report_on_the_new_tree(app25, tmp_path):
+    """This year's plan rolled over from 2025 on the two-tier tree: the dashboard,
+    a ward officer's unit page and the consolidated report work, and the units
+    that owe the plan's local targets are today's communes and wards."""
+    from campaigns.measure.compute import responsible_units
+    from campaigns.measure.plans import plan_for_year
+    from tests.helpers import login
+
+    runner = app25.test_cli_runner()
+    result = runner.invoke(args=["plans", "rollover", "--from", "2025", "--to", "2026", "--publish"])
+    assert result.exit_code == 0, result.output
+    with app25.app_context(), session_scope(app25) as s:
+        plan = plan_for_year(s, 2026)
+        owed = responsible_units(s, plan)
+        kinds = {u.kind for u in owed}
+        assert "district" not in kinds and kinds & set(COMMUNE_LEVEL)
+        assert all(u.valid_on(TODAY) for u in owed)
+        officer = s.exec(select(User).where(User.email == "xa@lantoa.local")).one()
+        ward = s.get(OrgUnit, officer.unit_id)
+    client = app25.test_client()
+    from tests.helpers import make_user
+
+    admin = make_user(app25, "admin", None, email="admin25@test.local")
+    login(client, admin)
+    assert client.get("/measure?year=2026").status_code == 200
+    officer_client = app25.test_client()
+    make_user(app25, "unit_officer", ward.code, email="phuong@test.local")
+    login(officer_client, "phuong@test.local")
+    page = officer_client.get(f"/measure/units/{ward.code}?year=2026")
+    assert page.status_code == 200 and ward.name in page.get_data(as_text=True)
+    out = tmp_path / "bao-cao-2026.docx"
+    result = runner.invoke(args=["report", "yearly", "--year", "2026", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 5_000
