@@ -22,6 +22,41 @@ def _move_channel_accounts(session, mapping: dict[int, int]) -> dict[str, int]:
     return {"channel_accounts": len(accounts)}
 
 
+def _end_old_units_broadcasts(session, mapping: dict[int, int]) -> dict[str, int]:
+    """Recurring broadcasts of a unit that ended stop the day before it ended, and
+    their waiting slots from that day are cancelled (the successor gets its own
+    schedule, built for the units valid then); what was sent before stays."""
+    from datetime import datetime, timedelta
+
+    from sqlmodel import col, select
+
+    from core.models import OrgUnit
+    from core.timeutil import LOCAL_TZ
+    from scheduler.models import Delivery, RecurringSchedule
+    from scheduler.states import Status, transition
+
+    ended = {u.id: u.valid_to for u in session.exec(select(OrgUnit).where(col(OrgUnit.id).in_(list(mapping))))
+             if u.valid_to is not None}
+    rules = session.exec(select(RecurringSchedule).where(col(RecurringSchedule.unit_id).in_(list(ended)))).all()
+    clipped = cancelled = 0
+    for rule in rules:
+        end = ended[rule.unit_id]
+        last = (end - timedelta(days=1)).isoformat()
+        if rule.ends_on > last:  # ISO dates compare as text; a rule wholly after the end expands nothing
+            rule.ends_on = last
+            session.add(rule)
+            clipped += 1
+        start = datetime.combine(end, datetime.min.time(), tzinfo=LOCAL_TZ)
+        for d in session.exec(select(Delivery).where(Delivery.recurrence_id == rule.id,
+                                                     Delivery.status == Status.scheduled,
+                                                     Delivery.scheduled_at >= start)).all():
+            transition(d, Status.cancelled)
+            d.last_error = "Đơn vị đã kết thúc do sắp xếp đơn vị hành chính."
+            session.add(d)
+            cancelled += 1
+    return {"broadcast_rules_ended": clipped, "broadcasts_cancelled": cancelled} if rules else {}
+
+
 def _apply_reorganisations(app: Flask, today) -> None:
     from core.db import session_scope
     from core.units import apply_due_reorganisations
@@ -37,8 +72,9 @@ def init_app(app: Flask) -> None:
     from scheduler.jobs import register_daily
 
     cli.init_app(app)
-    if _move_channel_accounts not in UNIT_MOVE_HOOKS:
-        UNIT_MOVE_HOOKS.append(_move_channel_accounts)
+    for hook in (_move_channel_accounts, _end_old_units_broadcasts):
+        if hook not in UNIT_MOVE_HOOKS:
+            UNIT_MOVE_HOOKS.append(hook)
     register_daily("units.reorganisations", _apply_reorganisations)
     from core import backup
 

@@ -253,3 +253,45 @@ def test_ended_unit_with_living_children_is_refused(app, world):
         with pytest.raises(ReorganisationError) as err:
             reorganise(s, rows)
     assert any(child in e and "vẫn còn hiệu lực" in e for e in err.value.errors), err.value.errors
+
+
+def test_broadcasts_follow_the_units_valid_on_their_date(app, world):
+    """A commune's recurring broadcasts stop when it ends; new schedules are for the
+    units that exist on their dates."""
+    from datetime import UTC, datetime
+
+    from campaigns.kits import broadcasts as bc
+    from core.units import reorganise
+    from scheduler.models import Delivery, RecurringSchedule
+
+    with app.app_context(), session_scope(app) as s:
+        campaign = s.get(Campaign, world["campaign"])
+        old = _unit(s, OLD[0])
+        rule = bc.create_schedule(s, campaign=campaign, unit=old, user=None,
+                                  data={"weekdays": [1, 2, 3, 4, 5, 6, 7], "times": ["06:00"]})
+        slots = {}
+        for day in (3, 6):  # one slot before the merger, one after
+            d = Delivery(campaign_id=campaign.id, channel_account_id=rule.channel_account_id, unit_id=old.id,
+                         recurrence_id=rule.id, content=dict(rule.content), idempotency_key=f"slot-{day}",
+                         scheduled_at=datetime(2026, 10, day, 23, tzinfo=UTC), status="scheduled", held=False)
+            s.add(d)
+            s.flush()
+            slots[day] = d.id
+        rule_id = rule.id
+    with app.app_context(), session_scope(app) as s:
+        moved = reorganise(s, ROWS, today=date(2026, 12, 6))["moved"]
+        assert moved["broadcast_rules_ended"] == 1 and moved["broadcasts_cancelled"] == 1
+    with app.app_context(), session_scope(app) as s:
+        assert s.get(RecurringSchedule, rule_id).ends_on == "2026-10-04"
+        assert s.get(Delivery, slots[3]).status == "scheduled"  # before the date: untouched
+        assert s.get(Delivery, slots[6]).status == "cancelled"
+        campaign = s.get(Campaign, world["campaign"])
+        later = bc.create_schedule(s, campaign=campaign, unit=_unit(s, OLD[0]), user=None,
+                                   data={"weekdays": [1], "times": ["17:00"]})
+        assert later.ends_on == "2026-10-04"  # the old commune only while it existed
+        new = bc.create_schedule(s, campaign=campaign, unit=_unit(s, "p-vinh-chau-moi"), user=None,
+                                 data={"weekdays": [1], "times": ["17:00"]})
+        assert new.starts_on == "2026-10-05" and new.ends_on == "2026-10-20"
+        with pytest.raises(bc.ValidationError):
+            bc.create_schedule(s, campaign=campaign, unit=_unit(s, OLD[0]), user=None,
+                               data={"weekdays": [1], "times": ["17:00"], "starts_on": "2026-10-10"})

@@ -177,6 +177,14 @@ def create_schedule(
                 f"Lịch phát phải nằm trong thời gian chiến dịch "
                 f"({campaign.starts_on:%d/%m/%Y} – {campaign.ends_on:%d/%m/%Y})."
             )
+    if not errors:  # a unit exists for part of a campaign only after a reorganisation
+        if unit.valid_from is not None and starts < unit.valid_from:
+            starts = unit.valid_from
+        if unit.valid_to is not None and ends >= unit.valid_to:
+            ends = unit.valid_to - timedelta(days=1)
+        if ends < starts:
+            errors["unit"] = (f"Đơn vị «{unit.name}» không tồn tại trong thời gian này "
+                              "(đã sắp xếp lại); hãy lập lịch cho đơn vị kế thừa.")
     item = None
     raw_item = data.get("content_item_id")
     if raw_item not in (None, ""):
