@@ -123,6 +123,11 @@ def paged(query, serialize) -> dict:
 ARG_BOUNDS = {"year": (2000, 2100, "Năm phải là số nguyên trong khoảng 2000–2100.")}
 
 
+def is_id(value) -> bool:
+    """A JSON value that can be a row id: an integer (not a boolean) the column holds."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= INT32_MAX
+
+
 def int_arg(name: str) -> int | None:
     raw = request.args.get(name)
     if raw in (None, ""):
@@ -474,14 +479,14 @@ def clean_content(data, errors: dict) -> dict:
             out["title"] = cs.nfc(content["title"])
     media = content.get("media_asset_ids")
     if media is not None:
-        if not isinstance(media, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in media):
+        if not isinstance(media, list) or not all(is_id(i) for i in media):
             errors["content.media_asset_ids"] = "Phải là danh sách mã tệp (số nguyên)."
         else:
             out["media_asset_ids"] = media
     rl = content.get("recipient_list_id")
     if rl is not None:
-        if not isinstance(rl, int) or isinstance(rl, bool):
-            errors["content.recipient_list_id"] = "Phải là số nguyên."
+        if not is_id(rl):
+            errors["content.recipient_list_id"] = "Phải là mã danh sách (số nguyên dương)."
         else:
             out["recipient_list_id"] = rl
     options = content.get("options")
@@ -506,16 +511,16 @@ def deliveries_create():
             errors[key] = "Trường không được hỗ trợ."
     campaign = None
     cid = data.get("campaign_id")
-    if not isinstance(cid, int) or isinstance(cid, bool):
-        errors["campaign_id"] = "Cần mã chiến dịch (số nguyên)."
+    if not is_id(cid):
+        errors["campaign_id"] = "Cần mã chiến dịch (số nguyên dương)."
     else:
         campaign = session.get(Campaign, cid)
         if campaign is None:
             errors["campaign_id"] = f"Không có chiến dịch {cid}."
     account = None
     aid = data.get("channel_account_id")
-    if not isinstance(aid, int) or isinstance(aid, bool):
-        errors["channel_account_id"] = "Cần mã tài khoản kênh (số nguyên)."
+    if not is_id(aid):
+        errors["channel_account_id"] = "Cần mã tài khoản kênh (số nguyên dương)."
     else:
         account = session.get(ChannelAccount, aid)
         if account is None:

@@ -286,3 +286,26 @@ def test_bombs_through_the_api_are_413_and_422(app, string_bomb, rows_bomb):
     r = upload(client, h, xlsx_bytes(), "danh-sach.xlsx")
     assert r.status_code == 422 and "tối đa 3 dòng" in r.json["error"]["fields"]["file"]
     assert client.get("/api/v1/recipient-lists", headers=h).json["total"] == 0
+
+
+# -- ids in JSON bodies and queries past the column (found by schemathesis on PostgreSQL) ------------
+
+
+@pytest.mark.parametrize("big", [2**31, 2**63 + 1])
+def test_ids_past_the_column_are_422_not_500(any_app, big):
+    client = any_app.test_client()
+    h = api_headers(any_app, "communicator")
+    ok = {"campaign_id": 1, "channel_account_id": 1, "scheduled_at": "2026-10-10T06:00:00+07:00",
+          "content": {"text": "Xin chào"}}
+    for body, field in (({**ok, "campaign_id": big}, "campaign_id"),
+                        ({**ok, "channel_account_id": big}, "channel_account_id"),
+                        ({**ok, "content": {"text": "x", "recipient_list_id": big}}, "content.recipient_list_id"),
+                        ({**ok, "content": {"text": "x", "media_asset_ids": [big]}}, "content.media_asset_ids")):
+        r = client.post("/api/v1/deliveries", json=body, headers=h)
+        assert r.status_code == 422 and field in r.json["error"]["fields"], (field, r.status_code, r.json)
+    r = client.get(f"/api/v1/sms/batches?delivery_id={big}", headers=h)
+    assert r.status_code == 422 and "delivery_id" in r.json["error"]["fields"]
+    r = client.post("/api/v1/kits/build", json={"campaign_id": big}, headers=h)
+    assert r.status_code == 422 and "campaign_id" in r.json["error"]["fields"]
+    r = client.post("/api/v1/sms/preview", json={"text": "Xin chào", "recipient_list_id": big}, headers=h)
+    assert r.status_code == 422 and "recipient_list_id" in r.json["error"]["fields"]

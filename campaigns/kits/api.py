@@ -11,7 +11,7 @@ from flask import jsonify, request, url_for
 from sqlmodel import select
 
 from campaigns import service as cs
-from campaigns.api import ApiError, api_blueprint, body, int_arg, me, paged, roles
+from campaigns.api import ApiError, api_blueprint, body, int_arg, is_id, me, paged, roles
 from campaigns.kits import access
 from campaigns.kits import broadcasts as bc
 from campaigns.models import Campaign, ContentItem, Kit, KitDownload
@@ -134,9 +134,7 @@ def kits_build():
     session = get_session()
     data = body()
     cid = data.get("campaign_id")
-    campaign = (
-        session.get(Campaign, cid) if isinstance(cid, int) and not isinstance(cid, bool) else None
-    )
+    campaign = session.get(Campaign, cid) if is_id(cid) else None
     if campaign is None:
         raise ApiError(422, None, {"campaign_id": "Không có chiến dịch với mã này."})
     if campaign.status not in RELEASED:
@@ -284,9 +282,7 @@ def _campaign_and_unit(session, data: dict, errors: dict):
     """The body's ``campaign_id`` (one the caller may see) and ``unit`` code;
     a missing or invisible campaign is recorded in ``errors``."""
     cid = data.get("campaign_id")
-    campaign = (
-        session.get(Campaign, cid) if isinstance(cid, int) and not isinstance(cid, bool) else None
-    )
+    campaign = session.get(Campaign, cid) if is_id(cid) else None
     if campaign is None or not cs.can_see_campaign(session, me(), campaign):
         errors["campaign_id"] = "Không có chiến dịch với mã này."
     code = data.get("unit")

@@ -14,7 +14,7 @@ from flask import jsonify, request
 from sqlmodel import select
 
 from campaigns import service as cs
-from campaigns.api import ApiError, api_blueprint, body, int_arg, me, paged, roles
+from campaigns.api import ApiError, api_blueprint, body, int_arg, is_id, me, paged, roles
 from campaigns.measure import compute, entries, plans
 from campaigns.measure import feedback as fbk
 from campaigns.measure.models import (
@@ -187,7 +187,7 @@ def _target(plan: Plan, ref) -> PlanTarget:
     session = get_session()
     query = select(PlanTarget).where(PlanTarget.plan_id == plan.id)
     if isinstance(ref, int) and not isinstance(ref, bool):
-        target = session.exec(query.where(PlanTarget.id == ref)).first()
+        target = session.exec(query.where(PlanTarget.id == ref)).first() if is_id(ref) else None
     elif isinstance(ref, str) and ref:
         target = session.exec(query.where(PlanTarget.code == ref)).first()
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import g, jsonify, request
 from sqlmodel import select
 
-from campaigns.api import ApiError, api_blueprint, body, paged, roles
+from campaigns.api import ApiError, api_blueprint, body, is_id, paged, roles
 from campaigns.media import service
 from campaigns.models import Asset
 from core.db import get_session
@@ -96,7 +96,7 @@ def resolve_image_fields(template, values: dict) -> dict:
         if f["type"] != "image" or out.get(f["name"]) in (None, ""):
             continue
         raw = out[f["name"]]
-        asset = get_session().get(Asset, raw) if isinstance(raw, int) and not isinstance(raw, bool) else None
+        asset = get_session().get(Asset, raw) if is_id(raw) else None
         if asset is None or asset.kind != "image":
             raise mt.TemplateError("Trường ảnh cần mã một ảnh trong thư viện (số nguyên).", field=f["name"])
         out[f["name"]] = asset.path

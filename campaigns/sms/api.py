@@ -10,7 +10,7 @@ from flask import g, jsonify, request
 from sqlmodel import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from campaigns.api import ApiError, api_blueprint, paged
+from campaigns.api import ApiError, api_blueprint, int_arg, is_id, paged
 from campaigns.sms import service as sv
 from core.db import get_session
 from core.downloads import send_download
@@ -220,8 +220,8 @@ def sms_preview():
     sample, known = None, None
     list_id = data.get("recipient_list_id")
     if list_id is not None:
-        if not isinstance(list_id, int) or isinstance(list_id, bool):
-            raise ApiError(422, None, {"recipient_list_id": "Phải là số nguyên."})
+        if not is_id(list_id):
+            raise ApiError(422, None, {"recipient_list_id": "Phải là mã danh sách (số nguyên dương)."})
         rl = _load_list(list_id)
         sample = sv.sample_recipient(get_session(), rl.id)
         known = set(sv.list_fields(get_session(), rl.id))
@@ -287,11 +287,9 @@ def batches_index():
     status = request.args.get("status")
     if status:
         query = query.where(SmsBatch.status == status)
-    delivery_id = request.args.get("delivery_id")
-    if delivery_id:
-        if not delivery_id.isdigit():
-            raise ApiError(422, None, {"delivery_id": "Phải là số nguyên."})
-        query = query.where(SmsBatch.delivery_id == int(delivery_id))
+    delivery_id = int_arg("delivery_id")  # bounded like the column: never a database error
+    if delivery_id is not None:
+        query = query.where(SmsBatch.delivery_id == delivery_id)
     return paged(query, sv.batch_json)
 
 
