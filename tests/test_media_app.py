@@ -288,3 +288,39 @@ def test_media_form_states_list_limits(app):
     bullets = page[page.index('id="f-bullets"'):]
     bullets = bullets[:bullets.index('class="field')]
     assert "Từ 2 đến 5 mục." in bullets and "Mỗi mục tối đa 90 ký tự" in bullets
+
+
+@pytest.mark.slow
+def test_print_templates_offer_the_print_shops_pdfx4(app):
+    """Issue #16: the media form offers PDF/X-4 for print templates; the file carries
+    its CMYK output intent and the plain PDF stays a separate asset."""
+    from pypdf import PdfReader
+
+    from media_templates import pdfx
+    from tests._require import missing
+
+    if not pdfx.available():
+        missing("the CMYK output profile (Debian scribus-data)")
+    client = app.test_client()
+    login(client, make_user(app, "communicator"))
+    page = client.get("/media/new/poster-a4").get_data(as_text=True)
+    assert 'value="pdf-x4"' in page and "PDF/X-4" in page
+    assert 'value="pdf-x4"' not in client.get("/media/new/social-square").get_data(as_text=True)
+    data = {k: v for k, v in SAMPLE.items()}
+    assets = []
+    for fmt in ("pdf-x4", "pdf"):
+        r = client.post("/media/new/poster-a4", data={**data, "format": fmt})
+        assert r.status_code == 302, r.get_data(as_text=True)[-500:]
+        run_jobs(app)
+        status = client.get(r.headers["Location"] + "?format=json").json
+        assert status["status"] == "done", status
+        from campaigns.models import Asset
+        from core.db import session_scope
+
+        with app.app_context(), session_scope(app) as s:
+            asset = s.get(Asset, int(status["asset_url"].rstrip("/").rsplit("/", 1)[1]))
+            assets.append(open(asset.path, "rb").read())
+            assert asset.mime == "application/pdf"
+    x4, plain = (PdfReader(io.BytesIO(b)) for b in assets)
+    assert "/OutputIntents" in x4.trailer["/Root"] and x4.pdf_header.endswith("1.6")
+    assert "/OutputIntents" not in plain.trailer["/Root"]

@@ -52,20 +52,30 @@ def find_cached(session: Session, key: str) -> Asset | None:
     return session.exec(select(Asset).where(Asset.cache_key == key)).first()
 
 
+#: the print-shop variant offered beside "pdf" for print templates (PDF/X-4, CMYK output intent)
+PDFX4 = "pdf-x4"
+
+
+def split_format(fmt: str) -> tuple[str, dict | None]:
+    """A format as chosen in the UI -> (renderer format, renderer options)."""
+    return ("pdf", {"pdfx": "x4"}) if fmt == PDFX4 else (fmt, None)
+
+
 def render_asset(app: Flask, session: Session, template: str, fmt: str, data: dict, *, brand: dict | None = None,
                  user_id: int | None = None, campaign_id: int | None = None, tags: list | None = None,
                  progress=None) -> Asset:
     """Render (or reuse) an asset. Raises media_templates.TemplateError on bad input."""
     import media_templates as mt
 
-    key = mt.cache_key(template, fmt, data, brand)
+    fmt, options = split_format(fmt)
+    key = mt.cache_key(template, fmt, data, brand, options=options)
     cached = find_cached(session, key)
     if cached is not None and Path(cached.path).exists():
         return cached
     tmpdir = Path(tempfile.mkdtemp(prefix="render-", dir=media_dir(app)))
     try:
         out = tmpdir / f"out.{EXT[fmt]}"
-        result = mt.render(template, fmt, data, out, brand=brand, progress=progress)
+        result = mt.render(template, fmt, data, out, brand=brand, progress=progress, options=options)
         path, sha, size = store_file(app, Path(result.path), fmt)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
@@ -74,7 +84,8 @@ def render_asset(app: Flask, session: Session, template: str, fmt: str, data: di
         cached.path, cached.sha256, cached.size = str(path), sha, size
         session.add(cached)
         return cached
-    asset = Asset(kind=KIND[fmt], path=str(path), filename=f"{template}-{sha[:8]}.{EXT[fmt]}", mime=result.mime,
+    suffix = "-pdfx4" if options else ""
+    asset = Asset(kind=KIND[fmt], path=str(path), filename=f"{template}{suffix}-{sha[:8]}.{EXT[fmt]}", mime=result.mime,
                   sha256=sha, size=size, width=result.width, height=result.height, duration=result.duration,
                   template=template, cache_key=key, public_token=secrets.token_urlsafe(24), tags=list(tags or []),
                   title=title, campaign_id=campaign_id, created_by=user_id, created_at=utcnow())

@@ -102,14 +102,15 @@ def new(name: str):
     values = template.sample_data() if request.method == "GET" else _form_values(template)
     if request.method == "POST":
         fmt = request.form.get("format", "")
-        if fmt not in template.formats:
+        if fmt not in _formats(template):
             errors["format"] = _("Chọn một định dạng của mẫu này.")
         try:
             clean = _validate(template, values)
         except mt.TemplateError as exc:
             errors[exc.field or "_"] = exc.message
         if not errors:
-            key = mt.cache_key(name, fmt, clean, None)
+            render_fmt, options = service.split_format(fmt)
+            key = mt.cache_key(name, render_fmt, clean, None, options=options)
             session = get_session()
             cached = service.find_cached(session, key)
             from campaigns import composer
@@ -132,7 +133,18 @@ def new(name: str):
             return redirect(url_for("media.job", job_id=job.id))
     status = 422 if errors else 200
     return render_template("media/new.html", template=template, values=values, errors=errors,
-                           images=images), status
+                           images=images, formats=_formats(template)), status
+
+
+def _formats(template) -> dict[str, str]:
+    """format value -> label; print templates also offer the print shops' PDF/X-4."""
+    out = {fmt: fmt.upper() for fmt in template.formats}
+    if template.kind == "print" and "pdf" in out:
+        from media_templates import pdfx
+
+        if pdfx.available():
+            out[service.PDFX4] = _("PDF/X-4 (gửi nhà in, màu CMYK)")
+    return out
 
 
 @bp.route("/media/preview/<name>", methods=["POST"])
