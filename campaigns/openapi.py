@@ -236,6 +236,14 @@ def _complete(paths: dict) -> None:
         for param in item.get("parameters", []):
             if param.get("in") == "path" and param.get("name") == "id":
                 param["schema"] = dict(ID_SCHEMA)
+        declared = {p.get("name") for p in item.get("parameters", []) if p.get("in") == "path"}
+        declared |= {p.get("name") for m in _METHODS for p in item.get(m, {}).get("parameters", [])
+                     if p.get("in") == "path"}
+        for name in re.findall(r"\{(\w+)\}", path):  # a part that forgot one: declared here
+            if name not in declared:
+                schema = dict(ID_SCHEMA) if name == "id" or name.endswith("_id") else {"type": "string"}
+                item["parameters"] = [*item.get("parameters", []),  # a copy: ID is shared
+                                      {"name": name, "in": "path", "required": True, "schema": schema}]
         for method in _METHODS:
             op = item.get(method)
             if op is None:

@@ -309,3 +309,47 @@ def test_ids_past_the_column_are_422_not_500(any_app, big):
     assert r.status_code == 422 and "campaign_id" in r.json["error"]["fields"]
     r = client.post("/api/v1/sms/preview", json={"text": "Xin chào", "recipient_list_id": big}, headers=h)
     assert r.status_code == 422 and "recipient_list_id" in r.json["error"]["fields"]
+
+
+# -- the OpenAPI document ---------------------------------------------------------------------------
+
+
+def test_openapi_document_is_valid_and_complete(app):
+    import json
+
+    from openapi_spec_validator import validate
+
+    doc = app.test_client().get("/api/v1/openapi.json").json
+    validate(json.loads(json.dumps(doc)))
+    ops = {(m, p): op for p, item in doc["paths"].items() for m, op in item.items() if m != "parameters"}
+    assert len(ops) > 50
+    ids = {op["operationId"] for op in ops.values()}
+    assert len(ids) == len(ops)  # one id each, unique
+    for (method, path), op in ops.items():
+        for code in ("401", "403", "404", "405", "422"):
+            assert code in op["responses"], (method, path, code)
+        if method in ("post", "put", "patch"):
+            assert "413" in op["responses"], (method, path)
+        for param in op.get("parameters", []) + doc["paths"][path].get("parameters", []):
+            if param["name"] in ("id", "limit", "offset", "year", "campaign_id", "delivery_id"):
+                schema = param["schema"]
+                assert schema["type"] == "integer" and "minimum" in schema and "maximum" in schema, (path, param)
+        for status, answer in op["responses"].items():
+            for link in answer.get("links", {}).values():
+                assert link["operationId"] in ids, (path, status, link)
+    for key in (("post", "/campaigns"), ("post", "/channel-accounts"), ("post", "/deliveries"),
+                ("post", "/campaigns/{id}/transitions")):
+        assert ops[key]["requestBody"]["required"] is True
+    for key in (("post", "/deliveries"), ("post", "/campaigns/{id}/transitions"), ("patch", "/campaigns/{id}"),
+                ("post", "/deliveries/{id}/cancel"), ("post", "/kits/build")):
+        assert "409" in ops[key]["responses"], key
+    assert "202" in ops[("post", "/renders")]["responses"] and "202" in ops[("post", "/kits/build")]["responses"]
+    links = ops[("post", "/campaigns")]["responses"]["201"]["links"]
+    targets = {link["operationId"]: link for link in links.values()}
+    for method, path in (("get", "/campaigns/{id}"), ("patch", "/campaigns/{id}"),
+                         ("post", "/campaigns/{id}/transitions")):
+        link = targets[ops[(method, path)]["operationId"]]
+        assert link["parameters"] == {"id": "$response.body#/id"}
+    campaign = doc["components"]["schemas"]["Campaign"]
+    assert ops[("get", "/campaigns/{id}")]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Campaign"} and "id" in campaign["required"]
