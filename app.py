@@ -22,6 +22,7 @@ MODEL_MODULES = (
     "campaigns.kits.models",
     "campaigns.measure.models",
     "campaigns.measure.budget",
+    "campaigns.teams.models",
 )
 
 

@@ -9,7 +9,8 @@ from flask import Flask
 
 #: Sub-packages with their own blueprints: produce (media library), deliver
 #: (SMS lists and batches), kits, and measure (targets, feedback, reports).
-PARTS = ("campaigns.media", "campaigns.sms", "campaigns.kits", "campaigns.measure")
+PARTS = ("campaigns.media", "campaigns.sms", "campaigns.kits", "campaigns.measure",
+         "campaigns.teams")
 
 
 def init_app(app: Flask) -> None:

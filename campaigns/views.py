@@ -80,6 +80,8 @@ def home():
         return redirect(url_for("auth.login"))
     if user.role == Role.telecom_partner:
         return redirect(url_for("campaigns.partner_home"))
+    if user.role == Role.team_member:  # the phone app of the community digital-technology teams
+        return redirect(url_for("teams.app_shell"))
     session = get_session()
     ctx: dict = {"today": h.local_today()}
     if user.role in (Role.communicator, Role.admin):

@@ -33,6 +33,7 @@ class Role(enum.StrEnum):
     reviewer = "reviewer"
     unit_officer = "unit_officer"
     telecom_partner = "telecom_partner"
+    team_member = "team_member"
 
 
 ROLE_LABELS = {
@@ -41,6 +42,7 @@ ROLE_LABELS = {
     Role.reviewer: lazy_gettext("Lãnh đạo duyệt nội dung"),
     Role.unit_officer: lazy_gettext("Cán bộ đơn vị (huyện/xã)"),
     Role.telecom_partner: lazy_gettext("Đối tác viễn thông"),
+    Role.team_member: lazy_gettext("Thành viên tổ công nghệ số cộng đồng"),
 }
 
 UNIT_KIND_LABELS = {

@@ -18,6 +18,7 @@ ROLE_UNITS = {
     "reviewer": "so-khcn",
     "unit_officer": "tx-vinh-chau",
     "telecom_partner": "viettel",
+    "team_member": "xa-lac-hoa",
 }
 
 

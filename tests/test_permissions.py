@@ -14,7 +14,8 @@ from werkzeug.routing import IntegerConverter
 from core.db import session_scope
 from tests.helpers import api_headers, login, make_user
 
-ROLES = ("anonymous", "admin", "communicator", "reviewer", "unit_officer", "telecom_partner")
+ROLES = ("anonymous", "admin", "communicator", "reviewer", "unit_officer", "telecom_partner",
+         "team_member")
 PUBLIC = set(ROLES)
 ANY = set(ROLES) - {"anonymous"}
 STAFF = {"admin", "communicator", "reviewer", "unit_officer"}
@@ -88,7 +89,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
 
 #: Other parts declare their rows in their own modules as ACCESS dicts.
 EXTRA_ACCESS_MODULES = tuple(
-    f"campaigns.{part}.{module}" for part in ("media", "sms", "kits", "measure")
+    f"campaigns.{part}.{module}" for part in ("media", "sms", "kits", "measure", "teams")
     for module in ("access", "permissions")
 )
 
