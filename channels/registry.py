@@ -14,6 +14,7 @@ CHANNELS: dict[str, str] = {
     "sms_kannel": "channels.sms_kannel:KannelAdapter",
     "sms_partner": "channels.sms_partner:PartnerBatchAdapter",
     "loudspeaker": "channels.loudspeaker:LoudspeakerAdapter",
+    "portal_wordpress": "channels.portal_wordpress:WordPressPortalAdapter",
 }
 
 
