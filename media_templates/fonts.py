@@ -30,12 +30,18 @@ def families() -> list[str]:
     return list(_FAMILY_NAMES)
 
 
+def display_name(family: str) -> str:
+    return _FAMILY_NAMES.get(family, family)
+
+
 def is_khmer(text: str) -> bool:
     return any("\u1780" <= ch <= "\u17ff" or "\u19e0" <= ch <= "\u19ff" for ch in text)
 
 
 def family_for(text: str, preferred: str | None = None) -> str:
-    """The family to set ``text`` in: Khmer script forces the Khmer font."""
+    """The single family of ``text`` (Khmer script forces the Khmer font).
+
+    Text layers use ``scripts_mix`` instead: one font per script run."""
     if is_khmer(text):
         return KHMER_FAMILY
     fam = preferred or DEFAULT_FAMILY

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import fonts
+from . import fonts, scripts_mix
 from .errors import TemplateError
 from .spec import Template
 from .textfit import fit_text
@@ -120,10 +120,10 @@ def _box(layer: dict, canvas: dict, lid: str) -> tuple[float, float, float, floa
 
 
 def _font_of(layer: dict, brand: dict | None, text: str) -> tuple[str, int]:
+    """(Latin/Vietnamese family, weight); Khmer runs use the Khmer font (scripts_mix)."""
     font = layer.get("font") or {}
     preferred = (brand or {}).get("font") or font.get("family")
-    family = fonts.family_for(text, preferred)
-    return family, int(font.get("weight", 400))
+    return scripts_mix.latin_family(preferred), int(font.get("weight", 400))
 
 
 def _sizes(layer: dict, canvas: dict) -> tuple[float, float]:
@@ -175,7 +175,7 @@ def _text_op(
     )
     if not fitted.lines:
         return []
-    asc, _desc = fonts.ascent_descent(family, weight)
+    asc = scripts_mix.ascent(family, weight, joined)
     align = layer.get("align", "left")
     valign = layer.get("valign", "top")
     top = y
@@ -224,7 +224,7 @@ def _text_op(
         color=color,
         data={
             "lines": lines_out,
-            "family": family,
+            "family": family,  # Latin/Vietnamese runs; Khmer runs: fonts.KHMER_FAMILY
             "weight": weight,
             "size": size,
             "align": align,

@@ -285,27 +285,49 @@ class _Pdf:
             self._text(op)
 
     def _text(self, op: Op) -> None:
+        """Each line is drawn run by run (``scripts_mix``): Khmer runs in the
+        Khmer font shaped with uharfbuzz, the rest in the layer's family, all on
+        one baseline."""
+        from .scripts_mix import font_runs
+
         pdf = self.pdf
         d = op.data
-        pdf.set_font(self._font(d["family"], d["weight"]), size=d["size"] * self.k)
-        shaping = bool(d.get("khmer"))
-        if shaping != self.shaping:
-            pdf.set_text_shaping(shaping)
-            self.shaping = shaping
-        pdf.set_text_color(self.color(op.color))
         fs = d["size"] * self.k
+        pdf.set_text_color(self.color(op.color))
         for text, ax, baseline in d["lines"]:
+            runs = []
+            total = 0.0
+            for run, fam in font_runs(text, d["family"]):
+                shaping = fam == fonts.KHMER_FAMILY
+                self._set_font(fam, d["weight"], fs, shaping)
+                width = (
+                    pdf.get_string_width(run)
+                    if (shaping or len(runs) or d["align"] != "left")
+                    else 0.0
+                )
+                runs.append((run, fam, shaping, width))
+                total += width
             x = self.X(ax)
-            width = pdf.get_string_width(text) if (shaping or d["align"] != "left") else 0.0
             if d["align"] != "left":
-                x -= width / 2 if d["align"] == "center" else width
-            if shaping:
-                # FPDF.text() does not shape; cell() does. A cell of height h puts the
-                # baseline at y + h/2 + 0.3 * font size.
-                pdf.set_xy(x, self.Y(baseline) - 0.8 * fs)
-                pdf.cell(w=width + 0.01, h=fs, text=text, align="L")
-            else:
-                pdf.text(x, self.Y(baseline), text)
+                x -= total / 2 if d["align"] == "center" else total
+            for i, (run, fam, shaping, width) in enumerate(runs):
+                self._set_font(fam, d["weight"], fs, shaping)
+                if shaping:
+                    # FPDF.text() does not shape; cell() does. A cell of height h puts the
+                    # baseline at y + h/2 + 0.3 * font size.
+                    pdf.set_xy(x, self.Y(baseline) - 0.8 * fs)
+                    pdf.cell(w=width + 0.01, h=fs, text=run, align="L")
+                else:
+                    pdf.text(x, self.Y(baseline), run)
+                if i + 1 < len(runs) and not width:
+                    width = pdf.get_string_width(run)
+                x += width
+
+    def _set_font(self, family: str, weight: int, size: float, shaping: bool) -> None:
+        self.pdf.set_font(self._font(family, weight), size=size)
+        if shaping != self.shaping:
+            self.pdf.set_text_shaping(shaping)
+            self.shaping = shaping
 
     def _image(self, op: Op) -> None:
         import os

@@ -192,13 +192,39 @@ def _ease(t: float, index: int) -> float:
 
 @functools.lru_cache(maxsize=1024)
 def _line_mask(text: str, family: str, weight: int, px: float, anchor: str):
-    """The rendered coverage mask of one line, and its offset from the anchor."""
+    """The rendered coverage mask of one line, and its offset from the anchor.
+
+    The line is drawn run by run (``scripts_mix``): Khmer runs in the Khmer
+    font, the rest in ``family``, all on one baseline."""
     from PIL import Image, ImageDraw
 
-    font = fonts.pil_font(family, weight, px)
-    left, top, right, bottom = font.getbbox(text, anchor=anchor)
+    from .scripts_mix import font_runs
+
+    runs = [(run, fonts.pil_font(fam, weight, px)) for run, fam in font_runs(text, family)]
+    if len(runs) == 1:  # one script: Pillow anchors the line itself
+        font = runs[0][1]
+        left, top, right, bottom = font.getbbox(text, anchor=anchor)
+        mask = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
+        ImageDraw.Draw(mask).text((-left, -top), text, font=font, fill=255, anchor=anchor)
+        return mask, left, top
+    # several runs: pen positions from the left end of the baseline
+    pens, x = [], 0.0
+    for run, font in runs:
+        pens.append(x)
+        x += font.getlength(run)
+    shift = {"m": -x / 2, "r": -x}.get(anchor[0], 0.0)
+    boxes = []
+    for (run, font), pen in zip(runs, pens, strict=True):
+        l0, t0, r0, b0 = font.getbbox(run, anchor="ls")
+        boxes.append((l0 + pen + shift, t0, r0 + pen + shift, b0))
+    left = int(min(b[0] for b in boxes)) - 1
+    top = int(min(b[1] for b in boxes)) - 1
+    right = int(max(b[2] for b in boxes)) + 2
+    bottom = int(max(b[3] for b in boxes)) + 2
     mask = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
-    ImageDraw.Draw(mask).text((-left, -top), text, font=font, fill=255, anchor=anchor)
+    draw = ImageDraw.Draw(mask)
+    for (run, font), pen in zip(runs, pens, strict=True):
+        draw.text((pen + shift - left, -top), run, font=font, fill=255, anchor="ls")
     return mask, left, top
 
 

@@ -4,15 +4,18 @@ with a clear error naming the field and by how much it overflows.
 Widths are measured once per token with Pillow (raqm layout, so Khmer is
 shaped) at a reference size and scaled linearly for candidate sizes; the
 chosen size is then checked line by line. All values are canvas units.
+
+Text may mix scripts: ``family`` is the Latin/Vietnamese family and Khmer runs
+are measured in the Khmer font (``scripts_mix``). Khmer words break at
+zero-width spaces or between clusters, never inside one.
 """
 
 from __future__ import annotations
 
 import functools
-import unicodedata
 from dataclasses import dataclass
 
-from . import fonts
+from . import fonts, scripts_mix
 from .errors import TemplateError
 
 _BREAK_NO_SPACE = "\u200b"
@@ -27,23 +30,12 @@ class FittedText:
     para_gap: float
 
 
-def _clusters(word: str) -> list[str]:
-    """Split into grapheme-like clusters (base + marks, Khmer coeng + consonant)."""
-    out: list[str] = []
-    for ch in word:
-        cat = unicodedata.category(ch)
-        if out and (
-            cat in ("Mn", "Mc", "Me") or out[-1].endswith("\u17d2") or ch in "\u200c\u200d"
-        ):
-            out[-1] += ch
-        else:
-            out.append(ch)
-    return out
+_clusters = scripts_mix.clusters
 
 
 @functools.lru_cache(maxsize=4096)
 def _width(text: str, family: str, weight: int, ref_px: float) -> float:
-    return fonts.pil_font(family, weight, ref_px).getlength(text)
+    return scripts_mix.text_width(text, family, weight, ref_px)
 
 
 def _tokens(paragraph: str) -> list[tuple[str, bool]]:
@@ -52,7 +44,7 @@ def _tokens(paragraph: str) -> list[tuple[str, bool]]:
     for wi, word in enumerate(paragraph.split(" ")):
         if not word:
             continue
-        pieces = [p for p in word.split(_BREAK_NO_SPACE) if p]
+        pieces = [t for p in word.split(_BREAK_NO_SPACE) if p for t in scripts_mix.break_tokens(p)]
         for pi, piece in enumerate(pieces):
             toks.append((piece, wi > 0 and pi == 0 and bool(toks)))
     return toks
@@ -109,7 +101,7 @@ def fit_text(
         return FittedText(size_max, (), size_max * line_spacing, 0.0, 0.0)
     joined = "".join(paragraphs)
     fonts.require_complex_shaping(joined, field=field)
-    fonts.check_coverage(joined, family, weight, field=field)
+    scripts_mix.check_coverage(joined, family, weight, field=field)
     ref_px = 64.0
     toks = [_tokens(p) for p in paragraphs]
     widths = [[_width(t, family, weight, ref_px) for t, _ in tk] for tk in toks]
@@ -165,7 +157,7 @@ def fit_text(
     font_px = ref_px
     k = best / ref_px
     for ln, _ in lines:
-        real = fonts.pil_font(family, weight, font_px).getlength(ln) * k
+        real = scripts_mix.text_width(ln, family, weight, font_px) * k
         if real > box_w * 1.002 and best > size_min:
             shrink = box_w / real
             return fit_text(

@@ -36,8 +36,19 @@ def require_tesseract_vie() -> str:
     return exe
 
 
-def ocr(png: Path, *, crop=None, invert: bool = False, scale: float = 1.0) -> str:
-    """Vietnamese OCR of ``png`` (optionally a crop box, inverted for light-on-dark)."""
+def require_tesseract_khm() -> str:
+    exe = require_tesseract_vie()
+    langs = subprocess.run([exe, "--list-langs"], capture_output=True, text=True).stdout.split()
+    if "khm" not in langs:
+        missing("tesseract has no Khmer data: install the Debian package 'tesseract-ocr-khm'")
+    return exe
+
+
+def ocr(
+    png: Path, *, crop=None, invert: bool = False, scale: float = 1.0, lang: str = "vie"
+) -> str:
+    """OCR of ``png`` (Vietnamese by default; optionally a crop box, inverted for
+    light-on-dark)."""
     from PIL import Image, ImageOps
 
     exe = require_tesseract_vie()
@@ -51,7 +62,7 @@ def ocr(png: Path, *, crop=None, invert: bool = False, scale: float = 1.0) -> st
     tmp = Path(png).with_suffix(".ocr.png")
     im.save(tmp)
     out = subprocess.run(
-        [exe, str(tmp), "-", "-l", "vie", "--psm", "6"], capture_output=True, text=True, timeout=120
+        [exe, str(tmp), "-", "-l", lang, "--psm", "6"], capture_output=True, text=True, timeout=120
     )
     return unicodedata.normalize("NFC", out.stdout)
 
