@@ -95,8 +95,9 @@ def test_unit_report_with_edited_texts_docx_and_pdf(app, client, runner, world, 
     r = district.get(f"/measure/report/download?year={year}&format=docx")
     assert r.status_code == 200 and r.mimetype.endswith("wordprocessingml.document")
     text, rows, _doc = doc_text(r.data)
-    assert "THỊ XÃ VĨNH CHÂU" in text and "TỈNH SÓC TRĂNG" in text
-    assert "Số: 125/BC-" in text and "Kính gửi: Sở Khoa học và Công nghệ." in text
+    # a district's report is headed by its People's Committee (Decree 30), dated at its own place
+    assert "ỦY BAN NHÂN DÂN\nTHỊ XÃ VĨNH CHÂU" in text and "Vĩnh Châu, ngày" in text
+    assert "Số: 125/BC-UBND" in text and "Kính gửi: Sở Khoa học và Công nghệ." in text
     assert "Thiếu loa ở ấp <Âu Thọ B> & cần thêm kinh phí." in text  # text, not markup
     assert "Đề nghị hỗ trợ 20 cụm loa." in text and "Lâm Thị Sương" in text
     by_code = {r[0]: r for r in rows if len(r) == 6}

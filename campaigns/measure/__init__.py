@@ -15,6 +15,10 @@ def init_app(app: Flask) -> None:
     from campaigns.measure import api, cli, reminders, views
 
     views.init_app(app)
+    from campaigns.measure import budget_cli, budget_views
+
+    app.register_blueprint(budget_views.bp)
+    budget_cli.init_app(app)
     app.register_blueprint(api.bp)
     cli.init_app(app)
     reminders.register(app)

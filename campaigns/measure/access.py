@@ -43,6 +43,13 @@ ACCESS = {
     ("measure.target_rows", "GET"): "STAFF",
     ("measure.outside_record", "POST"): "STAFF",
     ("measure.outside_file", "GET"): "STAFF",
+    # the budget (plan section V): a unit enters its own lines; admin maintains the prices
+    ("budget.budget_page", "GET"): "STAFF",
+    ("budget.line_add", "POST"): {"admin", "communicator", "unit_officer"},
+    ("budget.line_delete", "POST"): {"admin", "communicator", "unit_officer"},
+    ("budget.budget_export", "GET"): "STAFF",
+    ("budget.prices", "GET"): {"admin", "reviewer"},
+    ("budget.prices", "POST"): ADMIN,
     # API
     ("measure_api.plans_list", "GET"): "STAFF",
     ("measure_api.targets_list", "GET"): "STAFF",

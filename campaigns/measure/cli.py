@@ -24,7 +24,9 @@ feedback_cli = AppGroup("feedback", help="Ý kiến người dân.")
               help="Tệp kết quả .docx hoặc .pdf.")
 @click.option("--format", "fmt", type=click.Choice(["docx", "pdf"]), default=None,
               help="Mặc định theo đuôi tệp --out.")
-def yearly_cmd(year: int, unit_code: str | None, out: str, fmt: str | None) -> None:
+@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Ngày ban hành báo cáo (YYYY-MM-DD); mặc định hôm nay.")
+def yearly_cmd(year: int, unit_code: str | None, out: str, fmt: str | None, day=None) -> None:
     """Write the yearly report (DOCX or PDF) for one unit or the whole province."""
     from campaigns.measure.plans import ensure_default_plans, plan_for_year
     from campaigns.measure.report import yearly_report
@@ -48,7 +50,7 @@ def yearly_cmd(year: int, unit_code: str | None, out: str, fmt: str | None) -> N
             unit = session.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).first()
             if unit is None:
                 raise click.ClickException(f"Không có đơn vị mã '{unit_code}'.")
-        data = yearly_report(session, plan, unit, fmt)
+        data = yearly_report(session, plan, unit, fmt, day=day.date() if day else None)
     Path(out).write_bytes(data)
     click.echo(f"Đã ghi {out} ({len(data)} byte).")
 

@@ -35,7 +35,7 @@ from core.models import OrgUnit, Role, User, audit
 from core.timeutil import utcnow
 
 NOTE_MAX = 2000
-REPORT_SECTIONS = ("results", "difficulties", "proposals", "number", "signer")
+REPORT_SECTIONS = ("results", "highlights", "difficulties", "proposals", "direction", "number", "signer")
 REPORT_TEXT_MAX = 20000
 
 #: accepted evidence: extension -> (mime, check of the first bytes)

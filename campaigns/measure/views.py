@@ -533,7 +533,8 @@ def report_edit():
             flash(_("Đã lưu nội dung báo cáo."), "success")
             return redirect(url_for("measure.report_edit", year=plan.year, unit=unit.code if unit else None))
     return render_template("measure/report.html", plan=plan, unit=unit, texts=texts, errors=errors,
-                           can_edit=can_edit, defaults=DEFAULT_TEXT), (422 if errors else 200)
+                           can_edit=can_edit, defaults=DEFAULT_TEXT,
+                           today_iso=compute.local_today().isoformat()), (422 if errors else 200)
 
 
 @bp.route("/measure/report/download")
@@ -549,7 +550,14 @@ def report_download():
     fmt = request.args.get("format", "docx")
     if fmt not in ("docx", "pdf"):
         abort(404)
-    data = yearly_report(session, plan, unit, fmt)
+    day = None
+    if request.args.get("date"):
+        try:
+            day = date.fromisoformat(request.args["date"])
+        except ValueError:
+            flash(_("Ngày báo cáo không hợp lệ (dd/mm/yyyy)."), "error")
+            return redirect(url_for("measure.report_edit", year=plan.year, unit=unit.code if unit else None))
+    data = yearly_report(session, plan, unit, fmt, day=day)
     name = f"bao-cao-{plan.year}-{unit.code if unit else 'tong-hop'}.{fmt}"
     return _send(data, name, DOCX if fmt == "docx" else "application/pdf")
 
