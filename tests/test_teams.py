@@ -304,3 +304,30 @@ def test_roles_that_do_not_record_visits(app, role):
     headers = {"Authorization": "Bearer " + token_for(app, make_user(app, role))}
     r = app.test_client().post("/api/v1/visits", json=_visit(), headers=headers)
     assert r.status_code == 403
+
+
+def test_visits_feed_t09_and_t11_on_the_measure_dashboard(app, monkeypatch):
+    from campaigns.measure import compute
+    from campaigns.measure.models import Plan
+    from tests.measure_helpers import setup_world
+
+    world = setup_world(app, monkeypatch)
+    member = _member(app, _team(app, "Tổ 1"), "to1@test.local")
+    client = app.test_client()
+    people = [{"actions": ["level2_activated", "dossier_online"]}, {"actions": ["level2_activated"]}]
+    for label in ("nhà 1", "nhà 2"):
+        assert client.post("/api/v1/visits", json=_visit(household_label=label, people=people),
+                           headers=_h(member)).status_code == 201
+    with app.app_context(), session_scope(app) as s:
+        plan = s.get(Plan, world["plan_id"])
+        details = {r.target.code: r.detail for r in compute.evaluate_plan(s, plan, with_trend=False)}
+        other = {r.target.code: r.detail for r in compute.evaluate_plan(
+            s, plan, unit_id=world["units"]["ke-sach"], with_trend=False)}
+    assert "tổ công nghệ số cộng đồng: 4 người được kích hoạt định danh mức 2 qua 2 hộ" in details["T09"]
+    assert "tổ công nghệ số cộng đồng: 2 người nộp hồ sơ trực tuyến qua 2 hộ" in details["T11"]
+    assert "tổ công nghệ số" not in details["T10"]
+    assert "tổ công nghệ số" not in other["T09"]  # another district's scope has no visits
+    web = app.test_client()
+    login(web, make_user(app, "communicator"))
+    page = web.get(f"/measure?year={world['year']}").get_data(as_text=True)
+    assert "4 người được kích hoạt định danh mức 2" in page

@@ -465,6 +465,7 @@ def evaluate_plan(session: Session, plan: Plan, *, unit_id: int | None = None, n
             continue
         responsible = [u.id for u in resolve_units(session, target.responsible, units)]
         result = evaluate_target(act, target, responsible, scope, cutoff, weights)
+        result.detail += _team_evidence(session, target.code, scope, plan.year)
         if target.due_year > plan.year:
             result.expected = expected_on_path(target, plan.year)
         if with_trend:
@@ -475,6 +476,15 @@ def evaluate_plan(session: Session, plan: Plan, *, unit_id: int | None = None, n
     if with_path:
         add_paths(session, plan, out, unit_id=unit_id, now=now, current=act)
     return out
+
+
+def _team_evidence(session: Session, code: str, scope: set[int] | None, year: int) -> str:
+    """The community digital-technology teams' visits behind T09/T11 (docs/teams.md)."""
+    try:
+        from campaigns.teams.service import evidence_text
+    except ModuleNotFoundError:
+        return ""
+    return evidence_text(session, code, scope, year)
 
 
 def add_paths(session: Session, plan: Plan, results: list[TargetResult], *, unit_id: int | None,

@@ -380,3 +380,22 @@ def target_figures(session: Session, unit_ids: set[int] | None = None, year: int
                 counts[a] += 1
     return {"households": counts["households"], **{a: counts[a] for a in ACTIONS},
             "T09": counts["level2_activated"], "T11": counts["dossier_online"]}
+
+
+#: plan targets the visits feed: target code -> the action counted
+TARGET_ACTIONS = {"T09": "level2_activated", "T11": "dossier_online"}
+TARGET_EVIDENCE = {"T09": "người được kích hoạt định danh mức 2", "T11": "người nộp hồ sơ trực tuyến"}
+
+
+def evidence_text(session: Session, code: str, unit_ids: set[int] | None, year: int) -> str:
+    """For the measure part (``campaigns.measure.compute.evaluate_plan``): the door-to-door
+    teams' figure behind a target, appended to the target's detail; "" when none."""
+    if code not in TARGET_ACTIONS:
+        return ""
+    from core.formatting import fmt_number
+
+    figures = target_figures(session, unit_ids, year)
+    if not figures[code]:
+        return ""
+    return (f"; tổ công nghệ số cộng đồng: {fmt_number(figures[code], locale='vi')} {TARGET_EVIDENCE[code]} "
+            f"qua {fmt_number(figures['households'], locale='vi')} hộ đã thăm")
