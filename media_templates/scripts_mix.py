@@ -10,9 +10,11 @@ Runs: characters of the Khmer blocks (U+1780-U+17FF, U+19E0-U+19FF) form Khmer
 runs; everything else (Latin, Vietnamese, digits, spaces, punctuation) forms
 Latin runs. Combining marks and ZWJ/ZWNJ stay with the run of their base.
 
-Line breaking (``break_tokens``): Khmer writes no spaces between words, so a
-Khmer word may break at a zero-width space (handled by the caller) or between
-two Khmer clusters (a base with its vowel signs, diacritics and coeng +
+Line breaking (``break_tokens``): Khmer writes no spaces between words, so
+Khmer text may break at a zero-width space (handled by the caller), between
+words found by khmer-nltk's segmenter (PyPI ``khmer-nltk``, CRF model in the
+wheel), and -- only for a word wider than the line, or without the segmenter --
+between two Khmer clusters (a base with its vowel signs, diacritics and coeng +
 subscript consonant); never inside a cluster, never before Khmer punctuation
 (khan ``។`` etc.), and never between Khmer and Latin text written without a
 space.
@@ -21,6 +23,7 @@ space.
 from __future__ import annotations
 
 import functools
+import threading
 import unicodedata
 
 from . import fonts
@@ -77,20 +80,66 @@ def _is_khmer_punct(cluster: str) -> bool:
     return "\u17d4" <= cluster[0] <= "\u17da"
 
 
+@functools.lru_cache(maxsize=1)
+def _segmenter():
+    """khmer-nltk's word_tokenize (CRF model inside the wheel), or None.
+
+    Loading the model takes about 4 s once per process; segmenting a title
+    takes about a millisecond."""
+    try:
+        import logging
+
+        from khmernltk import word_tokenize
+
+        # the package logs the model load at INFO on its own console handler
+        logging.getLogger("khmer-nltk").setLevel(logging.WARNING)
+    except Exception:  # not installed or broken: cluster boundaries only
+        return None
+    return word_tokenize
+
+
+_SEG_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=2048)
+def khmer_words(run: str) -> tuple[str, ...]:
+    """A Khmer run split into words by the segmenter; clusters without one."""
+    seg = _segmenter()
+    if seg is not None:
+        try:
+            with _SEG_LOCK:  # the CRF tagger is not known to be thread-safe
+                words = tuple(w for w in seg(run) if w)
+        except Exception:
+            words = ()
+        if "".join(words) == run:
+            return words
+    return tuple(clusters(run))
+
+
 def break_tokens(piece: str) -> list[str]:
-    """Split a space-free piece at its Khmer cluster boundaries (break opportunities)."""
+    """Split a space-free piece at its Khmer break opportunities.
+
+    Khmer runs break between words (``khmer_words``: khmer-nltk's segmenter,
+    else every cluster boundary); a word still wider than the line is split
+    between clusters by the wrapper. Never before Khmer punctuation, never
+    between Khmer and Latin written without a space."""
     if not fonts.is_khmer(piece):
         return [piece]
+    units: list[tuple[str, bool]] = []
+    for run, km in split_runs(piece):
+        if km:
+            units.extend((w, True) for w in khmer_words(run))
+        else:
+            units.append((run, False))
     out: list[str] = []
     prev_km = False
-    for cl in clusters(piece):
-        km = is_khmer_char(cl[0])
-        if out and km and prev_km and not _is_khmer_punct(cl):
-            out.append(cl)
+    for text, km in units:
+        if out and km and prev_km and not _is_khmer_punct(text):
+            out.append(text)
         elif out:
-            out[-1] += cl
+            out[-1] += text
         else:
-            out.append(cl)
+            out.append(text)
         prev_km = km
     return out
 

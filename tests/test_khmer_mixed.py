@@ -46,15 +46,30 @@ def test_runs_split_by_script_and_marks_stay_with_their_base():
     ]
 
 
-def test_khmer_breaks_only_between_clusters():
+def test_khmer_breaks_between_words_with_the_segmenter():
+    if scripts_mix._segmenter() is None:
+        pytest.fail("khmer-nltk is in requirements.txt: `pip install -r requirements.txt`")
+    scripts_mix.khmer_words.cache_clear()
+    # "public service online": four words, never split inside one
+    assert scripts_mix.break_tokens("សេវាសាធារណៈតាមអនឡាញ") == ["សេវា", "សាធារណៈ", "តាម", "អនឡាញ"]
     toks = scripts_mix.break_tokens("ស្រុកស្រែ។")
-    assert "".join(toks) == "ស្រុកស្រែ។"
-    # coeng + subscript never separated from its base; the khan stays with the word
-    assert toks == ["ស្រុ", "ក", "ស្រែ។"]
-    assert all(not t.startswith(("\u17d2", "\u17bb", "\u17c2", "\u17d4")) for t in toks)
-    assert scripts_mix.break_tokens("Sóc Trăng") == ["Sóc Trăng"]
-    # Latin glued to Khmer without a space is not a break opportunity
-    assert scripts_mix.break_tokens("(ស្រុក)")[0].startswith("(ស")
+    assert toks == ["ស្រុក", "ស្រែ។"]  # the khan stays with the word before it
+
+
+def test_khmer_breaks_only_between_clusters_without_the_segmenter(monkeypatch):
+    monkeypatch.setattr(scripts_mix, "_segmenter", lambda: None)
+    scripts_mix.khmer_words.cache_clear()
+    try:
+        toks = scripts_mix.break_tokens("ស្រុកស្រែ។")
+        assert "".join(toks) == "ស្រុកស្រែ។"
+        # coeng + subscript never separated from its base; the khan stays with the word
+        assert toks == ["ស្រុ", "ក", "ស្រែ។"]
+        assert all(not t.startswith(("\u17d2", "\u17bb", "\u17c2", "\u17d4")) for t in toks)
+        assert scripts_mix.break_tokens("Sóc Trăng") == ["Sóc Trăng"]
+        # Latin glued to Khmer without a space is not a break opportunity
+        assert scripts_mix.break_tokens("(ស្រុក)")[0].startswith("(ស")
+    finally:
+        scripts_mix.khmer_words.cache_clear()
 
 
 def test_fitting_wraps_long_khmer_and_measures_mixed_runs():
