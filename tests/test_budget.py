@@ -76,15 +76,21 @@ def test_unit_lines_xlsx_from_ui_and_cli(app, runner, world, tmp_path):
     login(commune, world["users"]["commune"])
     page = commune.get(f"/budget?year={year}")
     assert page.status_code == 200 and "Tin nhắn SMS qua Viettel" in page.get_data(as_text=True)
+    from campaigns.models import Campaign
+
+    with app.app_context(), session_scope(app) as s:
+        campaign = s.exec(select(Campaign)).one()
+        campaign_id, campaign_title = campaign.id, campaign.title
     r = commune.post(f"/budget/lines?year={year}&unit=xa-lac-hoa", data={
         "category": "events", "label": "Giải thưởng hội thi", "unit_label": "giải", "quantity": "3",
-        "unit_price": "1.500.000", "actual": "4.000.000", "source": "Ngân sách xã"})
+        "unit_price": "1.500.000", "actual": "4.000.000", "source": "Ngân sách xã", "campaign": str(campaign_id)})
     assert r.status_code == 302
     r = commune.post(f"/budget/lines?year={year}&unit=xa-lac-hoa", data={
-        "category": "events", "label": "", "quantity": "-1", "unit_price": "x"})
+        "category": "events", "label": "", "quantity": "-1", "unit_price": "x", "campaign": "99999"})
     assert r.status_code == 422
     body = r.get_data(as_text=True)
     assert "Nhập nội dung khoản chi" in body and "Không phải là số hợp lệ." in body
+    assert "Chọn một chiến dịch của năm này." in body
     # another district's officer neither sees nor edits this commune's budget
     other = app.test_client()
     login(other, world["users"]["other_district"])
@@ -101,7 +107,8 @@ def test_unit_lines_xlsx_from_ui_and_cli(app, runner, world, tmp_path):
     rows = [dict(zip(header, [c.value for c in row], strict=True)) for row in ws.iter_rows(min_row=4)]
     prize = next(r for r in rows if r["Nội dung chi"] == "Giải thưởng hội thi")
     assert (prize["Số lượng"], prize["Đơn giá"], prize["Thành tiền (dự toán)"], prize["Thực chi"],
-            prize["Nguồn kinh phí"]) == (3, 1500000, 4500000, 4000000, "Ngân sách xã")
+            prize["Nguồn kinh phí"], prize["Chiến dịch"]) == (3, 1500000, 4500000, 4000000, "Ngân sách xã",
+                                                                campaign_title)
     viettel = next(r for r in rows if r["Nội dung chi"] == "* Tin nhắn SMS qua Viettel")
     assert viettel["Số lượng"] == 2 + 3 + 1 and viettel["Thành tiền (dự toán)"] == 6 * viettel["Đơn giá"]
     total = next(r for r in rows if r["Khoản mục"] == "Tổng cộng")

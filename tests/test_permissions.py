@@ -89,7 +89,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
 
 #: Other parts declare their rows in their own modules as ACCESS dicts.
 EXTRA_ACCESS_MODULES = tuple(
-    f"campaigns.{part}.{module}" for part in ("media", "sms", "kits", "measure", "teams")
+    f"campaigns.{part}.{module}" for part in ("media", "sms", "kits", "measure", "teams", "press")
     for module in ("access", "permissions")
 )
 

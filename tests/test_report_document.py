@@ -286,3 +286,27 @@ def test_report_page_edits_new_sections_and_downloads_with_a_chosen_date(app, wo
     assert r.status_code == 302  # a clear message on the report page, no 500
     r = commune.get(f"/measure/report/download?year={year}&format=pdf&date={year}-12-14")
     assert r.status_code == 200 and r.data.startswith(b"%PDF-")
+
+
+def test_names_of_the_2025_structure(app, world):
+    """After the 2025 reorganisation: a ward of Cần Thơ issues as its People's Committee at its
+    own place; Sở KH&CN now answers to the city's People's Committee."""
+    from campaigns.demo import seed_structure_2025
+    from core import unit_names
+
+    with app.app_context(), session_scope(app) as s:
+        seed_structure_2025(s)
+        units = {u.id: u for u in s.exec(select(OrgUnit)).all()}
+        by_code = {u.code: u for u in units.values()}
+
+        def parent_of(u):
+            return units.get(u.parent_id)
+
+        ward = by_code["phuong-ninh-kieu"]
+        assert unit_names.issuer_lines(ward) == ["ỦY BAN NHÂN DÂN", "PHƯỜNG NINH KIỀU"]
+        assert unit_names.symbol(ward) == "UBND" and unit_names.superior_name(ward, parent_of) == ""
+        assert unit_names.place_name(ward, parent_of) == "Ninh Kiều"
+        khcn = by_code["so-khcn"]
+        assert unit_names.superior_name(khcn, parent_of) == "UBND THÀNH PHỐ CẦN THƠ"
+        assert unit_names.place_name(khcn, parent_of) == "Cần Thơ" and unit_names.symbol(khcn) == "SKHCN"
+        assert unit_names.official_name(ward) == "Ủy ban nhân dân phường Ninh Kiều"

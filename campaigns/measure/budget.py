@@ -286,9 +286,19 @@ def add_line(session: Session, user_id: int | None, year: int, unit: OrgUnit, fo
     if len(source) > 100:
         errors["source"] = "Tối đa 100 ký tự."
     unit_label = unicodedata.normalize("NFC", str(form.get("unit_label") or "")).strip()[:40]
+    campaign_id = None
+    if str(form.get("campaign") or "").strip():
+        from campaigns.models import Campaign
+
+        raw = str(form.get("campaign")).strip()
+        campaign = session.get(Campaign, int(raw)) if raw.isdigit() and len(raw) < 10 else None
+        if campaign is None or campaign.starts_on.year != year:
+            errors["campaign"] = "Chọn một chiến dịch của năm này."
+        else:
+            campaign_id = campaign.id
     if errors:
         raise BudgetError(errors)
-    row = BudgetLine(year=year, unit_id=unit.id, category=category, label=label, unit_label=unit_label,
+    row = BudgetLine(year=year, unit_id=unit.id, campaign_id=campaign_id, category=category, label=label, unit_label=unit_label,
                      quantity=float(quantity or 0), unit_price=int(unit_price or 0),
                      actual=int(actual) if actual is not None else None, source=source, updated_by=user_id,
                      updated_at=utcnow())
@@ -326,6 +336,14 @@ def fmt_money(value: int | float | None) -> str:
 def fmt_qty(value: float) -> str:
     return fmt_money(value) if float(value).is_integer() else f"{value:,.2f}".replace(",", " ").replace(
         ".", ",").replace(" ", ".")
+
+
+def year_campaigns(session: Session, year: int) -> list:
+    """Campaigns that start in the year (a line may belong to one)."""
+    from campaigns.models import Campaign
+
+    return [c for c in session.exec(select(Campaign).order_by(Campaign.starts_on)).all()
+            if c.starts_on and c.starts_on.year == year]
 
 
 def budget_xlsx(session: Session, year: int, unit: OrgUnit | None = None) -> bytes:

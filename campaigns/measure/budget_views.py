@@ -70,7 +70,8 @@ def budget_page():
     session.commit()  # the price table may just have been seeded
     return render_template("budget/budget.html", year=year, unit=unit, lines=lines, totals=bd.totals(lines),
                            categories=bd.CATEGORIES, can_edit=_can_edit(unit), errors={}, form={},
-                           fmt_money=bd.fmt_money, fmt_qty=bd.fmt_qty, default_source=bd.DEFAULT_SOURCE)
+                           fmt_money=bd.fmt_money, fmt_qty=bd.fmt_qty, default_source=bd.DEFAULT_SOURCE,
+                           campaigns=bd.year_campaigns(session, year))
 
 
 @bp.route("/budget/lines", methods=["POST"])
@@ -90,7 +91,8 @@ def line_add():
         return render_template("budget/budget.html", year=year, unit=unit, lines=lines,
                                totals=bd.totals(lines), categories=bd.CATEGORIES, can_edit=True,
                                errors=exc.errors, form=request.form, fmt_money=bd.fmt_money,
-                               fmt_qty=bd.fmt_qty, default_source=bd.DEFAULT_SOURCE), 422
+                               fmt_qty=bd.fmt_qty, default_source=bd.DEFAULT_SOURCE,
+                           campaigns=bd.year_campaigns(session, year)), 422
     audit(session, actor().id, "budget.line_add", "budget_line", row.id, year=year)
     session.commit()
     flash(_("Đã thêm khoản chi."), "success")
