@@ -82,7 +82,9 @@ def init_app(app: Flask) -> None:
             "form-action 'self'",
         )
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
+        if "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]:
+            # a route that allows framing (the embeddable block) sets its own CSP
+            resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
         resp.headers.setdefault("Permissions-Policy", "geolocation=(), camera=(), microphone=()")
         if request.is_secure:
