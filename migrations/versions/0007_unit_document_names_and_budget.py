@@ -4,11 +4,11 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-06 04:25:00
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import core.types
+from alembic import op
 
+import core.types
 
 revision = '0007'
 down_revision = '0006'
