@@ -10,7 +10,8 @@ from flask import Flask
 #: Sub-packages with their own blueprints: produce (media library), deliver
 #: (SMS lists and batches), kits, and measure (targets, feedback, reports).
 PARTS = ("campaigns.media", "campaigns.sms", "campaigns.kits", "campaigns.measure",
-         "campaigns.teams", "campaigns.press")
+         "campaigns.teams", "campaigns.press",
+         "campaigns.assistant")
 
 
 def init_app(app: Flask) -> None:

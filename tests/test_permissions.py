@@ -89,7 +89,8 @@ ACCESS: dict[tuple[str, str], set[str]] = {
 
 #: Other parts declare their rows in their own modules as ACCESS dicts.
 EXTRA_ACCESS_MODULES = tuple(
-    f"campaigns.{part}.{module}" for part in ("media", "sms", "kits", "measure", "teams", "press")
+    f"campaigns.{part}.{module}" for part in ("media", "sms", "kits", "measure", "teams", "press",
+                                               "assistant")
     for module in ("access", "permissions")
 )
 
