@@ -331,3 +331,20 @@ def test_visits_feed_t09_and_t11_on_the_measure_dashboard(app, monkeypatch):
     login(web, make_user(app, "communicator"))
     page = web.get(f"/measure?year={world['year']}").get_data(as_text=True)
     assert "4 người được kích hoạt định danh mức 2" in page
+
+
+def test_supervision_filters_by_commune(app):
+    a = _member(app, _team(app, "Tổ Lạc Hòa"), "a@test.local")
+    b = _member(app, _team(app, "Tổ Vĩnh Hải", unit_code="xa-vinh-hai", hamlets=("Ấp Hòa Giang",)),
+                "b@test.local")
+    client = app.test_client()
+    assert client.post("/api/v1/visits", json=_visit(), headers=_h(a)).status_code == 201
+    assert client.post("/api/v1/visits", json=_visit(hamlet="Ấp Hòa Giang"), headers=_h(b)).status_code == 201
+    web = app.test_client()
+    login(web, make_user(app, "reviewer"))
+    both = web.get("/teams/visits").get_data(as_text=True)
+    assert "Tổ Lạc Hòa" in both and "Tổ Vĩnh Hải" in both
+    one = web.get("/teams/visits?unit=xa-lac-hoa").get_data(as_text=True)
+    assert "Tổ Lạc Hòa" in one.split("Hẹn quay lại")[0] and "Ấp Hòa Giang" not in one
+    csv = web.get("/teams/visits.csv?unit=xa-lac-hoa").get_data().decode("utf-8-sig")
+    assert "Tổ Lạc Hòa" in csv and "Tổ Vĩnh Hải" not in csv

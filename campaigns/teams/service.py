@@ -328,10 +328,13 @@ def month_of(visit: TeamVisit) -> str:
     return local.strftime("%Y-%m") if local else ""
 
 
-def summary(session: Session, user: User, *, year: int | None = None) -> list[dict]:
+def summary(session: Session, user: User, *, year: int | None = None, unit_id: int | None = None) -> list[dict]:
     """Rows per (commune, hamlet, team, month): households visited, people helped,
-    and people per kind of help."""
-    visits = session.exec(visits_query(session, user)).all()
+    and people per kind of help; ``unit_id``: that unit's subtree only."""
+    query = visits_query(session, user)
+    if unit_id is not None:
+        query = query.where(TeamVisit.unit_id.in_(subtree_ids(session, unit_id)))  # type: ignore[attr-defined]
+    visits = session.exec(query).all()
     teams = {t.id: t for t in session.exec(select(Team)).all()}
     units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
     rows: dict[tuple, dict] = {}

@@ -193,21 +193,41 @@ def _year() -> int | None:
     return year if year and 2000 <= year <= 2100 else None
 
 
+def _unit_filter(session) -> OrgUnit | None:
+    """``?unit=<code>``: one commune or district (within what the user may see)."""
+    code = request.args.get("unit") or ""
+    unit = session.exec(select(OrgUnit).where(OrgUnit.code == code[:64])).first() if code else None
+    return unit
+
+
+def _units_with_teams(session, user) -> list[OrgUnit]:
+    visible = ts.visible_team_ids(session, user)
+    query = select(Team.unit_id).distinct()
+    if visible is not None:
+        query = query.where(Team.id.in_(visible or {-1}))  # type: ignore[attr-defined]
+    ids = set(session.exec(query).all())
+    return sorted((u for u in session.exec(select(OrgUnit)).all() if u.id in ids), key=lambda u: u.name)
+
+
 @bp.get("/teams/visits")
 @role_required(*SUPERVISORS)
 def supervision():
     session = get_session()
     user = actor()
     today = utcnow().astimezone(LOCAL_TZ).date()
-    rows = ts.summary(session, user, year=_year())
+    unit = _unit_filter(session)
+    rows = ts.summary(session, user, year=_year(), unit_id=unit.id if unit else None)
     totals = {k: sum(r[k] for r in rows) for k in ("households", "people", *ACTIONS, "refused", "conflicts")}
+    top = max([totals[a] for a in (*ACTIONS, "refused")] + [1])
+    bars = [(ACTION_LABELS[a], totals[a], round(100 * totals[a] / top)) for a in (*ACTIONS, "refused")]
     due = ts.follow_ups_due(session, user, today)
     conflicts = session.exec(ts.visits_query(session, user).where(ts.TeamVisit.conflict_with.is_not(None))  # type: ignore[union-attr]
                              .order_by(ts.TeamVisit.visited_at.desc())).all()  # type: ignore[union-attr]
     teams = {t.id: t.name for t in session.exec(select(Team)).all()}
     return render_template("teams/supervision.html", rows=rows, totals=totals, due=due, today=today,
                            actions=ACTIONS, action_labels=ACTION_LABELS, teams=teams, conflicts=conflicts,
-                           year=_year())
+                           year=_year(), unit=unit, units=_units_with_teams(session, user), bars=bars,
+                           can_manage=user.role in (Role.admin, *MANAGERS))
 
 
 @bp.get("/teams/visits.csv")
@@ -215,7 +235,9 @@ def supervision():
 def supervision_csv():
     from core.tabular import csv_bytes, csv_cell
 
-    rows = ts.summary(get_session(), actor(), year=_year())
+    session = get_session()
+    unit = _unit_filter(session)
+    rows = ts.summary(session, actor(), year=_year(), unit_id=unit.id if unit else None)
     header = [_("Tháng"), _("Xã/phường"), _("Ấp/khóm"), _("Tổ"), _("Hộ đã thăm"), _("Người được hỗ trợ"),
               *[str(ACTION_LABELS[a]) for a in ACTIONS], str(ACTION_LABELS["refused"]), _("Trùng lặp cần xem")]
     body = csv_bytes(header, ([r["month"], csv_cell(r["unit"]), csv_cell(r["hamlet"]), csv_cell(r["team"]),
