@@ -11,7 +11,7 @@ from flask import Flask
 #: (SMS lists and batches), kits, and measure (targets, feedback, reports).
 PARTS = ("campaigns.media", "campaigns.sms", "campaigns.kits", "campaigns.measure",
          "campaigns.teams", "campaigns.press",
-         "campaigns.assistant")
+         "campaigns.assistant", "campaigns.contests")
 
 
 def init_app(app: Flask) -> None:

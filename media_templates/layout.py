@@ -96,6 +96,7 @@ def _context(data: dict, brand: dict | None, extra: dict | None) -> dict:
     b.update(brand or {})
     ctx["brand"] = b
     ctx["unit_name"] = b.get("unit_name") or ""
+    ctx["lang"] = "vi"  # the language of fixed labels: label('key', lang)
     if extra:
         ctx.update(extra)
     return ctx
@@ -304,7 +305,8 @@ def _icons(tpl, layer, canvas, ctx, brand, palette, lid, box) -> list[Op]:
         lb = (x + cell * i + cell * 0.04, y + d + h * 0.05, cell * 0.92, h - d - h * 0.05)
         ll = dict(label_layer)
         ll.setdefault("error_field", lid)
-        ops.extend(_text_op(tpl, ll, canvas, ctx, brand, palette, lid, [label], lb))
+        # a label may hold one line per language ("Nộp hồ sơ\nដាក់ឯកសារ")
+        ops.extend(_text_op(tpl, ll, canvas, ctx, brand, palette, lid, label.split("\n"), lb))
     return ops
 
 

@@ -137,6 +137,9 @@ class Template:
             # as nothing, never as the word "None" on the image.
             finalize=lambda v: "" if v is None else v,
         )
+        from .labels import label
+
+        env.globals["label"] = label
         env.filters["vnd"] = lambda n: f"{int(round(float(n))):,}".replace(",", ".") + " đ"
         env.filters["num"] = lambda n: (
             f"{float(n):,.0f}".replace(",", ".")

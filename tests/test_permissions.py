@@ -90,7 +90,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
 #: Other parts declare their rows in their own modules as ACCESS dicts.
 EXTRA_ACCESS_MODULES = tuple(
     f"campaigns.{part}.{module}" for part in ("media", "sms", "kits", "measure", "teams", "press",
-                                               "assistant")
+                                               "assistant", "contests")
     for module in ("access", "permissions")
 )
 

@@ -1,0 +1,129 @@
+"""Bilingual Vietnamese/Khmer print templates: the A4 poster and the A5 leaflet
+of the 10/10 preset render with Khmer text and Khmer fixed labels (from
+media_templates/labels.yaml), with both fonts embedded."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import unicodedata
+
+import pytest
+from pypdf import PdfReader
+
+import media_templates as mt
+from campaigns.presets import get_preset
+from media_templates import fonts, labels
+from tests.media_helpers import BRAND, squash
+
+
+def _preset_item(template: str) -> dict:
+    preset = get_preset("ngay-cds-10-10")
+    return next(i for i in preset["items"] if i.get("template") == template)
+
+
+def _headline(title: str) -> str:
+    """'Áp phích: Dịch vụ công …' -> 'Dịch vụ công …' (the kind prefix is not printed)."""
+    return title.split(":", 1)[1].strip() if ":" in title else title
+
+
+def poster_data() -> dict:
+    """The 10/10 preset's poster item, with its Khmer translation."""
+    item = _preset_item("poster_a3")
+    km = mt.get_template("poster-a4-bilingual").sample_data()
+    return {
+        **km,
+        "title": _headline(item["title"]),
+        "body": item["body"],
+        "url": get_preset("ngay-cds-10-10")["target_url"],
+    }
+
+
+def leaflet_data() -> dict:
+    item = _preset_item("leaflet_a5")
+    steps = [s.strip(" .") for s in re.split(r"Bước \d+:", item["body"]) if s.strip(" .")]
+    km = mt.get_template("leaflet-a5-bilingual").sample_data()
+    return {**km, "title": _headline(item["title"]), "steps": steps}
+
+
+def khmer_only(text: str) -> str:
+    """The Khmer characters of ``text``: the PDF text layer of shaped Khmer carries
+    stray characters for some ligature glyphs (fpdf2's ToUnicode), so Khmer is
+    compared on its own letters, vowel signs and marks."""
+    return "".join(ch for ch in unicodedata.normalize("NFC", text) if fonts.is_khmer(ch))
+
+
+def test_label_table_has_every_label_in_both_languages():
+    table = labels.table()
+    assert {"scan_qr_submit", "scan_to_start", "hotline", "steps_heading"} <= set(table)
+    for key, row in table.items():
+        assert set(row) >= {"vi", "km"}, key
+        assert not fonts.is_khmer(row["vi"]), key
+        if re.search(r"[^\d/\s]", row["vi"]):  # words, not just "24/7"
+            assert fonts.is_khmer(row["km"]), key
+    assert labels.label("scan_to_start", "vi") == "Quét mã để bắt đầu"
+    with pytest.raises(mt.TemplateError) as exc:
+        labels.label("no_such_label", "km")
+    assert exc.value.code == "bad_spec"
+    with pytest.raises(mt.TemplateError) as exc:
+        labels.label("hotline", "fr")
+    assert exc.value.code == "bad_spec"
+
+
+def test_bilingual_templates_have_no_hard_coded_labels():
+    """Every fixed word of the bilingual templates comes from the label table."""
+    for name in ("poster-a4-bilingual", "leaflet-a5-bilingual"):
+        tpl = mt.get_template(name)
+        files = [tpl.path / "template.yaml", *tpl.path.glob("*.j2")]
+        text = "\n".join(p.read_text(encoding="utf-8") for p in files)
+        for row in labels.table().values():
+            if row["vi"] != row["km"]:
+                assert row["km"] not in text and f"text: {row['vi']}" not in text
+
+
+@pytest.mark.parametrize(
+    "name,data_of,pages",
+    [("poster-a4-bilingual", poster_data, 1), ("leaflet-a5-bilingual", leaflet_data, 2)],
+)
+def test_bilingual_print_of_the_10_10_preset(tmp_path, name, data_of, pages):
+    data = data_of()
+    assert fonts.is_khmer(data["title_km"]) and not fonts.is_khmer(data["title"])
+    res = mt.render(name, "pdf", data, tmp_path / f"{name}.pdf", brand=BRAND)
+    assert res.pages == pages
+    reader = PdfReader(str(res.path))
+    raw = "".join(p.extract_text() for p in reader.pages)
+    text, km_text = squash(raw), khmer_only(raw)
+    # Vietnamese and Khmer content
+    assert squash(data["title"]) in text and khmer_only(data["title_km"]) in km_text
+    list_field = "bullets_km" if "bullets_km" in data else "steps_km"
+    for line in data[list_field]:
+        assert khmer_only(line) in km_text
+    # Khmer fixed labels next to the Vietnamese ones
+    keys = (
+        ["scan_qr_submit", "icon_result"]
+        if name.startswith("poster")
+        else ["steps_heading", "scan_or_visit"]
+    )
+    for key in keys:
+        assert khmer_only(labels.label(key, "km")) in km_text, key
+        assert squash(labels.label(key, "vi")) in text, key
+    # both fonts embedded (pdffonts, as a print shop checks)
+    pdffonts = shutil.which("pdffonts")
+    if not pdffonts:
+        from tests._require import missing
+
+        missing("pdffonts not found: install the Debian package 'poppler-utils'")
+    listing = subprocess.run(
+        [pdffonts, str(res.path)], capture_output=True, text=True, check=True
+    ).stdout
+    rows = [ln.split() for ln in listing.splitlines()[2:] if ln.strip()]
+    names = {r[0].split("+", 1)[-1] for r in rows}
+    assert any(n.startswith("NotoSansKhmer") for n in names), listing
+    assert any(n.startswith("BeVietnamPro") for n in names), listing
+    assert all(r[-5] == "yes" for r in rows), listing  # emb column
+    # and the PNG proof renders the same content
+    png = mt.render(
+        name, "png", data, tmp_path / f"{name}.png", brand=BRAND, options={"scale": 0.5}
+    )
+    assert png.width > 0
