@@ -1,0 +1,17 @@
+"""Knowledge contests (cuộc thi trực tuyến tìm hiểu về dịch vụ công trực tuyến).
+
+Modules: ``models`` (question bank, contests, weekly rounds, SMS codes, entries),
+``service`` (XLSX import, codes through an SMS account, drawing, scoring, results,
+winners' XLSX), ``views`` (public pages at ``/thi/<slug>``, officers' pages at
+``/cuoc-thi``), ``access`` (permission rows). See ``docs/contests.md``.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from campaigns.contests import views
+
+    app.register_blueprint(views.bp)

@@ -1,0 +1,25 @@
+"""Rows of the permission matrix (tests/test_permissions.py) for the contests part.
+The public contest pages are open to everyone (rate-limited); unpublished contests
+answer 404 there."""
+
+from __future__ import annotations
+
+READERS = {"admin", "communicator", "reviewer"}
+WRITERS = {"admin", "communicator"}
+
+ACCESS = {
+    ("contests.static", "GET"): "PUBLIC",
+    ("contests.public", "GET"): "PUBLIC",
+    ("contests.request_code", "POST"): "PUBLIC",
+    ("contests.start", "POST"): "PUBLIC",
+    ("contests.attempt", "GET"): "PUBLIC",
+    ("contests.submit", "POST"): "PUBLIC",
+    ("contests.results", "GET"): "PUBLIC",
+    ("contests.index", "GET"): READERS,
+    ("contests.index", "POST"): WRITERS,
+    ("contests.detail", "GET"): READERS,
+    ("contests.detail", "POST"): WRITERS,
+    ("contests.winners_xlsx", "GET"): READERS,
+    ("contests.questions", "GET"): READERS,
+    ("contests.questions", "POST"): WRITERS,
+}

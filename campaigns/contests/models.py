@@ -1,0 +1,108 @@
+"""Knowledge contests (cuộc thi trực tuyến tìm hiểu DVCTT): a question bank, contests
+with weekly rounds, one-time SMS codes and the entries of citizens and pupils.
+
+An entrant is known by phone number only (E.164), the commune (a unit) and, for
+pupils, a school name; one entry per phone per round (a unique constraint).
+The correct answers never leave the server before the entry is submitted: the
+drawn question ids are stored on the entry and the page shows texts and options.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_babel import lazy_gettext
+from sqlalchemy import JSON, Column, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from core.models import utc_column
+
+KINDS = {"single": lazy_gettext("Một đáp án"), "multiple": lazy_gettext("Nhiều đáp án")}
+
+
+class ContestQuestion(SQLModel, table=True):
+    __tablename__ = "contest_question"
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: the bank's topic; a contest draws from its topic (or from every topic)
+    topic: str = Field(default="", max_length=120, index=True)
+    kind: str = Field(default="single", max_length=10)  # single | multiple
+    text: str = Field(max_length=2000)
+    #: the options as shown, in order
+    options: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: indexes of the correct options
+    correct: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    explanation: str = Field(default="", max_length=2000)
+    active: bool = True
+    created_at: datetime | None = utc_column()
+
+
+class Contest(SQLModel, table=True):
+    __tablename__ = "contest"
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: the public address /thi/<slug>
+    slug: str = Field(sa_column=Column(String(80), unique=True, nullable=False))
+    title: str = Field(max_length=200)
+    description: str = Field(default="", max_length=4000)
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id", index=True)
+    topic: str = Field(default="", max_length=120)
+    questions_per_attempt: int = 10
+    #: the SMS account (sms_partner or sms_kannel) the one-time codes go through
+    sms_account_id: int | None = Field(default=None, foreign_key="channel_account.id")
+    published: bool = False
+    #: winners' list published on the public results page
+    winners_published: bool = False
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime | None = utc_column()
+
+
+class ContestRound(SQLModel, table=True):
+    __tablename__ = "contest_round"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contest_id: int = Field(foreign_key="contest.id", index=True)
+    number: int
+    opens_at: datetime | None = utc_column(nullable=False)
+    closes_at: datetime | None = utc_column(nullable=False)
+
+
+class ContestCode(SQLModel, table=True):
+    """A one-time code sent by SMS; only its keyed hash is kept."""
+
+    __tablename__ = "contest_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="contest_round.id", index=True)
+    phone: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    code_hash: str = Field(max_length=64)
+    delivery_id: int | None = Field(default=None, foreign_key="delivery.id")
+    tries: int = 0
+    created_at: datetime | None = utc_column()
+    expires_at: datetime | None = utc_column()
+    used_at: datetime | None = utc_column()
+
+
+class ContestEntry(SQLModel, table=True):
+    __tablename__ = "contest_entry"
+    __table_args__ = (UniqueConstraint("round_id", "phone", name="uq_contest_entry_round_phone"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="contest_round.id", index=True)
+    #: secret of the attempt page (/thi/<slug>/bai/<token>)
+    token: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    phone: str = Field(sa_column=Column(String(16), nullable=False))
+    name: str = Field(default="", max_length=120)
+    #: the entrant's commune
+    unit_id: int | None = Field(default=None, foreign_key="org_unit.id", index=True)
+    school: str = Field(default="", max_length=200)
+    question_ids: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: {question_id: [option indexes]} as submitted
+    answers: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    score: int | None = None
+    total: int = 0
+    #: tie-break: "how many people will enter this round"
+    guess: int | None = None
+    started_at: datetime | None = utc_column()
+    submitted_at: datetime | None = utc_column()
+    duration_ms: int | None = None
