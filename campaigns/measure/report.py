@@ -668,15 +668,58 @@ def to_docx(data: ReportData) -> bytes:
 # -- PDF --------------------------------------------------------------------------
 
 
-def pdf_font_files() -> dict[str, tuple[str, dict]]:
-    """Noto Serif (variable, pip package fontpkg-noto-serif): style -> (file, axes)."""
+def _font_cache_dir():
+    import os
+    import tempfile
+    from pathlib import Path
+
+    base = os.environ.get("LANTOA_FONT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "lantoa", "fonts")
+    for folder in (Path(base), Path(tempfile.gettempdir()) / "lantoa-fonts"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if os.access(folder, os.W_OK):
+                return folder
+        except OSError:
+            continue
+    raise OSError("no writable font cache folder")
+
+
+_FONT_FILES: dict[str, str] = {}
+
+
+def pdf_font_files() -> dict[str, str]:
+    """Noto Serif (pip package fontpkg-noto-serif, a variable font) as four static
+    instances (regular, bold, italic, bold italic). Instancing takes seconds per style,
+    so the files are made once and kept in a cache folder (LANTOA_FONT_CACHE, else
+    ~/.cache/lantoa/fonts), named after the package version, written atomically."""
+    import importlib.metadata
+    import os
+    import uuid
+
+    if _FONT_FILES:
+        return dict(_FONT_FILES)
     import fontpkg_noto_serif as ns
 
     files = ns.ROOT / "files"
-    upright = str(files / "NotoSerif[wdth,wght].ttf")
-    italic = str(files / "NotoSerif-Italic[wdth,wght].ttf")
-    return {"": (upright, {"wght": 400, "wdth": 100}), "B": (upright, {"wght": 700, "wdth": 100}),
-            "I": (italic, {"wght": 400, "wdth": 100}), "BI": (italic, {"wght": 700, "wdth": 100})}
+    version = importlib.metadata.version("fontpkg-noto-serif")
+    upright, italic = files / "NotoSerif[wdth,wght].ttf", files / "NotoSerif-Italic[wdth,wght].ttf"
+    styles = {"": (upright, 400), "B": (upright, 700), "I": (italic, 400), "BI": (italic, 700)}
+    cache = _font_cache_dir()
+    out = {}
+    for style, (source, weight) in styles.items():
+        target = cache / f"NotoSerif-{version}-{style or 'R'}.ttf"
+        if not target.exists():
+            from fontTools.ttLib import TTFont
+            from fontTools.varLib import instancer
+
+            font = instancer.instantiateVariableFont(TTFont(str(source)), {"wght": weight, "wdth": 100})
+            part = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+            font.save(str(part))
+            os.replace(part, target)
+        out[style] = str(target)
+    _FONT_FILES.update(out)
+    return out
 
 
 def to_pdf(data: ReportData) -> bytes:
@@ -698,8 +741,8 @@ def to_pdf(data: ReportData) -> bytes:
     pdf = Doc(format="A4", unit="mm")
     pdf.set_margins(MARGIN_LEFT, MARGIN_TOP, MARGIN_RIGHT)
     pdf.set_auto_page_break(True, MARGIN_BOTTOM)
-    for style, (path, axes) in pdf_font_files().items():
-        pdf.add_font(PDF_FONT, style, path, variations=axes)
+    for style, path in pdf_font_files().items():
+        pdf.add_font(PDF_FONT, style, path)
     pdf.set_title(f"Báo cáo năm {data.plan.year}")
     pdf.set_subject(f"Phông chữ: {PDF_FONT} (có dấu tiếng Việt đầy đủ), nhúng trong tệp")
     pdf.add_page()
