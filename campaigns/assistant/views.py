@@ -11,6 +11,7 @@ import unicodedata
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlmodel import select
 
 from campaigns.assistant import engine, kb
@@ -27,10 +28,10 @@ bp = Blueprint("assistant", __name__, template_folder="templates", static_folder
 KB_EDITORS = (Role.communicator,)
 KB_APPROVERS = (Role.communicator, Role.reviewer)
 STAFF = (Role.communicator, Role.reviewer, Role.unit_officer)
-STATUS_LABELS = {"draft": "Nháp", "approved": "Đã duyệt"}
-QUESTION_STATUS = {"answered": "Đã tự trả lời", "open": "Chờ trả lời", "replied": "Đã trả lời",
-                   "closed": "Đã đóng"}
-CHANNEL_LABELS = {"web": "Trang góp ý", "api": "API", "zalo": "Zalo OA", "messenger": "Messenger"}
+STATUS_LABELS = {"draft": lazy_gettext("Nháp"), "approved": lazy_gettext("Đã duyệt")}
+QUESTION_STATUS = {"answered": lazy_gettext("Đã tự trả lời"), "open": lazy_gettext("Chờ trả lời"),
+                   "replied": lazy_gettext("Đã trả lời"), "closed": lazy_gettext("Đã đóng")}
+CHANNEL_LABELS = {"web": lazy_gettext("Trang góp ý"), "api": "API", "zalo": "Zalo OA", "messenger": "Messenger"}
 
 
 def _widget_limit() -> str:
