@@ -331,6 +331,15 @@ def test_visits_feed_t09_and_t11_on_the_measure_dashboard(app, monkeypatch):
     login(web, make_user(app, "communicator"))
     page = web.get(f"/measure?year={world['year']}").get_data(as_text=True)
     assert "4 người được kích hoạt định danh mức 2" in page
+    # the yearly report's target table carries the same evidence
+    import docx
+
+    from campaigns.measure import report
+
+    with app.app_context(), session_scope(app) as s:
+        raw = report.to_docx(report.build_report(s, s.get(Plan, world["plan_id"])))
+    cells = [c.text for t in docx.Document(io.BytesIO(raw)).tables for row in t.rows for c in row.cells]
+    assert any("2 người nộp hồ sơ trực tuyến qua 2 hộ" in c for c in cells)
 
 
 def test_supervision_filters_by_commune(app):
