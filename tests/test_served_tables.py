@@ -73,7 +73,7 @@ def _endpoints(app) -> set[str]:
 
 
 def test_every_file_endpoint_is_walked_or_known_not_to_serve_tables(app):
-    known = set(CSV_ENDPOINTS) | set(XLSX_ENDPOINTS) | {"measure.export_xlsx"} | NOT_TABLES
+    known = set(CSV_ENDPOINTS) | set(XLSX_ENDPOINTS) | {"measure.export_xlsx", "budget.budget_export"} | NOT_TABLES
     unknown = _endpoints(app) - known
     assert not unknown, f"serves a file: add it to CSV_/XLSX_ENDPOINTS or NOT_TABLES: {unknown}"
 
@@ -330,3 +330,23 @@ def test_kit_script_docx_drops_control_characters():
     facts = {row.cells[0].text: row.cells[1].text for row in doc.tables[0].rows}
     assert facts["Đơn vị"] == "Xã Lạc Hòa" and facts["Chiến dịch"] == "Chuyển đổi số"
     assert doc.core_properties.author == "Xã Lạc Hòa"
+
+
+def test_budget_export_keeps_user_text_as_text(app, world):
+    """budget.budget_export: a line's text that looks like a formula (with a control
+    character) is a plain string cell, as typed, never a formula; no 500."""
+    from openpyxl import load_workbook
+
+    year = world["year"]
+    commune = app.test_client()
+    login(commune, world["users"]["commune"])
+    r = commune.post(f"/budget/lines?year={year}&unit=xa-lac-hoa", data={
+        "category": "other", "label": FORMULA + "\x07", "quantity": "1", "unit_price": "1000",
+        "source": FORMULA})
+    assert r.status_code == 302
+    resp = commune.get(f"/budget/export.xlsx?year={year}")
+    assert resp.status_code == 200 and resp.mimetype.endswith("spreadsheetml.sheet")
+    ws = load_workbook(io.BytesIO(resp.get_data())).active
+    cells = [c for row in ws.iter_rows() for c in row if isinstance(c.value, str) and "HYPERLINK" in c.value]
+    assert len(cells) == 2 and all(c.data_type == "s" for c in cells)
+    assert {c.value for c in cells} == {FORMULA}

@@ -276,16 +276,18 @@ def add_line(session: Session, user_id: int | None, year: int, unit: OrgUnit, fo
     category = str(form.get("category") or "")
     if category not in CATEGORIES:
         errors["category"] = "Chọn một khoản mục."
-    label = unicodedata.normalize("NFC", str(form.get("label") or "")).strip()
+    from core.tabular import plain_text
+
+    label = plain_text(unicodedata.normalize("NFC", str(form.get("label") or ""))).strip()
     if not label or len(label) > 200:
         errors["label"] = "Nhập nội dung khoản chi (tối đa 200 ký tự)."
     quantity = _number(form.get("quantity"), "quantity", errors)
     unit_price = _number(form.get("unit_price"), "unit_price", errors, integer=True)
     actual = _number(form.get("actual"), "actual", errors, integer=True, required=False)
-    source = unicodedata.normalize("NFC", str(form.get("source") or "")).strip() or DEFAULT_SOURCE
+    source = plain_text(unicodedata.normalize("NFC", str(form.get("source") or ""))).strip() or DEFAULT_SOURCE
     if len(source) > 100:
         errors["source"] = "Tối đa 100 ký tự."
-    unit_label = unicodedata.normalize("NFC", str(form.get("unit_label") or "")).strip()[:40]
+    unit_label = plain_text(unicodedata.normalize("NFC", str(form.get("unit_label") or ""))).strip()[:40]
     campaign_id = None
     if str(form.get("campaign") or "").strip():
         from campaigns.models import Campaign
