@@ -1,6 +1,7 @@
 """Fixed template labels in several languages (``labels.yaml``).
 
-Templates call ``label(key, lang)`` in their Jinja text; ``lang`` is "vi" or
+Templates call ``tr(key, lang)`` in their Jinja text (the name ``label``
+is a field of some templates); ``lang`` is "vi" or
 "km". The table is the single place these words live, so a bilingual or a
 Khmer-only print carries its labels in the reader's language.
 """
@@ -38,3 +39,16 @@ def label(key: str, lang: str = "vi") -> str:
             f"Nhãn cố định '{key}' chưa có bản dịch cho ngôn ngữ '{lang}'.", code="bad_spec"
         )
     return row[lang]
+
+
+def lang_of(data: dict) -> str:
+    """The language of a single-language render's fixed labels: "km" when the
+    title is written in Khmer only (no Latin/Vietnamese letters), else "vi"."""
+    from .fonts import is_khmer
+
+    title = data.get("title")
+    if isinstance(title, str) and is_khmer(title):
+        latin = (ch.isalpha() and (ch < "\u0250" or "\u1e00" <= ch <= "\u1eff") for ch in title)
+        if not any(latin):
+            return "km"
+    return "vi"

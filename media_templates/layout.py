@@ -96,7 +96,10 @@ def _context(data: dict, brand: dict | None, extra: dict | None) -> dict:
     b.update(brand or {})
     ctx["brand"] = b
     ctx["unit_name"] = b.get("unit_name") or ""
-    ctx["lang"] = "vi"  # the language of fixed labels: label('key', lang)
+    # the language of fixed labels, label('key', lang): Khmer for a Khmer-only title
+    from .labels import lang_of
+
+    ctx["lang"] = lang_of(data)
     if extra:
         ctx.update(extra)
     return ctx

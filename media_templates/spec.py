@@ -139,7 +139,7 @@ class Template:
         )
         from .labels import label
 
-        env.globals["label"] = label
+        env.globals["tr"] = label  # {{ tr("key", lang) }}: a fixed label (labels.yaml)
         env.filters["vnd"] = lambda n: f"{int(round(float(n))):,}".replace(",", ".") + " đ"
         env.filters["num"] = lambda n: (
             f"{float(n):,.0f}".replace(",", ".")

@@ -127,3 +127,32 @@ def test_bilingual_print_of_the_10_10_preset(tmp_path, name, data_of, pages):
         name, "png", data, tmp_path / f"{name}.png", brand=BRAND, options={"scale": 0.5}
     )
     assert png.width > 0
+
+
+@pytest.mark.parametrize(
+    "name,layer,key",
+    [
+        ("poster-a4", "qr_caption", "scan_qr_submit"),
+        ("poster-a3", "qr_caption", "scan_qr_submit"),
+        ("leaflet-a5", "steps_heading", "steps_heading"),
+        ("story", "cta", "scan_to_start"),
+        ("facebook-link", "qr_hint", "scan_to_open"),
+    ],
+)
+def test_khmer_only_render_prints_its_fixed_labels_in_khmer(name, layer, key):
+    from media_templates import layout as L
+
+    tpl = mt.get_template(name)
+    sample = {k: v for k, v in tpl.sample_data().items() if k != "cta"}
+    vi = L.build_layout(tpl, "png", mt.validate_data(tpl, sample), BRAND)
+    assert vi.texts[layer].startswith(labels.label(key, "vi"))
+    km_data = {**sample, "title": "សេវាសាធារណៈតាមអនឡាញ"}
+    km = L.build_layout(tpl, "png", mt.validate_data(tpl, km_data), BRAND)
+    assert km.texts[layer].startswith(labels.label(key, "km"))
+    # a mixed Vietnamese + Khmer title keeps the Vietnamese labels
+    mixed = {**sample, "title": "Dịch vụ công សេវាសាធារណៈ"}
+    assert (
+        L.build_layout(tpl, "png", mt.validate_data(tpl, mixed), BRAND)
+        .texts[layer]
+        .startswith(labels.label(key, "vi"))
+    )

@@ -178,7 +178,9 @@ def test_new_template_is_data_only(tmp_path):
     shutil.copytree(src, dst)
     spec = (src / "template.yaml").read_text(encoding="utf-8")
     spec = spec.replace("title: Tờ rơi A5 hai mặt", "title: Thông báo của xã")
-    spec = spec.replace('text: "Các bước thực hiện"', 'text: "Hướng dẫn của xã"')
+    heading = "text: \"{{ tr('steps_heading', lang) }}\""  # a fixed label (labels.yaml)
+    assert heading in spec
+    spec = spec.replace(heading, 'text: "Hướng dẫn của xã"')
     spec = spec.replace('colors: {primary: "#0b5cab"', 'colors: {primary: "#1e7d32"')
     (dst / "template.yaml").write_text(spec, encoding="utf-8")
     (dst / "contact.j2").write_text("Liên hệ UBND xã: {{ hotline }}\n{{ url }}\n", encoding="utf-8")
