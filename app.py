@@ -23,6 +23,7 @@ MODEL_MODULES = (
     "campaigns.measure.models",
     "campaigns.measure.budget",
     "campaigns.teams.models",
+    "campaigns.press.models",
     "campaigns.contests.models",
     "campaigns.assistant.models",
 )

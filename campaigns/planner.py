@@ -184,9 +184,37 @@ def entries(session: Session, f: Filters, lo: datetime, hi: datetime, *, url_for
             "movable": can_move and state != "ended",
             "url": url_for("campaigns.detail", campaign_id=campaign.id) + f"#item-{item.id}",
         })
+    if not f.channel:  # press and broadcast slots sit beside the posts; a channel filter hides them
+        _press_slots(session, f, lo, hi, out, url_for)
     for day in out.values():
         day.sort(key=lambda e: e["at"])
     return out
+
+
+def _press_slots(session: Session, f: Filters, lo: datetime, hi: datetime, out: dict, url_for) -> None:
+    """Programme slots of the press and broadcasters (campaigns.press) in [lo, hi)."""
+    from campaigns.press.models import ProgrammeSlot
+    from core.models import OrgUnit
+
+    first, last = lo.astimezone(LOCAL_TZ).date(), hi.astimezone(LOCAL_TZ).date()
+    q = (select(ProgrammeSlot, Campaign, OrgUnit).join(Campaign, Campaign.id == ProgrammeSlot.campaign_id)
+         .join(OrgUnit, OrgUnit.id == ProgrammeSlot.unit_id)
+         .where(ProgrammeSlot.air_on >= first, ProgrammeSlot.air_on <= last))
+    if f.visible is not None:
+        q = q.where(Campaign.id.in_(f.visible or [-1]))  # type: ignore[attr-defined]
+    if f.unit_id is not None:
+        q = q.where(ProgrammeSlot.unit_id == f.unit_id)
+    for slot, campaign, unit in session.exec(q.order_by(ProgrammeSlot.air_on).limit(3000)).all():
+        hh, mm = (int(x) for x in (slot.air_time or "00:00").split(":"))
+        local = datetime.combine(slot.air_on, time(hh, mm), tzinfo=LOCAL_TZ)
+        if not lo <= local < hi:
+            continue
+        out.setdefault(slot.air_on, []).append({
+            "kind": "slot", "id": slot.id, "at": local, "time": slot.air_time or "", "title": slot.title,
+            "channel": "press", "account": unit.name, "campaign": campaign.title,
+            "state": "sent" if slot.status == "confirmed" else item_state(campaign), "detail": "",
+            "movable": False, "url": url_for("press.slots", unit=slot.unit_id, campaign=slot.campaign_id),
+        })
 
 
 def nearest_with_entries(session: Session, f: Filters, lo: datetime, hi: datetime) -> datetime | None:

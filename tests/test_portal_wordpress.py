@@ -193,7 +193,7 @@ def add_assets(app, tmp_path) -> list[int]:
     return ids
 
 
-def publish_through_dispatcher(app, wp, tmp_path):
+def publish_through_dispatcher(app, wp, tmp_path, unit: str | None = None):
     """Register the portal account, schedule the article, approve, dispatch."""
     from tests.helpers import api_headers
 
@@ -208,6 +208,7 @@ def publish_through_dispatcher(app, wp, tmp_path):
             "name": "Cổng TTĐT Phường 1",
             "config": {"site_url": wp.url, "username": USERNAME},
             "secrets": {"application_password": APP_PASSWORD},
+            **({"unit": unit} if unit else {}),
         },
     )
     assert acc.status_code == 201, acc.json

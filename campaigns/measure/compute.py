@@ -65,6 +65,11 @@ OUTSIDE_METRICS = {
     "grassroots_broadcast": ("broadcast",),
 }
 
+#: entered percent targets that a press unit's confirmed programme slot
+#: (campaigns/press: "đã phát/đã đăng" with evidence) also answers: the agency has
+#: a programme/section on the subject, i.e. 100 % for that unit from that day on
+PRESS_SLOT_TARGETS = ("T06",)
+
 #: what each measured metric counts (shown next to the figure)
 METRIC_BASIS = {
     "units_published": "Đếm đơn vị (kể cả đơn vị cấp dưới) có bài đăng, tin nhắn đã gửi qua Lan Tỏa "
@@ -115,6 +120,10 @@ class Activity:
     figures: dict[int, list[tuple]] = field(default_factory=dict)
     #: (unit_id, kind, published_at) of outside publications
     outside: list[tuple[int, str, datetime]] = field(default_factory=list)
+    #: (unit_id, air/print day, confirmed_at) of confirmed press programme slots
+    press_slots: list[tuple[int, date, datetime]] = field(default_factory=list)
+    #: (attendee's unit_id, target code, checked_in_at, event id): training check-ins (T01/T02)
+    training: list[tuple[int, str, datetime, int]] = field(default_factory=list)
 
     #: old unit id -> its successors (a reorganisation): what happened in the old unit
     #: counts for them too
@@ -246,7 +255,33 @@ def load_activity(session: Session, year: int) -> Activity:
                OutsidePublication.published_on <= date(year, 12, 31))
     ).all():
         act.outside.append((unit_id, kind, local_start(day)))
+    from campaigns.press.models import ProgrammeSlot
+
+    for unit_id, day, confirmed_at in session.exec(
+        select(ProgrammeSlot.unit_id, ProgrammeSlot.air_on, ProgrammeSlot.confirmed_at)
+        .where(ProgrammeSlot.status == "confirmed", ProgrammeSlot.air_on >= date(year, 1, 1),
+               ProgrammeSlot.air_on <= date(year, 12, 31))
+    ).all():
+        act.press_slots.append((unit_id, day, confirmed_at))
+    from campaigns.contests.training import attendance_rows
+
+    act.training = attendance_rows(session, start, end)
     return act
+
+
+def training_added(act: Activity, code: str, counted: dict[int, tuple], cutoff: datetime) -> tuple[int, list[int]]:
+    """People checked in at trainings counting for ``code`` (docs/contests.md) after the
+    date of their unit's latest figure and up to ``cutoff``, capped at the unit's
+    denominator; returns (added, event ids: their attendance lists are the evidence)."""
+    added, events = 0, []
+    for unit_id, row in counted.items():
+        as_of, num, den = row[2], row[4], row[5]
+        new = [(at, ev) for u, c, at, ev in act.training if u == unit_id and c == code and at <= cutoff
+               and at.astimezone(LOCAL_TZ).date() > as_of]
+        take = int(min(len(new), max(0, den - num)))
+        added += take
+        events += [ev for _at, ev in new]
+    return added, events
 
 
 def local_start(day: date) -> datetime:
@@ -332,7 +367,11 @@ def latest_figures(act: Activity, target: PlanTarget, scope: set[int] | None,
     """unit -> its latest figure (unit_id, value, as_of, entered_at, numerator, denominator) on ``cutoff``."""
     cutoff_day = cutoff.astimezone(LOCAL_TZ).date()
     latest: dict[int, tuple] = {}
-    for row in act.figures.get(target.id, []):
+    rows = list(act.figures.get(target.id, []))
+    if target.code in PRESS_SLOT_TARGETS and target.entry == EntryMode.percent:
+        # a confirmed slot is a report of 100 % as of its day, marked by its source
+        rows += [(u, 100.0, day, at, None, None, "slot") for u, day, at in act.press_slots]
+    for row in rows:
         unit_id, _value, as_of, entered_at = row[:4]
         if scope is not None and unit_id not in scope:
             continue
@@ -389,8 +428,14 @@ def evaluate_target(act: Activity, target: PlanTarget, responsible: list[int], s
         coverage = f"{reported}/{owed} đơn vị đã báo cáo"
         num = sum(r[4] for r in counted.values())
         den = sum(r[5] for r in counted.values())
+        trained, lists = training_added(act, target.code, counted, cutoff)
+        num += trained
         value = round(100.0 * num / den, 1) if den else None
         detail = coverage + (f"; {fmt_num(num)}/{fmt_num(den)}" if den else "")
+        if trained:
+            from campaigns.contests.training import evidence_text
+
+            detail += f"; {fmt_num(trained)} người điểm danh tập huấn sau ngày báo cáo" + evidence_text(lists)
         if len(counted) < len(latest):
             detail += f"; {len(latest) - len(counted)} đơn vị chỉ nhập tỷ lệ, cần nhập lại số đếm"
         return TargetResult(target, value, detail, num, den, reported=reported, owed=owed, basis=basis)
@@ -400,6 +445,9 @@ def evaluate_target(act: Activity, target: PlanTarget, responsible: list[int], s
     value = round(sum(w * v for w, v in weighed) / total, 1) if total else None
     unweighted = len(latest) - len(weighed)
     detail = coverage + ("; bình quân theo trọng số của kế hoạch" if weighed else "")
+    slot_units = sum(1 for u in expected if u in latest and latest[u][6:] == ("slot",))
+    if slot_units:
+        detail += f"; {slot_units} đơn vị theo lịch phát sóng, đăng báo đã xác nhận qua Lan Tỏa"
     if unweighted:
         detail += f"; {unweighted} đơn vị thiếu trọng số, không tính"
     return TargetResult(target, value, detail, reported=reported, owed=owed,

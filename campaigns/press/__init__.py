@@ -12,6 +12,6 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from campaigns.press import feeds
+    from campaigns.press import feeds, views  # noqa: F401 - views add routes to feeds.bp
 
     app.register_blueprint(feeds.bp)

@@ -7,4 +7,7 @@ ACCESS = {
     ("press.unit_feed", "GET"): "PUBLIC",
     ("press.campaign_feed", "GET"): "PUBLIC",
     ("press.embed_campaign", "GET"): "PUBLIC",
+    ("press.slots", "GET"): "STAFF",
+    ("press.slots", "POST"): "WRITE",
+    ("press.confirm", "POST"): {"admin", "unit_officer"},
 }
