@@ -3,7 +3,8 @@
 Modules: ``models`` (question bank, contests, weekly rounds, SMS codes, entries),
 ``service`` (XLSX import, codes through an SMS account, drawing, scoring, results,
 winners' XLSX), ``views`` (public pages at ``/thi/<slug>``, officers' pages at
-``/cuoc-thi``), ``access`` (permission rows). See ``docs/contests.md``.
+``/cuoc-thi``), ``training`` and ``training_views`` (events, registration, QR
+check-in at ``/tap-huan``; counts for T01/T02), ``access`` (permission rows). See ``docs/contests.md``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from campaigns.contests import views
+    from campaigns.contests import training_views, views
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(training_views.bp)

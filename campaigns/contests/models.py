@@ -106,3 +106,48 @@ class ContestEntry(SQLModel, table=True):
     started_at: datetime | None = utc_column()
     submitted_at: datetime | None = utc_column()
     duration_ms: int | None = None
+
+
+# -- training and conferences (plan IV.5a-b) ----------------------------------------------
+
+AUDIENCES = {
+    "officials": lazy_gettext("Lãnh đạo, cán bộ, công chức, viên chức"),
+    "operators": lazy_gettext("Cán bộ vận hành hệ thống cung cấp DVCTT"),
+    "public": lazy_gettext("Người dân, doanh nghiệp"),
+}
+#: the plan target an audience's attendance counts for (docs/measure.md)
+AUDIENCE_TARGETS = {"officials": "T01", "operators": "T02"}
+
+
+class TrainingEvent(SQLModel, table=True):
+    __tablename__ = "training_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    audience: str = Field(default="officials", max_length=20)
+    #: the organising unit
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    starts_at: datetime | None = utc_column(nullable=False, index=True)
+    place: str = Field(default="", max_length=300)
+    online_link: str = Field(default="", max_length=500)
+    #: [{"title": "...", "url": "..."}]
+    materials: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime | None = utc_column()
+
+
+class TrainingAttendee(SQLModel, table=True):
+    __tablename__ = "training_attendee"
+    __table_args__ = (UniqueConstraint("event_id", "phone", name="uq_training_attendee_event_phone"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="training_event.id", index=True)
+    #: secret of the attendee's ticket page (the QR code is made there)
+    token: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    name: str = Field(max_length=120)
+    phone: str = Field(sa_column=Column(String(16), nullable=False))
+    #: the attendee's own unit: attendance counts for it
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    registered_at: datetime | None = utc_column()
+    checked_in_at: datetime | None = utc_column()
+    checked_in_by: int | None = Field(default=None, foreign_key="user_account.id")
