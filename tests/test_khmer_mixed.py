@@ -178,3 +178,33 @@ def test_mixed_title_in_pdf_reads_back(tmp_path):
         ratio = difflib.SequenceMatcher(None, want[km], got[km]).ratio()
         assert ratio >= 0.85, f"PDF {'Khmer' if km else 'Vietnamese'}: {text!r} ({ratio:.2f})"
     assert re.search(r"\S", text)
+
+
+def test_video_caption_slides_draw_mixed_text(tmp_path):
+    """Video frames use the same layout and raster code: a bilingual caption is
+    drawn run by run, the Khmer part in the Khmer font."""
+    from media_templates import raster
+    from media_templates.video import slide_layouts
+
+    tpl = mt.get_template("video-vertical")
+    data = {
+        **tpl.sample_data(),
+        "title": MIXED,
+        "messages": [MIXED, *tpl.sample_data()["messages"][:2]],
+    }
+    slides = slide_layouts(tpl, mt.validate_data(tpl, data), BRAND)
+    msg = next(lay for lay, _v, kind in slides if kind == "message")
+    caption = [
+        o for o in msg.pages[0].ops if o.kind == "text" and fonts.is_khmer(str(o.data["lines"]))
+    ]
+    assert caption, "the mixed message must be laid out as text"
+    op = caption[0]
+    assert op.data["family"] == "be-vietnam-pro"  # Latin runs; Khmer runs switch font
+    im = raster.render_image(msg, 0.5)
+    k = 0.5
+    box = (int(op.x * k), int(op.y * k), int((op.x + op.w) * k), int((op.y + op.h) * k))
+    crop = im.crop(box).convert("L")
+    assert crop.getextrema()[0] != crop.getextrema()[1]  # ink in the caption box
+    # the preview of the title card renders too
+    res = mt.render("video-vertical", "png", data, tmp_path / "v.png", brand=BRAND, preview=True)
+    assert res.width <= 640
