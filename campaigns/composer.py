@@ -9,6 +9,10 @@ What the communicator chose is kept on the item (``ContentItem.variants``, JSON)
 - ``accounts``: ``{"<account id>": {"title", "text", "lang", "when", "recipient_list_id",
   "plain"}}`` — the accounts it goes to, each with its overrides (a shorter SMS, another
   Zalo title, another time, the SMS recipient list and the no-diacritics choice);
+- ``text_sources``: ``{"km": "<hash>"}``, a hash of the item's Vietnamese title and body
+  when each translation in ``texts`` was last written; when the Vietnamese changes
+  afterwards, ``translation_state()`` says ``stale`` and the composer marks the
+  translation "chưa dịch" (not translated yet);
 - ``needs``: what a preset could not provide yet (``["cover"]``: a Zalo article without
   a cover image), shown on the account mapping page;
 - other keys (``script`` for loudspeaker kits, ...) belong to other parts and are kept.
@@ -343,9 +347,40 @@ def apply(session: Session, campaign: Campaign, item: ContentItem, planned: list
     return counts
 
 
+def source_hash(title: str | None, body: str | None) -> str:
+    """A short hash of the Vietnamese text a translation is written from."""
+    import hashlib
+
+    return hashlib.sha256(cs.nfc(f"{title or ''}\n{body or ''}").encode("utf-8")).hexdigest()[:16]
+
+
+def translation_state(item: ContentItem | None, lang: str = "km") -> str | None:
+    """None (no text in ``lang``), ``current``, or ``stale``: the Vietnamese title or body
+    changed after the ``lang`` text was written ("chưa dịch")."""
+    variants = (item.variants or {}) if item is not None else {}
+    if not (variants.get("texts") or {}).get(lang):
+        return None
+    source = (variants.get("text_sources") or {}).get(lang)
+    if source is None:  # written before sources were recorded: nothing to compare with
+        return "current"
+    return "current" if source == source_hash(item.title, item.body) else "stale"
+
+
 def save_variants(item: ContentItem, draft: Draft, needs: list[str] | None = None) -> None:
     variants = dict(item.variants or {})
+    old_texts = dict(variants.get("texts") or {})
     variants["texts"] = {k: cs.nfc(v) for k, v in draft.texts.items() if v and v.strip()}
+    # a translation written (or changed) now is a translation of the current Vietnamese
+    sources = dict(variants.get("text_sources") or {})
+    current = source_hash(item.title, item.body)
+    for lang, text in variants["texts"].items():
+        if text != old_texts.get(lang) or lang not in sources:
+            sources[lang] = current
+    sources = {k: v for k, v in sources.items() if k in variants["texts"]}
+    if sources:
+        variants["text_sources"] = sources
+    else:
+        variants.pop("text_sources", None)
     variants["media_asset_ids"] = list(draft.media_asset_ids)
     variants["accounts"] = {str(c.account_id): c.to_json() for c in draft.choices}
     if needs is not None:

@@ -267,6 +267,7 @@ def _render(campaign, item, form, accounts, typed, ticked, draft, problems, list
         templates=templates, by_account=by_account, locked=cp.locked_accounts(deliveries),
         account_labels=cp.ACCOUNT_LABELS, limits={a.channel: cp.media_limits(a.channel) for a in accounts},
         languages=cp.LANGUAGES, released=campaign.status in RELEASED,
+        km_state=cp.translation_state(item) if item else None,
         asset_url=_asset_url,
     ), status
 
