@@ -70,6 +70,9 @@ def _check(app, tmp_path, role: str, world: dict) -> None:
     for phase in ("Coverage", "Fuzzing", "Stateful"):
         assert f"✅  {phase}" in output, output[-20000:]
     assert "API Links:" in output and "0 selected" not in output, output[-20000:]
+    summary = [line.strip() for line in output.splitlines()
+               if any(k in line for k in ("(in ", "API Links:", "generated", "passed"))]
+    print(f"schemathesis as {role}:", " | ".join(summary))  # shown with -s / -rP
 
 
 def test_schemathesis_sqlite_admin(tmp_path):
