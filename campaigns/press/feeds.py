@@ -129,7 +129,7 @@ def atom(feed_id: str, title: str, self_url: str, entries: list[Entry], fallback
 
 
 def _published_campaign(campaign_id: int) -> Campaign:
-    c = get_session().get(Campaign, campaign_id)
+    c = get_session().get(Campaign, campaign_id) if campaign_id < 2**31 else None
     if c is None or c.status not in PUBLISHED:
         abort(404)
     return c
@@ -156,7 +156,7 @@ def unit_feed(unit_code: str):
                 entries_for(campaigns, unit), datetime.now(UTC))
 
 
-@bp.route("/feeds/campaigns/<int(max=2147483647):campaign_id>.atom")
+@bp.route("/feeds/campaigns/<int:campaign_id>.atom")
 def campaign_feed(campaign_id: int):
     c = _published_campaign(campaign_id)
     self_url = url_for("press.campaign_feed", campaign_id=c.id, _external=True)
@@ -164,7 +164,7 @@ def campaign_feed(campaign_id: int):
                 entries_for([c]), c.updated_at or c.created_at or datetime.now(UTC))
 
 
-@bp.route("/embed/campaigns/<int(max=2147483647):campaign_id>")
+@bp.route("/embed/campaigns/<int:campaign_id>")
 def embed_campaign(campaign_id: int):
     c = _published_campaign(campaign_id)
     entries = entries_for([c])

@@ -64,13 +64,13 @@ def slots():
                            campaign_id=campaign_id, today=utcnow().astimezone(LOCAL_TZ).date())
 
 
-@bp.route("/press/slots/<int(max=2147483647):slot_id>/confirm", methods=["POST"])
+@bp.route("/press/slots/<int:slot_id>/confirm", methods=["POST"])
 @login_required
 @role_required("admin", "unit_officer")
 def confirm(slot_id: int):
     session = get_session()
     user = actor()
-    slot = session.get(ProgrammeSlot, slot_id)
+    slot = session.get(ProgrammeSlot, slot_id) if slot_id < 2**31 else None
     visible = visible_unit_ids(session, user)
     if slot is None or (visible is not None and slot.unit_id not in visible):
         abort(404)
