@@ -20,6 +20,7 @@ ACCOUNT_CHANNEL_LABELS = {
     "sms_partner": lazy_gettext("SMS qua nhà mạng (lô tin)"),
     "loudspeaker": lazy_gettext("Loa truyền thanh"),
     "webhook": "Webhook",
+    "portal_wordpress": lazy_gettext("Cổng thông tin (WordPress)"),
 }
 
 #: channels.base.Outcome values (a delivery attempt's result)
