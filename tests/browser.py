@@ -40,3 +40,25 @@ def chromium(**context_args):
         finally:
             context.close()
             browser.close()
+
+
+@contextmanager
+def background_jobs(app, every: float = 0.3):
+    """Run the app's due background jobs (renders, kit builds) in a thread, as the
+    scheduler process would beside a served app."""
+    from scheduler.jobs import JobRunner
+
+    stop = threading.Event()
+
+    def loop():
+        runner = JobRunner(app)
+        while not stop.wait(every):
+            runner.run_due()
+
+    worker = threading.Thread(target=loop, daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join(timeout=10)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
-from tests.browser import chromium, serve
+from tests.browser import background_jobs, chromium, serve
 from tests.conftest import make_app
 from tests.helpers import PASSWORD, make_user
 
@@ -14,20 +12,9 @@ pytestmark = pytest.mark.browser
 
 
 def test_fill_preview_render_download(tmp_path):
-    from scheduler.jobs import JobRunner
-
     app = make_app(f"sqlite:///{tmp_path / 'b.db'}", tmp_path)
     comm = make_user(app, "communicator")
-    stop = threading.Event()
-
-    def jobs():  # stands in for the scheduler process
-        runner = JobRunner(app)
-        while not stop.wait(0.3):
-            runner.run_due()
-
-    worker = threading.Thread(target=jobs, daemon=True)
-    worker.start()
-    try:
+    with background_jobs(app):  # stands in for the scheduler process
         with serve(app) as base, chromium(accept_downloads=True) as ctx:
             page = ctx.new_page()
             page.goto(f"{base}/login")
@@ -51,6 +38,3 @@ def test_fill_preview_render_download(tmp_path):
             from PIL import Image
 
             assert Image.open(path).size == (1080, 1080)
-    finally:
-        stop.set()
-        worker.join(timeout=5)

@@ -13,14 +13,13 @@ again at 390 px (a phone).
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
 from core.db import session_scope
-from tests.browser import chromium, serve
+from tests.browser import background_jobs, chromium, serve
 from tests.conftest import make_app
 from tests.helpers import PASSWORD, make_user
 
@@ -71,7 +70,6 @@ def _accounts(app):
 
 def _walk(tmp_path: Path, viewport: dict, shots: Path | None = None) -> tuple[int, list[str], int]:
     from campaigns.models import Campaign
-    from scheduler.jobs import JobRunner
     from scheduler.models import Delivery
 
     app = make_app(f"sqlite:///{tmp_path / 'n.db'}", tmp_path)  # CSRF on, as in production
@@ -80,16 +78,7 @@ def _walk(tmp_path: Path, viewport: dict, shots: Path | None = None) -> tuple[in
     _accounts(app)
     csv_path = tmp_path / "danh-sach.csv"
     csv_path.write_text(CSV, encoding="utf-8")
-    stop = threading.Event()
-
-    def jobs():  # stands in for the scheduler process
-        runner = JobRunner(app)
-        while not stop.wait(0.3):
-            runner.run_due()
-
-    worker = threading.Thread(target=jobs, daemon=True)
-    worker.start()
-    try:
+    with background_jobs(app):  # stands in for the scheduler process
         with serve(app) as base, chromium(viewport=viewport) as ctx:
             page = ctx.new_page()
             page.set_default_timeout(30_000)
@@ -209,9 +198,6 @@ def _walk(tmp_path: Path, viewport: dict, shots: Path | None = None) -> tuple[in
             assert page.locator(".entry.st-held").count() == 0
             shot("07-calendar-month")
             return c.n, c.log, released
-    finally:
-        stop.set()
-        worker.join(timeout=10)
 
 
 def test_newcomer_path_desktop(tmp_path):
