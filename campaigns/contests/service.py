@@ -15,8 +15,9 @@ from typing import IO, Any
 
 from flask import current_app
 from flask_babel import lazy_gettext
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from campaigns.contests.models import (
@@ -345,33 +346,38 @@ def public_questions(session: Session, entry: ContestEntry) -> list[dict[str, An
 
 
 def submit(session: Session, entry: ContestEntry, answers: dict[int, list[int]], guess: int | None,
-           now: datetime | None = None) -> ContestEntry:
-    """Score the entry once; a second submission is refused."""
+           now: datetime | None = None, rnd: ContestRound | None = None,
+           questions: list[ContestQuestion] | None = None) -> ContestEntry:
+    """Score the entry once; a second submission is refused (also when two arrive at
+    once: the row is updated only while ``submitted_at`` is still empty)."""
     now = now or utcnow()
     if entry.submitted_at is not None:
         raise ContestError(lazy_gettext("Bài thi này đã được nộp."), 409)
-    rnd = session.get(ContestRound, entry.round_id)
+    rnd = rnd or session.get(ContestRound, entry.round_id)
     if rnd is not None and now > rnd.closes_at + timedelta(minutes=5):
         raise ContestError(lazy_gettext("Vòng thi đã kết thúc, không nhận bài nữa."), 409)
     if guess is None or guess < 0:
         raise ContestError(lazy_gettext("Vui lòng trả lời câu dự đoán số người dự thi (một số không âm)."))
     score = 0
     kept: dict[str, list[int]] = {}
-    for q in questions_for(session, entry):
+    for q in questions if questions is not None else questions_for(session, entry):
         chosen = sorted({i for i in answers.get(q.id, []) if 0 <= i < len(q.options)})
         if q.kind == "single":
             chosen = chosen[:1]
         kept[str(q.id)] = chosen
         if chosen == sorted(q.correct):
             score += 1
-    entry.answers = kept
-    entry.score = score
-    entry.guess = guess
-    entry.submitted_at = now
     started = entry.started_at
-    entry.duration_ms = max(0, int((now - started).total_seconds() * 1000)) if started else None
-    session.add(entry)
-    session.flush()
+    duration = max(0, int((now - started).total_seconds() * 1000)) if started else None
+    done = session.execute(update(ContestEntry).where(
+        ContestEntry.id == entry.id, ContestEntry.submitted_at.is_(None)).values(
+        answers=kept, score=score, guess=guess, submitted_at=now, duration_ms=duration)
+        .execution_options(synchronize_session=False)).rowcount
+    if not done:
+        raise ContestError(lazy_gettext("Bài thi này đã được nộp."), 409)
+    for k, v in {"answers": kept, "score": score, "guess": guess, "submitted_at": now,
+                 "duration_ms": duration}.items():
+        set_committed_value(entry, k, v)
     return entry
 
 

@@ -121,12 +121,15 @@ def start(slug: str):
 
 
 def _entry(slug: str, token: str) -> tuple[Contest, ContestEntry, ContestRound]:
-    s = get_session()
-    contest = _public_contest(slug)
-    entry = s.exec(select(ContestEntry).where(ContestEntry.token == token)).first()
-    rnd = s.get(ContestRound, entry.round_id) if entry else None
-    if entry is None or rnd is None or rnd.contest_id != contest.id:
+    """The entry of ``token`` in the published contest ``slug``: one query."""
+    row = get_session().exec(
+        select(ContestEntry, ContestRound, Contest)
+        .join(ContestRound, ContestRound.id == ContestEntry.round_id)
+        .join(Contest, Contest.id == ContestRound.contest_id)
+        .where(ContestEntry.token == token, Contest.slug == slug, Contest.published.is_(True))).first()
+    if row is None:
         abort(404)
+    entry, rnd, contest = row
     return contest, entry, rnd
 
 
@@ -149,22 +152,26 @@ def submit(slug: str, token: str):
     for qid in entry.question_ids:
         answers[qid] = [i for i in (_int(v) for v in request.form.getlist(f"q{qid}")) if i is not None]
     guess = _int(request.form.get("guess"))
+    questions = cs.questions_for(s, entry)
     try:
-        cs.submit(s, entry, answers, guess)
-        s.commit()
+        cs.submit(s, entry, answers, guess, rnd=rnd, questions=questions)
     except cs.ContestError as exc:
         s.rollback()
         if entry.submitted_at is not None:
             return _result(contest, entry, rnd, status=exc.status, error=exc.message)
         return render_template("contests/attempt.html", contest=contest, rnd=rnd, entry=entry,
                                questions=cs.public_questions(s, entry), error=exc.message), exc.status
-    return _result(contest, entry, rnd)
+    # rendered before the commit, so the page needs no reload of the rows it shows
+    page = _result(contest, entry, rnd, questions=questions)
+    s.commit()
+    return page
 
 
-def _result(contest, entry, rnd, status: int = 200, error: str | None = None):
+def _result(contest, entry, rnd, status: int = 200, error: str | None = None, questions=None):
     s = get_session()
     return render_template("contests/result.html", contest=contest, rnd=rnd, entry=entry,
-                           questions=cs.questions_for(s, entry), error=error), status
+                           questions=questions if questions is not None else cs.questions_for(s, entry),
+                           error=error), status
 
 
 @bp.get("/thi/<slug>/ket-qua")
