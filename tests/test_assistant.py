@@ -231,3 +231,11 @@ def test_communicator_edits_and_approves_reviewer_only_approves(loaded):
     officer = loaded.test_client()
     login(officer, make_user(loaded, "unit_officer", email="uo@lantoa.local"))
     assert officer.get("/tro-ly/kien-thuc").status_code in (302, 403)
+
+
+def test_question_with_control_characters_is_a_clear_error_not_a_server_error(loaded):
+    r = _ask(loaded.test_client(), api_headers(loaded, "admin"), "quen\x00 mat khau vneid")
+    assert r.status_code == 422 and r.json["error"]["code"] == "validation_error"
+    with loaded.app_context(), session_scope(loaded) as s:  # the service itself drops NUL characters
+        result, row = engine.ask(s, "quen\x00 mat khau vneid")
+        assert "\x00" not in row.question and result["handoff"] is False

@@ -136,6 +136,12 @@ def test_low_confidence_goes_to_the_unit_inbox_and_the_reply_reaches_the_citizen
     assert [m for m in zalo.sent if m["kind"] == "cs"][-1]["body"]["message"]["text"] == "Giá lúa xem tại Sở Nông nghiệp."
     with session_scope(app) as s:
         assert s.get(AssistantQuestion, ids["messenger"]).status == "replied"
+        from campaigns.assistant.engine import weekly_figures
+
+        week = weekly_figures(s, weeks=2)[0]
+        assert (week["questions"], week["automatic"], week["handoff"], week["replied"]) == (2, 0, 2, 2)
+        assert week["median_hours"] is not None and week["median_hours"] < 1
+    assert "Số liệu theo tuần" in officer.get("/tro-ly/hop-thu").get_data(as_text=True)
     # one click: the answered question becomes a draft knowledge-base entry
     made = officer.post(f"/tro-ly/hop-thu/{ids['messenger']}/thanh-muc")
     assert made.status_code == 303 and "/tro-ly/kien-thuc/" in made.headers["Location"]

@@ -31,7 +31,16 @@ def assistant_ask():
 def openapi_paths() -> dict:
     from campaigns.openapi import _op
 
-    return {"/assistant/ask": {"post": _op(
-        "Ask the citizens' assistant {question, channel?: web|api|zalo|messenger} -> {answer, entry_id, "
-        "confidence, handoff, links}; below the confidence threshold the question is handed to the "
-        "responsible unit (handoff: true)", tags=("assistant",))}}
+    op = _op("Ask the citizens' assistant {question, channel?: web|api|zalo|messenger} -> {answer, entry_id, "
+             "confidence, handoff, links}; below the confidence threshold the question is handed to the "
+             "responsible unit (handoff: true)", tags=("assistant",))
+    op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["question"], "properties": {
+            "question": {"type": "string", "minLength": 1, "maxLength": engine.QUESTION_MAX},
+            "channel": {"type": "string", "enum": list(engine.CHANNELS)}}}}}}
+    op["responses"]["200"] = {"description": "The answer, or the handoff notice", "content": {"application/json": {
+        "schema": {"type": "object", "required": ["answer", "entry_id", "confidence", "handoff"], "properties": {
+            "answer": {"type": "string"}, "entry_id": {"type": ["integer", "null"]},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1}, "handoff": {"type": "boolean"},
+            "links": {"type": "array", "items": {"type": "string"}}}}}}}
+    return {"/assistant/ask": {"post": op}}

@@ -116,7 +116,7 @@ class Index:
         if use_pyvi:
             self.lexicon = _pyvi_lexicon([t for _, t in texts])
         counts: Counter[str] = Counter()
-        for i, q in texts:
+        for _i, q in texts:
             for w in normalize(q):
                 counts[w] += 1
         for entry in entries:  # the answers teach the typo corrector their words too
@@ -150,7 +150,7 @@ class Index:
                 continue
             cand = self.delete_map.get(w)  # a letter too many
             if cand is None:
-                for d in _deletes(w):  # a letter changed or missing
+                for d in sorted(_deletes(w)):  # a letter changed or missing
                     cand = self.delete_map.get(d) or (d if d in self.vocab and len(d) >= 3 else None)
                     if cand:
                         break
@@ -164,7 +164,7 @@ class Index:
 
     def features(self, words: list[str]) -> list[str]:
         feats = [w for w in words if w not in STOPWORDS]
-        feats += [f"{a}_{b}" for a, b in zip(words, words[1:]) if not (a in STOPWORDS and b in STOPWORDS)]
+        feats += [f"{a}_{b}" for a, b in zip(words, words[1:], strict=False) if not (a in STOPWORDS and b in STOPWORDS)]
         n = len(words)
         for size in (3, 4):
             for i in range(n - size + 1):
@@ -190,11 +190,14 @@ class Index:
             if score > best.get(e, (-1.0, -1))[0]:
                 best[e] = (float(score), doc)
         ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)
+        # content: every syllable (unknown ones weigh most) and pair; a pair the knowledge base
+        # never uses weighs half (often word order or filler, not meaning)
         content = set(feats)
-        total = sum(self.idf(f) for f in content) or 1.0
+        weight = {f: self.idf(f) * (0.5 if "_" in f and not self.df.get(f) else 1.0) for f in content}
+        total = sum(weight.values()) or 1.0
         out: list[Match] = []
         for e, (score, doc) in ranked[:3]:
-            covered = sum(self.idf(f) for f in content if f in self.doc_sets[doc]) / total
+            covered = sum(weight[f] for f in content if f in self.doc_sets[doc]) / total
             out.append(Match(self.entries[e].get("id"), self.entries[e].get("key"), covered, score))
         if len(out) > 1 and out[0].score > 0:
             margin = (out[0].score - out[1].score) / out[0].score

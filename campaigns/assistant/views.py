@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import unicodedata
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from sqlmodel import select
@@ -152,7 +162,8 @@ def inbox():
     if codes is not None:
         query = query.where(AssistantQuestion.unit_code.in_(codes))  # type: ignore[union-attr]
     rows = session.exec(query.order_by(AssistantQuestion.created_at.desc()).limit(200)).all()  # type: ignore[union-attr]
-    return render_template("assistant/inbox.html", rows=rows, show=show, units=_units(),
+    figures = engine.weekly_figures(session, weeks=4) if codes is None else None
+    return render_template("assistant/inbox.html", rows=rows, show=show, units=_units(), figures=figures,
                            status_labels=QUESTION_STATUS, channel_labels=CHANNEL_LABELS,
                            can_make_entry=actor().role in (Role.admin, Role.communicator))
 
