@@ -31,6 +31,17 @@ def today():
     return utcnow().astimezone(LOCAL_TZ).date()
 
 
+def asset_id(app) -> int:
+    from campaigns.models import Asset
+
+    with app.app_context(), session_scope(app) as s:
+        a = Asset(kind="pdf", path="/nonexistent/kich-ban.pdf", filename="kich-ban.pdf", mime="application/pdf",
+                  sha256="a" * 64, size=10, title="Kịch bản chuyên mục")
+        s.add(a)
+        s.flush()
+        return a.id
+
+
 def plan_radio_series(app, world, weeks=3, start=None):
     from campaigns.models import Campaign
     from core.models import OrgUnit
@@ -46,6 +57,7 @@ def plan_radio_series(app, world, weeks=3, start=None):
         "unit_id": ids[0], "campaign_id": ids[1], "kind": "radio",
         "title": "Chuyên mục Chuyển đổi số và cuộc sống", "brief": "Hướng dẫn nộp hồ sơ trực tuyến",
         "air_on": start.strftime("%d/%m/%Y"), "air_time": "18:30", "weeks": str(weeks),
+        "asset_ids": str(asset_id(app)),
     })
     assert r.status_code == 302, r.get_data(as_text=True)
     from campaigns.press.models import ProgrammeSlot
@@ -62,6 +74,10 @@ def test_weekly_series_is_planned(app, world):
         rows = [s.get(ProgrammeSlot, i) for i in slot_ids]
     assert [r.air_on for r in rows] == [today() - timedelta(days=7) + timedelta(weeks=i) for i in range(3)]
     assert len({r.series for r in rows}) == 1 and rows[0].series
+    assert all(len(r.asset_ids) == 1 for r in rows)
+    comm = app.test_client()
+    login(comm, world["users"]["communicator"])
+    assert "Kịch bản chuyên mục" in comm.get("/press/slots").get_data(as_text=True)
     # bad input: a clear message, nothing stored
     comm = app.test_client()
     login(comm, world["users"]["communicator"])
@@ -108,6 +124,10 @@ def test_confirming_a_radio_slot_with_evidence_moves_t06_and_the_report(app, wor
     assert "1 đơn vị theo lịch phát sóng, đăng báo đã xác nhận qua Lan Tỏa" in after.detail
     page = radio.get("/press/slots").get_data(as_text=True)
     assert "Đã phát" in page and "lich-phat.pdf" in page
+    link = re.search(r'href="(/press/slots/\d+/evidence)"', page).group(1)
+    got = radio.get(link)
+    assert got.status_code == 200 and got.data == PDF
+    assert paper.get(link).status_code == 404  # another unit's evidence
     # the dashboard and the yearly report show it
     admin = app.test_client()
     login(admin, world["users"]["admin"])

@@ -9,5 +9,6 @@ ACCESS = {
     ("press.embed_campaign", "GET"): "PUBLIC",
     ("press.slots", "GET"): "STAFF",
     ("press.slots", "POST"): "WRITE",
+    ("press.evidence", "GET"): "STAFF",
     ("press.confirm", "POST"): {"admin", "unit_officer"},
 }

@@ -8,12 +8,13 @@ from flask_login import login_required
 from sqlmodel import select
 
 from campaigns.measure.entries import EntryError
-from campaigns.models import Campaign
+from campaigns.models import Asset, Campaign
 from campaigns.press import slots as ps
 from campaigns.press.feeds import bp
 from campaigns.press.models import SLOT_KIND_LABELS, SLOT_KINDS, ProgrammeSlot
 from core.auth import actor, role_required, visible_unit_ids
 from core.db import get_session
+from core.downloads import send_download
 from core.timeutil import LOCAL_TZ, utcnow
 
 
@@ -55,13 +56,15 @@ def slots():
     if campaign_id:
         q = q.where(ProgrammeSlot.campaign_id == campaign_id)
     rows = list(session.exec(q.limit(500)))
+    wanted = {a for r in rows for a in (r.asset_ids or [])}
+    assets = {a.id: a for a in session.exec(select(Asset).where(Asset.id.in_(wanted or {-1})))}  # type: ignore[union-attr]
     units = {u.id: u for u in ps.press_units(session)}
     campaigns = list(session.exec(select(Campaign).order_by(Campaign.starts_on.desc()).limit(200)))  # type: ignore[attr-defined]
     return render_template("press/slots.html", rows=rows, units=units, campaigns=campaigns,
                            campaign_titles={c.id: c.title for c in campaigns}, kinds=SLOT_KINDS,
                            kind_labels=SLOT_KIND_LABELS, can_plan=user.role in ("admin", "communicator"),
                            can_confirm=lambda s: ps.can_confirm(user, s), unit_id=unit_id,
-                           campaign_id=campaign_id, today=utcnow().astimezone(LOCAL_TZ).date())
+                           campaign_id=campaign_id, assets=assets, today=utcnow().astimezone(LOCAL_TZ).date())
 
 
 @bp.route("/press/slots/<int:slot_id>/confirm", methods=["POST"])
@@ -93,3 +96,16 @@ def confirm(slot_id: int):
 
 
 
+
+
+@bp.route("/press/slots/<int:slot_id>/evidence")
+@login_required
+@role_required("admin", "communicator", "reviewer", "unit_officer")
+def evidence(slot_id: int):
+    session = get_session()
+    slot = session.get(ProgrammeSlot, slot_id) if slot_id < 2**31 else None
+    visible = visible_unit_ids(session, actor())
+    if slot is None or not slot.attachment_path or (visible is not None and slot.unit_id not in visible):
+        abort(404)
+    return send_download(slot.attachment_path, mimetype=slot.attachment_mime,
+                         download_name=slot.attachment_name or "minh-chung")
