@@ -78,6 +78,10 @@ def test_weekly_series_is_planned(app, world):
     comm = app.test_client()
     login(comm, world["users"]["communicator"])
     assert "Kịch bản chuyên mục" in comm.get("/press/slots").get_data(as_text=True)
+    # filtered on a campaign: its feed address and the embed code for portals that pull
+    filtered = comm.get(f"/press/slots?campaign={rows[0].campaign_id}").get_data(as_text=True)
+    assert f"/feeds/campaigns/{rows[0].campaign_id}.atom" in filtered
+    assert f"/embed/campaigns/{rows[0].campaign_id}" in filtered and "&lt;iframe" in filtered
     # bad input: a clear message, nothing stored
     comm = app.test_client()
     login(comm, world["users"]["communicator"])
