@@ -366,6 +366,27 @@ def translation_state(item: ContentItem | None, lang: str = "km") -> str | None:
     return "current" if source == source_hash(item.title, item.body) else "stale"
 
 
+def set_translation(item: ContentItem, lang: str, text: str | None) -> None:
+    """Set (or clear) the item's text in ``lang`` only, as a translation of its current
+    Vietnamese (the translator's page); nothing else of the item changes."""
+    variants = dict(item.variants or {})
+    texts = dict(variants.get("texts") or {})
+    sources = dict(variants.get("text_sources") or {})
+    text = cs.nfc(text or "").strip()
+    if text:
+        texts[lang] = text
+        sources[lang] = source_hash(item.title, item.body)
+    else:
+        texts.pop(lang, None)
+        sources.pop(lang, None)
+    variants["texts"] = texts
+    if sources:
+        variants["text_sources"] = sources
+    else:
+        variants.pop("text_sources", None)
+    item.variants = variants
+
+
 def save_variants(item: ContentItem, draft: Draft, needs: list[str] | None = None) -> None:
     variants = dict(item.variants or {})
     old_texts = dict(variants.get("texts") or {})

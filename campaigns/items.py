@@ -18,7 +18,7 @@ from campaigns import service as cs
 from campaigns.forms import ScheduleForm
 from campaigns.models import CHANNEL_LABELS, RELEASED, Asset, Campaign, CampaignStatus, ContentItem
 from core import formonce
-from core.auth import actor, role_required
+from core.auth import actor, role_required, visible_unit_ids
 from core.db import get_session
 from core.models import OrgUnit, Role, audit
 from core.timeutil import LOCAL_TZ, utcnow
@@ -409,3 +409,61 @@ def mapping(campaign_id: int):
     return render_template("campaigns/mapping.html", campaign=campaign, items=items, options=options,
                            ticked=ticked, states=states, accounts=accounts, lists=lists, sms_lists=sms_lists,
                            summary=summary, locked={k for k, d in states.items() if d.status not in cp.WAITING})
+
+
+# --- Khmer translation (the translator role) -------------------------------------------
+
+class KhmerForm(FlaskForm):
+    text_km = TextAreaField(lazy_gettext("Nội dung tiếng Khmer"), validators=[
+        Length(max=20000, message=lazy_gettext("Nội dung tối đa 20000 ký tự."))])
+
+
+def _khmer_items(user) -> list[tuple[ContentItem, Campaign, str | None]]:
+    """Items of live campaigns the user may translate: (item, campaign, translation state)."""
+    session = get_session()
+    visible = visible_unit_ids(session, user)
+    rows = session.exec(
+        select(ContentItem, Campaign).where(ContentItem.campaign_id == Campaign.id)
+        .where(Campaign.status != CampaignStatus.archived)
+        .order_by(ContentItem.planned_at, ContentItem.id).limit(500)).all()
+    out = []
+    for item, campaign in rows:
+        unit_id = item.unit_id or campaign.owner_unit_id
+        if visible is None or unit_id in visible:
+            out.append((item, campaign, cp.translation_state(item)))
+    return out
+
+
+@bp.route("/khmer")
+@role_required(Role.translator, Role.communicator)
+def khmer_list():
+    """The translator's list: items in their units, those without Khmer or 'chưa dịch' first."""
+    order = {None: 0, "stale": 1, "current": 2}
+    rows = sorted(_khmer_items(actor()), key=lambda r: order[r[2]])
+    return render_template("campaigns/khmer_list.html", rows=rows, channel_labels=CHANNEL_LABELS)
+
+
+@bp.route("/items/<int:item_id>/khmer", methods=["GET", "POST"])
+@role_required(Role.translator, Role.communicator)
+def khmer_edit(item_id: int):
+    """Write the Khmer text of one item; the translator changes nothing else."""
+    session = get_session()
+    user = actor()
+    row = next(((i, c, st) for i, c, st in _khmer_items(user) if i.id == item_id), None)
+    if row is None:
+        abort(404)
+    item, campaign, state = row
+    form = KhmerForm()
+    if request.method == "GET":
+        form.text_km.data = ((item.variants or {}).get("texts") or {}).get("km", "")
+    elif form.validate_on_submit():
+        cp.set_translation(item, "km", form.text_km.data)
+        item.updated_at = utcnow()
+        session.add(item)
+        audit(session, user.id, "item.translate", "content_item", item.id, lang="km")
+        session.commit()
+        flash(_("Đã lưu bản tiếng Khmer."), "success")
+        return redirect(url_for("items.khmer_list"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("campaigns/khmer_edit.html", item=item, campaign=campaign, state=state,
+                           form=form), status

@@ -19,6 +19,7 @@ ROLE_UNITS = {
     "unit_officer": "tx-vinh-chau",
     "telecom_partner": "viettel",
     "team_member": "xa-lac-hoa",
+    "translator": "tx-vinh-chau",
 }
 
 

@@ -3,6 +3,8 @@ after the Khmer was written (a hash of the Vietnamese kept with the Khmer)."""
 
 from __future__ import annotations
 
+import re
+
 from campaigns import composer as cp
 from campaigns.models import ContentItem
 from tests.test_composer import world  # noqa: F401,F811 - the composer fixture
@@ -81,3 +83,60 @@ def test_composer_marks_the_khmer_chua_dich_after_the_vietnamese_changed(app, cl
     fixed = _form(world, media=[world["image"]], text_km=KM + " ថ្មី", body="Nội dung tiếng Việt đã sửa.")
     assert client.post(edit, data=fixed).status_code == 302
     assert 'id="km-stale"' not in client.get(edit).text
+
+
+def _unit_id(app, code: str) -> int:
+    from sqlmodel import select
+
+    from core.db import session_scope
+    from core.models import OrgUnit
+
+    with app.app_context(), session_scope(app) as s:
+        return s.exec(select(OrgUnit).where(OrgUnit.code == code)).first().id
+
+
+def test_translator_edits_only_the_khmer_of_items_in_their_units(app, client):
+    from core.db import session_scope
+    from tests.fakes.sms_app import seed_campaign
+    from tests.helpers import login, make_user
+
+    cid = seed_campaign(app, status="draft")
+    mine, other = _unit_id(app, "tx-vinh-chau"), _unit_id(app, "so-vhttdl")
+    with app.app_context(), session_scope(app) as s:
+        ours = ContentItem(campaign_id=cid, title="Tin Vĩnh Châu", body="Bà con nộp hồ sơ trực tuyến.",
+                           channel="loudspeaker", unit_id=mine, variants={"texts": {"en": "Online"}})
+        theirs = ContentItem(campaign_id=cid, title="Tin của Sở", body="Nội dung của Sở.",
+                             channel="facebook", unit_id=other, variants={})
+        s.add(ours)
+        s.add(theirs)
+        s.flush()
+        ours_id, theirs_id = ours.id, theirs.id
+    translator = make_user(app, "translator")
+    assert login(client, translator).status_code == 302
+    page = client.get("/khmer")
+    assert page.status_code == 200
+    assert "Tin Vĩnh Châu" in page.text and "Tin của Sở" not in page.text  # scope: their units only
+    assert client.get(f"/items/{theirs_id}/khmer").status_code == 404
+    assert client.get(f"/items/{ours_id}/edit").status_code == 403  # not the composer
+    form = client.get(f"/items/{ours_id}/khmer")
+    assert form.status_code == 200 and "Bà con nộp hồ sơ trực tuyến." in form.text
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form.text)
+    data = {"text_km": KM, "title": "Đổi tiêu đề", "body": "Đổi nội dung"}  # extra fields ignored
+    if token:
+        data["csrf_token"] = token.group(1)
+    r = client.post(f"/items/{ours_id}/khmer", data=data)
+    assert r.status_code == 302, r.text
+    with app.app_context(), session_scope(app) as s:
+        item = s.get(ContentItem, ours_id)
+        assert item.title == "Tin Vĩnh Châu" and item.body == "Bà con nộp hồ sơ trực tuyến."
+        assert item.variants["texts"] == {"en": "Online", "km": KM}
+        assert cp.translation_state(item) == "current"
+        # the communicator changes the Vietnamese: the translator's list says "Chưa dịch"
+        item.body = "Nội dung mới."
+        s.add(item)
+    listing = client.get("/khmer").text
+    assert "Chưa dịch" in listing
+    assert 'id="km-stale"' in client.get(f"/items/{ours_id}/khmer").text
+    # too long: a Vietnamese message, nothing saved
+    r = client.post(f"/items/{ours_id}/khmer", data={**data, "text_km": "ក" * 20001})
+    assert r.status_code == 422 and "tối đa 20000 ký tự" in r.text

@@ -15,7 +15,7 @@ from core.db import session_scope
 from tests.helpers import api_headers, login, make_user
 
 ROLES = ("anonymous", "admin", "communicator", "reviewer", "unit_officer", "telecom_partner",
-         "team_member")
+         "team_member", "translator")
 PUBLIC = set(ROLES)
 ANY = set(ROLES) - {"anonymous"}
 STAFF = {"admin", "communicator", "reviewer", "unit_officer"}
@@ -63,6 +63,9 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("items.schedule", "POST"): WRITE,
     ("items.mapping", "GET"): WRITE,
     ("items.mapping", "POST"): WRITE,
+    ("items.khmer_list", "GET"): WRITE | {"translator"},
+    ("items.khmer_edit", "GET"): WRITE | {"translator"},
+    ("items.khmer_edit", "POST"): WRITE | {"translator"},
     ("api.openapi", "GET"): PUBLIC,
     ("api.units_list", "GET"): ANY,
     ("api.units_reorganise", "POST"): {"admin"},
