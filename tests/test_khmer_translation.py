@@ -140,3 +140,14 @@ def test_translator_edits_only_the_khmer_of_items_in_their_units(app, client):
     # too long: a Vietnamese message, nothing saved
     r = client.post(f"/items/{ours_id}/khmer", data={**data, "text_km": "ក" * 20001})
     assert r.status_code == 422 and "tối đa 20000 ký tự" in r.text
+
+
+def test_translator_navigation_leads_only_to_their_page(app, client):
+    from tests.helpers import login, make_user
+
+    assert login(client, make_user(app, "translator")).status_code == 302
+    page = client.get("/khmer").text
+    nav = page[page.index("<nav"):page.index("</nav>")]
+    links = re.findall(r'href="([^"]+)"', nav)
+    assert links == ["/khmer"]
+    assert client.get("/campaigns").status_code in (403, 404)  # staff pages stay closed
