@@ -239,3 +239,22 @@ def test_question_with_control_characters_is_a_clear_error_not_a_server_error(lo
     with loaded.app_context(), session_scope(loaded) as s:  # the service itself drops NUL characters
         result, row = engine.ask(s, "quen\x00 mat khau vneid")
         assert "\x00" not in row.question and result["handoff"] is False
+
+
+def test_ask_handoff_and_purge_on_both_databases(any_app):
+    runner = any_app.test_cli_runner()
+    runner.invoke(args=["seed-demo"])
+    assert runner.invoke(args=["assistant", "load"]).exit_code == 0
+    headers = api_headers(any_app, "reviewer")
+    client = any_app.test_client()
+    answered = _ask(client, headers, "nop le phi online bang gi")
+    handed = _ask(client, headers, "ket qua xo so mien nam hom nay")
+    secret = _ask(client, headers, "ma otp la 556677 co can gui ko")
+    assert answered.json["handoff"] is False and handed.json["handoff"] is True
+    assert "otp" in secret.json["answer"].lower()
+    with any_app.app_context(), session_scope(any_app) as s:
+        rows = s.exec(select(AssistantQuestion).order_by(AssistantQuestion.id)).all()
+        assert [r.handoff for r in rows] == [False, True, False]
+        assert "556677" not in rows[2].question
+        assert engine.purge_personal_data(s, engine.today_local() + timedelta(days=365)) == 3
+        assert engine.weekly_figures(s, weeks=1)[0]["questions"] == 3
