@@ -266,3 +266,14 @@ def test_dispatcher_ends_the_portal_delivery_sent_with_id_and_link(app, wp, tmp_
     assert len(wp.media) == 2 and post["featured_media"] in wp.media
     r = requests.get(post_link(wp.url, delivery["external_id"]), timeout=5, allow_redirects=False)
     assert r.headers["Location"] == post["link"]
+
+
+def test_accounts_page_names_the_portal_channel(app):
+    from tests.helpers import login, make_user
+
+    client = app.test_client()
+    login(client, make_user(app, "communicator"))
+    page = client.get("/accounts").get_data(as_text=True)
+    assert "Cổng thông tin (WordPress)" in page
+    form = client.get("/accounts/new/portal_wordpress").get_data(as_text=True)
+    assert "Mật khẩu ứng dụng (Application Password)" in form and "Địa chỉ cổng thông tin" in form
