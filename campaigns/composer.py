@@ -37,6 +37,7 @@ from sqlmodel import Session, select
 from campaigns import service as cs
 from campaigns.models import RELEASED, Asset, Campaign, ContentItem
 from core.timeutil import LOCAL_TZ, utcnow
+from core.validate import db_int
 from scheduler.models import ChannelAccount, Delivery
 from scheduler.states import Status
 
@@ -523,8 +524,8 @@ def render_link(session: Session, values) -> dict:
     from core.auth import actor
 
     user = actor()
-    item_id = values.get("item", type=int)
-    campaign_id = values.get("campaign", type=int)
+    item_id = values.get("item", type=db_int)
+    campaign_id = values.get("campaign", type=db_int)
     item = session.get(ContentItem, item_id) if item_id else None
     campaign = session.get(Campaign, item.campaign_id if item else campaign_id) if (item or campaign_id) else None
     if campaign is None or user is None or not cs.can_see_campaign(session, user, campaign):

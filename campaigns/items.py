@@ -22,6 +22,7 @@ from core.auth import actor, role_required, visible_unit_ids
 from core.db import get_session
 from core.models import OrgUnit, Role, audit
 from core.timeutil import LOCAL_TZ, utcnow
+from core.validate import db_int
 from scheduler import service as ss
 from scheduler.models import ChannelAccount
 
@@ -83,13 +84,13 @@ def _typed_choices(accounts) -> tuple[dict[int, cp.Choice], set[int]]:
     f = request.form
     typed = {}
     for a in accounts:
-        list_id = f.get(f"a{a.id}_list", type=int)
+        list_id = f.get(f"a{a.id}_list", type=db_int)
         typed[a.id] = cp.Choice(
             account_id=a.id, title=cs.nfc(f.get(f"a{a.id}_title", ""))[:200],
             text=cs.nfc(f.get(f"a{a.id}_text", ""))[:20000], lang=f.get(f"a{a.id}_lang", "")[:2],
             when=f.get(f"a{a.id}_when", "")[:20].strip(), recipient_list_id=list_id,
             plain=f.get(f"a{a.id}_plain") == "1")
-    ticked = {i for i in f.getlist("account", type=int) if i in typed}
+    ticked = {i for i in f.getlist("account", type=db_int) if i in typed}
     return typed, ticked
 
 
@@ -98,7 +99,7 @@ def _draft(form: ComposerForm, item: ContentItem | None, typed, ticked) -> cp.Dr
         title=cs.nfc(form.title.data or ""), body=cs.nfc(form.body.data or ""),
         texts={"km": cs.nfc(form.text_km.data or ""), "en": cs.nfc(form.text_en.data or "")},
         channel=form.channel.data or "facebook", planned_at=_planned_at(form),
-        media_asset_ids=list(dict.fromkeys(request.form.getlist("media", type=int)))[:20],
+        media_asset_ids=list(dict.fromkeys(request.form.getlist("media", type=db_int)))[:20],
         choices=[typed[i] for i in typed if i in ticked], language=item.language if item else "vi")
 
 
@@ -384,8 +385,8 @@ def mapping(campaign_id: int):
             if any(x.id == a for x in options.get(i, [])):
                 ticked.add((i, a))
         for a in sms_lists:
-            sms_lists[a] = request.form.get(f"list_{a}", type=int)
-        everything = request.form.get("all", type=int)
+            sms_lists[a] = request.form.get(f"list_{a}", type=db_int)
+        everything = request.form.get("all", type=db_int)
         if everything is not None:  # "select all" for one account: shown, not saved yet
             ticked |= {(i.id, everything) for i in items if any(x.id == everything for x in options[i.id])}
         elif campaign.status == CampaignStatus.archived:

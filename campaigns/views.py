@@ -24,6 +24,7 @@ from core.auth import actor, has_role, role_required
 from core.db import get_session
 from core.models import OrgUnit, Role
 from core.timeutil import LOCAL_TZ, utcnow
+from core.validate import db_int
 from scheduler.models import ChannelAccount, Delivery
 from scheduler.states import STATUS_LABELS, Status
 
@@ -381,7 +382,7 @@ def calendar_move():
 
     session = get_session()
     kind = request.values.get("kind", "")
-    entry_id = request.values.get("id", type=int)
+    entry_id = request.values.get("id", type=db_int)
     wants_json = request.accept_mimetypes.best == "application/json"
     obj = None
     if kind == "delivery" and entry_id:
@@ -446,7 +447,7 @@ def _delivery_scope(query):
 @role_required(*ALL_ROLES)
 def deliveries():
     session = get_session()
-    campaign_id = request.args.get("campaign_id", type=int)
+    campaign_id = request.args.get("campaign_id", type=db_int)
     status = request.args.get("status") or ""
     q = _delivery_scope(select(Delivery))
     cq = _delivery_scope(select(Delivery.status, func.count()).group_by(Delivery.status))
@@ -520,7 +521,7 @@ def deliveries_progress():
 
     session = get_session()
     cq = _delivery_scope(select(Delivery.status, func.count()).group_by(Delivery.status))
-    campaign_id = request.args.get("campaign_id", type=int)
+    campaign_id = request.args.get("campaign_id", type=db_int)
     if campaign_id:
         _load(campaign_id)
         cq = cq.where(Delivery.campaign_id == campaign_id)

@@ -89,3 +89,10 @@ def find_bad_string(data: Any, path: str = "") -> str | None:
             if found:
                 return found
     return None
+
+
+def db_int(value: Any) -> int:
+    """``type=`` for ``request.args.get``/``request.form.get``: an id or count the
+    database's integer column can hold; anything else raises ValueError, which
+    werkzeug turns into the default (None), like any unknown id."""
+    return bounded_int(value, lo=-INT32_MAX, hi=INT32_MAX)

@@ -49,7 +49,7 @@ def _end_old_units_broadcasts(session, mapping: dict[int, int]) -> dict[str, int
         start = datetime.combine(end, datetime.min.time(), tzinfo=LOCAL_TZ)
         for d in session.exec(select(Delivery).where(Delivery.recurrence_id == rule.id,
                                                      Delivery.status == Status.scheduled,
-                                                     Delivery.scheduled_at >= start)).all():
+                                                     col(Delivery.scheduled_at) >= start)).all():
             transition(d, Status.cancelled)
             d.last_error = "Đơn vị đã kết thúc do sắp xếp đơn vị hành chính."
             session.add(d)

@@ -265,3 +265,19 @@ def test_api_answers_while_sqlite_is_locked_by_a_writer(app):
     finally:
         writer.rollback()
         writer.close()
+
+
+def test_huge_ids_in_web_forms_and_queries(any_app):
+    """Ids read from forms and query strings are bounded like path ids: a number the
+    database cannot hold is an unknown id, never a 500 (PostgreSQL refuses it)."""
+    user = make_user(any_app, "communicator")
+    client = any_app.test_client()
+    login(client, user)
+    for path in (f"/deliveries?campaign_id={HUGE}", f"/kits/?campaign_id={HUGE}",
+                 f"/deliveries/progress?campaign_id={HUGE}", f"/media/new/social-square?item={HUGE}&campaign={HUGE}"):
+        assert client.get(path).status_code < 500, path
+    r = client.post("/sms/compose", data={"text": "Xin chào", "recipient_list_id": HUGE,
+                                          "channel_account_id": HUGE, "campaign_id": HUGE})
+    assert r.status_code < 500
+    r = client.post("/kits/build", data={"campaign_id": HUGE})
+    assert r.status_code < 500

@@ -33,6 +33,7 @@ from core.downloads import send_download
 from core.models import OrgUnit, Role
 from core.timeutil import utcnow
 from core.units import subtree_ids
+from core.validate import db_int
 from scheduler.models import ChannelAccount, Delivery, RecurringSchedule
 
 bp = Blueprint(
@@ -101,7 +102,7 @@ def _visible_campaigns(session, released_only: bool = False) -> list[Campaign]:
 def index():
     session = get_session()
     query = access.visible_kit_query(session, actor()).order_by(Kit.campaign_id.desc(), Kit.id)
-    campaign_id = request.args.get("campaign_id", type=int)
+    campaign_id = request.args.get("campaign_id", type=db_int)
     if campaign_id:
         query = query.where(Kit.campaign_id == campaign_id)
     kits = session.exec(query.limit(1000)).all()
@@ -203,7 +204,7 @@ def build():
     from campaigns.kits.jobs import queue_kit_build
 
     session = get_session()
-    campaign = session.get(Campaign, request.form.get("campaign_id", type=int) or -1)
+    campaign = session.get(Campaign, request.form.get("campaign_id", type=db_int) or -1)
     if campaign is None:
         abort(404)
     if campaign.status not in RELEASED:

@@ -27,6 +27,7 @@ from core.db import get_session
 from core.downloads import send_download
 from core.extensions import csrf
 from core.models import Role
+from core.validate import db_int
 from scheduler.models import ChannelAccount, Delivery
 from scheduler.sms.models import RecipientList, SmsBatch
 from scheduler.sms.phones import CARRIER_CODES
@@ -222,9 +223,9 @@ def compose():
     ).all()
     form = request.form if request.method == "POST" else request.args
     text_ = form.get("text", "")
-    list_id = form.get("recipient_list_id", type=int)
-    account_id = form.get("channel_account_id", type=int)
-    campaign_id = form.get("campaign_id", type=int)
+    list_id = form.get("recipient_list_id", type=db_int)
+    account_id = form.get("channel_account_id", type=db_int)
+    campaign_id = form.get("campaign_id", type=db_int)
     campaign = session.get(Campaign, campaign_id) if campaign_id else None
     rl = session.get(RecipientList, list_id) if list_id else None
     result = None
