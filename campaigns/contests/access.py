@@ -32,4 +32,8 @@ ACCESS = {
     ("training.ticket", "GET"): "PUBLIC",
     ("training.check_in", "GET"): {"admin", "communicator", "unit_officer"},
     ("training.check_in", "POST"): {"admin", "communicator", "unit_officer"},
+    ("awards.index", "GET"): {"admin", "communicator", "reviewer", "unit_officer"},
+    ("awards.index", "POST"): {"admin", "communicator", "unit_officer"},
+    ("awards.decide", "POST"): {"admin", "communicator"},
+    ("awards.year_xlsx", "GET"): {"admin", "communicator", "reviewer"},
 }

@@ -9,7 +9,7 @@ drawn question ids are stored on the entry and the page shows texts and options.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from flask_babel import lazy_gettext
 from sqlalchemy import JSON, Column, String, UniqueConstraint
@@ -151,3 +151,29 @@ class TrainingAttendee(SQLModel, table=True):
     registered_at: datetime | None = utc_column()
     checked_in_at: datetime | None = utc_column()
     checked_in_by: int | None = Field(default=None, foreign_key="user_account.id")
+
+
+# -- awards (plan IV.3i) -------------------------------------------------------------------
+
+AWARD_KINDS = {"collective": lazy_gettext("Tập thể"), "individual": lazy_gettext("Cá nhân")}
+
+
+class AwardNomination(SQLModel, table=True):
+    """A unit's nomination of a collective or an individual for good work on DVCTT
+    communication; the decision (number, date, who decided) is recorded on it."""
+
+    __tablename__ = "award_nomination"
+
+    id: int | None = Field(default=None, primary_key=True)
+    year: int = Field(index=True)
+    #: the nominating unit
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    kind: str = Field(default="collective", max_length=12)
+    nominee: str = Field(max_length=200)
+    achievements: str = Field(default="", max_length=4000)
+    #: decision record: "123/QĐ-UBND", its date and who signed it
+    decision_number: str | None = Field(default=None, max_length=60)
+    decision_date: date | None = None
+    decided_by: str | None = Field(default=None, max_length=200)
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime | None = utc_column()
