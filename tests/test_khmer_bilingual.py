@@ -156,3 +156,16 @@ def test_khmer_only_render_prints_its_fixed_labels_in_khmer(name, layer, key):
         .texts[layer]
         .startswith(labels.label(key, "vi"))
     )
+
+
+def test_bilingual_social_square_has_khmer_text_and_labels(tmp_path):
+    from media_templates import layout as L
+
+    tpl = mt.get_template("social-square-bilingual")
+    data = tpl.sample_data()
+    lay = L.build_layout(tpl, "png", mt.validate_data(tpl, data), BRAND)
+    assert fonts.is_khmer(lay.texts["title_km"]) and not fonts.is_khmer(lay.texts["title"])
+    cta = lay.texts["cta"]
+    assert labels.label("scan_to_start", "vi") in cta and labels.label("scan_to_start", "km") in cta
+    res = mt.render(tpl.name, "png", data, tmp_path / "sq.png", brand=BRAND)
+    assert (res.width, res.height) == (1080, 1080)
