@@ -103,6 +103,8 @@ def test_entry_code_attempt_score_and_second_attempt_refused(app, client):
     data = {"guess": "150"}
     for n, q in enumerate(drawn):
         data[f"q{q.id}"] = [str(i) for i in q.correct] if n else [str((q.correct[0] + 2) % len(q.options))]
+    r = client.post(location, data=data | {"guess": "99999999999"})  # past the column: refused, not a 500
+    assert r.status_code == 422 and "câu dự đoán" in r.get_data(as_text=True)
     r = client.post(location, data=data)
     body = r.get_data(as_text=True)
     assert r.status_code == 200

@@ -16,6 +16,16 @@ from core.db import get_session
 from core.models import OrgUnit, Role
 from core.timeutil import LOCAL_TZ, utcnow
 
+
+def _unit_id(value) -> int | None:
+    from core.validate import db_int
+
+    try:
+        return db_int(value) or None
+    except (TypeError, ValueError):
+        return None
+
+
 bp = Blueprint("awards", __name__, template_folder="templates")
 
 READERS = (Role.communicator, Role.reviewer, Role.unit_officer)
@@ -78,7 +88,7 @@ def index():
         if me.role not in (Role.admin, *NOMINATORS):
             abort(403)
         f = request.form
-        unit_id = me.unit_id if me.role == Role.unit_officer else int(f.get("unit") or 0) or None
+        unit_id = me.unit_id if me.role == Role.unit_officer else _unit_id(f.get("unit"))
         nominee = (f.get("nominee") or "").strip()
         problems = []
         if unit_id is None or s.get(OrgUnit, unit_id) is None:

@@ -28,6 +28,16 @@ from core.extensions import limiter
 from core.models import OrgUnit, Role
 from core.timeutil import LOCAL_TZ, utcnow
 
+
+def _unit_id(value) -> int | None:
+    from core.validate import db_int
+
+    try:
+        return db_int(value) or None
+    except (TypeError, ValueError):
+        return None
+
+
 bp = Blueprint("training", __name__, template_folder="templates")
 
 ORGANISERS = (Role.communicator, Role.unit_officer)
@@ -62,7 +72,7 @@ def index():
             problems.append(_("Nhập tên lớp tập huấn, hội nghị (tối đa 200 ký tự)."))
         if f.get("audience") not in AUDIENCES:
             problems.append(_("Chọn đối tượng tham dự."))
-        unit_id = me.unit_id if me.role == Role.unit_officer else int(f.get("unit") or 0) or None
+        unit_id = me.unit_id if me.role == Role.unit_officer else _unit_id(f.get("unit"))
         if unit_id is None or s.get(OrgUnit, unit_id) is None:
             problems.append(_("Chọn đơn vị tổ chức."))
         link = (f.get("online_link") or "").strip()
@@ -128,7 +138,7 @@ def register(event_id: int):
     error = None
     if request.method == "POST":
         try:
-            unit = int(request.form.get("unit") or 0) or None
+            unit = _unit_id(request.form.get("unit"))
             row = tr.register(s, ev, request.form.get("name", ""), request.form.get("phone", ""), unit)
             s.commit()
             return redirect(url_for("training.ticket", token=row.token))

@@ -54,8 +54,11 @@ def _public_contest(slug: str) -> Contest:
 
 
 def _int(value, default=None):
+    """An integer a database column can hold (ids, counts), else ``default``."""
+    from core.validate import db_int
+
     try:
-        return int(str(value).strip())
+        return db_int(str(value).strip())
     except (TypeError, ValueError):
         return default
 
