@@ -20,6 +20,7 @@ ERROR_CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
+    503: "busy",
 }
 
 #: Plain strings: the JSON API returns them as they are (Vietnamese). HTML error pages
@@ -37,6 +38,16 @@ ERROR_MESSAGES = {
     429: "Quá nhiều yêu cầu, vui lòng thử lại sau.",
     500: "Lỗi hệ thống. Vui lòng thử lại hoặc báo quản trị viên.",
 }
+
+
+#: shown when SQLite stays locked past its busy timeout (a long import holds the write lock)
+BUSY_MESSAGE = "Hệ thống đang bận xử lý một tệp lớn. Vui lòng thử lại sau ít phút; dữ liệu bạn gửi chưa được lưu."
+
+
+def _database_busy(exc: Exception) -> bool:
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
 
 
 def api_error(status: int, message: str | None = None, fields: dict | None = None, **extra):
@@ -106,6 +117,13 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception):
+        if _database_busy(exc):  # SQLite's single writer is held by a long job: retry later
+            app.logger.warning("database busy on %s %s", request.method, request.path)
+            message = BUSY_MESSAGE
+            if _wants_json():
+                body, _status = api_error(503, message)
+                return body, 503, {"Retry-After": "30"}
+            return render_template("core/error.html", status=503, message=_(message)), 503, {"Retry-After": "30"}
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         if _wants_json():
             return api_error(500)

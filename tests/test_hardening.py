@@ -281,3 +281,23 @@ def test_huge_ids_in_web_forms_and_queries(any_app):
     assert r.status_code < 500
     r = client.post("/kits/build", data={"campaign_id": HUGE})
     assert r.status_code < 500
+
+
+def test_a_locked_sqlite_is_a_503_to_retry_not_a_500(app):
+    """A write that waited past SQLite's busy timeout behind a long import: the user
+    is told to retry (nothing was saved), never shown a 500."""
+    from sqlalchemy.exc import OperationalError
+
+    @app.post("/_locked")
+    def _locked():
+        raise OperationalError("INSERT INTO x", {}, Exception("database is locked"))
+
+    @app.post("/api/v1/_locked")
+    def _locked_api():
+        raise OperationalError("INSERT INTO x", {}, Exception("database is locked"))
+
+    r = app.test_client().post("/_locked")
+    assert r.status_code == 503 and r.headers["Retry-After"] == "30"
+    assert "thử lại" in r.get_data(as_text=True) and "INSERT" not in r.get_data(as_text=True)
+    r = app.test_client().post("/api/v1/_locked", headers=api_headers(app, "communicator"))
+    assert r.status_code == 503 and r.get_json()["error"]["code"] == "busy"

@@ -93,4 +93,6 @@ ERROR_MESSAGES = (
     _("Dữ liệu không hợp lệ."),
     _("Quá nhiều yêu cầu, vui lòng thử lại sau."),
     _("Lỗi hệ thống. Vui lòng thử lại hoặc báo quản trị viên."),
+    # core.web.BUSY_MESSAGE
+    _("Hệ thống đang bận xử lý một tệp lớn. Vui lòng thử lại sau ít phút; dữ liệu bạn gửi chưa được lưu."),
 )
