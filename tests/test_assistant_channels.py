@@ -182,3 +182,19 @@ def test_unit_officer_sees_only_their_units_handoffs(app, fakes):
     with session_scope(app) as s:
         province_q = s.exec(select(AssistantQuestion).where(AssistantQuestion.unit_code == "soc-trang")).one()
     assert officer.post(f"/tro-ly/hop-thu/{province_q.id}/tra-loi", data={"reply": "x"}).status_code == 404
+
+
+def test_zalo_signature_is_checked_when_a_secret_is_set(app, fakes):
+    zalo, _ = fakes
+    zalo.add_follower(ZALO_USER)
+    app.config["LANTOA_ZALO_WEBHOOK_SECRET"] = "oa-webhook-secret"
+    event = _zalo_event("tra cuu ho so o dau")
+    body = json.dumps(event)
+    client = app.test_client()
+    forged = client.post(f"/hooks/zalo/{OA_ID}", data=body, content_type="application/json",
+                         headers={"X-ZEvent-Signature": "mac=00"})
+    assert forged.status_code == 403 and not zalo.sent
+    mac = hashlib.sha256(f"{APP_ID}{body}{event['timestamp']}oa-webhook-secret".encode()).hexdigest()
+    ok = client.post(f"/hooks/zalo/{OA_ID}", data=body, content_type="application/json",
+                     headers={"X-ZEvent-Signature": f"mac={mac}"})
+    assert ok.status_code == 200 and len(zalo.sent) == 1

@@ -39,21 +39,21 @@ def build_index(entries: list[dict]) -> Index:
     return Index(entries)
 
 
-def _setting(name: str, default: str) -> str:
+def _conf(name: str, default: str) -> str:
     value = current_app.config.get(f"LANTOA_{name}") if has_app_context() else None
     return str(value or os.environ.get(f"LANTOA_{name}") or default)
 
 
 def threshold() -> float:
     try:
-        return min(1.0, max(0.0, float(_setting("ASSISTANT_THRESHOLD", str(THRESHOLD)))))
+        return min(1.0, max(0.0, float(_conf("ASSISTANT_THRESHOLD", str(THRESHOLD)))))
     except ValueError:
         return THRESHOLD
 
 
 def retention_days() -> int:
     try:
-        return max(1, int(_setting("ASSISTANT_RETENTION_DAYS", "90")))
+        return max(1, int(_conf("ASSISTANT_RETENTION_DAYS", "90")))
     except ValueError:
         return 90
 

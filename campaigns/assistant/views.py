@@ -45,7 +45,7 @@ CHANNEL_LABELS = {"web": lazy_gettext("Trang góp ý"), "api": "API", "zalo": "Z
 
 
 def _widget_limit() -> str:
-    return engine._setting("ASSISTANT_RATE_LIMIT", "10 per minute;200 per day")
+    return engine._conf("ASSISTANT_RATE_LIMIT", "10 per minute;200 per day")
 
 
 def _units() -> dict[str, str]:

@@ -2,8 +2,8 @@
 same channel (automatic answers and officers' replies from the handoff inbox).
 
 * Zalo OA: ``POST /hooks/zalo/<oa_id>``; event ``user_send_text`` (``sender.id``,
-  ``recipient.id`` = OA id, ``message.text``). When the account's config has
-  ``webhook_secret``, the header ``X-ZEvent-Signature: mac=<sha256(app_id + body + timestamp +
+  ``recipient.id`` = OA id, ``message.text``). When ``LANTOA_ZALO_WEBHOOK_SECRET`` (the OA
+  secret key of the webhook settings) is set, the header ``X-ZEvent-Signature: mac=<sha256(app_id + body + timestamp +
   secret)>`` must match. The reply goes out as a consultation message (``cs_message``,
   ``POST /v3.0/oa/message/cs``) through the Zalo adapter, ≤ 2,000 characters.
 * Messenger: ``GET /hooks/messenger`` answers ``hub.challenge`` when ``hub.verify_token``
@@ -85,7 +85,7 @@ def zalo_hook(oa_id: str):
     if account is None:
         return jsonify({"error": "unknown OA"}), 404
     raw = request.get_data()
-    secret = (account.config or {}).get("webhook_secret")
+    secret = engine._conf("ZALO_WEBHOOK_SECRET", "") or (account.config or {}).get("webhook_secret")
     try:
         event = json.loads(raw or b"{}")
     except ValueError:
@@ -146,7 +146,7 @@ def messenger_send(account, psid: str, text: str, quick_replies: bool = True) ->
 
 
 def _verify_token() -> str:
-    return engine._setting("MESSENGER_VERIFY_TOKEN", "")
+    return engine._conf("MESSENGER_VERIFY_TOKEN", "")
 
 
 @bp.route("/hooks/messenger", methods=["GET"])
@@ -164,7 +164,7 @@ def messenger_verify():
 @limiter.limit("600 per minute")
 def messenger_hook():
     raw = request.get_data()
-    secret = engine._setting("MESSENGER_APP_SECRET", "")
+    secret = engine._conf("MESSENGER_APP_SECRET", "")
     if secret:
         expected = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, request.headers.get("X-Hub-Signature-256", "")):
