@@ -198,3 +198,25 @@ def test_zalo_signature_is_checked_when_a_secret_is_set(app, fakes):
     ok = client.post(f"/hooks/zalo/{OA_ID}", data=body, content_type="application/json",
                      headers={"X-ZEvent-Signature": f"mac={mac}"})
     assert ok.status_code == 200 and len(zalo.sent) == 1
+
+
+@pytest.mark.parametrize("body", [
+    {"event_name": "user_send_text", "sender": "x", "message": "y"},
+    {"event_name": "user_send_text", "sender": {"id": 5}, "message": {"text": 7}},
+    [1, 2], "text",
+])
+def test_odd_zalo_bodies_are_ignored_not_errors(app, body):
+    r = app.test_client().post(f"/hooks/zalo/{OA_ID}", data=json.dumps(body), content_type="application/json")
+    assert r.status_code in (200, 400)
+
+
+@pytest.mark.parametrize("body", [
+    {"object": "page", "entry": "x"}, {"object": "page", "entry": [{"id": PAGE_ID, "messaging": "m"}]},
+    {"object": "page", "entry": [{"id": PAGE_ID, "messaging": [{"sender": "s", "message": "t"}]}]},
+])
+def test_odd_messenger_bodies_are_ignored_not_errors(app, body):
+    raw = json.dumps(body).encode()
+    sig = "sha256=" + hmac.new(APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    r = app.test_client().post("/hooks/messenger", data=raw, content_type="application/json",
+                               headers={"X-Hub-Signature-256": sig})
+    assert r.status_code == 200 and r.json["handled"] == 0

@@ -50,6 +50,11 @@ def _account(session: Session, channel: str, key: str, value: str):
     return None
 
 
+def _obj(value) -> dict:
+    """A JSON object from a webhook body, or {} for anything else (never a 500)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
@@ -67,8 +72,13 @@ def zalo_send(account, user_id: str, text: str, key: str) -> str | None:
     from channels.base import Message
     from scheduler.accounts import build_adapter
 
-    result = build_adapter(account).deliver(Message(idempotency_key=key, text=_cut(text, ZALO_MAX),
-                                                    options={"kind": "cs_message", "user_ids": [user_id]}))
+    try:
+        adapter = build_adapter(account)
+    except Exception:  # noqa: BLE001 - a broken account is shown to the officer, never a 500
+        current_app.logger.exception("zalo account %s cannot be used", account.id)
+        return "tài khoản Zalo OA chưa cấu hình đúng."
+    result = adapter.deliver(Message(idempotency_key=key, text=_cut(text, ZALO_MAX),
+                                     options={"kind": "cs_message", "user_ids": [user_id]}))
     if result.delivered:
         return None
     current_app.logger.warning("zalo reply failed: %s %s", result.outcome, result.provider_code)
@@ -99,8 +109,8 @@ def zalo_hook(oa_id: str):
             return jsonify({"error": "bad signature"}), 403
     if event.get("event_name") != "user_send_text":
         return jsonify({"ok": True, "ignored": True})
-    user_id = str((event.get("sender") or {}).get("id") or "")
-    text = (event.get("message") or {}).get("text")
+    user_id = str(_obj(event.get("sender")).get("id") or "")
+    text = _obj(event.get("message")).get("text")
     if not user_id or not isinstance(text, str) or not text.strip():
         return jsonify({"ok": True, "ignored": True})
     try:
@@ -124,8 +134,12 @@ def _graph(path: str) -> str:
 def messenger_send(account, psid: str, text: str, quick_replies: bool = True) -> str | None:
     from core.security import SecretBox
 
-    token = (SecretBox(current_app.config["SECRET_KEY"]).decrypt(account.secrets_encrypted) or {}).get(
-        "page_access_token")
+    try:
+        token = (SecretBox(current_app.config["SECRET_KEY"]).decrypt(account.secrets_encrypted) or {}).get(
+            "page_access_token")
+    except Exception:  # noqa: BLE001 - a broken account is shown to the officer, never a 500
+        current_app.logger.exception("facebook account %s cannot be used", account.id)
+        return "tài khoản Facebook chưa cấu hình đúng."
     message: dict = {"text": _cut(text, MESSENGER_MAX)}
     if quick_replies:
         message["quick_replies"] = [
@@ -177,16 +191,18 @@ def messenger_hook():
         return jsonify({"ok": True, "ignored": True})
     session = get_session()
     handled = 0
-    for entry in event.get("entry") or []:
+    entries = event.get("entry") if isinstance(event.get("entry"), list) else []
+    for entry in entries:
         if not isinstance(entry, dict):
             continue
         account = _account(session, "facebook", "page_id", str(entry.get("id") or ""))
-        for m in entry.get("messaging") or []:
+        messaging = entry.get("messaging") if isinstance(entry.get("messaging"), list) else []
+        for m in messaging:
             if not isinstance(m, dict) or account is None:
                 continue
-            psid = str((m.get("sender") or {}).get("id") or "")
-            text = (m.get("message") or {}).get("text")
-            if not psid or not isinstance(text, str) or not text.strip() or (m.get("message") or {}).get("is_echo"):
+            psid = str(_obj(m.get("sender")).get("id") or "")
+            text = _obj(m.get("message")).get("text")
+            if not psid or not isinstance(text, str) or not text.strip() or _obj(m.get("message")).get("is_echo"):
                 continue
             try:
                 result, row = engine.ask(session, text[:engine.QUESTION_MAX], channel="messenger", sender=psid)
