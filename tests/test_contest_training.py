@@ -113,3 +113,26 @@ def test_expired_and_forged_codes_are_refused(app, monkeypatch):
     forged = code_path[:-3] + ("abc" if not code_path.endswith("abc") else "xyz")
     assert staff.post(forged).status_code == 400
     assert staff.post(code_path).status_code == 200
+
+
+def test_unit_officers_see_their_own_units_events(app, monkeypatch):
+    from tests.helpers import make_user
+
+    world = setup_world(app, monkeypatch)
+    district = app.test_client()
+    login(district, world["users"]["district"])  # tx-vinh-chau
+    r = district.post("/tap-huan", data={"title": "Tập huấn cán bộ một cửa thị xã", "audience": "operators",
+                                         "unit": world["units"]["so-khcn"], "starts_at": "2026-12-08T08:00"})
+    event_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    other = app.test_client()
+    login(other, make_user(app, "unit_officer", "ke-sach"))
+    assert other.get(f"/tap-huan/{event_id}").status_code == 404
+    assert other.get(f"/tap-huan/{event_id}/diem-danh.csv").status_code == 404
+    assert "Tập huấn cán bộ một cửa thị xã" not in other.get("/tap-huan").get_data(as_text=True)
+    page = district.get(f"/tap-huan/{event_id}").get_data(as_text=True)
+    # the officer's own unit, not the one the form named
+    from campaigns.contests.models import TrainingEvent
+
+    with app.app_context(), session_scope(app) as s:
+        assert s.get(TrainingEvent, event_id).unit_id == world["units"]["tx-vinh-chau"]
+    assert "Tập huấn cán bộ một cửa thị xã" in page

@@ -22,7 +22,7 @@ from sqlmodel import select
 from campaigns.contests import training as tr
 from campaigns.contests.models import AUDIENCES, TrainingAttendee, TrainingEvent
 from campaigns.contests.service import ContestError
-from core.auth import actor, role_required
+from core.auth import actor, role_required, visible_unit_ids
 from core.db import get_session
 from core.extensions import limiter
 from core.models import OrgUnit, Role
@@ -46,6 +46,16 @@ READERS = (Role.communicator, Role.reviewer, Role.unit_officer)
 
 def _limit() -> str:
     return current_app.config.get("LANTOA_CONTEST_CODE_RATE_LIMIT", "20 per hour")
+
+
+def _event_in_scope(event_id: int) -> TrainingEvent:
+    """The event, or 404 when it is another unit's (unit officers see their subtree)."""
+    s = get_session()
+    ev = s.get(TrainingEvent, event_id)
+    scope = visible_unit_ids(s, actor())
+    if ev is None or (scope is not None and ev.unit_id not in scope):
+        abort(404)
+    return ev
 
 
 def _units():
@@ -89,7 +99,11 @@ def index():
             s.commit()
             flash(_("Đã tạo lớp tập huấn, hội nghị."), "success")
             return redirect(url_for("training.detail", event_id=ev.id))
-    events = s.exec(select(TrainingEvent).order_by(TrainingEvent.starts_at.desc())).all()
+    q = select(TrainingEvent).order_by(TrainingEvent.starts_at.desc())
+    scope = visible_unit_ids(s, me)
+    if scope is not None:  # a unit officer: the events of their unit and the units below
+        q = q.where(TrainingEvent.unit_id.in_(scope or {-1}))
+    events = s.exec(q).all()
     units = {u.id: u.name for u in _units()}
     return render_template("training/index.html", events=events, units=units, audiences=AUDIENCES,
                            unit_list=_units(), form=request.form)
@@ -102,7 +116,7 @@ def detail(event_id: int):
     me = actor()
     if request.method == "POST" and me.role not in (Role.admin, *ORGANISERS):
         abort(403)
-    ev = s.get(TrainingEvent, event_id) or abort(404)
+    ev = _event_in_scope(event_id)
     if request.method == "POST":
         title = (request.form.get("material_title") or "").strip()[:200]
         url = (request.form.get("material_url") or "").strip()[:500]
@@ -125,7 +139,7 @@ def detail(event_id: int):
 @role_required(*READERS)
 def attendance_csv(event_id: int):
     s = get_session()
-    ev = s.get(TrainingEvent, event_id) or abort(404)
+    ev = _event_in_scope(event_id)
     return Response(tr.attendance_csv(s, ev), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="diem-danh-{ev.id}.csv"'})
 
