@@ -8,6 +8,7 @@ variant (CMYK colour, output intent, GTS_PDFXVersion; see pdfx.py)."""
 from __future__ import annotations
 
 import functools
+import threading
 from datetime import UTC
 from pathlib import Path
 
@@ -97,6 +98,41 @@ def _icc_stream(cls, data: bytes):
 @functools.lru_cache(maxsize=16)
 def _font_name(family: str, weight: int) -> str:
     return f"{family.replace('-', '')}{weight}"
+
+
+_INSTANCE_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=32)
+def _static_instance(path: str, weight: float) -> str:
+    """A static instance of a variable font at ``weight``, made once per process.
+
+    fpdf2's ``add_font(variations=...)`` runs fontTools' instancer on every call
+    (about 0.8 s for Noto Sans Khmer): a bilingual print with three Khmer weights
+    paid that on every render. The instance is written to a private temp folder
+    that is removed when the process exits."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from fontTools.ttLib import TTFont
+    from fontTools.varLib import instancer
+
+    global _INSTANCE_DIR
+    with _INSTANCE_LOCK:
+        if _INSTANCE_DIR is None:
+            _INSTANCE_DIR = tempfile.mkdtemp(prefix="lantoa-fonts-")
+            atexit.register(shutil.rmtree, _INSTANCE_DIR, True)
+        out = Path(_INSTANCE_DIR) / f"{Path(path).stem}-{weight:g}.ttf"
+        if not out.exists():
+            font = instancer.instantiateVariableFont(TTFont(path), {"wght": weight})
+            tmp = out.with_suffix(".part")
+            font.save(str(tmp))
+            tmp.replace(out)
+    return str(out)
+
+
+_INSTANCE_DIR: str | None = None
 
 
 class _Pdf:
@@ -200,9 +236,8 @@ class _Pdf:
         if name not in self.fonts:
             path, variable = fonts.font_file(family, weight)
             if variable:
-                self.pdf.add_font(name, "", str(path), variations={"wght": float(weight)})
-            else:
-                self.pdf.add_font(name, "", str(path))
+                path = _static_instance(str(path), float(weight))
+            self.pdf.add_font(name, "", str(path))
             self.fonts.add(name)
         return name
 
