@@ -220,3 +220,18 @@ def test_odd_messenger_bodies_are_ignored_not_errors(app, body):
     r = app.test_client().post("/hooks/messenger", data=raw, content_type="application/json",
                                headers={"X-Hub-Signature-256": sig})
     assert r.status_code == 200 and r.json["handled"] == 0
+
+
+def test_messenger_quick_reply_for_a_person_hands_off(app, fakes):
+    _, messenger = fakes
+    messenger.interact(PSID)
+    body = json.dumps({"object": "page", "entry": [{"id": PAGE_ID, "messaging": [
+        {"sender": {"id": PSID}, "recipient": {"id": PAGE_ID},
+         "message": {"mid": "m.2", "text": "Gặp cán bộ", "quick_reply": {"payload": "HUMAN"}}}]}]}).encode()
+    sig = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    r = app.test_client().post("/hooks/messenger", data=body, content_type="application/json",
+                               headers={"X-Hub-Signature-256": sig})
+    assert r.json["handled"] == 1 and "chuyển cho" in messenger.sent[-1]["text"]
+    with session_scope(app) as s:
+        q = s.exec(select(AssistantQuestion)).one()
+        assert q.handoff and q.status == "open" and q.channel == "messenger"

@@ -119,8 +119,9 @@ def _unit_name(session: Session, code: str | None) -> str:
 
 
 def ask(session: Session, question, channel: str = "api", sender: str | None = None,
-        lang: str = "vi") -> tuple[dict, AssistantQuestion]:
-    """Answer a question (or hand it on); the question is stored masked. Raises AskError."""
+        lang: str = "vi", force_handoff: bool = False) -> tuple[dict, AssistantQuestion]:
+    """Answer a question (or hand it on; ``force_handoff``: the citizen asked for a person); the
+    question is stored masked. Raises AskError."""
     text = unicodedata.normalize("NFC", question if isinstance(question, str) else "").replace("\x00", "").strip()
     errors = {}
     if not isinstance(question, str) or not text:
@@ -145,7 +146,7 @@ def ask(session: Session, question, channel: str = "api", sender: str | None = N
     index, by_id = current_index(session)
     best = index.query(text)[0]
     row.confidence = round(float(best.confidence), 3)
-    if best.entry_id is not None and best.confidence >= threshold():
+    if best.entry_id is not None and best.confidence >= threshold() and not force_handoff:
         entry = by_id[best.entry_id]
         row.entry_id, row.unit_code = entry["id"], entry.get("unit_code")
         answer = (entry.get("answer_km") if lang == "km" and entry.get("answer_km") else entry["answer"])

@@ -204,8 +204,11 @@ def messenger_hook():
             text = _obj(m.get("message")).get("text")
             if not psid or not isinstance(text, str) or not text.strip() or _obj(m.get("message")).get("is_echo"):
                 continue
+            # the "Gặp cán bộ" quick reply: hand the conversation to a person
+            human = _obj(_obj(m.get("message")).get("quick_reply")).get("payload") == "HUMAN"
             try:
-                result, row = engine.ask(session, text[:engine.QUESTION_MAX], channel="messenger", sender=psid)
+                result, row = engine.ask(session, text[:engine.QUESTION_MAX], channel="messenger", sender=psid,
+                                         force_handoff=human)
             except engine.AskError:
                 session.rollback()
                 continue
