@@ -23,7 +23,7 @@ def test_fill_preview_render_download(tmp_path):
             page.get_by_role("button", name="Đăng nhập").click()
             page.wait_for_url(f"{base}/")
             page.get_by_role("link", name="Ấn phẩm", exact=True).click()
-            page.get_by_role("link", name="Ảnh vuông mạng xã hội").click()
+            page.get_by_role("link", name="Ảnh vuông mạng xã hội", exact=True).click()
             page.wait_for_selector("#preview-img[data-ready='1']")
             page.get_by_label("Tiêu đề").fill("Hướng dẫn nộp hồ sơ trực tuyến")
             page.wait_for_timeout(900)  # the preview refreshes after typing stops

@@ -149,7 +149,7 @@ def _walk(tmp_path: Path, viewport: dict, shots: Path | None = None) -> tuple[in
 
             # 4. a print PDF for the commune's one-stop office
             nav("Ấn phẩm")
-            c.click(page.get_by_role("link", name="Áp phích A4").first, "poster")
+            c.click(page.get_by_role("link", name="Áp phích A4", exact=True), "poster")
             c.select(page.get_by_label("Định dạng"), "pdf", "format")
             c.click(page.get_by_role("button", name="Tạo tệp"), "render pdf")
             page.wait_for_selector("#job-result:not([hidden])", timeout=120_000)
