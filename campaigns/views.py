@@ -83,6 +83,8 @@ def home():
         return redirect(url_for("campaigns.partner_home"))
     if user.role == Role.team_member:  # the phone app of the community digital-technology teams
         return redirect(url_for("teams.app_shell"))
+    if user.role == Role.contest_judge:  # the contests they judge (docs/contests.md)
+        return redirect(url_for("design.index"))
     session = get_session()
     ctx: dict = {"today": h.local_today()}
     if user.role in (Role.communicator, Role.admin):

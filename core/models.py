@@ -34,6 +34,7 @@ class Role(enum.StrEnum):
     unit_officer = "unit_officer"
     telecom_partner = "telecom_partner"
     team_member = "team_member"
+    contest_judge = "contest_judge"
     translator = "translator"
 
 
@@ -44,6 +45,7 @@ ROLE_LABELS = {
     Role.unit_officer: lazy_gettext("Cán bộ đơn vị (huyện/xã)"),
     Role.telecom_partner: lazy_gettext("Đối tác viễn thông"),
     Role.team_member: lazy_gettext("Thành viên tổ công nghệ số cộng đồng"),
+    Role.contest_judge: lazy_gettext("Giám khảo cuộc thi"),
     Role.translator: lazy_gettext("Người dịch tiếng Khmer"),
 }
 

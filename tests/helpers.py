@@ -20,6 +20,7 @@ ROLE_UNITS = {
     "telecom_partner": "viettel",
     "team_member": "xa-lac-hoa",
     "translator": "tx-vinh-chau",
+    "contest_judge": None,
 }
 
 

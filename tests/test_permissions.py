@@ -15,7 +15,7 @@ from core.db import session_scope
 from tests.helpers import api_headers, login, make_user
 
 ROLES = ("anonymous", "admin", "communicator", "reviewer", "unit_officer", "telecom_partner",
-         "team_member", "translator")
+         "team_member", "translator", "contest_judge")
 PUBLIC = set(ROLES)
 ANY = set(ROLES) - {"anonymous"}
 STAFF = {"admin", "communicator", "reviewer", "unit_officer"}

@@ -36,4 +36,12 @@ ACCESS = {
     ("awards.index", "POST"): {"admin", "communicator", "unit_officer"},
     ("awards.decide", "POST"): {"admin", "communicator"},
     ("awards.year_xlsx", "GET"): {"admin", "communicator", "reviewer"},
+    ("design.index", "GET"): {"admin", "communicator", "reviewer", "contest_judge"},
+    ("design.index", "POST"): {"admin", "communicator"},
+    # judges: only the contests they are assigned to, others are 404 (tests/test_contest_design.py)
+    ("design.detail", "GET"): {"admin", "communicator", "reviewer", "contest_judge"},
+    ("design.detail", "POST"): {"contest_judge"},
+    ("design.submission_file", "GET"): {"admin", "communicator", "reviewer", "contest_judge"},
+    ("design.submit", "GET"): "PUBLIC",
+    ("design.submit", "POST"): "PUBLIC",
 }

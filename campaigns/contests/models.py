@@ -177,3 +177,68 @@ class AwardNomination(SQLModel, table=True):
     decided_by: str | None = Field(default=None, max_length=200)
     created_by: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime | None = utc_column()
+
+
+# -- design contests and the best-communicator contest (plan IV.3c, IV.4c) -----------------
+
+DESIGN_KINDS = {
+    "design": lazy_gettext("Thi thiết kế (áp phích, mô hình, video)"),
+    "communicator": lazy_gettext("Thi tuyên truyền viên DVCTT giỏi"),
+}
+
+
+class DesignContest(SQLModel, table=True):
+    __tablename__ = "design_contest"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(sa_column=Column(String(80), unique=True, nullable=False))
+    title: str = Field(max_length=200)
+    kind: str = Field(default="design", max_length=20)
+    description: str = Field(default="", max_length=4000)
+    #: [{"name": "Ý tưởng", "max": 40}, ...]
+    criteria: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: accepting submissions on the public page
+    open: bool = True
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime | None = utc_column()
+
+
+class DesignJudge(SQLModel, table=True):
+    """A judge (role contest_judge) assigned to one contest: they see only those."""
+
+    __tablename__ = "design_judge"
+    __table_args__ = (UniqueConstraint("contest_id", "user_id", name="uq_design_judge"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contest_id: int = Field(foreign_key="design_contest.id", index=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+
+
+class DesignSubmission(SQLModel, table=True):
+    __tablename__ = "design_submission"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contest_id: int = Field(foreign_key="design_contest.id", index=True)
+    title: str = Field(max_length=200)
+    author: str = Field(max_length=200)
+    phone: str = Field(sa_column=Column(String(16), nullable=False))
+    unit_id: int | None = Field(default=None, foreign_key="org_unit.id")
+    school: str = Field(default="", max_length=200)
+    #: stored under <instance>/contest_uploads/; the kind checked from its bytes
+    file_path: str = Field(max_length=300)
+    file_kind: str = Field(max_length=10)  # png | jpeg | pdf | mp4
+    file_size: int = 0
+    created_at: datetime | None = utc_column()
+
+
+class DesignScore(SQLModel, table=True):
+    __tablename__ = "design_score"
+    __table_args__ = (UniqueConstraint("submission_id", "judge_id", name="uq_design_score"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="design_submission.id", index=True)
+    judge_id: int = Field(foreign_key="user_account.id")
+    #: points per criterion, in the contest's order
+    points: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    total: float = 0
+    scored_at: datetime | None = utc_column()
