@@ -74,6 +74,7 @@ def _server_visits(app) -> list:
 def test_three_visits_offline_then_sync_without_duplicates(tmp_path):
     from playwright.sync_api import expect
 
+    expect.set_options(timeout=20_000)  # a loaded CI machine
     app = make_app(f"sqlite:///{tmp_path / 'b.db'}", tmp_path)  # CSRF on, as in production
     email = _seed(app)
     server = Server(app)

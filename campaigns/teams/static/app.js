@@ -4,7 +4,7 @@
 (function () {
   "use strict";
   var T = JSON.parse(document.getElementById("texts").textContent);
-  var DB_NAME = "lantoa-teams", dbp = null, syncing = null;
+  var DB_NAME = "lantoa-teams", dbp = null, syncing = null, again = false;
 
   function db() {
     if (!dbp) {
@@ -112,7 +112,7 @@
   }
 
   function sync() {
-    if (syncing) return syncing;
+    if (syncing) { again = true; return syncing; }  /* one more run once this one ends */
     var out = document.getElementById("sync-result");
     syncing = auth().then(function (a) {
       if (!a) { document.getElementById("signin").hidden = false; out.textContent = T.need_login; return; }
@@ -142,7 +142,10 @@
           if (!failed) return loadMaterials(a);
         });
       });
-    }).then(renderQueue, renderQueue).then(function () { syncing = null; }, function () { syncing = null; });
+    }).then(renderQueue, renderQueue).then(function () {
+      syncing = null;
+      if (again) { again = false; return sync(); }
+    }, function () { syncing = null; });
     return syncing;
   }
 
