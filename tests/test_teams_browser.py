@@ -116,7 +116,9 @@ def test_three_visits_offline_then_sync_without_duplicates(tmp_path):
             server.start()  # the server is back on the same address
             page.get_by_role("button", name="Đồng bộ").click()
             expect(page.locator("#queue-count")).to_have_text("0")
-            assert "đã gửi 3" in page.inner_text("#sync-result")
+            # the three visits are on the server (the message may come from a sync the app
+            # started itself a moment earlier, so the server is the proof, not the count shown)
+            expect(page.locator("#sync-result")).to_contain_text("Đồng bộ xong")
             first = _server_visits(app)
             assert sorted(label for _, label in first) == labels
 
