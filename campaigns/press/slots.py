@@ -17,6 +17,7 @@ from campaigns.models import Asset, Campaign
 from campaigns.press.models import SLOT_KINDS, ProgrammeSlot
 from core.models import OrgUnit, Role, UnitKind, User
 from core.timeutil import parse_local_date, utcnow
+from core.validate import db_int
 
 MAX_WEEKS = 52
 
@@ -31,15 +32,14 @@ def create_slots(session: Session, user: User, data: dict) -> list[ProgrammeSlot
     errors: dict[str, str] = {}
     unit = None
     try:
-        unit = session.get(OrgUnit, int(data.get("unit_id") or 0))
-    except (TypeError, ValueError, OverflowError):
+        unit = session.get(OrgUnit, db_int(data.get("unit_id") or 0))
+    except (TypeError, ValueError):
         pass
     if unit is None or unit.kind != UnitKind.press:
         errors["unit_id"] = "Chọn cơ quan báo chí, phát thanh – truyền hình."
     campaign = None
     try:
-        cid = int(data.get("campaign_id") or 0)
-        campaign = session.get(Campaign, cid) if 0 < cid < 2**31 else None
+        campaign = session.get(Campaign, db_int(data.get("campaign_id") or 0))
     except (TypeError, ValueError):
         pass
     if campaign is None:
