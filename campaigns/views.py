@@ -478,8 +478,14 @@ def delivery_detail(delivery_id: int):
         abort(404)
     attempts = session.exec(select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == d.id)
                             .order_by(DeliveryAttempt.number)).all()
-    return render_template("campaigns/delivery.html", d=d, attempts=attempts,
-                           account=session.get(ChannelAccount, d.channel_account_id), form=TransitionForm())
+    account = session.get(ChannelAccount, d.channel_account_id)
+    published = None  # where a sent portal article can be read
+    if account is not None and account.channel == "portal_wordpress" and d.external_id and d.status == Status.sent:
+        from channels.portal_wordpress import post_link
+
+        published = post_link(str(account.config.get("site_url", "")), d.external_id)
+    return render_template("campaigns/delivery.html", d=d, attempts=attempts, account=account,
+                           form=TransitionForm(), published=published)
 
 
 @bp.route("/deliveries/<int:delivery_id>/<action>", methods=["POST"])

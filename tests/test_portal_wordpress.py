@@ -266,6 +266,13 @@ def test_dispatcher_ends_the_portal_delivery_sent_with_id_and_link(app, wp, tmp_
     assert len(wp.media) == 2 and post["featured_media"] in wp.media
     r = requests.get(post_link(wp.url, delivery["external_id"]), timeout=5, allow_redirects=False)
     assert r.headers["Location"] == post["link"]
+    # the delivery's page links the communicator to the published article
+    from tests.helpers import login, make_user
+
+    client = app.test_client()
+    login(client, make_user(app, "communicator"))
+    page = client.get(f"/deliveries/{delivery['id']}").get_data(as_text=True)
+    assert f'href="{post_link(wp.url, delivery["external_id"])}"' in page and "Xem bài đã đăng" in page
 
 
 def test_accounts_page_names_the_portal_channel(app):
