@@ -92,7 +92,9 @@ def test_qr_check_in_once_and_t02_changes(app, monkeypatch):
         rows = s.exec(select(TrainingAttendee)).all()
         assert len(rows) == 1 and rows[0].checked_in_at is not None
     # the attendance list is the evidence
-    csv = staff.get(f"/tap-huan/{event_id}/diem-danh.csv").get_data(as_text=True)
+    raw = staff.get(f"/tap-huan/{event_id}/diem-danh.csv").get_data()
+    assert raw.startswith(b"\xef\xbb\xbf") and raw.endswith(b"\r\n")  # a served CSV (core/tabular.py)
+    csv = raw.decode("utf-8-sig")
     assert "Lê Văn Cường" in csv and "0912000111" in csv
 
 

@@ -181,6 +181,8 @@ def test_winners_xlsx(app, client):
     rows = list(ws.iter_rows(values_only=True))
     assert rows[0][0] == "Vòng" and len(rows) == 2
     assert rows[1][3] == PHONE and rows[1][4] == ids["commune_name"] and rows[1][7] == 3
+    assert ws.cell(row=2, column=4).data_type == "s"  # the phone is a text cell, never a number
+    assert all(c.data_type != "f" for r in ws.iter_rows() for c in r)
 
 
 def test_officer_creates_contest_with_weekly_rounds(app, client):
