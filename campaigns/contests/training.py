@@ -57,12 +57,20 @@ def check_in_code(attendee: TrainingAttendee) -> str:
     return _signer().sign(f"{attendee.event_id}.{attendee.id}.{secrets.token_hex(4)}").decode()
 
 
+def qr_max_age() -> int:
+    """Seconds a check-in code stays valid (``LANTOA_TRAINING_QR_MAX_AGE``; the
+    environment gives text)."""
+    try:
+        return max(1, int(current_app.config.get("LANTOA_TRAINING_QR_MAX_AGE") or QR_MAX_AGE))
+    except (TypeError, ValueError):
+        return QR_MAX_AGE
+
+
 def check_in(session: Session, code: str, user_id: int | None, now: datetime | None = None,
              max_age: int | None = None) -> TrainingAttendee:
     """Mark attendance once. An expired, forged or replayed code is refused."""
     try:
-        value = _signer().unsign(code, max_age=max_age if max_age is not None else
-                                 current_app.config.get("LANTOA_TRAINING_QR_MAX_AGE", QR_MAX_AGE)).decode()
+        value = _signer().unsign(code, max_age=max_age if max_age is not None else qr_max_age()).decode()
         event_id, attendee_id, _nonce = (int(value.split(".")[0]), int(value.split(".")[1]), value.split(".")[2])
     except SignatureExpired:
         raise ContestError(lazy_gettext("Mã QR đã hết hạn. Người tham dự mở lại trang vé để có mã mới."), 410) from None

@@ -171,7 +171,7 @@ def ticket(token: str):
     code = tr.check_in_code(row)
     url = url_for("training.check_in", code=code, _external=True)
     resp = Response(render_template("training/ticket.html", ev=ev, row=row, svg=tr.qr_svg(url), url=url,
-                                    minutes=current_app.config.get("LANTOA_TRAINING_QR_MAX_AGE", tr.QR_MAX_AGE) // 60))
+                                    minutes=tr.qr_max_age() // 60))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
