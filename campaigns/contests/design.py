@@ -17,7 +17,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -34,6 +33,7 @@ from campaigns.contests.models import (
 from campaigns.contests.service import ContestError, communes, normalise_phone
 from core.auth import actor, role_required
 from core.db import get_session
+from core.downloads import send_download
 from core.extensions import limiter
 from core.models import OrgUnit, Role, User
 from core.timeutil import utcnow
@@ -249,7 +249,8 @@ def submission_file(submission_id: int):
     path = upload_dir() / sub.file_path
     if not path.exists():
         abort(404)
-    return send_file(path, mimetype=KINDS[sub.file_kind], download_name=f"bai-{sub.id}.{sub.file_kind}")
+    return send_download(path, mimetype=KINDS[sub.file_kind], download_name=f"bai-{sub.id}.{sub.file_kind}",
+                         inline=True)
 
 
 @bp.route("/thi/sang-tac/<slug>", methods=["GET", "POST"])
