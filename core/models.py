@@ -8,6 +8,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext
 from sqlalchemy import JSON, Column, Index, String, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 from core.timeutil import utcnow
@@ -94,6 +95,11 @@ class OrgUnit(SQLModel, table=True):
     #: deletes them, so history stays attached to the unit it happened in.
     valid_from: date | None = None
     valid_to: date | None = Field(default=None, index=True)
+    #: the plan's Khmer communication applies here (IV.2a/b): presets add Khmer items and
+    #: kits carry Khmer print and a Khmer reading; ``khmer_share`` is the Khmer share of
+    #: the population in percent, when known
+    uses_khmer: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    khmer_share: int | None = Field(default=None, ge=0, le=100)
 
     def valid_on(self, day: date) -> bool:
         return (self.valid_from is None or self.valid_from <= day) and (

@@ -31,3 +31,32 @@ class KitVersion(SQLModel, table=True):
     warnings: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     seconds: float = 0.0
     built_at: datetime | None = utc_column()
+
+
+class KhmerReading(SQLModel, table=True):
+    """A person's reading of a loudspeaker script in Khmer, for one unit's kit.
+
+    No offline Khmer voice exists, so the commune's announcer records the Khmer
+    part (in the browser or as an uploaded file). The server keeps the normalised
+    audio; the newest reading of a (campaign, unit, item) is the one the kit uses.
+    """
+
+    __tablename__ = "khmer_reading"
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    #: the loudspeaker content item read (None: the campaign's whole Khmer script)
+    item_id: int | None = Field(default=None, foreign_key="content_item.id", index=True)
+    path: str = Field(max_length=500)
+    sha256: str = Field(max_length=64)
+    size: int = 0
+    duration_s: float = 0.0
+    #: integrated loudness and true peak measured after normalising
+    lufs: float | None = None
+    true_peak: float | None = None
+    #: "recorded" (in the browser) or "uploaded"
+    source: str = Field(default="uploaded", max_length=16)
+    original_name: str = Field(default="", max_length=255)
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime | None = utc_column()
