@@ -41,6 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from campaigns.kits import broadcasts as bc
+from campaigns.kits import readings
 from campaigns.kits.models import KitVersion
 from campaigns.kits.scripts import ScriptSettings, render_for_unit
 from campaigns.kits.zipsafe import safe_part, write_zip
@@ -268,6 +269,7 @@ def input_digest(
         "templates": template_state
         if template_state is not None
         else _template_state(config.script.template_dirs),
+        "khmer": readings.digest_part(session, campaign.id, unit),  # uses_khmer, readings' sha256
     }
     raw = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
@@ -424,6 +426,10 @@ def print_data(
             data[name] = _cut(unit.address, limit)
         elif name in ("unit_name", "unit"):
             data[name] = _cut(unit.name, limit)
+    if any(f["name"].endswith("_km") for f in tpl.fields):  # a bilingual template
+        from campaigns.khmer import khmer_fields
+
+        data.update(khmer_fields(tpl, item))
     return data
 
 
@@ -638,6 +644,7 @@ _UNIT_FIELDS = (
     "office_hours",
     "portal_url",
     "brand",
+    "uses_khmer",
 )
 _ITEM_FIELDS = (
     "id",
@@ -670,6 +677,7 @@ def unit_spec(session: Session, campaign: Campaign, unit: OrgUnit, config: KitCo
             _plain(i, _ITEM_FIELDS) for i in campaign_items(session, campaign.id, "loudspeaker")
         ],
         "link": tracked_link(config.base_url, campaign.id, unit.code),
+        "khmer_readings": readings.kit_spec(session, campaign.id, unit),
         "config": config,
         "work": str(
             Path(tempfile.mkdtemp(prefix="kit-", dir=_ensure(config.media_dir / "kits" / "tmp")))
@@ -795,6 +803,9 @@ def produce_files(spec: dict) -> dict:
             text = f"Bản tin “{item.title}”: {w}"
             if text not in warnings:
                 warnings.append(text)
+        if readings.handles(script):  # a Khmer part: the announcer's reading (readings.py)
+            readings.add_audio(spec, item, script, script_info, base, entries, warnings, config)
+            continue
         try:
             audio = script_audio(
                 script,

@@ -60,10 +60,16 @@ def _check(data: dict, name: str) -> None:
     for key in ("key", "title", "anchor", "owner_unit", "items"):
         if key not in data:
             raise PresetError(f"{name}: missing '{key}'")
-    for i, item in enumerate(data["items"]):
-        for key in ("offset_days", "time", "channel", "title", "body"):
-            if key not in item:
-                raise PresetError(f"{name}: item {i} missing '{key}'")
+    for group in ("items", "khmer_items"):
+        for i, item in enumerate(data.get(group) or []):
+            for key in ("offset_days", "time", "channel", "title", "body"):
+                if key not in item:
+                    raise PresetError(f"{name}: {group} {i} missing '{key}'")
+            km = item.get("km")
+            if km is not None and not (isinstance(km, str) or (isinstance(km, dict) and km.get("body"))):
+                raise PresetError(f"{name}: {group} {i}: 'km' is a text or {{title, body}}")
+        if group == "khmer_items" and any("km" not in i for i in data.get(group) or []):
+            raise PresetError(f"{name}: every Khmer item needs its 'km' text")
 
 
 def preset_names() -> list[str]:
@@ -148,8 +154,16 @@ def apply_preset(session: Session, key: str, user: User, *, overrides: dict | No
     session.flush()
     for uid in scope_ids:
         session.add(CampaignUnit(campaign_id=campaign.id, unit_id=uid))
+    # the plan's Khmer communication (IV.2a/b): when the scope reaches a unit that uses
+    # Khmer, items get their Khmer text and the Khmer items are added (campaigns/khmer.py)
+    from campaigns.khmer import KHMER_AUDIENCE, khmer_unit_ids
+
+    khmer = bool(khmer_unit_ids(session, list(scope_ids), today))
+    entries = [(item, False) for item in preset["items"]]
+    if khmer:
+        entries += [(item, True) for item in preset.get("khmer_items") or []]
     made = []
-    for item in preset["items"]:
+    for item, for_khmer in entries:
         day = anchor + timedelta(days=int(item["offset_days"]))
         hh, mm = (int(x) for x in str(item["time"]).split(":"))
         local = datetime.combine(day, time(hh, mm), tzinfo=LOCAL_TZ)
@@ -167,14 +181,31 @@ def apply_preset(session: Session, key: str, user: User, *, overrides: dict | No
             created_at=now,
             updated_at=now,
         )
+        if for_khmer:
+            content.variants = {**(content.variants or {}), "audience": KHMER_AUDIENCE}
+        if khmer and item.get("km"):
+            _set_khmer(content, item["km"], anchor)
         session.add(content)
         session.flush()
         made.append(content)
     result = map_accounts(session, campaign, made, user_id=user.id)
     renders = enqueue_renders(session, campaign, made, user_id=user.id)
     audit(session, user.id, "campaign.create", "campaign", campaign.id, preset=key,
-          deliveries=result.created, refused=len(result.refused), renders=renders)
+          deliveries=result.created, refused=len(result.refused), renders=renders,
+          khmer_items=sum(1 for _i, k in entries if k))
     return campaign
+
+
+def _set_khmer(content: ContentItem, km, anchor: date) -> None:
+    """The preset's Khmer text of an item (a text, or {title, body}) as its translation."""
+    from campaigns.composer import set_translation
+
+    body = km.get("body") if isinstance(km, dict) else km
+    set_translation(content, "km", _fmt(body, anchor))
+    if isinstance(km, dict) and km.get("title"):
+        variants = dict(content.variants or {})
+        variants["print"] = {**(variants.get("print") or {}), "headline_km": _fmt(km["title"], anchor)}
+        content.variants = variants
 
 
 @dataclass
