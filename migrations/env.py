@@ -5,6 +5,7 @@ from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
 from app import import_models
+from scheduler.sms.models import alembic_include_object
 
 import_models()
 
@@ -22,6 +23,8 @@ def run_migrations() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            # sms_message's wave partitions (PostgreSQL) are made at run time
+            include_object=alembic_include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

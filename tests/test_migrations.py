@@ -16,7 +16,13 @@ def _upgrade_and_diff(app) -> list:
         upgrade_database(app)
         engine = get_engine(app)
         with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"compare_type": False})
+            # the same filter as migrations/env.py: sms_message's run-time wave
+            # partitions (PostgreSQL) are not model tables
+            from scheduler.sms.models import alembic_include_object
+
+            ctx = MigrationContext.configure(
+                conn, opts={"compare_type": False, "include_object": alembic_include_object}
+            )
             return compare_metadata(ctx, SQLModel.metadata)
 
 

@@ -82,14 +82,20 @@ def dlr(token: str):
         # reaches another account's records.
         owned = conn.execute(
             text(
-                "SELECT m.id FROM sms_message m JOIN delivery d ON d.id = m.delivery_id "
+                "SELECT m.id, m.delivery_id FROM sms_message m JOIN delivery d ON d.id = m.delivery_id "
                 "WHERE m.id = :m AND d.channel_account_id = :a"
             ),
             {"m": message_id, "a": account.id},
         ).first()
         if owned is None:
             return _plain("unknown message", 404)
-        new = apply_dlr(conn, message_id, status, reason=reason if status in (2, 16) else None)
+        new = apply_dlr(
+            conn,
+            message_id,
+            status,
+            reason=reason if status in (2, 16) else None,
+            delivery_id=owned.delivery_id,  # the wave: one partition on PostgreSQL
+        )
     return _plain(f"ok {new or 'unchanged'}")
 
 

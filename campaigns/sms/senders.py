@@ -198,9 +198,9 @@ def _kannel_wave(app, row, adapter, renew_lease) -> SendResult:
                 conn.execute(
                     text(
                         "UPDATE sms_message SET attempts = attempts + 1, reason = :f, updated_at = :now "
-                        "WHERE id = :m AND status = 'pending'"
+                        "WHERE id = :m AND delivery_id = :d AND status = 'pending'"
                     ),
-                    {"f": IN_FLIGHT, "m": mid, "now": now},
+                    {"f": IN_FLIGHT, "m": mid, "d": row.id, "now": now},
                 )
             options = {"dlr_url": dlr_url(app, token, mid)} if token else {}
             message = Message(
@@ -214,7 +214,7 @@ def _kannel_wave(app, row, adapter, renew_lease) -> SendResult:
                 not_after=row.not_after,
             )
             result = adapter.deliver(message)
-            stop = _record(engine, mid, result)
+            stop = _record(engine, mid, row.id, result)
             if result.delivered:
                 sent += 1
                 transient_run = 0
@@ -257,9 +257,10 @@ def _kannel_wave(app, row, adapter, renew_lease) -> SendResult:
     )
 
 
-def _record(engine, mid: int, result: SendResult) -> SendResult | None:
-    """Store one send's result on its record. Returns a result that must stop
-    the wave (wrong account credentials, deadline passed), else None."""
+def _record(engine, mid: int, wave: int, result: SendResult) -> SendResult | None:
+    """Store one send's result on its record (``wave``: its delivery id, so
+    PostgreSQL reads one partition). Returns a result that must stop the wave
+    (wrong account credentials, deadline passed), else None."""
     now = utcnow()
     reason = (result.message or result.outcome.value)[:500]
     with engine.begin() as conn:
@@ -267,15 +268,18 @@ def _record(engine, mid: int, result: SendResult) -> SendResult | None:
             conn.execute(
                 text(
                     "UPDATE sms_message SET status = 'sent', reason = NULL, external_id = :e, "
-                    "updated_at = :now WHERE id = :m AND status = 'pending'"
+                    "updated_at = :now WHERE id = :m AND delivery_id = :d AND status = 'pending'"
                 ),
-                {"e": result.external_id, "m": mid, "now": now},
+                {"e": result.external_id, "m": mid, "d": wave, "now": now},
             )
             return None
         if result.outcome in (Outcome.TRANSIENT, Outcome.RATE_LIMITED):
             conn.execute(
-                text("UPDATE sms_message SET reason = :r WHERE id = :m AND status = 'pending'"),
-                {"r": "transient: " + reason, "m": mid},
+                text(
+                    "UPDATE sms_message SET reason = :r "
+                    "WHERE id = :m AND delivery_id = :d AND status = 'pending'"
+                ),
+                {"r": "transient: " + reason, "m": mid, "d": wave},
             )
             return None
         account_wide = result.outcome in (
@@ -292,19 +296,20 @@ def _record(engine, mid: int, result: SendResult) -> SendResult | None:
             conn.execute(
                 text(
                     "UPDATE sms_message SET reason = NULL, attempts = attempts - 1 "
-                    "WHERE id = :m AND status = 'pending'"
+                    "WHERE id = :m AND delivery_id = :d AND status = 'pending'"
                 ),
-                {"m": mid},
+                {"m": mid, "d": wave},
             )
             return result
         conn.execute(
             text(
                 "UPDATE sms_message SET status = 'failed', reason = :r, updated_at = :now "
-                "WHERE id = :m AND status = 'pending'"
+                "WHERE id = :m AND delivery_id = :d AND status = 'pending'"
             ),
             {
                 "r": ("ambiguous: " if result.outcome == Outcome.AMBIGUOUS else "") + reason,
                 "m": mid,
+                "d": wave,
                 "now": now,
             },
         )

@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 import enum
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     JSON,
     BigInteger,
     Column,
@@ -21,11 +23,14 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy import (
     text as sql_text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import PrimaryKeyConstraint
 from sqlmodel import Field, SQLModel
 
 #: A 64-bit id that still autoincrements on SQLite (INTEGER PRIMARY KEY).
@@ -191,6 +196,23 @@ class SmsWave(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+#: PostgreSQL: ``sms_message`` is LIST-partitioned by wave (``delivery_id``),
+#: one partition per wave made when the wave is expanded (``waves.py``), plus
+#: a default partition for records of a wave that has none. SQLite keeps an
+#: ordinary table. PostgreSQL requires the partition key in every unique
+#: constraint, so there the primary key is ``(id, delivery_id)`` (ids still
+#: come from the one sequence: ``id`` alone stays unique and index-backed in
+#: every partition).
+SMS_MESSAGE_PARTITION_KEY = "delivery_id"
+#: partitions: ``sms_message_w<delivery_id>`` and ``sms_message_default``
+SMS_MESSAGE_PARTITION_RE = re.compile(r"^sms_message_(w\d+|default)$")
+
+
+def sms_message_partition(delivery_id: int) -> str:
+    """The name of a wave's partition (PostgreSQL)."""
+    return f"sms_message_w{int(delivery_id)}"
+
+
 class SmsMessage(SQLModel, table=True):
     """One durable record per recipient per wave: a crash resumes from these."""
 
@@ -227,6 +249,10 @@ class SmsMessage(SQLModel, table=True):
             postgresql_where=sql_text("status = 'pending' AND batch_id IS NULL"),
             sqlite_where=sql_text("status = 'pending' AND batch_id IS NULL"),
         ),
+        {
+            "postgresql_partition_by": f"LIST ({SMS_MESSAGE_PARTITION_KEY})",
+            "info": {"pg_primary_key_extra": (SMS_MESSAGE_PARTITION_KEY,)},
+        },
     )
 
     id: int | None = Field(
@@ -254,6 +280,48 @@ class SmsMessage(SQLModel, table=True):
     updated_at: datetime = _ts()
 
 
+@compiles(PrimaryKeyConstraint, "postgresql")
+def _pg_primary_key(constraint: Any, compiler: Any, **kw: Any) -> str:
+    """PostgreSQL DDL of a primary key: a partitioned table's (``sms_message``)
+    also names its partition key, which PostgreSQL requires; every other
+    table's is the default."""
+    table = getattr(constraint, "table", None)
+    extra = table.info.get("pg_primary_key_extra") if table is not None else None
+    if not extra:
+        return compiler.visit_primary_key_constraint(constraint, **kw)
+    names = [c.name for c in constraint.columns]
+    names += [n for n in extra if n not in names]
+    text_ = ""
+    if constraint.name is not None:
+        text_ += f"CONSTRAINT {compiler.preparer.format_constraint(constraint)} "
+    return text_ + "PRIMARY KEY (" + ", ".join(compiler.preparer.quote(n) for n in names) + ")"
+
+
+def alembic_include_object(obj: Any, name: str | None, type_: str, reflected: bool,
+                           compare_to: Any) -> bool:
+    """Alembic's ``include_object``: the wave partitions of ``sms_message``
+    (PostgreSQL) are made at run time, not by the models; the comparison skips
+    them (and their indexes) and still compares the partitioned table itself."""
+    if type_ == "table" and reflected and compare_to is None and name:
+        return not SMS_MESSAGE_PARTITION_RE.match(name)
+    if type_ == "index" and reflected and compare_to is None:
+        table = getattr(getattr(obj, "table", None), "name", "") or ""
+        return not SMS_MESSAGE_PARTITION_RE.match(table)
+    return True
+
+
+#: PostgreSQL: records of a wave without its own partition (written outside
+#: ``expand_wave``, e.g. one contest notification) land here.
+SMS_MESSAGE_DEFAULT_PARTITION = (
+    "CREATE TABLE IF NOT EXISTS sms_message_default PARTITION OF sms_message DEFAULT"
+)
+event.listen(
+    SmsMessage.__table__,
+    "after_create",
+    DDL(SMS_MESSAGE_DEFAULT_PARTITION).execute_if(dialect="postgresql"),
+)
+
+
 SMS_TABLES = ("recipient_list", "recipient", "opt_out", "sms_batch", "sms_wave", "sms_message")
 
 
@@ -267,5 +335,11 @@ def sms_metadata(delivery_stub: bool = False) -> Any:
     if delivery_stub:
         Table("delivery", md, Column("id", Integer, primary_key=True))
     for name in SMS_TABLES:
-        SQLModel.metadata.tables[name].to_metadata(md)
+        copy = SQLModel.metadata.tables[name].to_metadata(md)
+        if name == "sms_message":  # to_metadata() does not copy DDL listeners
+            event.listen(
+                copy,
+                "after_create",
+                DDL(SMS_MESSAGE_DEFAULT_PARTITION).execute_if(dialect="postgresql"),
+            )
     return md

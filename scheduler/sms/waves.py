@@ -31,7 +31,12 @@ from scheduler.sms.batchfiles import (
 )
 from scheduler.sms.compliance import SmsPolicy, is_refusal
 from scheduler.sms.encoding import analyze
-from scheduler.sms.models import BATCH_TRANSITIONS, SMS_TRANSITIONS, can_transition
+from scheduler.sms.models import (
+    BATCH_TRANSITIONS,
+    SMS_TRANSITIONS,
+    can_transition,
+    sms_message_partition,
+)
 from scheduler.sms.phones import normalize_phone
 
 #: Kannel DLR value -> per-recipient status.
@@ -58,6 +63,98 @@ def _now(now: datetime | None) -> datetime:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     return now
+
+
+def _batch_wave(conn: Any, batch_id: int) -> int | None:
+    """The wave (delivery id) of a batch: queries on its records name it, so
+    PostgreSQL reads only that wave's partition."""
+    return conn.execute(
+        _sql("SELECT delivery_id FROM sms_batch WHERE id = :b"), {"b": batch_id}
+    ).scalar_one_or_none()
+
+
+def _is_pg(conn: Any) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def wave_partition(conn: Any, delivery_id: int) -> str | None:
+    """PostgreSQL: the name of the wave's own partition if it exists, else
+    None (SQLite: always None; its ``sms_message`` is one ordinary table)."""
+    if not _is_pg(conn):
+        return None
+    name = sms_message_partition(delivery_id)
+    found = conn.execute(
+        _sql(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'sms_message'::regclass AND c.relname = :n"
+        ),
+        {"n": name},
+    ).scalar()
+    return name if found else None
+
+
+def _in_default_partition(conn: Any, delivery_id: int) -> bool:
+    """Records of the wave sit in the default partition (written before the
+    wave had its own, e.g. by code that inserts single records)."""
+    return (
+        conn.execute(
+            _sql(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM sms_message_default "
+                "WHERE delivery_id = :d LIMIT 1) x"
+            ),
+            {"d": delivery_id},
+        ).scalar_one()
+        > 0
+    )
+
+
+def ensure_wave_partition(conn: Any, delivery_id: int) -> str | None:
+    """PostgreSQL: make sure the wave's records go to their own partition;
+    returns its name (None on SQLite, or when the wave's records already sit
+    in the default partition: they stay there, together)."""
+    if not _is_pg(conn):
+        return None
+    name = wave_partition(conn, delivery_id)
+    if name is not None:
+        return name
+    if _in_default_partition(conn, delivery_id):
+        return None
+    name = sms_message_partition(delivery_id)
+    conn.execute(
+        _sql(f"CREATE TABLE {name} PARTITION OF sms_message FOR VALUES IN ({int(delivery_id)})")
+    )
+    return name
+
+
+def purge_wave(conn: Any, delivery_id: int, *, force: bool = False) -> int:
+    """Retention: remove a finished wave's records; returns how many went.
+
+    On PostgreSQL the wave's partition is detached and dropped (no other
+    wave's rows are read or locked beyond the brief lock on the parent); on
+    SQLite, or for records in the default partition, they are deleted. The
+    wave's batches (counts, times, file digests) and its text stay as the
+    summary. Refuses (ValueError) while records are still pending, unless
+    ``force``."""
+    name = wave_partition(conn, delivery_id)
+    where = "delivery_id = :d"
+    if not force:
+        pending = conn.execute(
+            _sql(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM sms_message WHERE delivery_id = :d "
+                "AND status = 'pending' LIMIT 1) x"
+            ),
+            {"d": delivery_id},
+        ).scalar_one()
+        if pending:
+            raise ValueError("the wave still has pending records")
+    gone = 0
+    if name is not None:
+        gone = conn.execute(_sql(f"SELECT COUNT(*) FROM {name}")).scalar_one()
+        conn.execute(_sql(f"ALTER TABLE sms_message DETACH PARTITION {name}"))
+        conn.execute(_sql(f"DROP TABLE {name}"))
+    # SQLite, or records of the wave that sit in the default partition
+    gone += conn.execute(_sql(f"DELETE FROM sms_message WHERE {where}"), {"d": delivery_id}).rowcount
+    return gone
 
 
 def _suppression_sql(policy: SmsPolicy) -> tuple[str, str, str]:
@@ -110,6 +207,7 @@ def expand_wave(
     }
     joins, status_sql, reason_sql = _suppression_sql(policy)
     if callable(text_):
+        ensure_wave_partition(conn, delivery_id)
         _insert_rendered(conn, delivery_id, list_id, text_, now)
         # Suppress what the policy forbids among the records just added.
         conn.execute(
@@ -154,8 +252,27 @@ def expand_wave(
             == 0
         )
         pg = conn.dialect.name == "postgresql"
+        # PostgreSQL, a wave's first expansion: its partition is filled as a
+        # plain table of its own, then attached; attaching builds the primary
+        # key, the unique (delivery_id, phone) and the other indexes on the
+        # full table in one sorted pass each (cheaper than growing them row by
+        # row), and the CHECK lets PostgreSQL skip the attach's scan. Other
+        # waves' partitions are not touched. Later runs insert into the parent.
+        standalone = None
+        if fresh and pg and wave_partition(conn, delivery_id) is None:
+            if not _in_default_partition(conn, delivery_id):
+                standalone = sms_message_partition(delivery_id)
+                conn.execute(
+                    _sql(
+                        f"CREATE TABLE {standalone} (LIKE sms_message INCLUDING DEFAULTS, "
+                        f"CONSTRAINT {standalone}_wave CHECK (delivery_id = {int(delivery_id)}))"
+                    )
+                )
+        elif not fresh or pg:
+            ensure_wave_partition(conn, delivery_id)
+        target = standalone or "sms_message"
         insert = (
-            "INSERT INTO sms_message (delivery_id, recipient_id, phone, carrier, text, "
+            f"INSERT INTO {target} (delivery_id, recipient_id, phone, carrier, text, "
             "segments, encoding, status, reason, attempts, updated_at, batch_id) "
             "SELECT :delivery_id, s.id, s.phone, s.carrier, NULL, :segments, :encoding, "
             f"s.st, s.reason, 0, :now, {batch_sql} FROM ("
@@ -171,6 +288,7 @@ def expand_wave(
             # sort in memory: rows go in phone order, so the (delivery_id, phone)
             # index grows at its right edge instead of at random pages
             conn.execute(_sql("SET LOCAL work_mem = '64MB'"))
+            conn.execute(_sql("SET LOCAL maintenance_work_mem = '256MB'"))
             # The insert counts what it wrote: a fresh wave needs no second
             # pass over its records for the batch sizes and the status counts.
             counted = conn.execute(
@@ -180,6 +298,13 @@ def expand_wave(
                 ),
                 params,
             ).all()
+            if standalone:
+                conn.execute(
+                    _sql(
+                        f"ALTER TABLE sms_message ATTACH PARTITION {standalone} "
+                        f"FOR VALUES IN ({int(delivery_id)})"
+                    )
+                )
             by_status = dict.fromkeys(_STATUSES, 0)
             sizes: dict[int | None, int] = {}
             for status, batch_id, n in counted:
@@ -360,9 +485,9 @@ def batch_rows(conn: Any, batch_id: int) -> Iterable[tuple[int, str, str]]:
     result = conn.execute(
         _sql(
             f"SELECT m.id, m.phone, {MESSAGE_TEXT} FROM {MESSAGES} "
-            "WHERE m.batch_id = :b ORDER BY m.id"
+            "WHERE m.batch_id = :b AND m.delivery_id = :d ORDER BY m.id"
         ).execution_options(stream_results=True, yield_per=5000),
-        {"b": batch_id},
+        {"b": batch_id, "d": _batch_wave(conn, batch_id)},
     )
     for row in result:
         yield row[0], row[1], row[2]
@@ -398,12 +523,9 @@ def _copy_batch_csv(conn: Any, batch_id: int, path: Path) -> BatchFile:
     h = hashlib.sha256()
     # The wave's common text goes in once, already neutralised, as a literal:
     # no join and no per-row check for the records that share it.
+    wave = _batch_wave(conn, batch_id)
     common = conn.execute(
-        _sql(
-            "SELECT w.text FROM sms_wave w JOIN sms_batch b ON b.delivery_id = w.delivery_id "
-            "WHERE b.id = :b"
-        ),
-        {"b": batch_id},
+        _sql("SELECT text FROM sms_wave WHERE delivery_id = :d"), {"d": wave}
     ).scalar()
     common_sql = (
         pgsql.Literal(neutralise(unicodedata.normalize("NFC", common)))
@@ -414,8 +536,13 @@ def _copy_batch_csv(conn: Any, batch_id: int, path: Path) -> BatchFile:
         "COPY (SELECT id, phone, CASE WHEN text IS NULL THEN {common} "
         "WHEN substr(text, 1, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) "
         "THEN '''' || text ELSE text END FROM sms_message "
-        "WHERE batch_id = {batch} ORDER BY id) TO STDOUT WITH (FORMAT csv)"
-    ).format(common=common_sql, batch=pgsql.Literal(int(batch_id)))
+        "WHERE batch_id = {batch} AND delivery_id = {wave} ORDER BY id) TO STDOUT "
+        "WITH (FORMAT csv)"
+    ).format(
+        common=common_sql,
+        batch=pgsql.Literal(int(batch_id)),
+        wave=pgsql.Literal(int(wave) if wave is not None else -1),
+    )
     header = (BOM + ",".join(BATCH_COLUMNS) + CRLF).encode()
     crlf = CRLF.encode()
     with raw.cursor() as cur, open(path, "wb") as fh:
@@ -477,9 +604,9 @@ def set_batch_status(conn: Any, batch_id: int, new: str, *, now: datetime | None
         conn.execute(
             _sql(
                 "UPDATE sms_message SET status = 'sent', updated_at = :now "
-                "WHERE batch_id = :b AND status = 'pending'"
+                "WHERE batch_id = :b AND delivery_id = :d AND status = 'pending'"
             ),
-            {"b": batch_id, "now": now},
+            {"b": batch_id, "d": _batch_wave(conn, batch_id), "now": now},
         )
     return True
 
@@ -506,11 +633,12 @@ def apply_partner_report(
         bulk = [r for r in rows if seen[r.message_id] == 1]
         # a message named more than once: its rows go one by one, in order
         rows = [r for r in rows if seen[r.message_id] > 1]
+    wave = _batch_wave(conn, batch_id)
     if bulk:
-        n, errs = _apply_report_set(conn, batch_id, bulk, now)
+        n, errs = _apply_report_set(conn, batch_id, bulk, now, wave=wave)
         applied += n
         errors += errs
-    n, errs = _apply_report_rows(conn, batch_id, rows, now)
+    n, errs = _apply_report_rows(conn, batch_id, rows, now, wave=wave)
     applied += n
     errors += errs
     errors.sort(key=lambda e: e["line"])
@@ -537,15 +665,22 @@ def _cannot_move(row_line: int, message_id: int, current: str, new: str) -> dict
 
 
 def _apply_report_rows(
-    conn: Any, batch_id: int, rows: list[ReportRow], now: datetime
+    conn: Any, batch_id: int, rows: list[ReportRow], now: datetime, *, wave: Any = ...
 ) -> tuple[int, list[dict[str, Any]]]:
+    if wave is ...:
+        wave = _batch_wave(conn, batch_id)
     applied, errors = 0, []
-    stmt_get = _sql("SELECT status FROM sms_message WHERE id = :m AND batch_id = :b")
+    stmt_get = _sql(
+        "SELECT status FROM sms_message WHERE id = :m AND batch_id = :b AND delivery_id = :d"
+    )
     stmt_set = _sql(
-        "UPDATE sms_message SET status = :s, reason = :r, updated_at = :at WHERE id = :m"
+        "UPDATE sms_message SET status = :s, reason = :r, updated_at = :at "
+        "WHERE id = :m AND delivery_id = :d"
     )
     for row in rows:
-        current = conn.execute(stmt_get, {"m": row.message_id, "b": batch_id}).scalar_one_or_none()
+        current = conn.execute(
+            stmt_get, {"m": row.message_id, "b": batch_id, "d": wave}
+        ).scalar_one_or_none()
         if current is None:
             errors.append(_not_in_batch(row.line, row.message_id))
             continue
@@ -555,7 +690,8 @@ def _apply_report_rows(
             errors.append(_cannot_move(row.line, row.message_id, current, row.status))
             continue
         conn.execute(
-            stmt_set, {"s": row.status, "r": row.reason, "at": row.at or now, "m": row.message_id}
+            stmt_set,
+            {"s": row.status, "r": row.reason, "at": row.at or now, "m": row.message_id, "d": wave},
         )
         applied += 1
     return applied, errors
@@ -574,9 +710,11 @@ def _allowed_sql(status_col: str, new_col: str) -> str:
 
 
 def _apply_report_set(
-    conn: Any, batch_id: int, rows: list[ReportRow], now: datetime
+    conn: Any, batch_id: int, rows: list[ReportRow], now: datetime, *, wave: Any = ...
 ) -> tuple[int, list[dict[str, Any]]]:
     """PostgreSQL: rows naming distinct messages, applied as one set."""
+    if wave is ...:
+        wave = _batch_wave(conn, batch_id)
     conn.execute(_sql("DROP TABLE IF EXISTS lantoa_report_rows"))
     conn.execute(
         _sql(
@@ -591,13 +729,15 @@ def _apply_report_set(
     ):
         for row in rows:
             cp.write_row((row.line, row.message_id, row.status, row.reason, row.at))
-    b = {"b": batch_id, "now": now}
+    # every query names the wave: PostgreSQL reads only its partition
+    b = {"b": batch_id, "d": wave, "now": now}
     errors = [
         _not_in_batch(line, mid)
         for line, mid in conn.execute(
             _sql(
                 "SELECT r.line, r.message_id FROM lantoa_report_rows r WHERE NOT EXISTS "
-                "(SELECT 1 FROM sms_message m WHERE m.id = r.message_id AND m.batch_id = :b)"
+                "(SELECT 1 FROM sms_message m WHERE m.id = r.message_id AND m.batch_id = :b "
+                "AND m.delivery_id = :d)"
             ),
             b,
         )
@@ -606,7 +746,8 @@ def _apply_report_set(
     for line, mid, status, new in conn.execute(
         _sql(
             "SELECT r.line, r.message_id, m.status, r.status FROM lantoa_report_rows r "
-            f"JOIN sms_message m ON m.id = r.message_id AND m.batch_id = :b WHERE NOT {allowed}"
+            "JOIN sms_message m ON m.id = r.message_id AND m.batch_id = :b AND m.delivery_id = :d "
+            f"WHERE NOT {allowed}"
         ),
         b,
     ):
@@ -615,7 +756,7 @@ def _apply_report_set(
         _sql(
             "UPDATE sms_message m SET status = r.status, reason = r.reason, "
             "updated_at = COALESCE(r.at, :now) FROM lantoa_report_rows r "
-            f"WHERE m.id = r.message_id AND m.batch_id = :b AND {allowed}"
+            f"WHERE m.id = r.message_id AND m.batch_id = :b AND m.delivery_id = :d AND {allowed}"
         ),
         b,
     ).rowcount
@@ -640,16 +781,27 @@ def rebatch_not_our_subscriber(
 
 
 def apply_dlr(
-    conn: Any, message_id: int, dlr: int, *, now: datetime | None = None, reason: str | None = None
+    conn: Any,
+    message_id: int,
+    dlr: int,
+    *,
+    now: datetime | None = None,
+    reason: str | None = None,
+    delivery_id: int | None = None,
 ) -> str | None:
     """Apply a Kannel DLR value (1/2/4/8/16) to a message; returns the new
-    status, or None when the DLR is unknown or would move it backwards."""
+    status, or None when the DLR is unknown or would move it backwards.
+    With ``delivery_id`` (the wave, when the caller knows it) PostgreSQL reads
+    only that wave's partition; without it each partition's primary key
+    (``id`` first) is probed."""
     now = _now(now)
     new = DLR_TO_STATUS.get(int(dlr))
     if new is None:
         return None
+    wave = " AND delivery_id = :d" if delivery_id is not None else ""
     current = conn.execute(
-        _sql("SELECT status FROM sms_message WHERE id = :m"), {"m": message_id}
+        _sql(f"SELECT status FROM sms_message WHERE id = :m{wave}"),
+        {"m": message_id, "d": delivery_id},
     ).scalar_one_or_none()
     if current is None:
         return None
@@ -660,9 +812,9 @@ def apply_dlr(
     conn.execute(
         _sql(
             "UPDATE sms_message SET status = :s, reason = COALESCE(:r, reason), updated_at = :now "
-            "WHERE id = :m"
+            f"WHERE id = :m{wave}"
         ),
-        {"s": new, "r": reason, "now": now, "m": message_id},
+        {"s": new, "r": reason, "now": now, "m": message_id, "d": delivery_id},
     )
     return new
 
@@ -772,9 +924,9 @@ def claim_pending(
             conn.execute(
                 _sql(
                     "UPDATE sms_message SET status = 'suppressed', reason = :r, updated_at = :now "
-                    "WHERE id = :m AND status = 'pending'"
+                    "WHERE id = :m AND delivery_id = :d AND status = 'pending'"
                 ),
-                {"r": f"opt_out:{opted}", "now": now, "m": mid},
+                {"r": f"opt_out:{opted}", "now": now, "m": mid, "d": delivery_id},
             )
             continue
         out.append(
