@@ -73,7 +73,9 @@ def test_label_table_has_every_label_in_both_languages():
 
 def test_bilingual_templates_have_no_hard_coded_labels():
     """Every fixed word of the bilingual templates comes from the label table."""
-    for name in ("poster-a4-bilingual", "leaflet-a5-bilingual"):
+    bilingual = [t.name for t in mt.list_templates() if t.name.endswith("-bilingual")]
+    assert len(bilingual) >= 6
+    for name in bilingual:
         tpl = mt.get_template(name)
         files = [tpl.path / "template.yaml", *tpl.path.glob("*.j2")]
         text = "\n".join(p.read_text(encoding="utf-8") for p in files)
@@ -169,3 +171,47 @@ def test_bilingual_social_square_has_khmer_text_and_labels(tmp_path):
     assert labels.label("scan_to_start", "vi") in cta and labels.label("scan_to_start", "km") in cta
     res = mt.render(tpl.name, "png", data, tmp_path / "sq.png", brand=BRAND)
     assert (res.width, res.height) == (1080, 1080)
+
+
+def test_every_print_template_and_the_main_social_ones_have_a_bilingual_variant():
+    from campaigns.khmer import bilingual_template
+
+    names = {t.name for t in mt.list_templates()}
+    prints = [n for n in names if mt.get_template(n).kind == "print" and not n.endswith("-bilingual")]
+    assert {"poster-a3", "poster-a4", "leaflet-a5", "standee-rollup"} <= set(prints)
+    for name in [*prints, "social-square", "social-portrait"]:
+        twin = bilingual_template(name)
+        assert twin == f"{name}-bilingual", name
+        fields = {f["name"] for f in mt.get_template(twin).fields}
+        assert "title_km" in fields, twin
+
+
+@pytest.mark.parametrize("name", ["poster-a3-bilingual", "standee-rollup-bilingual"])
+def test_new_bilingual_print_templates_carry_both_languages_and_fonts(tmp_path, name):
+    tpl = mt.get_template(name)
+    data = tpl.sample_data()
+    res = mt.render(name, "pdf", data, tmp_path / f"{name}.pdf", brand=BRAND)
+    assert res.pages == 1
+    raw = "".join(p.extract_text() for p in PdfReader(str(res.path)).pages)
+    assert squash(data["title"]) in squash(raw)
+    assert khmer_only(data["title_km"]) in khmer_only(raw)
+    for line in data["bullets_km"]:
+        assert khmer_only(line) in khmer_only(raw)
+    assert khmer_only(labels.label("scan_qr_submit", "km")) in khmer_only(raw)
+    assert squash(labels.label("scan_qr_submit", "vi")) in squash(raw)
+    fonts_used = {f.split("+", 1)[-1] for p in PdfReader(str(res.path)).pages
+                  for f in (p["/Resources"]["/Font"].get_object() and
+                            [p["/Resources"]["/Font"][k]["/BaseFont"] for k in p["/Resources"]["/Font"]])}
+    assert any(f.startswith("NotoSansKhmer") for f in fonts_used), fonts_used
+    assert any(f.startswith("BeVietnamPro") for f in fonts_used), fonts_used
+
+
+def test_bilingual_portrait_has_khmer_points_and_labels(tmp_path):
+    from media_templates import layout as L
+
+    tpl = mt.get_template("social-portrait-bilingual")
+    data = tpl.sample_data()
+    lay = L.build_layout(tpl, "png", mt.validate_data(tpl, data), BRAND)
+    assert fonts.is_khmer(lay.texts["title_km"]) and not fonts.is_khmer(lay.texts["title"])
+    res = mt.render(tpl.name, "png", data, tmp_path / "p.png", brand=BRAND)
+    assert (res.width, res.height) == (1080, 1350)
