@@ -72,6 +72,28 @@ DEMO_USERS = [
 ]
 
 
+#: units where the plan's Khmer communication applies (``OrgUnit.uses_khmer``): the Vĩnh Châu
+#: communes, where Khmer people are a large part of the population. Demo data: no share is
+#: set (the statistics office's figure goes in ``khmer_share`` on /units).
+KHMER_UNITS = ("p-vinh-phuoc", "xa-lac-hoa", "xa-vinh-hai")
+#: the same for the 2025 structure: the former Sóc Trăng communes with large Khmer
+#: communities (Vĩnh Châu, Trần Đề/Mỹ Xuyên, Châu Thành, Mỹ Tú, Thạnh Trị areas)
+KHMER_UNITS_2025 = (
+    "phuong-vinh-phuoc", "phuong-vinh-chau", "phuong-khanh-hoa", "xa-vinh-hai-2025",
+    "xa-hoa-tu", "xa-gia-hoa", "xa-nhu-gia", "xa-ngoc-to", "xa-phu-tam", "xa-an-ninh",
+    "xa-thuan-hoa", "xa-ho-dac-kien", "xa-my-huong", "xa-long-hung", "xa-phu-loc", "xa-vinh-loi",
+)
+
+
+def mark_khmer_units(session: Session, codes) -> None:
+    """``uses_khmer`` on the named units (the share is left as it is)."""
+    for unit in session.exec(select(OrgUnit).where(OrgUnit.code.in_(list(codes)))).all():
+        if not unit.uses_khmer:
+            unit.uses_khmer = True
+            session.add(unit)
+    session.flush()
+
+
 def unit_rows() -> list[dict]:
     rows = [{"code": "soc-trang", "name": "Tỉnh Sóc Trăng", "kind": "province", "portal_url": PORTAL,
              "address": "Số 1 Châu Văn Tiếp, Phường 2, TP Sóc Trăng", "phone": "0299 3822 222",
@@ -101,6 +123,7 @@ def seed_demo(session: Session) -> tuple[list[tuple[str, str, str]], int | None]
     from campaigns.presets import apply_preset
 
     seed_units(session)
+    mark_khmer_units(session, KHMER_UNITS)
     units = {u.code: u for u in session.exec(select(OrgUnit)).all()}
     created = []
     for email, role, unit_code, name in DEMO_USERS:
@@ -141,6 +164,7 @@ def seed_structure_2025(session: Session) -> dict:
     from core.units import parse_reorganisation_csv, reorganise
 
     if session.exec(select(OrgUnit).where(OrgUnit.code == "can-tho")).first() is not None:
+        mark_khmer_units(session, KHMER_UNITS_2025)
         return {"created": [], "ended": []}
     rows = [{k: v for k, v in r.items() if k != "basis"}
             for r in parse_reorganisation_csv(REORGANISATION_2025.read_bytes())]
@@ -155,6 +179,7 @@ def seed_structure_2025(session: Session) -> dict:
         unit.office_hours = unit.office_hours or "Thứ Hai – Thứ Sáu, 7:00–11:00 và 13:00–17:00"
         unit.symbol, unit.place_name = unit.symbol or "UBND", unit.place_name or bare_name(unit.name)
         session.add(unit)
+    mark_khmer_units(session, KHMER_UNITS_2025)
     # the departments carried over now answer to the city's People's Committee
     for unit in session.exec(select(OrgUnit).where(OrgUnit.kind == "department")).all():
         if unit.superior_name == "UBND TỈNH SÓC TRĂNG" and unit.valid_to is None:

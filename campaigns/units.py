@@ -111,5 +111,43 @@ def reorganise_view():
                            kind_labels=UNIT_KIND_LABELS), status
 
 
+@bp.route("/units/<int:unit_id>/khmer", methods=["GET", "POST"])
+@role_required()  # admin only
+def khmer(unit_id: int):
+    """Whether the plan's Khmer communication applies to a unit (``uses_khmer``: kits get
+    the bilingual loudspeaker script and a Khmer reading) and its Khmer share in percent."""
+    from flask import abort
+
+    from core.models import audit
+
+    session = get_session()
+    unit = session.get(OrgUnit, unit_id)
+    if unit is None:
+        abort(404)
+    error = None
+    share_raw = request.form.get("khmer_share", "").strip() if request.method == "POST" else (
+        "" if unit.khmer_share is None else str(unit.khmer_share))
+    if request.method == "POST":
+        share = None
+        if share_raw:
+            try:
+                share = int(share_raw.rstrip("%").strip())
+            except ValueError:
+                share = -1
+            if not 0 <= share <= 100:
+                error = _("Tỷ lệ người Khmer phải là số nguyên từ 0 đến 100 (phần trăm), hoặc để trống.")
+        if error is None:
+            uses = request.form.get("uses_khmer") == "1"
+            changed = (unit.uses_khmer, unit.khmer_share) != (uses, share)
+            unit.uses_khmer, unit.khmer_share = uses, share
+            session.add(unit)
+            if changed:
+                audit(session, actor().id, "unit.khmer", "org_unit", unit.id, uses_khmer=uses, khmer_share=share)
+            session.commit()
+            flash(_("Đã lưu thông tin tiếng Khmer của %(name)s.", name=unit.name), "success")
+            return redirect(url_for("units.index"))
+    return render_template("units/khmer.html", unit=unit, share=share_raw, error=error), 422 if error else 200
+
+
 def init_app(app) -> None:
     app.register_blueprint(bp)

@@ -72,6 +72,8 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("units.index", "GET"): PROVINCE,
     ("units.reorganise_view", "GET"): {"admin"},
     ("units.reorganise_view", "POST"): {"admin"},
+    ("units.khmer", "GET"): {"admin"},
+    ("units.khmer", "POST"): {"admin"},
     ("api.campaigns_list", "GET"): STAFF,
     ("api.campaigns_create", "POST"): WRITE,
     ("api.campaigns_get", "GET"): STAFF,

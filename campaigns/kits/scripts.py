@@ -83,6 +83,31 @@ def script_fields(item: ContentItem) -> dict:
     return settings if isinstance(settings, dict) else {}
 
 
+BILINGUAL_TEMPLATE = "loudspeaker_bilingual"
+
+
+def khmer_text(item: ContentItem) -> str:
+    """The item's Khmer text: its ``km`` translation (``variants["texts"]["km"]``, the
+    composer), else the script's own ``key_message_km``, else the body of a Khmer item."""
+    variants = item.variants or {}
+    text = (variants.get("texts") or {}).get("km") if isinstance(variants.get("texts"), dict) else None
+    text = text or script_fields(item).get("key_message_km")
+    if not text and item.language == "km":
+        text = item.body
+    return _nfc(text)
+
+
+def is_bilingual(item: ContentItem, unit: OrgUnit | None) -> bool:
+    """Whether the item's script for ``unit`` is bilingual (Vietnamese, then a Khmer part
+    read by a person): its template is the bilingual one, or the unit uses Khmer and the
+    item has Khmer text. A Khmer-only item (``language == "km"``) is not."""
+    if item.channel != "loudspeaker" or item.language == "km":
+        return False
+    if str(script_fields(item).get("template") or "") == BILINGUAL_TEMPLATE:
+        return True
+    return bool(unit is not None and getattr(unit, "uses_khmer", False) and khmer_text(item))
+
+
 def script_data(
     campaign: Campaign,
     unit: OrgUnit,
@@ -113,7 +138,15 @@ def script_data(
         data["audience"] = _nfc(fields["audience"])
     if item.language == "km":
         data["language"] = "km"
-    return str(fields.get("template") or DEFAULT_TEMPLATE), data
+    template = str(fields.get("template") or DEFAULT_TEMPLATE)
+    # a unit that uses Khmer gets the bilingual script when the item has Khmer text
+    if item.language != "km" and is_bilingual(item, unit):
+        template = BILINGUAL_TEMPLATE
+    if template == BILINGUAL_TEMPLATE:
+        km = _nfc(fields.get("key_message_km")) or khmer_text(item)
+        if km:
+            data["key_message_km"] = km
+    return template, data
 
 
 def render_for_unit(

@@ -171,14 +171,140 @@ def detail(kit_id: int):
     n_downloads = session.exec(
         select(func.count()).select_from(KitDownload).where(KitDownload.kit_id == kit.id)
     ).one()
+    unit = session.get(OrgUnit, kit.unit_id)
     return render_template(
         "kits/detail.html",
         kit=kit,
-        unit=session.get(OrgUnit, kit.unit_id),
+        unit=unit,
         campaign=session.get(Campaign, kit.campaign_id),
         versions=versions,
         n_downloads=n_downloads,
+        khmer=_khmer_section(session, kit, unit),
     )
+
+
+# -- Khmer readings ------------------------------------------------------------------------------
+
+
+def _can_record(user, kit: Kit) -> bool:
+    """Who records the Khmer reading of a kit: admins, communicators, and the unit
+    officer of the kit's own unit (not of its district, not a reviewer)."""
+    if user is None:
+        return False
+    if user.role in (Role.admin, Role.communicator):
+        return True
+    return user.role == Role.unit_officer and user.unit_id is not None and user.unit_id == kit.unit_id
+
+
+def _khmer_section(session, kit: Kit, unit: OrgUnit | None) -> dict | None:
+    """The kit page's "Bản đọc tiếng Khmer" section: one row per bilingual bulletin."""
+    from campaigns.kits import readings
+    from campaigns.kits.scripts import khmer_text
+
+    if unit is None:
+        return None
+    items = readings.khmer_items(session, kit.campaign_id, unit)
+    if not items:
+        return None
+    current = readings.current_readings(session, kit.campaign_id, unit.id)
+    rows = []
+    for item in items:
+        reading = current.get(item.id) or current.get(None)
+        rows.append({"item": item, "text": khmer_text(item), "reading": reading})
+    return {
+        "rows": rows,
+        "can_record": _can_record(actor(), kit),
+        "live_note": readings.LIVE_NOTE,
+        "max_mb": readings.MAX_BYTES // (1024 * 1024),
+        "max_minutes": int(readings.MAX_SECONDS // 60),
+    }
+
+
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json"
+
+
+@bp.route("/<int:kit_id>/khmer", methods=["POST"])
+@role_required(Role.communicator, Role.unit_officer)
+def khmer_reading(kit_id: int):
+    """Record (browser) or upload a Khmer reading for one bulletin of the kit."""
+    from campaigns.kits import readings
+    from campaigns.kits.jobs import queue_kit_build
+    from core.models import audit
+
+    session = get_session()
+    kit = _load_kit(kit_id)
+    user = actor()
+    if not _can_record(user, kit):
+        abort(403)
+    unit = session.get(OrgUnit, kit.unit_id)
+
+    def refuse(message: str, status: int = 422):
+        if _wants_json():
+            return jsonify({"ok": False, "error": message}), status
+        flash(message, "error")
+        return redirect(url_for("kits.detail", kit_id=kit.id, _anchor="khmer"))
+
+    item_id = request.form.get("item_id", type=db_int)
+    items = {i.id: i for i in readings.khmer_items(session, kit.campaign_id, unit)}
+    if item_id not in items:
+        return refuse(_("Hãy chọn một bản tin có phần tiếng Khmer của bộ tài liệu này."))
+    upload = request.files.get("audio")
+    if upload is None or not upload.filename:
+        return refuse(_("Chưa có bản ghi âm: hãy ghi âm hoặc chọn một tệp âm thanh."))
+    data = upload.stream.read(readings.MAX_BYTES + 1)
+    try:
+        processed = readings.process_reading(data)
+    except readings.ReadingError as exc:
+        return refuse(exc.message)
+    source = "recorded" if request.form.get("source") == "recorded" else "uploaded"
+    row = readings.save_reading(
+        session,
+        Path(current_app.config.get("LANTOA_MEDIA_DIR") or Path(current_app.instance_path) / "media"),
+        campaign_id=kit.campaign_id,
+        unit=unit,
+        item_id=item_id,
+        processed=processed,
+        source=source,
+        original_name=upload.filename if source == "uploaded" else "",
+        user_id=user.id,
+    )
+    audit(session, user.id, "kit.khmer_reading", "kit", kit.id, reading_id=row.id, item_id=item_id,
+          source=source, seconds=processed.seconds, lufs=processed.lufs)
+    queue_kit_build(session, kit.campaign_id, reason="khmer_reading", unit_ids=[kit.unit_id],
+                    user_id=user.id)
+    session.commit()
+    from core.formatting import fmt_number
+
+    message = _(
+        "Đã lưu bản đọc tiếng Khmer (%(s)s giây, đã cắt khoảng lặng và chuẩn hóa âm lượng). "
+        "Bộ tài liệu đang được tạo lại với bản đọc này.",
+        s=fmt_number(processed.seconds),
+    )
+    if _wants_json():
+        return jsonify({"ok": True, "message": message, "reading_id": row.id,
+                        "seconds": processed.seconds})
+    flash(message, "success")
+    return redirect(url_for("kits.detail", kit_id=kit.id, _anchor="khmer"))
+
+
+@bp.route("/<int:kit_id>/khmer/<int:reading_id>.mp3")
+@role_required(*VIEWERS)
+def khmer_reading_audio(kit_id: int, reading_id: int):
+    """Listen to a stored reading (whoever sees the kit)."""
+    from campaigns.kits import readings
+    from campaigns.kits.models import KhmerReading
+
+    session = get_session()
+    kit = _load_kit(kit_id)
+    row = session.get(KhmerReading, reading_id)
+    if row is None or row.campaign_id != kit.campaign_id or row.unit_id != kit.unit_id:
+        abort(404)
+    path = readings.mp3_path(row)
+    if not path.is_file():
+        abort(404)
+    return send_download(path, mimetype="audio/mpeg", download_name=f"khmer-{row.id}.mp3",
+                         max_age=0, inline=True)
 
 
 @bp.route("/<int:kit_id>/download")
