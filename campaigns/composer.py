@@ -535,6 +535,29 @@ def render_link(session: Session, values) -> dict:
     return {"campaign_id": campaign.id}
 
 
+def template_values(session: Session, template, link: dict) -> dict | None:
+    """A template's fields filled from the item a render was started for (``link`` from
+    ``render_link``): its headline, message, points, the campaign's link, and its Khmer text
+    for a bilingual template -- as kits and presets fill them. Required fields the item
+    cannot fill keep the template's sample so the form opens complete. None without an item."""
+    from campaigns.kits.builder import print_data
+    from core.models import OrgUnit
+
+    item = session.get(ContentItem, link.get("item_id")) if link.get("item_id") else None
+    if item is None:
+        return None
+    campaign = session.get(Campaign, item.campaign_id)
+    unit = session.get(OrgUnit, item.unit_id or campaign.owner_unit_id or 0) if campaign else None
+    if campaign is None or unit is None:
+        return None
+    values = print_data(template, item, campaign, unit, campaign.target_url or "", unit.phone)
+    sample = template.sample_data()
+    for f in template.fields:
+        if f.get("required") and f["name"] not in values and f["name"] in sample:
+            values[f["name"]] = sample[f["name"]]
+    return values
+
+
 def attach_rendered(session: Session, link: dict, asset: Asset) -> bool:
     """Attach a finished render to the item it was made for (``link`` from ``render_link``
     or a job payload); the asset joins the item's campaign. True if it was attached now."""

@@ -121,3 +121,23 @@ def test_khmer_points_split_steps_and_sentences():
 def test_an_item_without_khmer_fills_no_khmer_fields():
     tpl = mt.get_template("poster-a4-bilingual")
     assert khmer_fields(tpl, ContentItem(title="x", body="y", channel="print")) == {}
+
+
+def test_a_template_opened_from_the_composer_is_filled_with_the_items_khmer(demo):
+    """'Tạo ảnh từ mẫu' on an item with Khmer opens the bilingual template on the item's own
+    Vietnamese and Khmer text, not the template's sample."""
+    from tests.helpers import login, make_user
+
+    _mark(demo, "xa-lac-hoa")
+    items = _apply(demo, ["xa-lac-hoa"])
+    poster = next(i for i in items if i.template == "poster_a4_bilingual")
+    client = demo.test_client()
+    assert login(client, make_user(demo, "communicator", "so-vhttdl")).status_code == 302
+    page = client.get(f"/media/new/poster-a4-bilingual?item={poster.id}&campaign={poster.campaign_id}")
+    assert page.status_code == 200
+    assert poster.variants["print"]["headline_km"] in page.text
+    assert "ដាក់ឯកសារដោយមិនចាំបាច់ទៅស្ថាប័ន" in page.text  # a Khmer point of the item
+    sample = mt.get_template("poster-a4-bilingual").sample_data()
+    assert sample["bullets_km"][1] not in page.text  # not the sample's
+    # without an item the sample fills the form, as before
+    assert sample["title_km"] in client.get("/media/new/poster-a4-bilingual").text

@@ -99,7 +99,14 @@ def new(name: str):
         abort(404)
     images = get_session().exec(select(Asset).where(Asset.kind == "image").order_by(Asset.id.desc()).limit(200)).all()
     errors: dict[str, str] = {}
-    values = template.sample_data() if request.method == "GET" else _form_values(template)
+    if request.method == "GET":
+        from campaigns import composer
+
+        # started from the composer: the item's own text (and Khmer), not the sample
+        values = composer.template_values(get_session(), template, composer.render_link(get_session(), request.args))
+        values = template.sample_data() if values is None else values
+    else:
+        values = _form_values(template)
     if request.method == "POST":
         fmt = request.form.get("format", "")
         if fmt not in _formats(template):
