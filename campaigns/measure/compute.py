@@ -30,6 +30,7 @@ A target is met only when every unit that owes it has reported.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -108,9 +109,10 @@ class Activity:
     year: int
     units: dict[int, OrgUnit]
     parent: dict[int, int | None]
-    #: (unit_id, channel, sent_at)
+    #: (unit_id, channel, sent_at): the earliest sent post per unit and channel (every post
+    #: with ``load_activity(per_event=True)``)
     sent: list[tuple[int, str, datetime]] = field(default_factory=list)
-    #: (unit_id, confirmed_at)
+    #: (unit_id, confirmed_at): the earliest confirmed broadcast per unit (or every one)
     confirmed: list[tuple[int, datetime]] = field(default_factory=list)
     #: (unit_id, at)
     kit_downloads: list[tuple[int, datetime]] = field(default_factory=list)
@@ -169,6 +171,21 @@ class Activity:
             out.update(self.ancestors_and_self(uid))
         return out
 
+    def feedback_index(self, scope: set[int] | None, services: set[str]
+                       ) -> tuple[list[datetime], list[datetime], list[datetime]]:
+        """The feedback in ``scope`` (None: all) for ``services`` (empty: all), as sorted
+        times, so that a count up to any cut-off is a bisection: (created_at of every form,
+        created_at of those scored 4-5, the later of created_at and handled_at of those
+        handled: a form counts as handled by a cut-off when both are before it)."""
+        cache = self.__dict__.setdefault("_feedback", {})
+        key = (None if scope is None else frozenset(scope), frozenset(services))
+        if key not in cache:
+            forms = [f for f in self.feedback if f[3] is not None and (scope is None or f[0] in scope)
+                     and (not services or f[1] in services)]
+            cache[key] = (sorted(f[3] for f in forms), sorted(f[3] for f in forms if f[2] >= 4),
+                          sorted(max(f[3], f[4]) for f in forms if f[4] is not None))
+        return cache[key]
+
     def first_event(self, metric: str, source: str | None = None) -> dict[int, datetime]:
         """unit -> time of the first event in its subtree (computed once per metric and
         source: None = any, "lantoa" = through Lan Tỏa, "outside" = recorded outside it)."""
@@ -194,43 +211,21 @@ class Activity:
         return cache[(metric, source)]
 
 
-def load_activity(session: Session, year: int) -> Activity:
+def load_activity(session: Session, year: int, *, per_event: bool = False) -> Activity:
+    """The year's activity. Deliveries are read as the earliest event per (unit, channel),
+    grouped in SQL (coverage needs nothing else); ``per_event=True`` reads every delivery
+    row instead (the previous way, kept as the reference the scale test and the benchmark
+    compare with: both give the same figures)."""
     start, end = year_bounds(year)
     units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
     by_code = {u.code: u.id for u in units.values()}
     act = Activity(year=year, units=units, parent={u.id: u.parent_id for u in units.values()})
     for old, news in successor_map(session).items():
         act.successors[old] = [new for new, _day in news]
-    in_year_sent = (Delivery.status == Status.sent) & (
-        ((Delivery.sent_at >= start) & (Delivery.sent_at < end))  # type: ignore[operator]
-        | (Delivery.sent_at.is_(None) & (Delivery.updated_at >= start) & (Delivery.updated_at < end)))  # type: ignore[union-attr,operator]
-    in_year_confirmed = (Delivery.confirmed_at >= start) & (Delivery.confirmed_at < end)  # type: ignore[operator]
-    rows = session.exec(
-        select(Delivery.id, Delivery.unit_id, Delivery.status, Delivery.sent_at, Delivery.updated_at,
-               Delivery.confirmed_at, ChannelAccount.channel, ChannelAccount.unit_id)
-        .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
-        .where(in_year_sent | in_year_confirmed)
-    ).all()
-    # Loudspeaker deliveries with no unit on the row or the account name it in their content.
-    orphans = [r[0] for r in rows if r[6] == LOUDSPEAKER and r[1] is None and r[7] is None]
-    orphan_units: dict[int, int | None] = {}
-    if orphans:
-        for did, content, config in session.exec(
-            select(Delivery.id, Delivery.content, ChannelAccount.config)
-            .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
-            .where(Delivery.id.in_(orphans))  # type: ignore[union-attr]
-        ).all():
-            code = ((content or {}).get("options") or {}).get("unit_code") or (config or {}).get("unit_code")
-            orphan_units[did] = by_code.get(code)
-    for did, d_unit, status, sent_at, updated_at, confirmed_at, channel, a_unit in rows:
-        unit_id = d_unit or a_unit or orphan_units.get(did)
-        if unit_id is None:
-            continue
-        when = sent_at or updated_at
-        if status == Status.sent and channel != LOUDSPEAKER and when and start <= when < end:
-            act.sent.append((unit_id, channel, when))
-        if channel == LOUDSPEAKER and confirmed_at and start <= confirmed_at < end:
-            act.confirmed.append((unit_id, confirmed_at))
+    if per_event:
+        _deliveries_per_event(session, act, start, end, by_code)
+    else:
+        _deliveries_grouped(session, act, start, end, by_code)
     for unit_id, at in session.exec(
         select(Kit.unit_id, KitDownload.at).join(Kit, Kit.id == KitDownload.kit_id)
         .where(KitDownload.at >= start, KitDownload.at < end)  # type: ignore[operator]
@@ -267,6 +262,96 @@ def load_activity(session: Session, year: int) -> Activity:
 
     act.training = attendance_rows(session, start, end)
     return act
+
+
+def _in_year_sent(start: datetime, end: datetime):
+    """Sent in the year: ``sent_at`` in it, or (no ``sent_at``) ``updated_at`` in it."""
+    return (Delivery.status == Status.sent) & (
+        ((Delivery.sent_at >= start) & (Delivery.sent_at < end))  # type: ignore[operator]
+        | (Delivery.sent_at.is_(None) & (Delivery.updated_at >= start) & (Delivery.updated_at < end)))  # type: ignore[union-attr,operator]
+
+
+def _orphan_unit(content: dict | None, config: dict | None, by_code: dict[str, int]) -> int | None:
+    """A loudspeaker delivery with no unit on the row or the account names it in its content
+    (or the account's config)."""
+    code = ((content or {}).get("options") or {}).get("unit_code") or (config or {}).get("unit_code")
+    return by_code.get(code)
+
+
+def _deliveries_grouped(session: Session, act: Activity, start: datetime, end: datetime,
+                        by_code: dict[str, int]) -> None:
+    """Earliest sent post per (unit, channel) and earliest confirmed broadcast per unit, grouped
+    in SQL: a few hundred rows whatever the number of deliveries."""
+    from sqlalchemy import func
+
+    d_unit, a_unit = Delivery.unit_id, ChannelAccount.unit_id
+    when = func.coalesce(Delivery.sent_at, Delivery.updated_at)
+    for du, au, channel, first in session.exec(
+        select(d_unit, a_unit, ChannelAccount.channel, func.min(when))
+        .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
+        .where(_in_year_sent(start, end), ChannelAccount.channel != LOUDSPEAKER,
+               (d_unit.is_not(None)) | (a_unit.is_not(None)))  # type: ignore[union-attr]
+        .group_by(d_unit, a_unit, ChannelAccount.channel)
+    ).all():
+        act.sent.append((du or au, channel, _aware(first)))
+    in_year_confirmed = (Delivery.confirmed_at >= start) & (Delivery.confirmed_at < end)  # type: ignore[operator]
+    for du, au, first in session.exec(
+        select(d_unit, a_unit, func.min(Delivery.confirmed_at))
+        .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
+        .where(in_year_confirmed, ChannelAccount.channel == LOUDSPEAKER,
+               (d_unit.is_not(None)) | (a_unit.is_not(None)))  # type: ignore[union-attr]
+        .group_by(d_unit, a_unit)
+    ).all():
+        act.confirmed.append((du or au, _aware(first)))
+    for content, config, confirmed_at in session.exec(
+        select(Delivery.content, ChannelAccount.config, Delivery.confirmed_at)
+        .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
+        .where(in_year_confirmed, ChannelAccount.channel == LOUDSPEAKER, d_unit.is_(None),  # type: ignore[union-attr]
+               a_unit.is_(None))  # type: ignore[union-attr]
+    ).all():
+        unit_id = _orphan_unit(content, config, by_code)
+        if unit_id is not None:
+            act.confirmed.append((unit_id, confirmed_at))
+
+
+def _aware(value):
+    """min() over a UTC column comes back without the column's type on some databases:
+    a naive datetime or (SQLite) text is read as UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def _deliveries_per_event(session: Session, act: Activity, start: datetime, end: datetime,
+                          by_code: dict[str, int]) -> None:
+    """Every delivery row of the year (the reference for :func:`_deliveries_grouped`)."""
+    in_year_confirmed = (Delivery.confirmed_at >= start) & (Delivery.confirmed_at < end)  # type: ignore[operator]
+    rows = session.exec(
+        select(Delivery.id, Delivery.unit_id, Delivery.status, Delivery.sent_at, Delivery.updated_at,
+               Delivery.confirmed_at, ChannelAccount.channel, ChannelAccount.unit_id)
+        .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
+        .where(_in_year_sent(start, end) | in_year_confirmed)
+    ).all()
+    orphans = [r[0] for r in rows if r[6] == LOUDSPEAKER and r[1] is None and r[7] is None]
+    orphan_units: dict[int, int | None] = {}
+    if orphans:
+        for did, content, config in session.exec(
+            select(Delivery.id, Delivery.content, ChannelAccount.config)
+            .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
+            .where(Delivery.id.in_(orphans))  # type: ignore[union-attr]
+        ).all():
+            orphan_units[did] = _orphan_unit(content, config, by_code)
+    for did, d_unit, status, sent_at, updated_at, confirmed_at, channel, a_unit in rows:
+        unit_id = d_unit or a_unit or orphan_units.get(did)
+        if unit_id is None:
+            continue
+        when = sent_at or updated_at
+        if status == Status.sent and channel != LOUDSPEAKER and when and start <= when < end:
+            act.sent.append((unit_id, channel, when))
+        if channel == LOUDSPEAKER and confirmed_at and start <= confirmed_at < end:
+            act.confirmed.append((unit_id, confirmed_at))
 
 
 def training_added(act: Activity, code: str, counted: dict[int, tuple], cutoff: datetime) -> tuple[int, list[int]]:
@@ -404,16 +489,16 @@ def evaluate_target(act: Activity, target: PlanTarget, responsible: list[int], s
             return TargetResult(target, _pct(num, len(expected)), detail, num, len(expected),
                                 via_lantoa=via, via_outside=num - via, basis=basis)
         services = set((target.options or {}).get("services") or [])
-        forms = [f for f in act.feedback if f[3] <= cutoff and (scope is None or f[0] in scope)
-                 and (not services or f[1] in services)]
+        created, satisfied, handled = act.feedback_index(scope, services)
+        total = bisect_right(created, cutoff)
         if metric == "satisfaction":
-            num = sum(1 for f in forms if f[2] >= 4)
-            return TargetResult(target, _pct(num, len(forms)), f"{num}/{len(forms)} phiếu hài lòng", num,
-                                len(forms), basis=basis)
+            num = bisect_right(satisfied, cutoff)
+            return TargetResult(target, _pct(num, total), f"{num}/{total} phiếu hài lòng", num,
+                                total, basis=basis)
         if metric == "feedback_handled":
-            num = sum(1 for f in forms if f[4] is not None and f[4] <= cutoff)
-            return TargetResult(target, _pct(num, len(forms)), f"{num}/{len(forms)} ý kiến đã xử lý", num,
-                                len(forms), basis=basis)
+            num = bisect_right(handled, cutoff)
+            return TargetResult(target, _pct(num, total), f"{num}/{total} ý kiến đã xử lý", num,
+                                total, basis=basis)
         return TargetResult(target, None, "chỉ số không xác định")
     latest = latest_figures(act, target, scope, cutoff)
     reported = sum(1 for u in expected if u in latest)
@@ -487,6 +572,20 @@ def plan_units(session: Session, plan: Plan, now: datetime | None = None) -> lis
     return units_valid_on(session, plan_day(plan, now))
 
 
+def unit_resolver(session: Session, units: list[OrgUnit]):
+    """``resolve_units`` over ``units``, each list of codes resolved once (the targets and
+    tasks of a plan name the same groups again and again)."""
+    cache: dict[tuple[str, ...], list[OrgUnit]] = {}
+
+    def resolve(codes: list[str]) -> list[OrgUnit]:
+        key = tuple(codes)
+        if key not in cache:
+            cache[key] = resolve_units(session, list(codes), units)
+        return cache[key]
+
+    return resolve
+
+
 def unit_weights(plan: Plan, units: list[OrgUnit]) -> dict[int, float]:
     codes = plan.weights or {}
     return {u.id: float(codes[u.code]) for u in units if u.code in codes}
@@ -507,11 +606,12 @@ def evaluate_plan(session: Session, plan: Plan, *, unit_id: int | None = None, n
     weights = unit_weights(plan, units)
     targets = session.exec(select(PlanTarget).where(PlanTarget.plan_id == plan.id)
                            .order_by(PlanTarget.position, PlanTarget.id)).all()
+    resolve = unit_resolver(session, units)
     out = []
     for target in targets:
         if target_ids is not None and target.id not in target_ids:
             continue
-        responsible = [u.id for u in resolve_units(session, target.responsible, units)]
+        responsible = [u.id for u in resolve(target.responsible)]
         result = evaluate_target(act, target, responsible, scope, cutoff, weights)
         result.detail += _team_evidence(session, target.code, scope, plan.year)
         if target.due_year > plan.year:
@@ -695,8 +795,9 @@ def task_rows(session: Session, plan: Plan, *, unit_ids: set[int] | None = None,
     ended = [u for u in all_units if u.valid_to is not None and date(plan.year, 1, 1) < u.valid_to <= day
              and any(key[1] == u.id for key in progress)]
     rows = []
+    resolve = unit_resolver(session, units)
     for task in tasks:
-        for unit in resolve_units(session, task.responsible, units):
+        for unit in resolve(task.responsible):
             if unit_ids is not None and unit.id not in unit_ids:
                 continue
             p = progress.get((task.id, unit.id))
