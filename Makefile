@@ -13,19 +13,26 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-MO := translations/en/LC_MESSAGES/messages.mo
-$(MO): translations/en/LC_MESSAGES/messages.po $(VENV)/.installed
-	$(VENV)/bin/pybabel compile -f -d translations -D messages -l en >/dev/null
+# en: the whole UI; km: the public pages only (feedback form, summary, QR landing link)
+LOCALES := en km
+MO := $(foreach l,$(LOCALES),translations/$(l)/LC_MESSAGES/messages.mo)
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(VENV)/bin/pybabel compile -f -d translations -D messages -l $* >/dev/null
 
 # Re-extract the UI strings (babel.cfg) and merge them into the English
-# catalogue, then compile it. Translate the new empty msgstr entries in
-# translations/en/LC_MESSAGES/messages.po and run it again.
+# catalogue, and the public pages' strings (translations/babel-public.cfg) into the
+# Khmer one, then compile both. Translate the new empty msgstr entries in
+# translations/{en,km}/LC_MESSAGES/messages.po and run it again.
 translations: $(VENV)/.installed
 	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext --project=lantoa --version=0.1.0 --no-wrap \
 		-o translations/messages.pot .
 	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations -D messages -l en \
 		--no-fuzzy-matching --no-wrap
-	$(VENV)/bin/pybabel compile -f -d translations -D messages -l en
+	$(VENV)/bin/pybabel extract -F translations/babel-public.cfg -k lazy_gettext --project=lantoa \
+		--version=0.1.0 --no-wrap -o translations/public.pot .
+	$(VENV)/bin/pybabel update -i translations/public.pot -d translations -D messages -l km \
+		--no-fuzzy-matching --no-wrap
+	$(foreach l,$(LOCALES),$(VENV)/bin/pybabel compile -f -d translations -D messages -l $(l) &&) true
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt

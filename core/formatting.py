@@ -13,9 +13,12 @@ def _locale() -> str:
     from core.web import get_locale
 
     try:
-        return get_locale()
+        locale = get_locale()
     except RuntimeError:  # outside an app context
         return "vi"
+    # Khmer public pages keep the Vietnamese number form (Arabic digits, 1.234,5): what readers
+    # in Sóc Trăng see on every other paper and screen
+    return "vi" if locale == "km" else locale
 
 
 def fmt_number(value, decimals: int | None = None, locale: str | None = None) -> str:

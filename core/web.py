@@ -66,12 +66,43 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/hooks/")
 
 
+#: languages of the public pages (feedback form, its summary, QR landing links); the staff UI
+#: stays vi/en. Khmer covers only those pages' strings (translations/km).
+PUBLIC_LOCALES = ("vi", "km", "en")
+#: session key of the language a visitor chose on a public page (kept apart from the staff
+#: member's own UI language in ``locale``)
+PUBLIC_LOCALE_KEY = "public_locale"
+
+
+def public_page(view):
+    """Mark a view as a public page in :data:`PUBLIC_LOCALES`: its language follows ``?lang=``,
+    else the visitor's last choice on a public page. Put it right under ``@bp.route``."""
+    view.public_page = True
+    return view
+
+
+def is_public_page() -> bool:
+    from flask import current_app
+
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "public_page", False))
+
+
+def public_lang_arg() -> str | None:
+    lang = request.args.get("lang", "")
+    return lang if lang in PUBLIC_LOCALES else None
+
+
 def get_locale() -> str:
     from core.auth import actor
 
     if not has_request_context():  # CLI, workers: no session, no user
         return "vi"
-    if "locale" in web_session:
+    if is_public_page():
+        chosen = public_lang_arg() or web_session.get(PUBLIC_LOCALE_KEY)
+        if chosen in PUBLIC_LOCALES:
+            return chosen
+    if web_session.get("locale") in ("vi", "en"):
         return web_session["locale"]
     user = actor() if request else None
     if user is not None and user.locale in ("vi", "en"):
@@ -145,3 +176,13 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _clear_actor():
         g.pop("actor", None)
+
+    @app.before_request
+    def _remember_public_language():
+        lang = public_lang_arg()
+        if lang and is_public_page() and web_session.get(PUBLIC_LOCALE_KEY) != lang:
+            web_session[PUBLIC_LOCALE_KEY] = lang
+
+    from core import webfonts
+
+    webfonts.init_app(app)

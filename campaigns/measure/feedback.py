@@ -51,18 +51,49 @@ COMMENT_MAX = 2000
 NAME_MAX = 120
 CONTACT_MAX = 160
 NOTE_MAX = 4000
-PURPOSE = ("Thông tin cá nhân (không bắt buộc) chỉ dùng để cơ quan phản hồi ý kiến của bạn, không dùng "
-           "cho mục đích khác, và được xóa sau {days} ngày theo Nghị định 13/2023/NĐ-CP về bảo vệ dữ liệu "
-           "cá nhân.")
+
+
+def N_(message: str) -> str:
+    """Mark a message for extraction (``pybabel`` knows ``N_``); it is translated when shown."""
+    return message
+
+
+PURPOSE = N_("Thông tin cá nhân (không bắt buộc) chỉ dùng để cơ quan phản hồi ý kiến của bạn, không dùng "
+             "cho mục đích khác, và được xóa sau %(days)d ngày theo Nghị định 13/2023/NĐ-CP về bảo vệ dữ "
+             "liệu cá nhân.")
 
 _CONTACT_RE = re.compile(r"^(?:[^@\s]+@[^@\s]+\.[^@\s]+|\+?[0-9 .\-]{8,15})$")
 
 
 class FeedbackError(ValueError):
-    def __init__(self, fields: dict[str, str]):
+    """``fields``: field -> message, Vietnamese (the JSON API returns them); ``messages``:
+    field -> (msgid, params), for pages that show them in the page's language
+    (:func:`translated_errors`)."""
+
+    def __init__(self, fields: dict[str, str], messages: dict[str, tuple[str, dict]] | None = None):
         super().__init__("Dữ liệu không hợp lệ.")
         self.fields = fields
+        self.messages = messages or {k: (v, {}) for k, v in fields.items()}
         self.message = "Dữ liệu không hợp lệ."
+
+
+class _Errors(dict):
+    """field -> (msgid, params) while validating; ``raise_if_any`` formats the Vietnamese."""
+
+    def add(self, field: str, msgid: str, **params) -> None:
+        self[field] = (msgid, params)
+
+    def raise_if_any(self) -> None:
+        if self:
+            fields = {k: (msgid % params if params else msgid) for k, (msgid, params) in self.items()}
+            raise FeedbackError(fields, dict(self))
+
+
+def translated_errors(exc: FeedbackError) -> dict[str, str]:
+    """The error messages in the current page's language (Vietnamese, English or Khmer)."""
+    from flask_babel import gettext
+
+    return {k: gettext(msgid, **params) for k, (msgid, params) in exc.messages.items()}
 
 
 def retention_days() -> int:
@@ -77,7 +108,10 @@ def retention_days() -> int:
 
 
 def purpose_text() -> str:
-    return PURPOSE.format(days=retention_days())
+    """The purpose of the personal data, in the current page's language."""
+    from flask_babel import gettext
+
+    return gettext(PURPOSE, days=retention_days())
 
 
 def _nfc(value) -> str:
@@ -86,13 +120,13 @@ def _nfc(value) -> str:
 
 def clean_feedback(session: Session, data: dict) -> dict:
     """Validate a public form (dict of strings); return clean values or raise FeedbackError."""
-    errors: dict[str, str] = {}
+    errors = _Errors()
     out: dict = {}
     service = _nfc(data.get("service"))
     if not service:
-        errors["service"] = "Vui lòng chọn dịch vụ bạn đã sử dụng."
+        errors.add("service", N_("Vui lòng chọn dịch vụ bạn đã sử dụng."))
     elif service not in SERVICES:
-        errors["service"] = "Dịch vụ không có trong danh sách."
+        errors.add("service", N_("Dịch vụ không có trong danh sách."))
     else:
         out["service"] = service
     raw = data.get("satisfaction")
@@ -101,32 +135,33 @@ def clean_feedback(session: Session, data: dict) -> dict:
     except (TypeError, ValueError):
         score = None
     if raw in (None, ""):
-        errors["satisfaction"] = "Vui lòng chọn mức độ hài lòng (1 đến 5)."
+        errors.add("satisfaction", N_("Vui lòng chọn mức độ hài lòng (1 đến 5)."))
     elif score is None or not 1 <= score <= 5:
-        errors["satisfaction"] = "Mức độ hài lòng phải là số từ 1 đến 5."
+        errors.add("satisfaction", N_("Mức độ hài lòng phải là số từ 1 đến 5."))
     else:
         out["satisfaction"] = score
     comment = _nfc(data.get("comment"))
     if len(comment) > COMMENT_MAX:
-        errors["comment"] = f"Góp ý tối đa {COMMENT_MAX} ký tự (hiện có {len(comment)})."
+        errors.add("comment", N_("Góp ý tối đa %(max)d ký tự (hiện có %(count)d)."), max=COMMENT_MAX,
+                   count=len(comment))
     out["comment"] = comment
     name, contact = _nfc(data.get("name")), _nfc(data.get("contact"))
     if len(name) > NAME_MAX:
-        errors["name"] = f"Họ tên tối đa {NAME_MAX} ký tự."
+        errors.add("name", N_("Họ tên tối đa %(max)d ký tự."), max=NAME_MAX)
     if len(contact) > CONTACT_MAX:
-        errors["contact"] = f"Thông tin liên hệ tối đa {CONTACT_MAX} ký tự."
+        errors.add("contact", N_("Thông tin liên hệ tối đa %(max)d ký tự."), max=CONTACT_MAX)
     elif contact and not _CONTACT_RE.match(contact):
-        errors["contact"] = "Liên hệ phải là số điện thoại hoặc địa chỉ email."
+        errors.add("contact", N_("Liên hệ phải là số điện thoại hoặc địa chỉ email."))
     consent = str(data.get("consent", "")).lower() in ("1", "true", "on", "yes", "y")
     if (name or contact) and not consent:
-        errors["consent"] = ("Bạn cần đồng ý cho phép sử dụng thông tin cá nhân, hoặc để trống họ tên "
-                             "và liên hệ.")
+        errors.add("consent", N_("Bạn cần đồng ý cho phép sử dụng thông tin cá nhân, hoặc để trống họ tên "
+                                 "và liên hệ."))
     out.update(name=name or None, contact=contact or None, consent=consent and bool(name or contact))
     unit_code = _nfc(data.get("unit"))
     if unit_code:
         unit = session.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).first()
         if unit is None or unit.kind == "telecom":
-            errors["unit"] = "Không tìm thấy cơ quan, đơn vị đã chọn."
+            errors.add("unit", N_("Không tìm thấy cơ quan, đơn vị đã chọn."))
         else:
             out["unit_id"] = unit.id
     campaign_raw = data.get("campaign")
@@ -140,8 +175,7 @@ def clean_feedback(session: Session, data: dict) -> dict:
         out["campaign_id"] = campaign.id if campaign else None
         if campaign and "unit_id" not in out and campaign.owner_unit_id:
             out["unit_id"] = campaign.owner_unit_id
-    if errors:
-        raise FeedbackError(errors)
+    errors.raise_if_any()
     return out
 
 

@@ -51,6 +51,7 @@ from core.extensions import limiter
 from core.models import OrgUnit, Role, audit
 from core.timeutil import LOCAL_TZ, utcnow
 from core.units import subtree_ids
+from core.web import public_page
 
 bp = Blueprint("measure", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/measure")
@@ -730,7 +731,17 @@ def _public_units() -> list[OrgUnit]:
         ("province", "department", "district", "commune"))).order_by(OrgUnit.kind, OrgUnit.name)).all())
 
 
+def _lang_args() -> dict[str, str]:
+    """``{"lang": ...}`` when the visitor chose a language by link (kept on the form's action and
+    the redirect to the thanks page, so a visitor without the session cookie stays in it)."""
+    from core.web import public_lang_arg
+
+    lang = public_lang_arg()
+    return {"lang": lang} if lang else {}
+
+
 @bp.route("/y-kien", methods=["GET", "POST"])
+@public_page
 @limiter.limit(_feedback_limit, methods=["POST"])
 def feedback_form():
     session = get_session()
@@ -741,17 +752,17 @@ def feedback_form():
         form = {k: request.form.get(k, "") for k in form}
         if request.form.get("website"):  # honeypot: people never see this field
             current_app.logger.info("feedback honeypot filled; dropped")
-            return redirect(url_for("measure.feedback_thanks"), 303)
+            return redirect(url_for("measure.feedback_thanks", **_lang_args()), 303)
         try:
             fbk.submit_feedback(session, form)
         except fbk.FeedbackError as exc:
             session.rollback()
-            errors = exc.fields
+            errors = fbk.translated_errors(exc)
         else:
             session.commit()
-            return redirect(url_for("measure.feedback_thanks"), 303)
+            return redirect(url_for("measure.feedback_thanks", **_lang_args()), 303)
     return render_template("measure/feedback_form.html", form=form, errors=errors, units=_public_units(),
-                           purpose=fbk.purpose_text()), (422 if errors else 200)
+                           purpose=fbk.purpose_text(), lang_args=_lang_args()), (422 if errors else 200)
 
 
 @bp.route("/y-kien/qr.png")
@@ -773,6 +784,8 @@ def feedback_qr():
         args["c"] = request.args["c"]
     if request.args.get("s") in fbk.SERVICES:
         args["s"] = request.args["s"]
+    if request.args.get("lang") in ("km", "en"):  # a QR code on a Khmer (English) print
+        args["lang"] = request.args["lang"]
     base = current_app.config.get("LANTOA_PUBLIC_BASE_URL", "").rstrip("/")
     target = base + url_for("measure.feedback_form", **args)
     try:
@@ -791,11 +804,13 @@ def feedback_qr():
 
 
 @bp.route("/y-kien/cam-on")
+@public_page
 def feedback_thanks():
     return render_template("measure/feedback_thanks.html")
 
 
 @bp.route("/y-kien/tong-hop")
+@public_page
 @limiter.limit("60 per minute")
 def feedback_summary():
     session = get_session()
@@ -807,9 +822,30 @@ def feedback_summary():
     return render_template("measure/feedback_summary.html", summary=summary, year=year)
 
 
+def _with_lang(target: str) -> str:
+    """``target`` with the link's ``lang`` when it is a page of this site (the feedback form
+    behind a QR code); other sites' addresses are left as they are."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    lang = _lang_args().get("lang")
+    if not lang:
+        return target
+    parts = urlsplit(target)
+    base = urlsplit(current_app.config.get("LANTOA_PUBLIC_BASE_URL", "") or "")
+    if parts.netloc.lower() not in {request.host.lower(), base.netloc.lower()} - {""}:
+        return target
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "lang"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("lang", lang)])))
+
+
 @bp.route("/r/<int:campaign_id>/<unit_code>")
+@public_page
 @limiter.limit(_link_limit)
 def tracked_link(campaign_id: int, unit_code: str):
+    """The QR landing link of printed kits: counts the scan and redirects to the campaign's
+    target. ``?lang=km`` (a Khmer print) is remembered for the visitor's next public page and
+    passed on when the target is this site's feedback form; an unknown link's error page is
+    in that language."""
     session = get_session()
     campaign = session.get(Campaign, campaign_id)
     unit = session.exec(select(OrgUnit).where(OrgUnit.code == unit_code)).first()
@@ -817,7 +853,7 @@ def tracked_link(campaign_id: int, unit_code: str):
         abort(404)
     session.add(LinkScan(campaign_id=campaign.id, unit_id=unit.id, at=utcnow()))
     session.commit()
-    resp = redirect(campaign.target_url, 302)
+    resp = redirect(_with_lang(campaign.target_url), 302)
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
