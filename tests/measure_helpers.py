@@ -24,6 +24,33 @@ def this_year() -> int:
     return utcnow().astimezone(LOCAL_TZ).year
 
 
+def freeze_clock(monkeypatch, when):
+    """Make ``when`` (an aware datetime) "now" for every module that reads the time through
+    ``core.timeutil.utcnow`` (the app's only clock: "today", the current year, timestamps);
+    the clock still ticks from there, so order by time keeps working. Modules imported later
+    take the patched function from ``core.timeutil``. Returns ``when``."""
+    import sys
+    import time as _time
+
+    import core.timeutil as timeutil
+
+    real = timeutil.utcnow
+    started = _time.monotonic()
+
+    def fake():
+        return when + timedelta(seconds=_time.monotonic() - started)
+
+    for module in list(sys.modules.values()):
+        try:
+            bound = getattr(module, "utcnow", None) is real
+        except Exception:  # noqa: BLE001 - lazy modules may refuse getattr
+            bound = False
+        if bound:
+            monkeypatch.setattr(module, "utcnow", fake)
+    assert timeutil.utcnow is fake
+    return when
+
+
 def plan_doc(year: int | None = None) -> dict:
     """The bundled plan re-dated to ``year`` (default: the current year), so that
     activity happening now counts towards it."""

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlmodel import select
 
 from core.db import session_scope
 from tests.helpers import login, make_user
-from tests.measure_helpers import PLAN_FILE, fast_hash, figure_form, plan_doc, target_id, this_year
+from tests.measure_helpers import PLAN_FILE, fast_hash, figure_form, freeze_clock, plan_doc, target_id, this_year
 
 
 def _plan(app, year: int):
@@ -42,10 +42,11 @@ def fresh_demo(app, runner, monkeypatch):
             "reviewer": make_user(app, "reviewer")}
 
 
-def test_rollover_cli_then_report_and_dashboard_open_on_this_year(app, runner, fresh_demo, tmp_path):
+def test_rollover_cli_then_report_and_dashboard_open_on_this_year(app, runner, fresh_demo, tmp_path, monkeypatch):
+    # a later year than the bundled plan's, whatever the real date
+    freeze_clock(monkeypatch, datetime(2027, 3, 10, 3, 0, tzinfo=UTC))
     year = this_year()
-    if year <= 2025:
-        pytest.skip("the bundled plan is for 2025; this check needs a later current year")
+    assert year == 2027
     out = tmp_path / "bao-cao.docx"
     # before: a clear message that says how to make the plan, no traceback
     result = runner.invoke(args=["report", "yearly", "--year", str(year), "--out", str(out)])
@@ -208,9 +209,10 @@ def test_multi_year_target_shows_its_path(app, monkeypatch):
     from campaigns.measure.plans import load_plan, rollover
 
     monkeypatch.setattr("tests.helpers.hash_password", fast_hash)
+    # a current year between the baseline (2025) and the goal (2030), whatever the real date
+    freeze_clock(monkeypatch, datetime(2027, 6, 15, 3, 0, tzinfo=UTC))
     year = this_year()
-    if not 2025 < year < 2030:
-        pytest.skip("the path check needs a current year between the baseline and 2030")
+    assert year == 2027
     with app.app_context(), session_scope(app) as s:
         seed_units(s)
         load_plan(s, PLAN_FILE)
@@ -231,10 +233,11 @@ def test_multi_year_target_shows_its_path(app, monkeypatch):
     path = {y: (e, a) for y, e, a in res.path}
     assert sorted(path) == list(range(2026, 2031))
     expected = round(50 + 20 * (year - 2025) / 5, 1)
+    assert expected == 58.0  # 2027: two fifths of the way from 50 % to 70 %
     assert path[year] == (expected, 55.0)
     assert path[2030][0] == 70.0 and path[2030][1] is None  # still to come
     assert res.expected == expected and not res.met  # 2030's goal is not reached in this year
-    assert res.verdict == ("Đúng lộ trình" if 55.0 >= expected else "Chậm so với lộ trình")
+    assert res.verdict == "Chậm so với lộ trình"  # 55 % < 58 % expected in 2027
     html = client.get(f"/measure?year={year}").get_data(as_text=True)
     assert "Lộ trình từ 50% năm 2025 đến 70% năm 2030" in html
     assert ("đúng lộ trình" if 55.0 >= expected else "chậm so với lộ trình") in html
@@ -281,9 +284,10 @@ def test_merged_communes_hand_their_figures_to_the_successor_and_keep_their_hist
     from core.units import reorganise
     from tests.measure_helpers import add_account, add_delivery, setup_world
 
+    # two days of the year before today, whatever the real date (a 1-2 January run too)
+    freeze_clock(monkeypatch, datetime(2026, 3, 15, 3, 0, tzinfo=UTC))
     today = local_today()
-    if today.timetuple().tm_yday < 3:
-        pytest.skip("needs two days of this year before today")
+    assert today == date(2026, 3, 15)
     w = setup_world(app, monkeypatch)
     speaker = add_account(app, "loudspeaker", "xa-lac-hoa", {"unit_code": "xa-lac-hoa"})
     d = add_delivery(app, speaker, "Bản tin", unit_code="xa-lac-hoa")
