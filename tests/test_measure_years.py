@@ -11,7 +11,15 @@ from sqlmodel import select
 
 from core.db import session_scope
 from tests.helpers import login, make_user
-from tests.measure_helpers import PLAN_FILE, fast_hash, figure_form, freeze_clock, plan_doc, target_id, this_year
+from tests.measure_helpers import (
+    PLAN_FILE,
+    fast_hash,
+    figure_form,
+    freeze_clock,
+    plan_doc,
+    target_id,
+    this_year,
+)
 
 
 def _plan(app, year: int):
