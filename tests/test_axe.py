@@ -36,7 +36,7 @@ def pages_for(role: str, ids: dict) -> list[str]:
                          "/kits/broadcasts", "/measure", "/measure/feedback"],
         "admin": office,
         "telecom_partner": ["/", "/sms/batches"],
-        None: ["/login", "/y-kien", "/y-kien/tong-hop"],
+        None: ["/login", "/y-kien", "/y-kien/tong-hop", "/y-kien?lang=km", "/y-kien/tong-hop?lang=km"],
     }[role]
 
 
