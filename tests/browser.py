@@ -28,12 +28,15 @@ def serve(app):
 
 
 @contextmanager
-def chromium(**context_args):
+def chromium(*, extra_args: tuple[str, ...] | list[str] = (), **context_args):
+    """A headless Chromium context; ``extra_args`` are more command-line switches (e.g. a
+    fake microphone: ``--use-fake-device-for-media-stream``)."""
     require_executable(CHROMIUM, "chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=[*CHROMIUM_ARGS, *extra_args])
         context = browser.new_context(locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh", **context_args)
         try:
             yield context

@@ -310,6 +310,8 @@ def test_recorder_shown_only_to_those_who_may_record(app, client, khmer_kit):
         page = client.get(f"/kits/{khmer_kit['kit']}").get_data(as_text=True)
         assert "Bản đọc tiếng Khmer" in page and LIVE_NOTE in page and KHMER in page
         assert ("khmer-recorder" in page) is shown and ('name="audio"' in page) is shown, (role, unit)
+        policy = client.get(f"/kits/{khmer_kit['kit']}").headers["Permissions-Policy"]
+        assert ("microphone=(self)" in policy) is shown and "camera=()" in policy
 
 
 def test_bad_uploads_get_vietnamese_errors_not_500(app, client, khmer_kit, recording, tmp_path):

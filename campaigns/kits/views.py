@@ -172,15 +172,19 @@ def detail(kit_id: int):
         select(func.count()).select_from(KitDownload).where(KitDownload.kit_id == kit.id)
     ).one()
     unit = session.get(OrgUnit, kit.unit_id)
-    return render_template(
+    khmer = _khmer_section(session, kit, unit)
+    resp = current_app.make_response(render_template(
         "kits/detail.html",
         kit=kit,
         unit=unit,
         campaign=session.get(Campaign, kit.campaign_id),
         versions=versions,
         n_downloads=n_downloads,
-        khmer=_khmer_section(session, kit, unit),
-    )
+        khmer=khmer,
+    ))
+    if khmer and khmer["can_record"]:  # the Khmer recorder: this page may use the microphone
+        resp.headers["Permissions-Policy"] = "geolocation=(), camera=(), microphone=(self)"
+    return resp
 
 
 # -- Khmer readings ------------------------------------------------------------------------------
