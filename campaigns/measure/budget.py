@@ -22,6 +22,7 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 from sqlalchemy import Column, Index, Integer, String, func
 from sqlmodel import Field, Session, SQLModel, select
@@ -180,18 +181,25 @@ def wave_cost(session: Session, delivery_id: int) -> tuple[int, int]:
     return est, act
 
 
-def _print_products(contents: list) -> list[str]:
-    """Keys of the print products in a kit's contents ("print:poster-a3", …)."""
+@lru_cache(maxsize=1)
+def _print_labels() -> tuple[str, tuple[tuple[str, str, str], ...]]:
+    """(the print folder, (key, label as a file name, label)) computed once, not per kit."""
     from campaigns.kits.builder import PRINT_DIR, PRINT_PRODUCTS
     from campaigns.kits.zipsafe import safe_part
 
+    return PRINT_DIR, tuple((prefix, safe_part(label), label) for prefix, label, _kind in PRINT_PRODUCTS)
+
+
+def _print_products(contents: list) -> list[str]:
+    """Keys of the print products in a kit's contents ("print:poster-a3", …)."""
+    print_dir, labels = _print_labels()
     out = []
     for entry in contents or []:
         if entry.get("kind") != "print":
             continue
-        name = str(entry.get("name", "")).removeprefix(f"{PRINT_DIR}/")
-        for prefix, label, _kind in PRINT_PRODUCTS:
-            if name.startswith(safe_part(label)) or name.startswith(label):
+        name = str(entry.get("name", "")).removeprefix(f"{print_dir}/")
+        for prefix, safe_label, label in labels:
+            if name.startswith(safe_label) or name.startswith(label):
                 out.append(f"print:{prefix}")
                 break
     return out
@@ -221,7 +229,8 @@ def budget_lines(session: Session, year: int, unit_ids: set[int] | None = None) 
                           titles.get(campaign_id, ""), True))
     # printing: the print products of each kit built for a campaign of the year
     q = select(Kit.unit_id, Kit.campaign_id, Kit.contents, Campaign.starts_on).join(
-        Campaign, Campaign.id == Kit.campaign_id)
+        Campaign, Campaign.id == Kit.campaign_id).where(
+        Campaign.starts_on >= date(year, 1, 1), Campaign.starts_on <= date(year, 12, 31))  # type: ignore[operator]
     for unit_id, campaign_id, contents, starts_on in session.exec(q).all():
         if starts_on is None or starts_on.year != year or (unit_ids is not None and unit_id not in unit_ids):
             continue
