@@ -30,7 +30,7 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from campaigns.kits.models import KhmerReading
-from campaigns.kits.scripts import is_bilingual, khmer_text
+from campaigns.kits.scripts import is_bilingual
 from campaigns.models import ContentItem
 from core.models import OrgUnit
 from core.timeutil import utcnow
@@ -191,7 +191,13 @@ def _seconds_vi(seconds: float) -> str:
 
 def process_reading(data: bytes) -> Processed:
     """Check, decode, trim and level a recording; raises :class:`ReadingError`."""
-    from media_templates.speech import measure_loudness, measure_true_peak, read_wav, wav_to_mp3, write_wav
+    from media_templates.speech import (
+        measure_loudness,
+        measure_true_peak,
+        read_wav,
+        wav_to_mp3,
+        write_wav,
+    )
     from media_templates.speech.audio import (
         MP3_TRUE_PEAK_DBTP,
         TARGET_LUFS,
