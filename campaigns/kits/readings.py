@@ -430,9 +430,10 @@ def add_audio(spec: dict, item, script, script_info: dict, base: str, entries: l
     reading = readings.get(str(item.id)) or readings.get("all")
     if reading is not None and not (Path(reading["wav"]).is_file() and Path(reading["mp3"]).is_file()):
         reading = None
-    # the TTS's "no Khmer voice" note is answered here: a reading, or the live note
-    note = khmer_note("espeak")
-    warnings[:] = [w for w in warnings if note not in w]
+    # the TTS's "no Khmer voice" note on this bulletin is answered here: a reading, or
+    # the live note
+    note = f"Bản tin “{item.title}”: {khmer_note('espeak')}"
+    warnings[:] = [w for w in warnings if w != note]
     vi_sections = [s for s in script.sections if not has_khmer(s.text)]
     vi_audio = None
     if vi_sections:
