@@ -35,6 +35,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("auth.set_language", "POST"): PUBLIC,
     ("campaigns.home", "GET"): ANY,  # anonymous is sent to the login page
     ("campaigns.favicon", "GET"): PUBLIC,
+    ("webfonts.font", "GET"): PUBLIC,
     ("campaigns.partner_home", "GET"): PARTNER,
     ("campaigns.index", "GET"): STAFF,
     ("campaigns.create", "GET"): WRITE,
