@@ -81,6 +81,9 @@ class KitConfig:
     tts_engine: str | None = None
     #: how many version files of a kit stay on disk (rows stay for the history)
     keep_versions: int = 3
+    #: render what every unit shares once per run and compose each unit's files from it
+    #: (``compose.py``); False renders every file of every unit from scratch
+    compose: bool = True
     #: False when ``base_url`` is not reachable by the public (unset: the loopback
     #: default): the kit still builds, with a warning first in its list (set from base_url)
     public_url_ok: bool = field(default=True, init=False)
@@ -663,8 +666,22 @@ def _plain(obj, fields) -> dict:
     return {f: getattr(obj, f) for f in fields}
 
 
-def unit_spec(session: Session, campaign: Campaign, unit: OrgUnit, config: KitConfig) -> dict:
-    """Everything ``produce_files`` needs, as plain data (it runs without a database)."""
+def _previous_files(session: Session, campaign: Campaign, unit: OrgUnit) -> dict | None:
+    """The kit's current file and its entries' input hashes (files whose inputs did not
+    change are taken from it, ``compose.Reuse``), or None."""
+    kit = session.exec(
+        select(Kit).where(Kit.campaign_id == campaign.id, Kit.unit_id == unit.id)
+    ).first()
+    if kit is None or not kit.path or not kit.contents:
+        return None
+    return {"path": kit.path, "contents": list(kit.contents)}
+
+
+def unit_spec(
+    session: Session, campaign: Campaign, unit: OrgUnit, config: KitConfig, *, reuse: bool = True
+) -> dict:
+    """Everything ``produce_files`` needs, as plain data (it runs without a database).
+    ``reuse=False`` (a forced build) renders every file, none taken from the last version."""
     parent = session.get(OrgUnit, unit.parent_id) if unit.parent_id else None
     return {
         "campaign": _plain(campaign, _CAMPAIGN_FIELDS),
@@ -679,6 +696,7 @@ def unit_spec(session: Session, campaign: Campaign, unit: OrgUnit, config: KitCo
         "link": tracked_link(config.base_url, campaign.id, unit.code),
         "khmer_readings": readings.kit_spec(session, campaign.id, unit),
         "config": config,
+        "previous": _previous_files(session, campaign, unit) if reuse else None,
         "work": str(
             Path(tempfile.mkdtemp(prefix="kit-", dir=_ensure(config.media_dir / "kits" / "tmp")))
         ),
@@ -692,10 +710,10 @@ def produce_files(spec: dict) -> dict:
     Returns {"entries": [(name, path, kind, label)], "scripts": [(item_id, title)],
     "warnings": [...]} -- file names are relative to the archive.
     """
-    from media_templates import TemplateError, get_template, render
+    from campaigns.kits import compose
+    from media_templates import TemplateError, get_template
     from media_templates.scripts import (
         ScriptError,
-        script_audio,
         script_to_docx,
         script_to_pdf,
         script_to_txt,
@@ -703,6 +721,7 @@ def produce_files(spec: dict) -> dict:
     from media_templates.speech import SpeechError
 
     config: KitConfig = spec["config"]
+    reuse = compose.Reuse(spec.get("previous"), shared=config.compose)
     campaign = Campaign(**spec["campaign"])
     unit = OrgUnit(**spec["unit"])
     parent = OrgUnit(**spec["parent"]) if spec["parent"] else None
@@ -742,10 +761,12 @@ def produce_files(spec: dict) -> dict:
             tpl = get_template(name)
             out = work / f"print-{n}.pdf"
             data = print_data(tpl, item, campaign, unit, link, hotline, steps=steps)
-            render(tpl, "pdf", data, out, brand=brand)
+            entry = f"{PRINT_DIR}/{_file_stem(label, unit.name)}.pdf"
+            if not reuse.take(entry, compose.print_key(tpl, data, brand), out):
+                compose.print_pdf(tpl, data, brand, out, compose=config.compose)
             entries.append(
                 (
-                    f"{PRINT_DIR}/{_file_stem(label, unit.name)}.pdf",
+                    entry,
                     str(out),
                     "print",
                     f"{label} để in (PDF, có mã QR của đơn vị)",
@@ -778,21 +799,27 @@ def produce_files(spec: dict) -> dict:
             "date": when.date() if when else campaign.starts_on,
         }
         base = f"{RADIO_DIR}/{_script_stem(n, item.title)}"
+        skey = compose.script_key(script, meta)
         entries.append(
             (
                 f"{base}.docx",
-                put("docx", script_to_docx(script, meta)),
+                put("docx", reuse.get(f"{base}.docx", skey) or script_to_docx(script, meta)),
                 "script",
                 "kịch bản để sửa và in (Word)",
             )
         )
         entries.append(
-            (f"{base}.pdf", put("pdf", script_to_pdf(script, meta)), "script", "kịch bản (PDF)")
+            (
+                f"{base}.pdf",
+                put("pdf", reuse.get(f"{base}.pdf", skey) or script_to_pdf(script, meta)),
+                "script",
+                "kịch bản (PDF)",
+            )
         )
         entries.append(
             (
                 f"{base}.txt",
-                put("txt", script_to_txt(script, meta)),
+                put("txt", reuse.get(f"{base}.txt", skey) or script_to_txt(script, meta)),
                 "script",
                 "kịch bản (văn bản thuần)",
             )
@@ -807,13 +834,7 @@ def produce_files(spec: dict) -> dict:
             readings.add_audio(spec, item, script, script_info, base, entries, warnings, config)
             continue
         try:
-            audio = script_audio(
-                script,
-                voice=config.script.voice,
-                mp3=True,
-                engine=config.tts_engine,
-                bitrate_kbps=config.mp3_kbps,
-            )
+            audio = compose.kit_audio(script, config, reuse, base)
         except SpeechError as exc:
             warnings.append(f"Bản tin “{item.title}” không có tệp âm thanh: {exc.message}")
         else:
@@ -831,7 +852,14 @@ def produce_files(spec: dict) -> dict:
                 )
     if not items:
         warnings.append("Chiến dịch chưa có bản tin loa truyền thanh.")
-    return {"entries": entries, "scripts": scripts, "warnings": warnings}
+    reuse.close()
+    return {
+        "entries": entries,
+        "scripts": scripts,
+        "warnings": warnings,
+        "inputs": reuse.inputs,
+        "files": reuse.counts(),
+    }
 
 
 def _kit_row(session: Session, campaign: Campaign, unit: OrgUnit) -> Kit:
@@ -911,9 +939,12 @@ def _finish(
         part = folder / f".v{version}-{uuid.uuid4().hex}.zip"
         sha, size, names = write_zip(part, [(e.name, e.source) for e in all_entries])
         contents = []
+        inputs = produced.get("inputs") or {}
         for e, name in zip(all_entries, names, strict=True):
             size_e = len(e.source) if isinstance(e.source, bytes) else Path(e.source).stat().st_size
             contents.append({"name": name, "kind": e.kind, "size": size_e})
+            if inputs.get(e.name):  # the file's input hash: an unchanged file is reused next time
+                contents[-1]["input"] = inputs[e.name]
         built_at = utcnow()
         try:
             with session.begin_nested():
@@ -1050,7 +1081,7 @@ def _build_unit_kit(
     kit.status = "building"
     session.add(kit)
     session.flush()
-    spec = unit_spec(session, campaign, unit, config)
+    spec = unit_spec(session, campaign, unit, config, reuse=not force)
     try:
         try:
             produced, error = produce_files(spec), None
@@ -1106,6 +1137,9 @@ def _build_campaign_kits(
         wanted = set(unit_ids)
         units = [u for u in units if u.id in wanted]
     state = _template_state(config.script.template_dirs)
+    from campaigns.kits import compose
+
+    compose.reset()  # the shared artwork and audio of this run are rendered afresh
     summary: dict = {
         "campaign_id": campaign_id,
         "units": len(units),
@@ -1113,6 +1147,8 @@ def _build_campaign_kits(
         "unchanged": 0,
         "failed": [],
         "kit_ids": [],
+        "files_rebuilt": 0,
+        "files_reused": 0,
     }
     todo = []
     for unit in units:
@@ -1124,7 +1160,7 @@ def _build_campaign_kits(
             continue
         kit.status = "building"
         session.add(kit)
-        todo.append((unit, kit, digest, unit_spec(session, campaign, unit, config)))
+        todo.append((unit, kit, digest, unit_spec(session, campaign, unit, config, reuse=not force)))
     session.flush()
     if commit:
         session.commit()
@@ -1142,12 +1178,17 @@ def _build_campaign_kits(
         if failure is None:
             summary["built"] += 1
             summary["kit_ids"].append(kit.id)
+            files = (result or {}).get("files") or {}
+            summary["files_rebuilt"] += files.get("rebuilt", 0)
+            summary["files_reused"] += files.get("reused", 0)
         else:
             summary["failed"].append({"unit": unit.code, "error": str(failure)})
         if commit:
             session.commit()
         done += 1
-        report(done / max(len(units), 1))
+        compose.report(
+            report, done / max(len(units), 1), summary["files_rebuilt"], summary["files_reused"]
+        )
 
     if n_workers <= 1:
         for unit, kit, digest, spec in todo:
@@ -1175,7 +1216,8 @@ def _build_campaign_kits(
                 except Exception as exc:  # noqa: BLE001
                     result, error = None, exc
                 record(unit, kit, digest, spec, result, error)
-    report(1.0)
+    compose.release()
+    compose.report(report, 1.0, summary["files_rebuilt"], summary["files_reused"])
     return summary
 
 

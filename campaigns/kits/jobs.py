@@ -84,7 +84,7 @@ def run_kit_build(app: Flask, payload: dict, progress) -> dict:
             config,
             unit_ids=payload.get("unit_ids"),
             force=bool(payload.get("force")),
-            progress=lambda f: progress(f),
+            progress=progress,  # progress(fraction, files_rebuilt=…, files_reused=…, message=…)
             workers=int(workers) if workers not in (None, "") else None,
         )
 

@@ -1,0 +1,707 @@
+"""Composed kit builds: what is the same for every unit is rendered once per
+build run and reused; what differs is composed per unit.
+
+- **Print PDFs.** A template's layout is split into the operations that do not
+  depend on the unit (the artwork: background, headline, body, points, icons)
+  and those that do (unit name, hotline, address, QR code, tracked link). The
+  split is found by laying the template out a second time with stand-in unit
+  values (a *probe*): an operation that comes out the same both times does not
+  depend on the unit. The artwork is drawn once (one PDF, keyed by a hash of
+  its operations) and each unit's page shows it as a shared form XObject,
+  with a small per-unit overlay PDF drawn on top. An artwork operation that
+  comes after a unit operation and overlaps it moves to the overlay too, so the
+  painting order -- and the look -- stays that of the full render. When the
+  unit's text changes the artwork's own layout (the page count or the number
+  of operations differs from the probe's), the page is rendered in full for
+  that unit instead (``"full"``).
+- **Audio.** A script's audio is its reading text spoken line by line and
+  joined with fixed pauses (:func:`script_audio`); a line said by every unit
+  ("Sau đây là thông tin về …", the key message) is synthesised once per run,
+  the unit's own lines (its name, address, hours, phone) per unit. The joined
+  programme is then loudness-normalised as a whole, exactly as a from-scratch
+  build does, so the level holds for the result and a composed build and a
+  from-scratch build give the same samples.
+- **Per-file content hashes.** Each file of a kit gets a hash of its inputs
+  (:func:`file_key`); a rebuild takes a file whose hash is unchanged from the
+  previous version's ZIP instead of rendering it again.
+
+The caches live in this process (each worker process has its own) and are
+emptied at the start of every build run (:func:`reset`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import threading
+import zipfile
+import zlib
+from pathlib import Path
+
+#: print template fields filled from the unit (``builder.print_data``): never artwork
+UNIT_FIELDS = ("url", "hotline", "address", "unit_name", "unit")
+#: stand-in unit values for the probe layout (different from any real unit's)
+_PROBE = {
+    "url": "https://probe.invalid/r/0/probe-unit-xxxxxxxx",
+    "hotline": "0000 000 000 · probe",
+    "address": "Địa chỉ dò thử số 0, ấp Dò Thử, xã Dò Thử",
+    "unit_name": "Đơn vị dò thử",
+    "unit": "Đơn vị dò thử",
+}
+#: pause between the lines of a section, and between sections (seconds)
+LINE_PAUSE = 0.25
+SECTION_PAUSE = 0.6
+#: bump when the composition changes what a file contains (invalidates per-file hashes)
+COMPOSE_VERSION = "1"
+
+_LOCK = threading.Lock()
+_BASES: dict[str, dict] = {}
+_PROBES: dict[str, object] = {}
+_SEGMENTS: dict[str, object] = {}
+_SEEN = object()  # a line met once in this run
+STATS = {"bases": 0, "base_hits": 0, "full": 0, "segments": 0, "segment_hits": 0, "subsets": 0}
+
+
+def release() -> None:
+    """Free the run's shared parts (the figures in ``STATS`` stay)."""
+    with _LOCK:
+        _BASES.clear()
+        _PROBES.clear()
+        _SEGMENTS.clear()
+        _SHAPES.clear()
+        _SUBSETS.clear()
+
+
+def reset() -> None:
+    """Empty the per-run caches (a new build run renders its shared parts afresh)."""
+    with _LOCK:
+        _BASES.clear()
+        _PROBES.clear()
+        _SEGMENTS.clear()
+        _SHAPES.clear()
+        _SUBSETS.clear()
+        for k in STATS:
+            STATS[k] = 0
+
+
+@functools.lru_cache(maxsize=1)
+def fonts_version() -> str:
+    """The versions of the font packages and PDF writer: a font update rebuilds every file."""
+    from importlib import metadata
+
+    out = []
+    for dist in ("fontpkg-be-vietnam-pro", "fontpkg-noto-sans-khmer", "fpdf2", "pypdf"):
+        try:
+            out.append(f"{dist}={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{dist}=?")
+    return ";".join(out)
+
+
+def file_key(*parts) -> str:
+    """The content hash of one kit file's inputs."""
+    raw = json.dumps([COMPOSE_VERSION, fonts_version(), *parts], sort_keys=True,
+                     ensure_ascii=False, default=str)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _template_digest(path: str, mtime: float) -> str:
+    from media_templates.renderer import _template_digest as digest
+    from media_templates.spec import get_template
+
+    return digest(get_template(Path(path).name))
+
+
+def template_digest(tpl) -> str:
+    return _template_digest(str(tpl.path), float(getattr(tpl, "mtime", 0) or 0))
+
+
+# -- fonts: shaped text shared by the run -------------------------------------------------
+
+
+_FONTS = threading.local()
+_SHAPES: dict = {}
+_SHAPES_MAX = 200_000
+
+
+def shared_fonts(on: bool) -> None:
+    """Within a composed run, text shaped with a font (HarfBuzz: widths for line breaking,
+    glyph positions for drawing) is kept for the run: the scripts and overlays of 103
+    units shape mostly the same words with the same fonts. Off (the default, and a
+    from-scratch build), fpdf2 shapes every time. Pure memoisation: same output."""
+    _install_shape_memo()
+    _FONTS.on = bool(on)
+
+
+def _install_shape_memo() -> None:
+    from fpdf.fonts import TTFFont
+
+    if getattr(TTFFont, "_lantoa_shape_memo", False):
+        return
+    shape = TTFFont.perform_harfbuzz_shaping
+    width = TTFFont.shaped_text_width
+
+    def _key(kind, font, text, size, params):
+        # the parameters HarfBuzz is given (fpdf2's perform_harfbuzz_shaping)
+        p = params or {}
+        feats = p.get("features")
+        return (kind, font.ttffile, getattr(font, "collection_font_number", 0), text, size,
+                tuple(feats.items()) if feats else None, p.get("fragment_direction"),
+                p.get("script"), p.get("language"))
+
+    def _memo(kind, orig):
+        @functools.wraps(orig)
+        def wrapper(self, text, font_size_pt, text_shaping_params):
+            if not getattr(_FONTS, "on", False):
+                return orig(self, text, font_size_pt, text_shaping_params)
+            key = _key(kind, self, text, font_size_pt, text_shaping_params)
+            hit = _SHAPES.get(key)
+            if hit is None:
+                hit = orig(self, text, font_size_pt, text_shaping_params)
+                if len(_SHAPES) > _SHAPES_MAX:
+                    _SHAPES.clear()
+                _SHAPES[key] = hit
+            return hit
+
+        return wrapper
+
+    TTFFont.perform_harfbuzz_shaping = _memo("shape", shape)
+    TTFFont.shaped_text_width = _memo("width", width)
+    TTFFont._lantoa_shape_memo = True
+    _install_subset_memo()
+
+
+_SUBSETS: dict = {}
+_COMMON: dict = {}
+
+
+def common_text() -> str:
+    """ASCII and every Vietnamese letter (each vowel with each tone, both cases) and the
+    punctuation kits print."""
+    import unicodedata
+
+    tones = ["", "\u0300", "\u0301", "\u0309", "\u0303", "\u0323"]
+    letters = []
+    for v in "aăâeêioôơuưy":
+        for t in tones:
+            letters.append(unicodedata.normalize("NFC", v + t))
+    text = "".join(chr(c) for c in range(32, 127)) + "".join(letters) + "đ"
+    text += text.upper() + "“”‘’–—…·•°€₫%§©®×"
+    return text
+
+
+def _common_glyphs(font, name: str) -> frozenset:
+    hit = _COMMON.get(name)
+    if hit is None:
+        cmap = font.getBestCmap() or {}
+        hit = frozenset(cmap[ord(c)] for c in common_text() if ord(c) in cmap)
+        _COMMON[name] = hit
+    return hit
+
+
+def _install_subset_memo() -> None:
+    """Within a composed run, a font subset (fontTools: subset, then save; fpdf2 makes one
+    per font per PDF) with the same glyphs as one made before is not made again: the
+    saved subset and its glyph order are reused (same bytes)."""
+    from fontTools import subset as ftsubset
+    from fontTools.ttLib import TTFont
+
+    if getattr(ftsubset.Subsetter, "_lantoa_subset_memo", False):
+        return
+    subset, save = ftsubset.Subsetter.subset, TTFont.save
+
+    @functools.wraps(subset)
+    def subset_memo(self, font):
+        name = getattr(getattr(getattr(font, "reader", None), "file", None), "name", None)
+        if not getattr(_FONTS, "on", False) or not name or self.glyph_ids_requested \
+                or self.unicodes_requested:
+            return subset(self, font)
+        # every subset of this font in the run carries the whole Vietnamese alphabet, so the
+        # subsets of different units (names with different letters) are one and the same
+        self.glyph_names_requested.update(_common_glyphs(font, name))
+        key = (name, frozenset(self.glyph_names_requested), repr(vars(self.options)))
+        hit = _SUBSETS.get(key)
+        if hit is not None:
+            font.setGlyphOrder(list(hit[1]))
+            font._lantoa_subset_bytes = hit[0]
+            return None
+        out = subset(self, font)
+        font._lantoa_subset_key = key
+        return out
+
+    @functools.wraps(save)
+    def save_memo(self, file, *args, **kwargs):
+        data = getattr(self, "_lantoa_subset_bytes", None)
+        if data is not None and hasattr(file, "write"):
+            file.write(data)
+            return None
+        key = getattr(self, "_lantoa_subset_key", None)
+        if key is None or not hasattr(file, "write"):
+            return save(self, file, *args, **kwargs)
+        buf = io.BytesIO()
+        save(self, buf, *args, **kwargs)
+        data = buf.getvalue()
+        with _LOCK:
+            if len(_SUBSETS) > 2000:
+                _SUBSETS.clear()
+            _SUBSETS[key] = (data, tuple(self.getGlyphOrder()))
+            STATS["subsets"] = STATS.get("subsets", 0) + 1
+        file.write(data)
+        return None
+
+    ftsubset.Subsetter.subset = subset_memo
+    TTFont.save = save_memo
+    ftsubset.Subsetter._lantoa_subset_memo = True
+
+
+# -- reuse from the previous version --------------------------------------------------------
+
+
+class Reuse:
+    """The files of a kit's previous version, by ZIP entry name, with their input hashes
+    (``KitVersion.contents[i]["input"]``): a file whose inputs hash the same is read from
+    the previous ZIP instead of rendered. Counts what was rebuilt and what reused."""
+
+    def __init__(self, previous: dict | None, *, shared: bool = False):
+        shared_fonts(shared)
+        previous = previous or {}
+        path = previous.get("path")
+        self.zip_path = path if path and Path(path).is_file() else None
+        self.keys = {
+            c["name"]: c["input"]
+            for c in (previous.get("contents") or [])
+            if isinstance(c, dict) and c.get("input") and c.get("name")
+        }
+        self.inputs: dict[str, str] = {}
+        self.rebuilt = 0
+        self.reused = 0
+        self._zip: zipfile.ZipFile | None = None
+
+    def get(self, name: str, key: str) -> bytes | None:
+        """The previous file's bytes when its input hash is ``key``; else None and the
+        caller renders it (counted as rebuilt)."""
+        self.inputs[name] = key
+        data = None
+        if self.zip_path is not None and self.keys.get(name) == key:
+            try:
+                if self._zip is None:
+                    self._zip = zipfile.ZipFile(self.zip_path)
+                data = self._zip.read(name)
+            except (KeyError, OSError, zipfile.BadZipFile):
+                data = None
+        if data is None:
+            self.rebuilt += 1
+        else:
+            self.reused += 1
+        return data
+
+    def take(self, name: str, key: str, out: Path) -> bool:
+        """Write the previous file to ``out`` when its inputs are unchanged (True)."""
+        data = self.get(name, key)
+        if data is None:
+            return False
+        Path(out).write_bytes(data)
+        return True
+
+    def counts(self) -> dict:
+        return {"rebuilt": self.rebuilt, "reused": self.reused}
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+            self._zip = None
+
+
+def report(progress, fraction: float, rebuilt: int, reused: int) -> None:
+    """Report a build's progress with its file counts when the callback takes them
+    (the scheduler's ``progress(fraction, **info)``), else the fraction only."""
+    import inspect
+
+    try:
+        params = inspect.signature(progress).parameters.values()
+        takes_info = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    except (TypeError, ValueError):
+        takes_info = False
+    if takes_info:
+        progress(fraction, files_rebuilt=rebuilt, files_reused=reused,
+                 message=files_message(rebuilt, reused))
+    else:
+        progress(fraction)
+
+
+def files_message(rebuilt: int, reused: int) -> str:
+    """What a build did with the files, in Vietnamese ("Dựng lại 2 tệp, dùng lại 14 tệp")."""
+    from core.formatting import fmt_number
+
+    return (f"Dựng lại {fmt_number(rebuilt, locale='vi')} tệp, "
+            f"dùng lại {fmt_number(reused, locale='vi')} tệp")
+
+
+def print_key(tpl, data: dict, brand: dict | None) -> str:
+    """Input hash of a print PDF: template files, the filled fields (content and unit), brand."""
+    logo = (brand or {}).get("logo_path")
+    logo_state = None
+    if logo and Path(logo).is_file():
+        st = Path(logo).stat()
+        logo_state = [st.st_size, st.st_mtime]
+    return file_key("print", tpl.name, template_digest(tpl), data, brand or {}, logo_state)
+
+
+def script_key(script, meta: dict) -> str:
+    """Input hash of a script's DOCX/PDF/TXT: the rendered script for the unit and its header."""
+    import dataclasses
+
+    body = dataclasses.asdict(script) if dataclasses.is_dataclass(script) else repr(script)
+    return file_key("script", body, meta)
+
+
+def audio_key(script, voice: str, engine, bitrate_kbps: int) -> str:
+    return file_key("audio", reading_lines(script), voice, str(engine),
+                    script.syllables_per_minute, bitrate_kbps, LINE_PAUSE, SECTION_PAUSE)
+
+
+def kit_audio(script, config, reuse: Reuse, base: str) -> dict[str, bytes]:
+    """A kit script's {"mp3", "wav"}: from the previous version when the spoken lines did
+    not change, else :func:`script_audio` (composed from this run's shared lines)."""
+    key = audio_key(script, config.script.voice, config.tts_engine, config.mp3_kbps)
+    mp3 = reuse.get(f"{base}.mp3", key)
+    wav = reuse.get(f"{base}.wav", key) if config.include_wav else b""
+    if mp3 is not None and wav is not None:
+        return {"mp3": mp3, "wav": wav}
+    # counted as reused above but rendered anyway: count them as rebuilt
+    for got in (mp3, wav if config.include_wav else None):
+        if got is not None:
+            reuse.reused -= 1
+            reuse.rebuilt += 1
+    return script_audio(script, voice=config.script.voice, engine=config.tts_engine,
+                        bitrate_kbps=config.mp3_kbps, compose=config.compose)
+
+
+# -- print PDFs ------------------------------------------------------------------------------
+
+
+def _bbox(op, layout) -> tuple[float, float, float, float] | None:
+    """The area an operation may paint (canvas units, generous), or None for 'anywhere'."""
+    pad = 6.0 if layout.unit == "mm" else 24.0  # bleed, stroke widths, glyph overhang
+    if op.kind == "line":
+        pts = op.data.get("points") or []
+        if not pts:
+            return None
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        return min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad
+    if op.kind in ("rect", "gradient", "ellipse", "image", "qr", "bar", "text") and (op.w or op.h):
+        return op.x - pad, op.y - pad, op.x + op.w + pad, op.y + op.h + pad
+    return None
+
+
+def _overlaps(a, b) -> bool:
+    if a is None or b is None:
+        return True
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def split_layout(layout, probe) -> list[tuple[list, list]] | None:
+    """Per page, (artwork ops, unit ops in painting order); None when the unit's
+    data changes the artwork's own structure (then render the page in full)."""
+    if probe is None or len(layout.pages) != len(probe.pages):
+        return None
+    out = []
+    for page, ppage in zip(layout.pages, probe.pages, strict=True):
+        if len(page.ops) != len(ppage.ops):
+            return None
+        unit_boxes: list = []
+        base, over = [], []
+        for op, pop in zip(page.ops, ppage.ops, strict=True):
+            box = _bbox(op, layout)
+            if op != pop or any(_overlaps(box, b) for b in unit_boxes):
+                over.append(op)
+                unit_boxes.append(box)
+            else:
+                base.append(op)
+        out.append((base, over))
+    return out
+
+
+def _probe_layout(tpl, clean: dict, brand: dict | None):
+    from media_templates.layout import build_layout
+
+    pdata = dict(clean)
+    for f in tpl.fields:
+        name = f["name"]
+        if name in pdata and (name in UNIT_FIELDS or f["type"] == "url"):
+            pdata[name] = _PROBE.get(name, _PROBE["url"] if f["type"] == "url" else "dò thử")
+    pbrand = dict(brand or {})
+    pbrand["unit_name"] = _PROBE["unit_name"]
+    key = json.dumps([tpl.name, str(tpl.path), pdata, pbrand], sort_keys=True, default=str,
+                     ensure_ascii=False)
+    hit = _PROBES.get(key)
+    if hit is None:
+        try:
+            hit = build_layout(tpl, "pdf", pdata, pbrand)
+        except Exception:  # noqa: BLE001 - a probe that cannot lay out means: render in full
+            hit = False
+        with _LOCK:
+            _PROBES[key] = hit
+    return hit or None
+
+
+def _pdf_bytes(tpl, layout, pages_ops: list[list], *, marks: bool) -> bytes:
+    from media_templates.layout import Layout, Page
+    from media_templates.pdf import _Pdf, _producer
+
+    lay = Layout(layout.width, layout.height, layout.unit, [Page(list(ops)) for ops in pages_ops],
+                 dict(layout.texts), dict(layout.meta))
+    doc = _Pdf(lay, tpl.format_spec("pdf") or {})
+    if not marks:
+        doc.marks = False
+    for page in lay.pages:
+        doc.page(page.ops)
+    return bytes(doc.pdf.output(output_producer_class=_producer()))
+
+
+def _base(tpl, layout, base_ops: list[list]) -> dict:
+    """The artwork PDF for these operations, rendered once per run and parsed once."""
+    from pypdf import PdfReader
+
+    key = hashlib.sha256(
+        repr((tpl.name, template_digest(tpl), tpl.format_spec("pdf"), layout.width,
+              layout.height, layout.unit, layout.texts.get("title", ""), base_ops)).encode()
+    ).hexdigest()
+    hit = _BASES.get(key)
+    if hit is not None:
+        STATS["base_hits"] += 1
+        return hit
+    data = _pdf_bytes(tpl, layout, base_ops, marks=True)
+    reader = PdfReader(io.BytesIO(data))
+    pages = []
+    for page in reader.pages:
+        pages.append({"page": page, "content": zlib.compress(_content_bytes(page))})
+    hit = {"reader": reader, "pages": pages, "key": key}
+    with _LOCK:
+        _BASES[key] = hit
+        STATS["bases"] += 1
+    return hit
+
+
+def _content_bytes(page) -> bytes:
+    """A page's content stream(s), decoded, as written (not re-serialised)."""
+    contents = page.get("/Contents")
+    if contents is None:
+        return b""
+    contents = contents.get_object()
+    streams = [c.get_object() for c in contents] if isinstance(contents, list) else [contents]
+    out = []
+    for stream in streams:
+        if stream.get("/Filter") in ("/FlateDecode", ["/FlateDecode"]) and not stream.get(
+            "/DecodeParms"
+        ):
+            out.append(zlib.decompress(stream._data))
+        else:
+            out.append(stream.get_data())
+    return b"\n".join(out)
+
+
+def _compose(base: dict, overlay: bytes, out: Path) -> None:
+    """Write ``overlay``'s pages with the artwork as a form XObject painted first."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import (
+        ArrayObject,
+        DecodedStreamObject,
+        DictionaryObject,
+        FloatObject,
+        NameObject,
+        StreamObject,
+    )
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(overlay)))
+    for page, b in zip(writer.pages, base["pages"], strict=True):
+        src = b["page"]
+        form = StreamObject()
+        form._data = b["content"]
+        box = src.mediabox
+        form.update({
+            NameObject("/Type"): NameObject("/XObject"),
+            NameObject("/Subtype"): NameObject("/Form"),
+            NameObject("/Filter"): NameObject("/FlateDecode"),
+            NameObject("/BBox"): ArrayObject([FloatObject(v) for v in
+                                              (box.left, box.bottom, box.right, box.top)]),
+            NameObject("/Resources"): src["/Resources"].clone(writer)
+            if "/Resources" in src else DictionaryObject(),
+        })
+        if "/Group" in src:
+            group = src["/Group"].clone(writer)
+            form[NameObject("/Group")] = group
+            if "/Group" not in page:
+                page[NameObject("/Group")] = group
+        ref = writer._add_object(form)
+        resources = page.get("/Resources")
+        resources = resources.get_object() if resources is not None else DictionaryObject()
+        page[NameObject("/Resources")] = resources
+        xobjects = resources.get("/XObject")
+        xobjects = xobjects.get_object() if xobjects is not None else DictionaryObject()
+        xobjects[NameObject("/LtArtwork")] = ref
+        resources[NameObject("/XObject")] = xobjects
+        content = DecodedStreamObject()
+        content.set_data(b"q /LtArtwork Do Q\n" + _content_bytes(page))
+        page[NameObject("/Contents")] = writer._add_object(content.flate_encode())
+    buf = io.BytesIO()
+    writer.write(buf)
+    out.write_bytes(buf.getvalue())
+
+
+def print_pdf(tpl, data: dict, brand: dict | None, out: Path, *, compose: bool = True) -> str:
+    """Render a print template to ``out``: ``"composed"`` (shared artwork + unit overlay)
+    or ``"full"`` (the whole page for this unit: ``compose=False``, or a template whose
+    artwork moves with the unit's text)."""
+    from media_templates import render
+    from media_templates.layout import build_layout
+    from media_templates.renderer import _check_brand
+    from media_templates.spec import validate_data
+
+    if compose:
+        tpl.format_spec("pdf")
+        _check_brand(brand)
+        clean = validate_data(tpl, data)
+        layout = build_layout(tpl, "pdf", clean, brand)
+        parts = split_layout(layout, _probe_layout(tpl, clean, brand))
+        if parts is not None:
+            base = _base(tpl, layout, [b for b, _o in parts])
+            overlay = _pdf_bytes(tpl, layout, [o for _b, o in parts], marks=False)
+            _compose(base, overlay, Path(out))
+            return "composed"
+    with _LOCK:
+        STATS["full"] += 1
+    render(tpl, "pdf", data, out, brand=brand)
+    return "full"
+
+
+# -- audio -------------------------------------------------------------------------------------
+
+
+#: samples of encoder delay LAME puts before a stream's audio (576 + 529), and the
+#: frame multiple a chunk is padded to (1152: a whole frame at every MP3 rate)
+MP3_DELAY = 1105
+CHUNK_ALIGN = 1152
+_MP3_BITRATES = {  # (MPEG-1, MPEG-2/2.5) layer III, kbit/s by index
+    1: (32, 8), 2: (40, 16), 3: (48, 24), 4: (56, 32), 5: (64, 40), 6: (80, 48), 7: (96, 56),
+    8: (112, 64), 9: (128, 80), 10: (160, 96), 11: (192, 112), 12: (224, 128),
+    13: (256, 144), 14: (320, 160),
+}
+_MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+def mp3_samples(data: bytes) -> int:
+    """How many samples an MP3 stream (layer III frames, no tag) decodes to."""
+    pos, total = 0, 0
+    n = len(data)
+    while pos + 4 <= n:
+        h = int.from_bytes(data[pos:pos + 4], "big")
+        if h >> 21 != 0x7FF:
+            raise ValueError(f"no MP3 frame at byte {pos}")
+        version = (h >> 19) & 3
+        bitrate = _MP3_BITRATES[(h >> 12) & 15][0 if version == 3 else 1] * 1000
+        rate = _MP3_RATES[version][(h >> 10) & 3]
+        padding = (h >> 9) & 1
+        per_frame = 1152 if version == 3 else 576
+        pos += per_frame // 8 * bitrate // rate + padding
+        total += per_frame
+    return total
+
+
+def _chunk(text: str, pause: float, voice: str, engine, spm: int, kbps: int, target_lufs: float,
+           true_peak_db: float, cache: bool) -> tuple:
+    """One spoken line and the pause after it, levelled on its own: (WAV samples aligned
+    with the MP3's decoding, MP3 bytes, rate). From this run's cache when ``cache``."""
+    import numpy as np
+
+    from media_templates.speech import read_wav, synthesize, wav_to_mp3, write_wav
+    from media_templates.speech.loudness import normalize_each
+
+    key = hashlib.sha256(json.dumps(
+        [text, pause, voice, str(engine), spm, kbps, target_lufs, true_peak_db]).encode()
+    ).hexdigest()
+    if cache:
+        hit = _SEGMENTS.get(key)
+        if hit is not None and hit is not _SEEN:
+            STATS["segment_hits"] += 1
+            return hit
+        # kept from the second time on: a unit's own lines (said once) never fill memory
+        cache = hit is _SEEN
+        if not cache:
+            _SEGMENTS[key] = _SEEN
+    samples, rate = read_wav(
+        synthesize(text, voice, engine=engine, syllables_per_minute=spm, normalise=False)
+    )
+    length = len(samples) + int(round(pause * rate))
+    length += -length % CHUNK_ALIGN  # whole MP3 frames: the chunks join without a gap
+    x = np.zeros(length, dtype=np.float32)
+    x[: len(samples)] = samples
+    (wav, _l, _p), (mp3_in, _l2, _p2) = normalize_each(
+        x, rate, target_lufs, [true_peak_db, min(true_peak_db - 1.0, -2.5)]
+    )
+    mp3 = wav_to_mp3(write_wav(mp3_in, rate), kbps, true_peak_db=None)
+    decoded = mp3_samples(mp3)
+    # the WAV gets the same silence the MP3 decodes to (encoder delay before, padding after),
+    # so both play the same length and the words at the same times
+    aligned = np.zeros(max(decoded, MP3_DELAY + length), dtype=np.float32)
+    aligned[MP3_DELAY : MP3_DELAY + length] = wav
+    hit = (aligned, mp3, rate)
+    if cache:
+        with _LOCK:
+            _SEGMENTS[key] = hit
+            STATS["segments"] += 1
+    return hit
+
+
+def reading_lines(script) -> list[list[str]]:
+    """The script's reading text as sections of non-empty lines (what is spoken)."""
+    sections = [[ln.strip() for ln in s.reading_text.split("\n") if ln.strip()]
+                for s in script.sections]
+    sections = [s for s in sections if s]
+    if not sections and script.reading_text.strip():
+        sections = [[script.reading_text.strip()]]
+    return sections
+
+
+def script_audio(
+    script,
+    *,
+    voice: str = "vi",
+    engine=None,
+    bitrate_kbps: int = 64,
+    compose: bool = True,
+    target_lufs: float = -16.0,
+    true_peak_db: float = -1.5,
+) -> dict[str, bytes]:
+    """A kit script's audio {"wav", "mp3"}: each line spoken, followed by its pause
+    (``LINE_PAUSE`` inside a section, ``SECTION_PAUSE`` after one), levelled on its own
+    to ``target_lufs`` (EBU R128) under ``true_peak_db`` (the MP3's input 1 dB lower),
+    encoded as whole MP3 frames; the unit's file is these chunks joined. Every chunk
+    at the target level and under the peak ceiling, the joined programme is too (its
+    gaps are silence, below the loudness gate). With ``compose`` a line said by every
+    unit is rendered once per run; without, every line is rendered again (the same
+    bytes: a from-scratch build)."""
+    import numpy as np
+
+    from media_templates.speech import SpeechError, write_wav
+
+    sections = reading_lines(script)
+    if not sections:
+        raise SpeechError("Không có nội dung để đọc.", field="text")
+    wavs, mp3s, rate = [], [], None
+    for s_i, lines in enumerate(sections):
+        for l_i, line in enumerate(lines):
+            last_line = l_i == len(lines) - 1
+            pause = 0.0 if last_line and s_i == len(sections) - 1 else (
+                SECTION_PAUSE if last_line else LINE_PAUSE)
+            wav, mp3, r = _chunk(line, pause, voice, engine, script.syllables_per_minute,
+                                 bitrate_kbps, target_lufs, true_peak_db, compose)
+            if rate is not None and r != rate:
+                raise SpeechError("Các đoạn âm thanh có tần số lấy mẫu khác nhau.", field="text")
+            rate = r
+            wavs.append(wav)
+            mp3s.append(mp3)
+    return {"wav": write_wav(np.concatenate(wavs), rate), "mp3": b"".join(mp3s)}
