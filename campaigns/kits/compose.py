@@ -36,6 +36,7 @@ import hashlib
 import io
 import json
 import threading
+import wave
 import zipfile
 import zlib
 from pathlib import Path
@@ -59,8 +60,11 @@ COMPOSE_VERSION = "1"
 _LOCK = threading.Lock()
 _BASES: dict[str, dict] = {}
 _PROBES: dict[str, object] = {}
-_SEGMENTS: dict[str, object] = {}
-_SEEN = object()  # a line met once in this run
+_SEGMENTS: dict[str, tuple] = {}
+#: line key -> the unit (Reuse serial) that first said it; lines only one unit says are
+#: kept while that unit's files are made (its bulletins share them), then dropped
+_FIRST: dict[str, int] = {}
+_UNIT = {"serial": 0, "keys": []}
 STATS = {"bases": 0, "base_hits": 0, "full": 0, "segments": 0, "segment_hits": 0, "subsets": 0}
 
 
@@ -70,6 +74,7 @@ def release() -> None:
         _BASES.clear()
         _PROBES.clear()
         _SEGMENTS.clear()
+        _FIRST.clear()
         _SHAPES.clear()
         _SUBSETS.clear()
 
@@ -80,6 +85,7 @@ def reset() -> None:
         _BASES.clear()
         _PROBES.clear()
         _SEGMENTS.clear()
+        _FIRST.clear()
         _SHAPES.clear()
         _SUBSETS.clear()
         for k in STATS:
@@ -267,6 +273,8 @@ class Reuse:
 
     def __init__(self, previous: dict | None, *, shared: bool = False):
         shared_fonts(shared)
+        _UNIT["serial"] += 1
+        _UNIT["keys"] = []
         previous = previous or {}
         path = previous.get("path")
         self.zip_path = path if path and Path(path).is_file() else None
@@ -310,6 +318,12 @@ class Reuse:
         return {"rebuilt": self.rebuilt, "reused": self.reused}
 
     def close(self) -> None:
+        # the lines only this unit said are not needed by the next unit
+        serial = _UNIT["serial"]
+        for key in _UNIT["keys"]:
+            if _FIRST.get(key) == serial:
+                _SEGMENTS.pop(key, None)
+        _UNIT["keys"] = []
         if self._zip is not None:
             self._zip.close()
             self._zip = None
@@ -625,13 +639,9 @@ def _chunk(text: str, pause: float, voice: str, engine, spm: int, kbps: int, tar
     ).hexdigest()
     if cache:
         hit = _SEGMENTS.get(key)
-        if hit is not None and hit is not _SEEN:
+        if hit is not None:
             STATS["segment_hits"] += 1
             return hit
-        # kept from the second time on: a unit's own lines (said once) never fill memory
-        cache = hit is _SEEN
-        if not cache:
-            _SEGMENTS[key] = _SEEN
     samples, rate = read_wav(
         synthesize(text, voice, engine=engine, syllables_per_minute=spm, normalise=False)
     )
@@ -648,10 +658,16 @@ def _chunk(text: str, pause: float, voice: str, engine, spm: int, kbps: int, tar
     # so both play the same length and the words at the same times
     aligned = np.zeros(max(decoded, MP3_DELAY + length), dtype=np.float32)
     aligned[MP3_DELAY : MP3_DELAY + length] = wav
-    hit = (aligned, mp3, rate)
+    # 16-bit PCM as write_wav makes it (sample by sample, so chunks join to the same bytes)
+    aligned *= np.float32(32767.0)
+    np.rint(aligned, out=aligned)
+    np.clip(aligned, -32768, 32767, out=aligned)
+    hit = (aligned.astype("<i2").tobytes(), mp3, rate)
     if cache:
         with _LOCK:
             _SEGMENTS[key] = hit
+            _FIRST.setdefault(key, _UNIT["serial"])
+            _UNIT["keys"].append(key)
             STATS["segments"] += 1
     return hit
 
@@ -684,9 +700,7 @@ def script_audio(
     gaps are silence, below the loudness gate). With ``compose`` a line said by every
     unit is rendered once per run; without, every line is rendered again (the same
     bytes: a from-scratch build)."""
-    import numpy as np
-
-    from media_templates.speech import SpeechError, write_wav
+    from media_templates.speech import SpeechError
 
     sections = reading_lines(script)
     if not sections:
@@ -704,4 +718,10 @@ def script_audio(
             rate = r
             wavs.append(wav)
             mp3s.append(mp3)
-    return {"wav": write_wav(np.concatenate(wavs), rate), "mp3": b"".join(mp3s)}
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:  # mono 16-bit PCM, as media_templates.speech.write_wav
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(int(rate))
+        w.writeframes(b"".join(wavs))
+    return {"wav": buf.getvalue(), "mp3": b"".join(mp3s)}
