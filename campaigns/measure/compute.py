@@ -171,6 +171,16 @@ class Activity:
             out.update(self.ancestors_and_self(uid))
         return out
 
+    def training_index(self) -> dict[str, dict[int, list[tuple[datetime, date, int]]]]:
+        """Training check-ins by target code and unit: [(checked_in_at, its local day, event id)]
+        in the order they were read."""
+        if "_training" not in self.__dict__:
+            index: dict[str, dict[int, list]] = {}
+            for u, c, at, ev in self.training:
+                index.setdefault(c, {}).setdefault(u, []).append((at, at.astimezone(LOCAL_TZ).date(), ev))
+            self.__dict__["_training"] = index
+        return self.__dict__["_training"]
+
     def feedback_index(self, scope: set[int] | None, services: set[str]
                        ) -> tuple[list[datetime], list[datetime], list[datetime]]:
         """The feedback in ``scope`` (None: all) for ``services`` (empty: all), as sorted
@@ -264,9 +274,14 @@ def load_activity(session: Session, year: int, *, per_event: bool = False) -> Ac
     return act
 
 
-def _in_year_sent(start: datetime, end: datetime):
-    """Sent in the year: ``sent_at`` in it, or (no ``sent_at``) ``updated_at`` in it."""
-    return (Delivery.status == Status.sent) & (
+def _in_year_sent(start: datetime, end: datetime, *, scan: bool = False):
+    """Sent in the year: ``sent_at`` in it, or (no ``sent_at``) ``updated_at`` in it.
+
+    ``scan``: the status test written so that no index on it is used (SQLite keeps no
+    statistics and would walk ``ix_delivery_due`` through most of the table, 4x slower than
+    reading it)."""
+    sent = (Delivery.status.op("||")("") == Status.sent) if scan else (Delivery.status == Status.sent)  # type: ignore[union-attr]
+    return sent & (
         ((Delivery.sent_at >= start) & (Delivery.sent_at < end))  # type: ignore[operator]
         | (Delivery.sent_at.is_(None) & (Delivery.updated_at >= start) & (Delivery.updated_at < end)))  # type: ignore[union-attr,operator]
 
@@ -285,22 +300,29 @@ def _deliveries_grouped(session: Session, act: Activity, start: datetime, end: d
     from sqlalchemy import func
 
     d_unit, a_unit = Delivery.unit_id, ChannelAccount.unit_id
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    # SQLite keeps no statistics: left alone it walks an index on the status, the channel or
+    # the unit (to group without sorting) and reads the table row by row, 3-4x slower than
+    # one scan; written as expressions, those columns use no index there
+    d_key = d_unit + 0 if sqlite else d_unit  # type: ignore[operator]
+    is_loudspeaker = ((ChannelAccount.channel.op("||")("") if sqlite else ChannelAccount.channel)  # type: ignore[union-attr]
+                      == LOUDSPEAKER)
     when = func.coalesce(Delivery.sent_at, Delivery.updated_at)
     for du, au, channel, first in session.exec(
-        select(d_unit, a_unit, ChannelAccount.channel, func.min(when))
+        select(d_key, a_unit, ChannelAccount.channel, func.min(when))
         .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
-        .where(_in_year_sent(start, end), ChannelAccount.channel != LOUDSPEAKER,
+        .where(_in_year_sent(start, end, scan=sqlite), ~is_loudspeaker,
                (d_unit.is_not(None)) | (a_unit.is_not(None)))  # type: ignore[union-attr]
-        .group_by(d_unit, a_unit, ChannelAccount.channel)
+        .group_by(d_key, a_unit, ChannelAccount.channel)
     ).all():
         act.sent.append((du or au, channel, _aware(first)))
     in_year_confirmed = (Delivery.confirmed_at >= start) & (Delivery.confirmed_at < end)  # type: ignore[operator]
     for du, au, first in session.exec(
-        select(d_unit, a_unit, func.min(Delivery.confirmed_at))
+        select(d_key, a_unit, func.min(Delivery.confirmed_at))
         .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
-        .where(in_year_confirmed, ChannelAccount.channel == LOUDSPEAKER,
+        .where(in_year_confirmed, is_loudspeaker,
                (d_unit.is_not(None)) | (a_unit.is_not(None)))  # type: ignore[union-attr]
-        .group_by(d_unit, a_unit)
+        .group_by(d_key, a_unit)
     ).all():
         act.confirmed.append((du or au, _aware(first)))
     for content, config, confirmed_at in session.exec(
@@ -359,10 +381,12 @@ def training_added(act: Activity, code: str, counted: dict[int, tuple], cutoff: 
     date of their unit's latest figure and up to ``cutoff``, capped at the unit's
     denominator; returns (added, event ids: their attendance lists are the evidence)."""
     added, events = 0, []
+    by_unit = act.training_index().get(code)
+    if not by_unit:
+        return added, events
     for unit_id, row in counted.items():
         as_of, num, den = row[2], row[4], row[5]
-        new = [(at, ev) for u, c, at, ev in act.training if u == unit_id and c == code and at <= cutoff
-               and at.astimezone(LOCAL_TZ).date() > as_of]
+        new = [(at, ev) for at, day, ev in by_unit.get(unit_id, ()) if at <= cutoff and day > as_of]
         take = int(min(len(new), max(0, den - num)))
         added += take
         events += [ev for _at, ev in new]
@@ -789,11 +813,15 @@ def task_rows(session: Session, plan: Plan, *, unit_ids: set[int] | None = None,
     units = [u for u in all_units if u.valid_on(day)]
     tasks = session.exec(select(PlanTask).where(PlanTask.plan_id == plan.id)
                          .order_by(PlanTask.position, PlanTask.id)).all()
+    # plain rows, not ORM objects: a city has thousands (tasks x units)
     progress = {(p.task_id, p.unit_id): p for p in session.exec(
-        select(TaskProgress).where(TaskProgress.task_id.in_([t.id for t in tasks] or [-1]))  # type: ignore[attr-defined]
+        select(TaskProgress.task_id, TaskProgress.unit_id, TaskProgress.status, TaskProgress.note,
+               TaskProgress.updated_at)
+        .where(TaskProgress.task_id.in_([t.id for t in tasks] or [-1]))  # type: ignore[attr-defined]
     ).all()}
+    reported_units = {key[1] for key in progress}
     ended = [u for u in all_units if u.valid_to is not None and date(plan.year, 1, 1) < u.valid_to <= day
-             and any(key[1] == u.id for key in progress)]
+             and u.id in reported_units]
     rows = []
     resolve = unit_resolver(session, units)
     for task in tasks:
