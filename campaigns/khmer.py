@@ -145,3 +145,31 @@ def bilingual_template(name: str | None) -> str | None:
         return name
     wanted = f"{name}-bilingual"
     return wanted if wanted in {t.name for t in mt.list_templates()} else None
+
+
+def regular_items(items: list) -> list:
+    """The items every unit's kit uses (not the Khmer-only ones)."""
+    return [i for i in items if not is_for_khmer(i)]
+
+
+def bilingual_products(unit, items: list, products, templates: dict[str, str]) -> list[tuple[str, object, str]]:
+    """The bilingual print products of a unit that uses Khmer: for every kit product
+    (``(prefix, label, kind)`` of ``campaigns.kits.builder.PRINT_PRODUCTS``) with a bilingual
+    template, ``(template, item, label)`` -- the item being the Khmer item of that kind
+    (``variants.audience = "khmer"``) or else the product's own item, when it has Khmer
+    text. Nothing for a unit that does not use Khmer."""
+    if not getattr(unit, "uses_khmer", False):
+        return []
+    out = []
+    for prefix, label, kind in products:
+        twin = bilingual_template(templates.get(prefix))
+        if twin is None:
+            continue
+        def kind_of(item) -> bool:
+            return (item.template or "").replace("_", "-").startswith(kind)
+        source = next((i for i in items if is_for_khmer(i) and kind_of(i) and khmer_text(i)), None)
+        if source is None:
+            source = next((i for i in regular_items(items) if kind_of(i) and khmer_text(i)), None)
+        if source is not None:
+            out.append((twin, source, f"{label} song ngữ Việt – Khmer"))
+    return out

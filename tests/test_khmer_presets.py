@@ -141,3 +141,48 @@ def test_a_template_opened_from_the_composer_is_filled_with_the_items_khmer(demo
     assert sample["bullets_km"][1] not in page.text  # not the sample's
     # without an item the sample fills the form, as before
     assert sample["title_km"] in client.get("/media/new/poster-a4-bilingual").text
+
+
+@pytest.mark.slow
+def test_kits_of_khmer_units_carry_bilingual_print_and_others_none(demo):
+    """A unit that uses Khmer gets the bilingual twin of each print product (from the
+    Khmer items, with its unit's QR link remembering Khmer); a unit that does not gets
+    none, and its products never use a Khmer-only item."""
+    import subprocess
+    import zipfile
+
+    from campaigns.kits.builder import PRINT_DIR, KitConfig, build_campaign_kits
+    from campaigns.models import Kit
+
+    _mark(demo, "xa-lac-hoa")
+    items = _apply(demo, ["xa-lac-hoa", "xa-vinh-hai"])
+    cid = items[0].campaign_id
+    with demo.app_context(), session_scope(demo) as s:
+        units = {u.code: u.id for u in s.exec(select(OrgUnit)).all()}
+        summary = build_campaign_kits(s, cid, KitConfig.from_app(demo), workers=1,
+                                      unit_ids=[units["xa-lac-hoa"], units["xa-vinh-hai"]])
+        kits = {k.unit_id: k.path for k in s.exec(select(Kit).where(Kit.campaign_id == cid)).all()}
+    assert summary and len(kits) == 2, summary
+    khmer_zip = zipfile.ZipFile(kits[units["xa-lac-hoa"]])
+    other_zip = zipfile.ZipFile(kits[units["xa-vinh-hai"]])
+    twins = sorted(n for n in khmer_zip.namelist() if n.startswith(PRINT_DIR) and "song ngữ" in n)
+    assert len(twins) == 4, khmer_zip.namelist()  # A3, A4, leaflet, standee
+    assert not any("song ngữ" in n for n in other_zip.namelist())
+    regular = [n for n in khmer_zip.namelist() if n.startswith(PRINT_DIR) and "song ngữ" not in n]
+    assert len(regular) == 4
+    leaflet = next(n for n in twins if "Tờ rơi" in n)
+    pdf = tmp = None
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pdf = f"{tmp}/leaflet.pdf"
+        open(pdf, "wb").write(khmer_zip.read(leaflet))
+        text = subprocess.run(["pdftotext", pdf, "-"], capture_output=True, text=True).stdout
+    assert "ជំហាន" in text  # the Khmer steps heading/labels
+    # the regular leaflet of the non-Khmer commune is the Vietnamese one, not a Khmer item
+    with tempfile.TemporaryDirectory() as tmp:
+        name = next(n for n in other_zip.namelist() if n.startswith(f"{PRINT_DIR}/Tờ rơi"))
+        open(f"{tmp}/l.pdf", "wb").write(other_zip.read(name))
+        text = subprocess.run(["pdftotext", f"{tmp}/l.pdf", "-"], capture_output=True, text=True).stdout
+    assert "Các bước" in text or "Bước" in text
+    assert not fonts.is_khmer(text)

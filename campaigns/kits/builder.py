@@ -40,6 +40,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from campaigns import khmer
 from campaigns.kits import broadcasts as bc
 from campaigns.kits import readings
 from campaigns.kits.models import KitVersion
@@ -748,19 +749,27 @@ def produce_files(spec: dict) -> dict:
     brand = {**(unit.brand or {}), "unit_name": unit.name}
     if brand.get("logo_path") and not Path(brand["logo_path"]).is_file():
         brand.pop("logo_path")
-    steps = campaign_steps(print_items)
-    for n, (prefix, label, kind) in enumerate(PRINT_PRODUCTS):
+    # Khmer-only items (campaigns/khmer.py) go only into the kits of units that use Khmer,
+    # as bilingual twins of the products
+    regular = khmer.regular_items(print_items)
+    steps = campaign_steps(regular)
+    products: list[tuple[str, ContentItem | None, str, str]] = []
+    for prefix, label, kind in PRINT_PRODUCTS:
         name = templates.get(prefix)
         if name is None:
             warnings.append(
                 f"Chưa có mẫu {label} trong hệ thống: bộ tài liệu không có {label.lower()}."
             )
             continue
-        item = _pick_item(print_items, kind)
+        products.append((name, _pick_item(regular, kind), label, link))
+    khmer_link = link + ("&" if "?" in link else "?") + "lang=km"  # the landing remembers Khmer
+    for twin, item, label in khmer.bilingual_products(unit, print_items, PRINT_PRODUCTS, templates):
+        products.append((twin, item, label, khmer_link))
+    for n, (name, item, label, product_link) in enumerate(products):
         try:
             tpl = get_template(name)
             out = work / f"print-{n}.pdf"
-            data = print_data(tpl, item, campaign, unit, link, hotline, steps=steps)
+            data = print_data(tpl, item, campaign, unit, product_link, hotline, steps=steps)
             entry = f"{PRINT_DIR}/{_file_stem(label, unit.name)}.pdf"
             if not reuse.take(entry, compose.print_key(tpl, data, brand), out):
                 compose.print_pdf(tpl, data, brand, out, compose=config.compose)
