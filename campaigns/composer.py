@@ -594,6 +594,9 @@ class ItemRow:
     needs: list = field(default_factory=list)
     media: int = 0
     carriers: tuple = ()
+    #: the Khmer text's state (translation_state) and whether the item is Khmer-only
+    khmer: str | None = None
+    khmer_only: bool = False
 
 
 def campaign_summary(session: Session, campaign: Campaign) -> dict:
@@ -615,7 +618,8 @@ def campaign_summary(session: Session, campaign: Campaign) -> dict:
     for item in items:
         variants = item.variants or {}
         rows.append(ItemRow(item=item, deliveries=by_item.get(item.id, []), needs=list(variants.get("needs") or []),
-                            media=len(variants.get("media_asset_ids") or []), carriers=CARRIERS.get(item.channel, ())))
+                            media=len(variants.get("media_asset_ids") or []), carriers=CARRIERS.get(item.channel, ()),
+                            khmer=translation_state(item), khmer_only=variants.get("audience") == "khmer"))
     missing = []
     for channel in dict.fromkeys(i.channel for i in items):
         carriers = CARRIERS.get(channel, ())

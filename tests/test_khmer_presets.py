@@ -86,6 +86,19 @@ def test_a_khmer_commune_in_scope_brings_khmer_texts_and_items(demo):
     assert all(fonts.is_khmer(i.variants["texts"]["km"]) for i in translated)
 
 
+def test_campaign_page_marks_khmer_items_and_translations(demo):
+    from tests.helpers import login, make_user
+
+    _mark(demo, "xa-lac-hoa")
+    items = _apply(demo, ["xa-lac-hoa"])
+    client = demo.test_client()
+    assert login(client, make_user(demo, "communicator", "so-vhttdl")).status_code == 302
+    page = client.get(f"/campaigns/{items[0].campaign_id}").text
+    assert page.count("Chỉ cho đơn vị dùng tiếng Khmer") == 3
+    assert page.count("Có bản tiếng Khmer") == sum(
+        1 for i in items if ((i.variants or {}).get("texts") or {}).get("km"))
+
+
 @pytest.mark.parametrize("template,pages", [("poster_a4_bilingual", 1), ("leaflet_a5_bilingual", 2)])
 def test_khmer_items_render_bilingual_with_the_presets_khmer(demo, tmp_path, template, pages):
     from campaigns.kits.builder import print_data
@@ -102,6 +115,8 @@ def test_khmer_items_render_bilingual_with_the_presets_khmer(demo, tmp_path, tem
         data = print_data(tpl, item, campaign, unit, "https://dichvucong.gov.vn", "0299 3822 222")
     km = item.variants["print"]["headline_km"]
     assert data["title_km"] == km and fonts.is_khmer(km)
+    # the Vietnamese headline is the item's, after "Áp phích song ngữ Việt – Khmer:"
+    assert data["title"] == item.title.split(":", 1)[1].strip()
     listed = data.get("bullets_km") or data.get("steps_km")
     assert listed and all(fonts.is_khmer(p) for p in listed)
     if name.startswith("leaflet"):  # the Khmer steps are the preset's own "ជំហានទី…" steps

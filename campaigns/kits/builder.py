@@ -359,7 +359,8 @@ def headline(item: ContentItem | None, campaign: Campaign) -> tuple[str, bool]:
     if isinstance(explicit, str) and explicit.strip():
         return explicit.strip(), False
     title = unicodedata.normalize("NFC", item.title or "").strip()
-    rest = re.sub(rf"^{_PRODUCT_WORDS}(\s+A\d)?\s*[:–-]\s*", "", title, flags=re.I)
+    rest = re.sub(rf"^{_PRODUCT_WORDS}(\s+A\d)?(\s+song ngữ(\s+Việt\s*[–-]\s*Khmer)?)?\s*[:–-]\s*", "",
+                  title, flags=re.I)
     if rest != title and rest:
         return rest, False
     if not re.match(_PRODUCT_WORDS, title, flags=re.I):
