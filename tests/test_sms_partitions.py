@@ -366,3 +366,4 @@ def test_migration_moves_records_into_wave_partitions(pg_url, tmp_path):
             upgrade_database(app, "head")
     finally:
         get_engine(app).dispose()
+

@@ -587,7 +587,12 @@ class RecipientReader:
         fields come as their JSON object text (what the COPY loader writes)."""
         report = self.report
         normalize = self._parts
-        seen: set[int] = set()
+        # Numbers already taken: one bit per 9-digit national number (a
+        # 125 MB anonymous mapping whose pages exist only once written, so
+        # memory is bounded whatever the row count; a set of a million ints
+        # took ~60 MB and grew with the list). Longer numbers (none valid
+        # today) go to a set.
+        seen = _NumberBitmap()
         phone_idx, name_idx, extra = self._phone_idx, self._name_idx, self._extra
         by_carrier = report.by_carrier
         rejects = self._rejects
@@ -610,11 +615,9 @@ class RecipientReader:
                     if rejects is not None:
                         rejects.writerow([line, _neutralise(value), reason])
                     continue
-                key = int(e164[3:])
-                if key in seen:
+                if seen.test_and_set(int(e164[3:])):
                     duplicates += 1
                     continue
-                seen.add(key)
                 valid += 1
                 if was_old:
                     converted += 1
@@ -659,6 +662,37 @@ class RecipientReader:
         if self._tmp is not None:
             self._tmp.close()
             self._tmp = None
+
+
+class _NumberBitmap:
+    """Set of non-negative ints, one bit each below 10**9 (national numbers
+    of 9 digits), in an anonymous mmap: untouched pages cost no memory."""
+
+    __slots__ = ("_bits", "_more")
+    LIMIT = 10**9
+
+    def __init__(self) -> None:
+        import mmap
+
+        self._bits = mmap.mmap(-1, self.LIMIT // 8)
+        self._more: set[int] = set()
+
+    def test_and_set(self, key: int) -> bool:
+        """True if ``key`` was already there; adds it."""
+        if key < self.LIMIT:
+            i, bit = key >> 3, 1 << (key & 7)
+            b = self._bits[i]
+            if b & bit:
+                return True
+            self._bits[i] = b | bit
+            return False
+        if key in self._more:
+            return True
+        self._more.add(key)
+        return False
+
+    def close(self) -> None:
+        self._bits.close()
 
 
 #: spreadsheet formula injection guard for exported cells (the one rule of core/tabular.py)
