@@ -77,6 +77,7 @@ def release() -> None:
         _FIRST.clear()
         _SHAPES.clear()
         _SUBSETS.clear()
+        _LINES.clear()
 
 
 def reset() -> None:
@@ -88,6 +89,7 @@ def reset() -> None:
         _FIRST.clear()
         _SHAPES.clear()
         _SUBSETS.clear()
+        _LINES.clear()
         for k in STATS:
             STATS[k] = 0
 
@@ -178,6 +180,133 @@ def _install_shape_memo() -> None:
     TTFFont.shaped_text_width = _memo("width", width)
     TTFFont._lantoa_shape_memo = True
     _install_subset_memo()
+    _install_line_memo()
+
+
+_LINES: dict = {}
+
+
+def _gs_key(gs) -> tuple:
+    import dataclasses
+
+    out = []
+    for f in dataclasses.fields(gs):
+        value = getattr(gs, f.name)
+        if f.name == "current_font":
+            value = (getattr(value, "fontkey", None), str(getattr(value, "ttffile", "")))
+        out.append(repr(value))
+    return tuple(out)
+
+
+def _install_line_memo() -> None:
+    """Within a composed run, a paragraph fpdf2 has broken into lines before (same text,
+    font, size, width, alignment) is not broken again: the scripts of 103 units repeat
+    most paragraphs. The lines are rebuilt on the current document's own fragments
+    (its fonts), so the document is written exactly as if it had broken them itself."""
+    import fpdf.fpdf as fpdf_module
+
+    if getattr(fpdf_module, "_lantoa_line_memo", False):
+        return
+    real = fpdf_module.MultiLineBreak
+
+    class MultiLineBreak:
+        def __init__(self, fragments, *args, **kwargs):
+            self._lines = None
+            self._real = None
+            key = None
+            if getattr(_FONTS, "on", False) and all(
+                isinstance(a, int | float | str | bool | tuple | list | type(None))
+                or hasattr(a, "value") for a in (*args, *kwargs.values())
+            ):
+                try:
+                    key = (
+                        tuple((tuple(f.characters), _gs_key(f.graphics_state), f.k, f.link,
+                               type(f)) for f in fragments),
+                        repr(args), repr(sorted(kwargs.items())),
+                    )
+                except Exception:  # noqa: BLE001 - anything unusual: break it for real
+                    key = None
+            hit = _LINES.get(key) if key is not None else None
+            if hit is not None:
+                self._lines = self._rebuild(hit, list(fragments))
+                return
+            self._real = real(fragments, *args, **kwargs)
+            self._key, self._fragments, self._seen = key, list(fragments), []
+
+        @staticmethod
+        def _rebuild(template, fragments):
+            lines = []
+            for line, parts in template:
+                new = []
+                for index, chars, link in parts:
+                    src = fragments[index]
+                    new.append(src.__class__(characters=list(chars),
+                                             graphics_state=src.graphics_state, k=src.k, link=link))
+                lines.append(line._replace(fragments=new))
+            for f in fragments:  # what measuring the text would have noted
+                font = f.graphics_state.current_font
+                if font is not None and hasattr(font, "biggest_size_pt"):
+                    font.biggest_size_pt = max(font.biggest_size_pt, f.font_size_pt)
+            return iter(lines)
+
+        def get_line(self):
+            if self._lines is not None:
+                return next(self._lines, None)
+            line = self._real.get_line()
+            if self._key is None:
+                return line
+            if line is None:
+                if self._seen is not None:
+                    if len(_LINES) > 50_000:
+                        _LINES.clear()
+                    _LINES[self._key] = self._seen
+                return None
+            if self._seen is not None:
+                parts = []
+                for frag in line.fragments:
+                    index = next((i for i, f in enumerate(self._fragments)
+                                  if f.graphics_state is frag.graphics_state), None)
+                    if index is None:
+                        self._seen = None  # not rebuildable: never cached
+                        break
+                    parts.append((index, tuple(frag.characters), frag.link))
+                if self._seen is not None:
+                    self._seen.append((line, parts))
+            return line
+
+    real_bidi = fpdf_module.BidiParagraph
+
+    class BidiParagraph:
+        """fpdf2's bidi analysis of a paragraph, kept for the run (pure: text in, runs out)."""
+
+        def __init__(self, text, base_direction=None, debug=False, **kwargs):
+            self._args = (text, base_direction, debug, kwargs)
+            self._key = None
+            if getattr(_FONTS, "on", False) and not debug:
+                self._key = ("bidi", text, repr(base_direction), repr(sorted(kwargs.items())))
+            self._real = None
+
+        def _paragraph(self):
+            if self._real is None:
+                text, base_direction, debug, kwargs = self._args
+                self._real = real_bidi(text, base_direction, debug, **kwargs)
+            return self._real
+
+        def get_bidi_fragments(self):
+            if self._key is None:
+                return self._paragraph().get_bidi_fragments()
+            hit = _LINES.get(self._key)
+            if hit is None:
+                hit = tuple(self._paragraph().get_bidi_fragments())
+                _LINES[self._key] = hit
+            return list(hit)
+
+        def __getattr__(self, name):
+            return getattr(self._paragraph(), name)
+
+    fpdf_module.MultiLineBreak = MultiLineBreak
+    fpdf_module.BidiParagraph = BidiParagraph
+    fpdf_module._lantoa_line_memo = True
 
 
 _SUBSETS: dict = {}
