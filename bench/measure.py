@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -77,10 +78,20 @@ def run(db: str, args) -> dict:
         url, drop = _pg_database()
     else:
         url, drop = f"sqlite:///{tmp / 'bench.db'}", None
-    app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False, "LANTOA_DATABASE_URL": url,
-                      "INSTANCE_PATH": str(tmp), "LANTOA_MEDIA_DIR": str(tmp / "media"),
-                      "RATELIMIT_ENABLED": False})
     out: dict = {"db": db}
+
+    def cleanup() -> None:
+        if drop:
+            drop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    try:
+        app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False, "LANTOA_DATABASE_URL": url,
+                          "INSTANCE_PATH": str(tmp), "LANTOA_MEDIA_DIR": str(tmp / "media"),
+                          "RATELIMIT_ENABLED": False})
+    except BaseException:
+        cleanup()
+        raise
     try:
         SQLModel.metadata.create_all(get_engine(app))
         now = utcnow()
@@ -165,11 +176,10 @@ def run(db: str, args) -> dict:
                       "ignores outside publications, press slots and trainings)", flush=True)
     except BaseException:
         get_engine(app).dispose()
-        if drop:
-            drop()
+        cleanup()
         raise
     get_engine(app).dispose()
-    out["cleanup"] = drop  # dropped after the figures are printed (DROP DATABASE may wait on a busy server)
+    out["cleanup"] = cleanup  # after the figures are printed (DROP DATABASE may wait on a busy server)
     return out
 
 

@@ -308,23 +308,30 @@ def _deliveries_grouped(session: Session, act: Activity, start: datetime, end: d
     is_loudspeaker = ((ChannelAccount.channel.op("||")("") if sqlite else ChannelAccount.channel)  # type: ignore[union-attr]
                       == LOUDSPEAKER)
     when = func.coalesce(Delivery.sent_at, Delivery.updated_at)
-    for du, au, channel, first in session.exec(
-        select(d_key, a_unit, ChannelAccount.channel, func.min(when))
-        .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
-        .where(_in_year_sent(start, end, scan=sqlite), ~is_loudspeaker,
-               (d_unit.is_not(None)) | (a_unit.is_not(None)))  # type: ignore[union-attr]
-        .group_by(d_key, a_unit, ChannelAccount.channel)
-    ).all():
-        act.sent.append((du or au, channel, _aware(first)))
     in_year_confirmed = (Delivery.confirmed_at >= start) & (Delivery.confirmed_at < end)  # type: ignore[operator]
-    for du, au, first in session.exec(
-        select(d_key, a_unit, func.min(Delivery.confirmed_at))
-        .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
-        .where(in_year_confirmed, is_loudspeaker,
-               (d_unit.is_not(None)) | (a_unit.is_not(None)))  # type: ignore[union-attr]
-        .group_by(d_key, a_unit)
-    ).all():
-        act.confirmed.append((du or au, _aware(first)))
+    posted = _in_year_sent(start, end, scan=sqlite) & ~is_loudspeaker
+    broadcast = in_year_confirmed & is_loudspeaker
+    units_known = (d_unit.is_not(None)) | (a_unit.is_not(None))  # type: ignore[union-attr]
+
+    def joined(query):
+        return (query.join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
+                .where(units_known).group_by(d_key, a_unit, ChannelAccount.channel))
+
+    if sqlite:  # two plain scans: SQLite evaluates FILTER clauses row by row, slower than twice
+        rows = [(du, au, ch, first, None) for du, au, ch, first in session.exec(
+            joined(select(d_key, a_unit, ChannelAccount.channel, func.min(when)).where(posted))).all()]
+        rows += [(du, au, ch, None, first) for du, au, ch, first in session.exec(
+            joined(select(d_key, a_unit, ChannelAccount.channel, func.min(Delivery.confirmed_at))
+                   .where(broadcast))).all()]
+    else:  # one pass over the table for both, each with its own FILTER
+        rows = list(session.exec(joined(
+            select(d_key, a_unit, ChannelAccount.channel, func.min(when).filter(posted),
+                   func.min(Delivery.confirmed_at).filter(broadcast)).where(posted | broadcast))).all())
+    for du, au, channel, first_sent, first_confirmed in rows:
+        if first_sent is not None:
+            act.sent.append((du or au, channel, _aware(first_sent)))
+        if first_confirmed is not None:
+            act.confirmed.append((du or au, _aware(first_confirmed)))
     for content, config, confirmed_at in session.exec(
         select(Delivery.content, ChannelAccount.config, Delivery.confirmed_at)
         .join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
