@@ -1,21 +1,33 @@
-"""Dispatch benchmark: throughput and schedule lag of the scheduler.
+"""Dispatch benchmark: throughput, CPU per delivery and schedule lag of the scheduler.
 
 (a) Throughput: N deliveries (default 10,000) all due at once, sent to a
     loopback webhook receiver running in its own process, for inline/SQLite,
-    inline/PostgreSQL and celery (2 workers, Redis, PostgreSQL), beside a
-    baseline in the same run: the same N POSTs from a plain thread pool with
-    ``requests`` (the receiver's limit).
-(b) Schedule lag: N deliveries due at an offered rate of 400/s, sent by the
+    inline/PostgreSQL and celery (2 worker processes, RabbitMQ broker,
+    PostgreSQL), beside a baseline: the same N POSTs from a plain thread pool
+    (16 threads, as the send threads) with one ``requests`` session, no
+    database. The baseline is the client-side limit of plain HTTP on this
+    machine: the dispatcher does the same POSTs plus claiming, the
+    queued -> sending move, the attempt record and the outcome.
+    The baseline, inline/PostgreSQL and celery runs alternate for ``--rounds``
+    rounds, so a machine whose load changes affects them alike; the ratios are
+    the medians of the rounds' ratios.
+(b) CPU per delivery (psutil, before/after each run): the bench process (the
+    client: dispatcher and its send threads), the Celery worker processes, the
+    PostgreSQL backends serving the bench's database (found by their process
+    title), the broker process (shared with anything else using it) and the
+    receiver (the stand-in provider, not our cost).
+(c) Schedule lag: N deliveries due at an offered rate of 400/s, sent by the
     scheduler process's tickers (inline/PostgreSQL); lag = arrival at the
     receiver - due time, p50/p99.
 
-Goals on a 2-core machine: inline/PostgreSQL >= 500/s and >= 50 % of the
-baseline; p99 lag <= 2 s at 400/s.
+Goals (issue #22): inline/PostgreSQL >= 75 % of the baseline; celery with 2
+workers >= 90 % of inline/PostgreSQL; p99 lag <= 2 s at 400/s. The figures
+are printed last, with the load average.
 
-Run: ``.venv/bin/python bench/dispatch.py [--n 10000] [--skip-celery]``.
-Needs PostgreSQL (and Redis for celery) on 127.0.0.1. The webhook channel
-paces 20 messages/s per account, so the deliveries are spread over 100
-accounts (one receiver; distinct URLs).
+Run: ``.venv/bin/python bench/dispatch.py [--n 10000] [--rounds 3] [--skip-celery]
+[--broker amqp://guest:guest@127.0.0.1:5672//]``. Needs PostgreSQL and the
+broker on 127.0.0.1. The webhook channel paces 20 messages/s per account, so
+the deliveries are spread over 100 accounts (one receiver; distinct URLs).
 """
 
 from __future__ import annotations
@@ -41,6 +53,98 @@ os.environ.setdefault("LANTOA_SECRET_KEY", "bench-secret-key-not-for-production"
 
 ACCOUNTS = 100
 THREADS = 16
+RABBIT = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+# -- CPU accounting -----------------------------------------------------------------------
+
+
+def _cpu(proc) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+class CpuMeter:
+    """CPU seconds spent between ``start()`` and ``stop()`` by: this process
+    (client), given worker processes (and their children), the PostgreSQL
+    backends of database ``db`` (by process title; a backend that ends is
+    counted up to the last sample, taken every 0.5 s), a broker process by
+    name and the receiver process."""
+
+    def __init__(self, *, db: str | None = None, workers=(), receiver=None, broker: str | None = None):
+        import psutil
+
+        self.psutil = psutil
+        self.me = psutil.Process()
+        self.db = db
+        self.workers = [psutil.Process(p.pid) for p in workers]
+        self.receiver = psutil.Process(receiver.proc.pid) if receiver is not None else None
+        self.broker = None
+        if broker:
+            name = "beam.smp" if broker.startswith("amqp") else "redis-server"
+            self.broker = next((p for p in psutil.process_iter(["name"]) if p.info["name"] == name), None)
+        self._base: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _tree(self, procs) -> float:
+        total = 0.0
+        for p in procs:
+            try:
+                total += _cpu(p)
+                for c in p.children(recursive=True):
+                    total += _cpu(c)
+            except self.psutil.Error:
+                pass
+        return total
+
+    def _sample_db(self) -> dict[int, float]:
+        out: dict[int, float] = {}
+        if not self.db:
+            return out
+        tag = f" {self.db} "
+        for p in self.psutil.process_iter(["name", "cmdline"]):
+            if p.info["name"] != "postgres" or not p.info["cmdline"] or tag not in p.info["cmdline"][0]:
+                continue
+            try:
+                out[p.pid] = _cpu(p)
+            except self.psutil.Error:
+                continue
+        self._last.update(out)
+        return out
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample_db()
+
+    def _others(self) -> tuple[float, float, float, float]:
+        return (_cpu(self.me), self._tree(self.workers),
+                _cpu(self.broker) if self.broker else 0.0,
+                _cpu(self.receiver) if self.receiver else 0.0)
+
+    def start(self) -> CpuMeter:
+        # backends alive now count from now on, new ones from their start
+        self._base = self._sample_db()
+        self.t0 = self._others()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds: client, workers, db, broker, receiver."""
+        t1 = self._others()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._sample_db()
+        db = sum(v - self._base.get(pid, 0.0) for pid, v in self._last.items())
+        return {"client": t1[0] - self.t0[0], "workers": t1[1] - self.t0[1], "db": db,
+                "broker": t1[2] - self.t0[2], "receiver": t1[3] - self.t0[3]}
+
+
+def per_delivery_ms(cpu: dict[str, float], n: int) -> dict[str, float]:
+    return {k: 1000.0 * v / n for k, v in cpu.items()}
 
 
 # -- the receiver, in its own process -----------------------------------------------------
@@ -104,9 +208,18 @@ class ReceiverProcess:
 
 
 def pg_database() -> tuple[str, callable]:
+    """A fresh database; its ``drop`` waits at most 20 s (a DROP DATABASE can
+    wait on other sessions of the server; it then finishes on its own)."""
     from tests.conftest import create_pg_database
 
-    return create_pg_database()
+    url, drop = create_pg_database()
+
+    def bounded_drop() -> None:
+        t = threading.Thread(target=drop, daemon=True)
+        t.start()
+        t.join(20)
+
+    return url, bounded_drop
 
 
 def fresh_app(db_url: str, tmp: Path, **extra):
@@ -136,7 +249,7 @@ def check(app, n: int, recv: dict) -> str:
 # -- (a) throughput -------------------------------------------------------------------------------
 
 
-def baseline(n: int, tmp: Path) -> float:
+def baseline(n: int, tmp: Path) -> tuple[float, dict[str, float]]:
     import requests
 
     recv = ReceiverProcess(tmp)
@@ -153,36 +266,45 @@ def baseline(n: int, tmp: Path) -> float:
                          timeout=(5, 30))
         r.raise_for_status()
 
+    meter = CpuMeter(receiver=recv).start()
     t0 = time.perf_counter()
     with ThreadPoolExecutor(THREADS) as pool:
         list(pool.map(post, range(n)))
     elapsed = time.perf_counter() - t0
+    cpu = meter.stop()
     recv.stop()
-    return n / elapsed
+    return n / elapsed, per_delivery_ms(cpu, n)
 
 
-def inline_throughput(db_url: str, n: int, tmp: Path) -> tuple[float, str]:
+def inline_throughput(db_url: str, n: int, tmp: Path) -> tuple[float, str, dict[str, float]]:
+    from core.db import get_engine
+    from scheduler.dispatcher import Dispatcher
+    from scheduler.executors import make_executor
     from scheduler.runner import dispatch_due
 
     recv = ReceiverProcess(tmp)
     app = fresh_app(db_url, tmp)
     seed(app, recv.url, n, start=datetime.now(UTC) - timedelta(seconds=1))
+    executor = make_executor(app, Dispatcher(app))
+    db = get_engine(app).url.database if db_url.startswith("postgresql") else None
+    meter = CpuMeter(db=db, receiver=recv).start()
     t0 = time.perf_counter()
-    dispatch_due(app)
+    dispatch_due(app, executor=executor)
     elapsed = time.perf_counter() - t0
+    cpu = meter.stop()  # before the send threads' connections close
+    executor.shutdown(wait=True)
     result = check(app, n, recv.stop())
-    from core.db import get_engine
-
     get_engine(app).dispose()
-    return n / elapsed, result
+    return n / elapsed, result, per_delivery_ms(cpu, n)
 
 
-def celery_throughput(pg_url: str, n: int, tmp: Path, workers: int = 2) -> tuple[float, str]:
+def celery_throughput(pg_url: str, n: int, tmp: Path, broker: str,
+                      workers: int = 2) -> tuple[float, str, dict[str, float]]:
+    from core.db import get_engine
     from scheduler.runner import dispatch_due
     from tests.scheduler_helpers import celery_cmd, flask_env, spawn, stop, wait_until
 
     queue = f"lantoa-bench-{uuid.uuid4().hex[:8]}"
-    broker = "redis://127.0.0.1:6379/0"
     recv = ReceiverProcess(tmp)
     app = fresh_app(pg_url, tmp, LANTOA_EXECUTOR="celery", LANTOA_BROKER_URL=broker,
                     LANTOA_CELERY_QUEUE=queue)
@@ -190,22 +312,24 @@ def celery_throughput(pg_url: str, n: int, tmp: Path, workers: int = 2) -> tuple
     logs = [tmp / f"bench-worker{i}-{queue}.log" for i in range(workers)]
     procs = [spawn(celery_cmd("worker", "--pool", "threads", "--concurrency", str(THREADS), "-Q", queue,
                               "-n", f"b{i}-{queue}@%h", "--without-gossip", "--without-mingle",
-                              "--loglevel", "INFO"), env, logs[i]) for i in range(workers)]
+                              "--loglevel", "INFO"), env, logs[i])
+             for i in range(workers)]
     try:
-        if not wait_until(lambda: all("ready." in p.read_text(errors="replace") for p in logs), 60):
+        if not wait_until(lambda: all("ready." in p.read_text(errors="replace") for p in logs), 90):
             raise RuntimeError("celery workers not ready")
         seed(app, recv.url, n, start=datetime.now(UTC) - timedelta(seconds=1))
+        meter = CpuMeter(db=get_engine(app).url.database, workers=procs, receiver=recv,
+                         broker=broker).start()
         t0 = time.perf_counter()
         dispatch_due(app, wait_timeout=600)
         elapsed = time.perf_counter() - t0
+        cpu = meter.stop()  # before the workers (and their connections) stop
     finally:
         for p in procs:
             stop(p)
     result = check(app, n, recv.stop())
-    from core.db import get_engine
-
     get_engine(app).dispose()
-    return n / elapsed, result
+    return n / elapsed, result, per_delivery_ms(cpu, n)
 
 
 # -- (b) schedule lag ---------------------------------------------------------------------------
@@ -243,11 +367,20 @@ def schedule_lag(db_url: str, n: int, tmp: Path, rate: float = 400.0) -> tuple[f
     return p50, p99, lags[-1], result
 
 
+def _ms(cpu: dict[str, float], keys) -> str:
+    return ", ".join(f"{k} {cpu[k]:.2f}" for k in keys)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--lag-n", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="baseline / inline-PostgreSQL / celery rounds (ratios: median)")
+    parser.add_argument("--broker", default=RABBIT, help="Celery broker URL (RabbitMQ by default)")
     parser.add_argument("--skip-celery", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--skip-lag", action="store_true")
     parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -258,42 +391,86 @@ def main() -> None:
     logging.disable(logging.WARNING)
     tmp = Path(tempfile.mkdtemp(prefix="lantoa-bench-"))
     n = args.n
-    load = os.getloadavg()[0]
+    load0 = os.getloadavg()
     print(f"dispatch benchmark: {n} deliveries, {ACCOUNTS} webhook accounts, {THREADS} send threads, "
-          f"receiver in its own process, {os.cpu_count()} CPUs, load average {load:.1f} at start")
-    base = baseline(n, tmp)
-    print(f"  baseline (thread pool + requests)  {base:8.0f} POST/s")
-    rate_sqlite, r1 = inline_throughput(f"sqlite:///{tmp / 'bench.db'}", n, tmp)
-    print(f"  inline / SQLite                    {rate_sqlite:8.0f} deliveries/s  "
-          f"({rate_sqlite / base:.0%} of baseline; {r1})")
-    pg_url, drop = pg_database()
-    try:
-        rate_pg, r2 = inline_throughput(pg_url, n, tmp)
-    finally:
-        drop()
-    print(f"  inline / PostgreSQL                {rate_pg:8.0f} deliveries/s  "
-          f"({rate_pg / base:.0%} of baseline; {r2})")
-    rate_celery = None
-    if not args.skip_celery:
+          f"receiver in its own process, {os.cpu_count()} CPUs, load average "
+          f"{load0[0]:.1f} {load0[1]:.1f} {load0[2]:.1f} at start", flush=True)
+    rounds: list[dict] = []
+    for r in range(max(1, args.rounds)):
+        row: dict = {}
+        row["base"], row["base_cpu"] = baseline(n, tmp)
+        print(f"  round {r + 1}: baseline (thread pool + requests)  {row['base']:8.0f} POST/s   "
+              f"CPU ms/POST: {_ms(row['base_cpu'], ('client', 'receiver'))}", flush=True)
         pg_url, drop = pg_database()
         try:
-            rate_celery, r3 = celery_throughput(pg_url, n, tmp)
+            row["pg"], res, row["pg_cpu"] = inline_throughput(pg_url, n, tmp)
         finally:
             drop()
-        print(f"  celery, 2 workers / PostgreSQL     {rate_celery:8.0f} deliveries/s  "
-              f"({rate_celery / base:.0%} of baseline; {r3})")
-    pg_url, drop = pg_database()
-    try:
-        p50, p99, worst, r4 = schedule_lag(pg_url, args.lag_n, tmp)
-    finally:
-        drop()
-    print(f"  schedule lag at 400/s (inline / PostgreSQL, {args.lag_n}): p50 {p50:.3f} s, "
-          f"p99 {p99:.3f} s, max {worst:.3f} s ({r4})")
-    goal = rate_pg >= 500 and rate_pg >= 0.5 * base and p99 <= 2.0
-    celery_txt = f", celery2 {rate_celery:.0f}/s" if rate_celery is not None else ""
-    print(f"dispatch: baseline {base:.0f}/s, inline/sqlite {rate_sqlite:.0f}/s, inline/pg {rate_pg:.0f}/s "
-          f"({rate_pg / base:.0%}){celery_txt}; lag p50 {p50:.2f}s p99 {p99:.2f}s at 400/s; "
-          f"goals {'met' if goal else 'NOT met'}; load avg {load:.1f}->{os.getloadavg()[0]:.1f}")
+        print(f"  round {r + 1}: inline / PostgreSQL             {row['pg']:8.0f} deliveries/s "
+              f"({row['pg'] / row['base']:.0%} of baseline; {res})   CPU ms/delivery: "
+              f"{_ms(row['pg_cpu'], ('client', 'db', 'receiver'))}", flush=True)
+        if not args.skip_celery:
+            pg_url, drop = pg_database()
+            try:
+                row["celery"], res, row["celery_cpu"] = celery_throughput(pg_url, n, tmp, args.broker)
+            finally:
+                drop()
+            print(f"  round {r + 1}: celery, 2 workers / PostgreSQL  {row['celery']:8.0f} deliveries/s "
+                  f"({row['celery'] / row['pg']:.0%} of inline; {res})   CPU ms/delivery: "
+                  f"{_ms(row['celery_cpu'], ('client', 'workers', 'db', 'broker', 'receiver'))}", flush=True)
+        rounds.append(row)
+    rate_sqlite = None
+    if not args.skip_sqlite:
+        rate_sqlite, r1, _cpu_sqlite = inline_throughput(f"sqlite:///{tmp / 'bench.db'}", n, tmp)
+        print(f"  inline / SQLite                    {rate_sqlite:8.0f} deliveries/s  ({r1})", flush=True)
+    lag = None
+    if not args.skip_lag:
+        pg_url, drop = pg_database()
+        try:
+            lag = schedule_lag(pg_url, args.lag_n, tmp)
+        finally:
+            drop()
+        print(f"  schedule lag at 400/s (inline / PostgreSQL, {args.lag_n}): p50 {lag[0]:.3f} s, "
+              f"p99 {lag[1]:.3f} s, max {lag[2]:.3f} s ({lag[3]})", flush=True)
+
+    def med(key: str) -> float:
+        return statistics.median(row[key] for row in rounds)
+
+    def med_cpu(key: str) -> dict[str, float]:
+        return {k: statistics.median(row[key][k] for row in rounds) for k in rounds[0][key]}
+
+    pg_ratio = statistics.median(row["pg"] / row["base"] for row in rounds)
+    load1 = os.getloadavg()
+    print()
+    print(f"dispatch figures ({len(rounds)} round(s) of {n} deliveries, medians; "
+          f"{os.cpu_count()} CPUs; load average {load0[0]:.1f} at start, "
+          f"{load1[0]:.1f} {load1[1]:.1f} {load1[2]:.1f} at the end):")
+    print(f"  baseline (thread pool + requests, no database)   {med('base'):6.0f} POST/s; "
+          f"CPU ms/POST: {_ms(med_cpu('base_cpu'), ('client', 'receiver'))}")
+    print(f"  inline / PostgreSQL                               {med('pg'):6.0f} deliveries/s = "
+          f"{pg_ratio:.0%} of the baseline (goal >= 75 %) [rounds: "
+          + ", ".join(f"{row['pg'] / row['base']:.0%}" for row in rounds) + "]")
+    cpu = med_cpu("pg_cpu")
+    print(f"      CPU ms/delivery: {_ms(cpu, ('client', 'db'))}; total {cpu['client'] + cpu['db']:.2f} "
+          f"(receiver {cpu['receiver']:.2f}, not ours)")
+    ok = pg_ratio >= 0.75
+    if not args.skip_celery:
+        c_ratio = statistics.median(row["celery"] / row["pg"] for row in rounds)
+        ok = ok and c_ratio >= 0.90
+        print(f"  celery, 2 workers / PostgreSQL ({args.broker.split(':')[0]})               "
+              f"{med('celery'):6.0f} deliveries/s = {c_ratio:.0%} of inline / PostgreSQL (goal >= 90 %) "
+              "[rounds: " + ", ".join(f"{row['celery'] / row['pg']:.0%}" for row in rounds) + "]")
+        cpu = med_cpu("celery_cpu")
+        total = cpu["client"] + cpu["workers"] + cpu["db"]
+        print(f"      CPU ms/delivery: {_ms(cpu, ('client', 'workers', 'db'))}; total {total:.2f} "
+              f"(+ broker {cpu['broker']:.2f}, process-wide; receiver {cpu['receiver']:.2f}, not ours)")
+    if rate_sqlite is not None:
+        print(f"  inline / SQLite                                   {rate_sqlite:6.0f} deliveries/s")
+    if lag is not None:
+        ok = ok and lag[1] <= 2.0
+        print(f"  schedule lag at 400/s: p50 {lag[0]:.2f} s, p99 {lag[1]:.2f} s (goal p99 <= 2 s)")
+    print(f"  goals {'met' if ok else 'NOT met'}; load average {load1[0]:.1f} "
+          f"({'quiet' if load1[0] < 1.5 else 'loaded: other work shared these CPUs'})")
 
 
 if __name__ == "__main__":

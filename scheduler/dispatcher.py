@@ -98,6 +98,10 @@ def _error_text(reason: str, result: SendResult | None) -> str:
 CLAIMABLE_SQL = text("delivery.status IN (" + ", ".join(f"'{s.value}'" for s in sorted(CLAIMABLE)) + ")")
 
 
+#: ``send``/``apply`` with ``on_recorded``: the outcome is being written
+RECORDING = "recording"
+
+
 @dataclass
 class Claimed:
     id: int
@@ -131,12 +135,19 @@ class Dispatcher:
         self.sqlite_path = None
         if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
             self.sqlite_path = self.engine.url.database
-        #: account id -> (built at, adapter, channel, encrypted secrets it was built with)
-        self._adapters: dict[int, tuple[float, Any, str, str | None]] = {}
+        #: account id -> (checked at, adapter, channel, encrypted secrets it was built with,
+        #: (channel, config, secrets) fingerprint of the row it was built from)
+        self._adapters: dict[int, tuple[float, Any, str, str | None, tuple]] = {}
         self._adapters_lock = threading.Lock()
+        self._build_locks: dict[int, threading.Lock] = {}
         self.adapter_ttl = 10.0
         self._local = threading.local()
         self._conns: list = []
+        #: PostgreSQL: concurrent send threads' queued -> sending moves and
+        #: outcome records go out as one statement per batch (group commit)
+        self._start_batch = Combiner(self._pg_start_many)
+        self._apply_batch = Combiner(self._pg_apply_many)
+        self._writer: _OutcomeWriter | None = None
 
     # -- time and tokens ---------------------------------------------------------------
 
@@ -197,15 +208,15 @@ class Dispatcher:
         now = self.now()
         token = self.new_token()
         frm = [s.value for s in CLAIMABLE]
-        with self.engine.connect() as conn:
-            inactive = [r[0] for r in conn.execute(select(A.c.id).where(A.c.status != "active"))]
-        skip = sorted(set(skip_accounts) | set(inactive))
+        skip = sorted(set(skip_accounts))
         conditions = [
             # literal, so the planner can use the partial index ix_delivery_claimable
             CLAIMABLE_SQL,
             D.c.held == false(),
             D.c.next_attempt_at <= now,
             or_(D.c.not_after.is_(None), D.c.not_after >= now),
+            # only active accounts' deliveries (in the same statement: one round trip)
+            D.c.channel_account_id.not_in(select(A.c.id).where(A.c.status != "active").scalar_subquery()),
         ]
         if skip:
             conditions.append(D.c.channel_account_id.not_in(skip))
@@ -243,8 +254,9 @@ class Dispatcher:
             .returning(D.c.id, D.c.channel_account_id)
         )
         with self.engine.begin() as conn:
-            rows = conn.execute(stmt).all()
-        return [Claimed(i, token, acct) for i, acct in sorted(rows)]
+            rows = [(r[0], r[1]) for r in conn.execute(stmt)]
+        rows.sort()
+        return [Claimed(i, token, acct) for i, acct in rows]
 
     # -- sending -----------------------------------------------------------------------
 
@@ -260,26 +272,42 @@ class Dispatcher:
             return res.rowcount == 1
 
     def _account_adapter(self, account_id: int):
-        """(adapter, channel) for an account, cached briefly per process."""
-        from scheduler.accounts import build_adapter
+        """(adapter, channel) for an account, cached per process.
 
+        After ``adapter_ttl`` seconds the account row is read again; an
+        unchanged row (channel, config, secrets) keeps the same adapter (and
+        its HTTP connection pool), a changed one builds a new adapter. One
+        build per account at a time: concurrent send threads wait for it."""
         mono = time.monotonic()
         with self._adapters_lock:
             hit = self._adapters.get(account_id)
             if hit is not None and mono - hit[0] < self.adapter_ttl:
                 return hit[1], hit[2]
-        with self.engine.connect() as conn:
-            row = conn.execute(select(A).where(A.c.id == account_id)).first()
-        if row is None:
-            raise LookupError(f"channel account {account_id} not found")
-        account = ChannelAccount(
-            id=row.id, channel=row.channel, name=row.name, config=row.config,
-            secrets_encrypted=row.secrets_encrypted, status=row.status,
-        )
-        adapter = build_adapter(account, self.app, clock=self.clock)
-        with self._adapters_lock:
-            self._adapters[account_id] = (mono, adapter, account.channel, account.secrets_encrypted)
-        return adapter, account.channel
+            build_lock = self._build_locks.setdefault(account_id, threading.Lock())
+        with build_lock:
+            with self._adapters_lock:
+                hit = self._adapters.get(account_id)
+                if hit is not None and time.monotonic() - hit[0] < self.adapter_ttl:
+                    return hit[1], hit[2]
+            with self.engine.connect() as conn:
+                row = conn.execute(select(A).where(A.c.id == account_id)).first()
+            if row is None:
+                raise LookupError(f"channel account {account_id} not found")
+            fingerprint = (row.channel, row.config, row.secrets_encrypted)
+            if hit is not None and hit[4] == fingerprint:
+                adapter = hit[1]
+            else:
+                from scheduler.accounts import build_adapter
+
+                account = ChannelAccount(
+                    id=row.id, channel=row.channel, name=row.name, config=row.config,
+                    secrets_encrypted=row.secrets_encrypted, status=row.status,
+                )
+                adapter = build_adapter(account, self.app, clock=self.clock)
+            with self._adapters_lock:
+                self._adapters[account_id] = (time.monotonic(), adapter, row.channel, row.secrets_encrypted,
+                                              fingerprint)
+            return adapter, row.channel
 
     def _credentials_changed(self, account_id: int) -> bool:
         """True when the account's secrets differ from those the cached adapter
@@ -326,9 +354,14 @@ class Dispatcher:
             not_after=row.not_after,
         )
 
-    def send(self, delivery_id: int, token: str) -> str | None:
+    def send(self, delivery_id: int, token: str, *,
+             on_recorded: Callable[[str | None], None] | None = None) -> str | None:
         """Send one claimed delivery. Returns its new status, or None when the
-        lease was no longer ours (someone else owns it now: do nothing)."""
+        lease was no longer ours (someone else owns it now: do nothing).
+
+        With ``on_recorded``, the outcome may be recorded behind (see
+        ``apply``): ``RECORDING`` is returned and ``on_recorded(status)`` called
+        later; any other return value means the callback is never called."""
         now = self.now()
         started = self._start(delivery_id, token, now)
         if started is None:
@@ -336,7 +369,7 @@ class Dispatcher:
         row, attempt_id = started
         if row.not_after is not None and now > row.not_after:
             result = SendResult(Outcome.EXPIRED, message="deadline passed before the worker got to it")
-            return self.apply(delivery_id, token, attempt_id, row, result)
+            return self.apply(delivery_id, token, attempt_id, row, result, on_recorded=on_recorded)
 
         try:
             adapter, channel = self._account_adapter(row.channel_account_id)
@@ -344,7 +377,8 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001 - bad account config is data, not a crash
             log.warning("delivery %s: cannot build adapter: %s", delivery_id, exc)
             result = SendResult(Outcome.PERMANENT, message=f"{type(exc).__name__}: {exc}")
-            return self.apply(delivery_id, token, attempt_id, row, result, config_error=True)
+            return self.apply(delivery_id, token, attempt_id, row, result, config_error=True,
+                                  on_recorded=on_recorded)
 
         wave = wave_sender_for(channel)
         heartbeat = None
@@ -375,7 +409,7 @@ class Dispatcher:
             if heartbeat is not None:
                 heartbeat.stop()
         return self.apply(delivery_id, token, attempt_id, row, result, lookup_result=lookup_result,
-                          account_id=row.channel_account_id)
+                          account_id=row.channel_account_id, on_recorded=on_recorded)
 
     def _release_held(self, delivery_id: int, token: str, now: datetime) -> str | None:
         """A claimed delivery whose campaign was paused (or sent back) before a
@@ -399,9 +433,9 @@ class Dispatcher:
         in one transaction. Returns (row, attempt_id) or None if not ours."""
         check_transition(Status.queued, Status.sending)
         if self.is_pg:
-            # One round trip: both writes as data-modifying CTEs of one statement.
-            row = self._raw(_PG_START, {"id": delivery_id, "token": token, "now": now,
-                                        "lease_until": now + self.lease, "worker": self.worker})
+            # Both writes as data-modifying CTEs of one statement, batched with
+            # what other send threads start at the same moment.
+            row = self._start_batch((delivery_id, token, now))
             return None if row is None else (row, row.attempt_id)
         if self.sqlite_path:
             return self._sqlite_start(delivery_id, token, now)
@@ -428,10 +462,10 @@ class Dispatcher:
             ).scalar_one()
         return row, attempt_id
 
-    def _raw(self, sql: str, params: dict):
-        """One statement on this thread's own autocommit psycopg connection, first
-        row as a named tuple (PostgreSQL hot path: no pool checkout, no
-        BEGIN/COMMIT round trips, no statement building)."""
+    def _pg_cursor(self):
+        """This thread's own autocommit psycopg connection and cursor
+        (PostgreSQL hot path: no pool checkout, no BEGIN/COMMIT round trips, no
+        statement building)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
             # a dedicated connection per send thread, outside the pool (which
@@ -444,10 +478,14 @@ class Dispatcher:
             conn = self._local.conn = (driver, driver.cursor(row_factory=namedtuple_row))
             with self._adapters_lock:
                 self._conns.append(conn)
+        return conn
+
+    def _raw_rows(self, sql: str, params: dict, *, first: bool = False):
+        conn = self._pg_cursor()
         try:
             cur = conn[1]
             cur.execute(sql, params, prepare=True)
-            return cur.fetchone()
+            return cur.fetchone() if first else cur.fetchall()
         except Exception:
             self._local.conn = None
             try:
@@ -455,6 +493,57 @@ class Dispatcher:
             except Exception:  # noqa: BLE001
                 pass
             raise
+
+    def _raw(self, sql: str, params: dict):
+        """One statement on this thread's own connection, first row as a named tuple."""
+        return self._raw_rows(sql, params, first=True)
+
+    def _raw_all(self, sql: str, params: dict) -> list:
+        """One statement on this thread's own connection, all rows."""
+        return self._raw_rows(sql, params)
+
+    def _pg_start_many(self, items: list[tuple[int, str, datetime]]) -> list:
+        """queued -> sending plus the attempt row for a batch of (id, token,
+        now), one statement. Each id's row goes to the first request naming it
+        (a repeated request for the same delivery gets None: never two sends)."""
+        lease = self.lease
+        batch = json.dumps([[i, t, n.isoformat(), (n + lease).isoformat()] for i, t, n in items])
+        rows = self._raw_all(_PG_START_MANY, {"batch": batch, "worker": self.worker})
+        by_id = {r.id: r for r in rows}
+        out = []
+        for delivery_id, _t, _n in items:
+            out.append(by_id.pop(delivery_id, None))
+        return out
+
+    def _pg_apply_many(self, items: list[_Outcome]) -> list[bool]:
+        """The attempt records and guarded sending -> target moves of a batch of
+        outcomes, one statement per set of changed columns. True where the
+        move happened (the lease was still ours)."""
+        done: set[int] = set()
+        groups: dict[tuple[str, ...], list[_Outcome]] = {}
+        for o in items:
+            groups.setdefault(tuple(sorted(o.values)), []).append(o)
+        for cols, group in groups.items():
+            rows = []
+            for o in group:
+                r = o.result
+                row = [o.delivery_id, o.token, o.attempt_id, o.target, o.now.isoformat(), r.outcome.value,
+                       r.provider_code, r.http_status,
+                       None if r.retry_after is None else float(r.retry_after), r.message or None, o.ext]
+                for c in cols:
+                    v = o.values[c]
+                    row.append(v.isoformat() if isinstance(v, datetime) else v)
+                rows.append(row)
+            params = {"batch": json.dumps(rows)}
+            done.update(r[0] for r in self._raw_all(_pg_apply_many_sql(cols), params))
+        # a repeated outcome for the same delivery counts once
+        seen: set[int] = set()
+        out = []
+        for o in items:
+            ok = o.delivery_id in done and o.delivery_id not in seen
+            seen.add(o.delivery_id)
+            out.append(ok)
+        return out
 
     # -- SQLite hot path: the same two transactions on a per-thread sqlite3
     # connection, without building SQLAlchemy statements for every delivery.
@@ -537,7 +626,11 @@ class Dispatcher:
         return self._sqlite_tx(work) is not None
 
     def close(self) -> None:
-        """Return the send threads' connections to the pool."""
+        """Record what the outcome writer holds, then close the send threads'
+        connections."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.stop()
         with self._adapters_lock:
             conns, self._conns = self._conns, []
         for driver, cur in conns:
@@ -609,25 +702,33 @@ class Dispatcher:
 
     def apply(self, delivery_id: int, token: str, attempt_id: int, row, result: SendResult,
               *, lookup_result: SendResult | None = None, config_error: bool = False,
-              account_id: int | None = None) -> str | None:
+              account_id: int | None = None,
+              on_recorded: Callable[[str | None], None] | None = None) -> str | None:
         """Record the attempt and move the delivery according to the outcome.
 
         ``row`` is what the queued -> sending move returned; while the lease is
-        ours nobody else changes the row, so its ``attempts`` is current."""
+        ours nobody else changes the row, so its ``attempts`` is current.
+
+        With ``on_recorded`` (PostgreSQL), an ordinary outcome is handed to this
+        process's outcome writer, which records it with others in one
+        statement; ``RECORDING`` is returned at once and ``on_recorded(status)``
+        is called once it is written. Until then the delivery is ``sending``
+        under its lease, exactly as during the send: a crash in between is
+        recovered by the reaper (unknown -> lookup), never by a resend."""
         now = self.now()
         target, values = self.decide(result, lookup_result, row.attempts, row.max_attempts, now,
                                      config_error=config_error)
         ext = result.external_id or (lookup_result.external_id if lookup_result else None)
         record: Any = True
         if self.is_pg and target != Status.needs_auth:
-            # One round trip: the attempt and the guarded move in one statement.
+            # The attempt and the guarded move in one statement, batched with
+            # other send threads' outcomes.
             check_transition(Status.sending, target)
-            cols = sorted(values)
-            params = {f"v_{c}": values[c] for c in cols}
-            params.update(id=delivery_id, token=token, now=now, to=target.value, aid=attempt_id,
-                          outcome=result.outcome.value, pc=result.provider_code, hs=result.http_status,
-                          ra=result.retry_after, err=(result.message or None), ext=ext)
-            if self._raw(_pg_apply_sql(tuple(cols)), params) is not None:
+            outcome = _Outcome(delivery_id, token, attempt_id, target.value, now, result, ext, values)
+            if on_recorded is not None:
+                self._outcome_writer().put(outcome, on_recorded)
+                return RECORDING
+            if self._apply_batch(outcome):
                 return target.value
             record = None  # already written
         elif self.sqlite_path and target != Status.needs_auth:
@@ -635,16 +736,24 @@ class Dispatcher:
             if self._sqlite_apply(delivery_id, token, attempt_id, target, values, result, ext, now):
                 return target.value
             record = None  # already written
+        return self._apply_slow(delivery_id, token, attempt_id, result, target, values, ext, now,
+                                record=record is not None, account_id=account_id or row.channel_account_id)
+
+    def _apply_slow(self, delivery_id: int, token: str, attempt_id: int, result: SendResult, target: Status,
+                    values: dict, ext: str | None, now: datetime, *, record: bool,
+                    account_id: int | None) -> str | None:
+        """The portable outcome statements (and what the fast paths leave over:
+        needs_auth, a lost lease)."""
         with self.engine.begin() as conn:
-            if record is not None:
+            if record:
                 conn.execute(update(ATT).where(ATT.c.id == attempt_id).values(
                     ended_at=now, outcome=result.outcome.value, provider_code=result.provider_code,
                     http_status=result.http_status, retry_after=result.retry_after,
                     error=(result.message or None), external_id=ext,
                 ))
             if self._move(conn, delivery_id, Status.sending, target, token, updated_at=now, **values):
-                if target == Status.needs_auth:
-                    self._park_account(conn, account_id or row.channel_account_id, now)
+                if target == Status.needs_auth and account_id is not None:
+                    self._park_account(conn, account_id, now)
                 return target.value
             # The lease was lost (the reaper moved it to unknown). A delivered
             # answer still settles an unknown delivery; nothing else may.
@@ -654,6 +763,20 @@ class Dispatcher:
         log.warning("delivery %s: lease lost before the outcome (%s) was applied",
                     delivery_id, result.outcome.value)
         return None
+
+    def _outcome_writer(self) -> _OutcomeWriter:
+        writer = self._writer
+        if writer is None:
+            with self._adapters_lock:
+                if self._writer is None:
+                    self._writer = _OutcomeWriter(self)
+                writer = self._writer
+        return writer
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every outcome handed to the writer is recorded."""
+        writer = self._writer
+        return True if writer is None else writer.flush(timeout)
 
     def _park_account(self, conn: Connection, account_id: int, now: datetime) -> int:
         """The account needs re-authorising: stop claiming for it and park its
@@ -739,47 +862,242 @@ class Dispatcher:
             return Status.needs_review.value
 
 
-_PG_START = """
-WITH moved AS (
-    UPDATE delivery SET status = 'sending', lease_until = %(lease_until)s, updated_at = %(now)s
-    WHERE id = %(id)s AND status = 'queued' AND leased_by = %(token)s AND NOT held
-    RETURNING id, channel_account_id, campaign_id, content, idempotency_key, scheduled_at,
-              not_after, attempts, max_attempts
+_APPLY_COLUMNS = frozenset({"last_outcome", "last_error", "attempts", "sent_at", "external_id",
+                            "next_attempt_at"})
+
+
+#: queued -> sending and the attempt rows for a batch: a JSON array of [id,
+#: lease token, clock reading, lease end] (one element per send thread; one
+#: text parameter is much cheaper for the client to send than typed arrays)
+_PG_START_MANY = """
+WITH req AS (
+    SELECT (e->>0)::bigint AS id, e->>1 AS token, (e->>2)::timestamptz AS now,
+           (e->>3)::timestamptz AS lease_until
+    FROM jsonb_array_elements(%(batch)s::jsonb) AS e
+), moved AS (
+    UPDATE delivery AS d SET status = 'sending', lease_until = req.lease_until, updated_at = req.now
+    FROM req
+    WHERE d.id = req.id AND d.status = 'queued' AND d.leased_by = req.token AND NOT d.held
+    RETURNING d.id, d.channel_account_id, d.campaign_id, d.content, d.idempotency_key, d.scheduled_at,
+              d.not_after, d.attempts, d.max_attempts, req.now
 ), attempt AS (
     INSERT INTO delivery_attempt (delivery_id, number, worker, started_at)
     SELECT moved.id,
-           (SELECT coalesce(max(number), 0) + 1 FROM delivery_attempt WHERE delivery_id = %(id)s),
-           %(worker)s, %(now)s
+           (SELECT coalesce(max(a.number), 0) + 1 FROM delivery_attempt AS a WHERE a.delivery_id = moved.id),
+           %(worker)s, moved.now
     FROM moved
-    RETURNING id
+    RETURNING id, delivery_id
 )
-SELECT moved.*, attempt.id AS attempt_id FROM moved, attempt
+SELECT moved.id, moved.channel_account_id, moved.campaign_id, moved.content, moved.idempotency_key,
+       moved.scheduled_at, moved.not_after, moved.attempts, moved.max_attempts, attempt.id AS attempt_id
+FROM moved JOIN attempt ON attempt.delivery_id = moved.id
 """
 
-_APPLY_COLUMNS = frozenset({"last_outcome", "last_error", "attempts", "sent_at", "external_id",
-                            "next_attempt_at"})
-_pg_apply_cache: dict[tuple[str, ...], str] = {}
+#: column -> SQL array type, for the batched outcome statement
+_APPLY_TYPES = {"last_outcome": "text", "last_error": "text", "attempts": "int", "sent_at": "timestamptz",
+                "external_id": "text", "next_attempt_at": "timestamptz"}
+_pg_apply_many_cache: dict[tuple[str, ...], str] = {}
 
 
-def _pg_apply_sql(cols: tuple[str, ...]) -> str:
-    """The attempt record and the guarded sending -> target move, one statement."""
-    sql = _pg_apply_cache.get(cols)
+def _pg_apply_many_sql(cols: tuple[str, ...]) -> str:
+    """The attempt records and the guarded sending -> target moves of a batch
+    of outcomes that change the same columns, one statement."""
+    sql = _pg_apply_many_cache.get(cols)
     if sql is None:
         assert set(cols) <= _APPLY_COLUMNS, cols
-        sets = "".join(f", {c} = %(v_{c})s" for c in cols)
+        extra = "".join(f", (e->>{11 + k})::{_APPLY_TYPES[c]} AS {c}" for k, c in enumerate(cols))
+        sets = "".join(f", {c} = v.{c}" for c in cols)
         sql = f"""
-WITH recorded AS (
-    UPDATE delivery_attempt SET ended_at = %(now)s, outcome = %(outcome)s, provider_code = %(pc)s,
-        http_status = %(hs)s, retry_after = %(ra)s, error = %(err)s, external_id = %(ext)s
-    WHERE id = %(aid)s
-    RETURNING id
+WITH v AS (
+    SELECT (e->>0)::bigint AS id, e->>1 AS token, (e->>2)::bigint AS aid, e->>3 AS target,
+           (e->>4)::timestamptz AS now, e->>5 AS outcome, e->>6 AS pc, (e->>7)::int AS hs,
+           (e->>8)::float8 AS ra, e->>9 AS err, e->>10 AS ext{extra}
+    FROM jsonb_array_elements(%(batch)s::jsonb) AS e
+), recorded AS (
+    UPDATE delivery_attempt AS a SET ended_at = v.now, outcome = v.outcome, provider_code = v.pc,
+        http_status = v.hs, retry_after = v.ra, error = v.err, external_id = v.ext
+    FROM v WHERE a.id = v.aid
+    RETURNING a.id
 )
-UPDATE delivery SET status = %(to)s, leased_by = NULL, lease_until = NULL, updated_at = %(now)s{sets}
-WHERE id = %(id)s AND status = 'sending' AND leased_by = %(token)s
-RETURNING id
+UPDATE delivery AS d SET status = v.target, leased_by = NULL, lease_until = NULL, updated_at = v.now{sets}
+FROM v
+WHERE d.id = v.id AND d.status = 'sending' AND d.leased_by = v.token
+RETURNING d.id
 """
-        _pg_apply_cache[cols] = sql
+        _pg_apply_many_cache[cols] = sql
     return sql
+
+
+@dataclass
+class _Outcome:
+    """One send's outcome, waiting to be written with others."""
+
+    delivery_id: int
+    token: str
+    attempt_id: int
+    target: str
+    now: datetime
+    result: SendResult
+    ext: str | None
+    values: dict
+
+
+class _Slot:
+    __slots__ = ("item", "waiter", "done", "result", "error")
+
+    def __init__(self, item):
+        self.item = item
+        self.waiter = threading.Lock()  # held until the slot is done or promoted
+        self.waiter.acquire()
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def get(self):
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class Combiner:
+    """Flat combining: concurrent callers' requests run as one batch.
+
+    ``run(items) -> results`` (same order) does one batch. A caller that finds
+    no batch running runs the pending requests (its own and whatever else is
+    waiting, up to ``max_batch``); callers arriving meanwhile wait, and the
+    first of them runs the next batch. There is no timer: alone, a caller runs
+    its own request at once; under load, batches grow by themselves. A batch
+    that raises raises in every caller of that batch."""
+
+    def __init__(self, run: Callable[[list], list], max_batch: int = 64):
+        self._run = run
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._pending: list[_Slot] = []
+        self._busy = False
+        #: batches run and items in them (for the benchmark and tests)
+        self.batches = 0
+        self.items = 0
+
+    def __call__(self, item):
+        slot = _Slot(item)
+        with self._lock:
+            self._pending.append(slot)
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            slot.waiter.acquire()
+            if slot.done:
+                return slot.get()
+            # promoted: this caller runs the next batch (its own slot included)
+        with self._lock:
+            batch = self._pending[:self.max_batch]
+            del self._pending[:self.max_batch]
+        try:
+            results = self._run([s.item for s in batch])
+            if len(results) != len(batch):
+                raise RuntimeError("batch returned a wrong number of results")
+            for s, r in zip(batch, results, strict=True):
+                s.result = r
+        except BaseException as exc:
+            for s in batch:
+                s.error = exc
+        finally:
+            with self._lock:
+                self.batches += 1
+                self.items += len(batch)
+                for s in batch:
+                    s.done = True
+                    if s is not slot:
+                        s.waiter.release()
+                if self._pending:
+                    self._pending[0].waiter.release()  # promote the next waiter
+                else:
+                    self._busy = False
+        return slot.get()
+
+
+class _OutcomeWriter:
+    """A thread that records send outcomes in batches (write-behind).
+
+    Send threads hand over an outcome and go on to their next delivery; the
+    writer takes everything waiting (up to 500) and records it in one statement
+    on its own connection, then calls each outcome's callback with the new
+    status (or None when the lease was lost and nothing could be settled)."""
+
+    def __init__(self, dispatcher: Dispatcher):
+        import queue
+
+        self.dispatcher = dispatcher
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._cond = threading.Condition()
+        self._pending = 0
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="lantoa-outcomes")
+        self._thread.start()
+
+    def put(self, outcome: _Outcome, callback: Callable[[str | None], None]) -> None:
+        with self._cond:
+            self._pending += 1
+        self._queue.put((outcome, callback))
+
+    def _loop(self) -> None:
+        import queue
+
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < 500:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._write(batch)
+            if stop:
+                return
+
+    def _write(self, batch: list) -> None:
+        disp = self.dispatcher
+        try:
+            with disp.app.app_context():
+                oks = disp._pg_apply_many([o for o, _cb in batch])
+                statuses: list[str | None] = []
+                for (o, _cb), ok in zip(batch, oks, strict=True):
+                    if ok:
+                        statuses.append(o.target)
+                        continue
+                    try:
+                        statuses.append(disp._apply_slow(
+                            o.delivery_id, o.token, o.attempt_id, o.result, Status(o.target), o.values,
+                            o.ext, o.now, record=False, account_id=None))
+                    except Exception:  # noqa: BLE001 - the reaper recovers it
+                        log.exception("delivery %s: outcome not recorded", o.delivery_id)
+                        statuses.append("error")
+        except Exception:  # noqa: BLE001 - still sending: the reaper recovers them (unknown -> lookup)
+            log.exception("recording %d outcomes failed", len(batch))
+            statuses = ["error"] * len(batch)
+        for (_o, cb), status in zip(batch, statuses, strict=True):
+            try:
+                cb(status)
+            except Exception:  # noqa: BLE001
+                log.exception("outcome callback failed")
+        with self._cond:
+            self._pending -= len(batch)
+            self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending == 0, timeout)
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=60)
 
 
 _SQLITE_START_MOVE = """

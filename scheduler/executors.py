@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Flask
 from sqlalchemy import func, select
 
-from scheduler.dispatcher import Claimed, D, Dispatcher
+from scheduler.dispatcher import RECORDING, Claimed, D, Dispatcher
 from scheduler.states import Status
 
 log = logging.getLogger(__name__)
@@ -84,15 +84,26 @@ class InlineExecutor:
         except RuntimeError:  # pool shut down: the lease reaper returns the delivery
             self._done(claimed, "not_started")
 
+    def submit_many(self, claimed: list[Claimed]) -> None:
+        for c in claimed:
+            self.submit(c)
+
     def _run(self, claimed: Claimed) -> None:
-        status = "error"
+        status: str | None = "error"
+
+        def recorded(final: str | None) -> None:
+            self._done(claimed, final or "lease_lost")
+
         try:
             with self.dispatcher.app.app_context():
-                status = self.dispatcher.send(claimed.id, claimed.token) or "lease_lost"
+                # the outcome may be recorded behind (PostgreSQL): the delivery
+                # stays in flight until ``recorded`` is called
+                status = self.dispatcher.send(claimed.id, claimed.token, on_recorded=recorded)
         except Exception:  # noqa: BLE001 - the lease reaper recovers the delivery
             log.exception("sending delivery %s failed", claimed.id)
         finally:
-            self._done(claimed, status)
+            if status != RECORDING:
+                self._done(claimed, status or "lease_lost")
 
     def _done(self, claimed: Claimed, status: str) -> None:
         with self._cond:
@@ -128,6 +139,8 @@ class CeleryExecutor:
         self.queue = queue_name(app)
         self.limit = _int_config(app, "LANTOA_CELERY_INFLIGHT", 2000)
         self.per_account = _int_config(app, "LANTOA_CELERY_ACCOUNT_INFLIGHT", 64)
+        #: delivery ids per task
+        self.batch = _int_config(app, "LANTOA_CELERY_BATCH", 16)
         self._submitted: list[int] = []
         self._lock = threading.Lock()
 
@@ -156,9 +169,20 @@ class CeleryExecutor:
         time.sleep(min(timeout, 0.1))
 
     def submit(self, claimed: Claimed) -> None:
-        self.celery.send_task("lantoa.send_delivery", args=[claimed.id, claimed.token], queue=self.queue)
+        self.submit_many([claimed])
+
+    def submit_many(self, claimed: list[Claimed]) -> None:
+        """One ``lantoa.send_deliveries`` task per ``batch`` ids of one lease
+        token (a claim has one token), instead of a task per delivery."""
+        by_token: dict[str, list[int]] = {}
+        for c in claimed:
+            by_token.setdefault(c.token, []).append(c.id)
+        for token, ids in by_token.items():
+            for i in range(0, len(ids), self.batch):
+                self.celery.send_task("lantoa.send_deliveries", args=[ids[i:i + self.batch], token],
+                                      queue=self.queue)
         with self._lock:
-            self._submitted.append(claimed.id)
+            self._submitted.extend(c.id for c in claimed)
 
     def submit_job(self, job_id: int) -> None:
         self.celery.send_task("lantoa.run_job", args=[job_id], queue=self.queue)

@@ -67,8 +67,12 @@ def dispatch_pass(dispatcher: Dispatcher, executor, *, budget: float | None = No
                 executor.wait_any(0.5)
                 continue
             break
-        for c in batch:
-            executor.submit(c)
+        submit_many = getattr(executor, "submit_many", None)
+        if submit_many is not None:
+            submit_many(batch)
+        else:
+            for c in batch:
+                executor.submit(c)
         claimed += len(batch)
     return claimed
 
