@@ -68,7 +68,7 @@ class CpuMeter:
     """CPU seconds spent between ``start()`` and ``stop()`` by: this process
     (client), given worker processes (and their children), the PostgreSQL
     backends of database ``db`` (by process title; a backend that ends is
-    counted up to the last sample, taken every 0.5 s), a broker process by
+    counted up to its last sample: every 0.5 s, new backends looked for every 2 s), a broker process by
     name and the receiver process."""
 
     def __init__(self, *, db: str | None = None, workers=(), receiver=None, broker: str | None = None):
@@ -85,6 +85,7 @@ class CpuMeter:
             self.broker = next((p for p in psutil.process_iter(["name"]) if p.info["name"] == name), None)
         self._base: dict[int, float] = {}
         self._last: dict[int, float] = {}
+        self._procs: dict = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -99,24 +100,33 @@ class CpuMeter:
                 pass
         return total
 
-    def _sample_db(self) -> dict[int, float]:
+    def _scan_db(self) -> None:
+        """Find the database's backends (by process title)."""
+        tag = f" {self.db} "
+        for p in self.psutil.process_iter(["name", "cmdline"]):
+            if p.info["name"] == "postgres" and p.info["cmdline"] and tag in p.info["cmdline"][0]:
+                self._procs.setdefault(p.pid, p)
+
+    def _sample_db(self, scan: bool = True) -> dict[int, float]:
         out: dict[int, float] = {}
         if not self.db:
             return out
-        tag = f" {self.db} "
-        for p in self.psutil.process_iter(["name", "cmdline"]):
-            if p.info["name"] != "postgres" or not p.info["cmdline"] or tag not in p.info["cmdline"][0]:
-                continue
+        if scan:
+            self._scan_db()
+        for pid, p in list(self._procs.items()):
             try:
-                out[p.pid] = _cpu(p)
+                out[pid] = _cpu(p)
             except self.psutil.Error:
-                continue
+                self._procs.pop(pid, None)
         self._last.update(out)
         return out
 
     def _loop(self) -> None:
+        # CPU of known backends every 0.5 s (cheap), a scan for new ones every 2 s
+        k = 0
         while not self._stop.wait(0.5):
-            self._sample_db()
+            k += 1
+            self._sample_db(scan=k % 4 == 0)
 
     def _others(self) -> tuple[float, float, float, float]:
         return (_cpu(self.me), self._tree(self.workers),

@@ -55,6 +55,9 @@ class InlineExecutor:
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lantoa-send")
         self._cond = threading.Condition()
         self._inflight = 0
+        #: what the dispatcher waits for: capacity for ``_need``, or any send (``_any``)
+        self._need: int | None = None
+        self._any = 0
         self.counts: Counter[str] = Counter()
 
     def capacity(self) -> int:
@@ -63,7 +66,11 @@ class InlineExecutor:
 
     def wait_capacity(self, timeout: float, need: int = 1) -> None:
         with self._cond:
-            self._cond.wait_for(lambda: self.limit - self._inflight >= need, timeout)
+            self._need = need
+            try:
+                self._cond.wait_for(lambda: self.limit - self._inflight >= need, timeout)
+            finally:
+                self._need = None
 
     def busy_accounts(self) -> set[int]:
         with self._cond:
@@ -73,7 +80,11 @@ class InlineExecutor:
         """Wait until some send finishes (or ``timeout``)."""
         with self._cond:
             if self._inflight:
-                self._cond.wait(timeout)
+                self._any += 1
+                try:
+                    self._cond.wait(timeout)
+                finally:
+                    self._any -= 1
 
     def submit(self, claimed: Claimed) -> None:
         with self._cond:
@@ -112,7 +123,11 @@ class InlineExecutor:
             if self._by_account[claimed.account_id] <= 0:
                 del self._by_account[claimed.account_id]
             self.counts[status] += 1
-            self._cond.notify_all()
+            # wake the dispatcher only when what it waits for may have come
+            # (each needless wake-up costs the send threads the GIL)
+            if (self._any or self._inflight == 0
+                    or (self._need is not None and self.limit - self._inflight >= self._need)):
+                self._cond.notify_all()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         with self._cond:
