@@ -197,7 +197,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="print the N costliest functions of a dashboard request and a report")
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive computation")
     args = parser.parse_args(argv)
-    results = [run(db, args) for db in (["postgres", "sqlite"] if args.db == "both" else [args.db])]
+    results: list[dict] = []
+    try:
+        for db in ["postgres", "sqlite"] if args.db == "both" else [args.db]:
+            results.append(run(db, args))
+    except BaseException:
+        for r in results:
+            r["cleanup"]()
+        raise
     load = os.getloadavg()
     print()
     print(f"measure bench: {args.deliveries} deliveries, {args.downloads} kit downloads, {args.campaigns} "
