@@ -37,9 +37,11 @@ def test_fast_figures_equal_the_previous_computation(any_app):
         month_end,
         plan_units,
         scope_of,
+        unit_resolver,
         year_bounds,
     )
-    from campaigns.measure.models import Plan, PlanTarget
+    from campaigns.measure.models import Plan, PlanTarget, PlanTask
+    from campaigns.measure.plans import resolve_units
     from core.models import OrgUnit
 
     with any_app.app_context(), session_scope(any_app) as s:
@@ -55,6 +57,12 @@ def test_fast_figures_equal_the_previous_computation(any_app):
             fast = load_activity(s, year)
             assert len(fast.sent) < len(slow.sent)  # grouped: one row per unit and channel
             units = plan_units(s, plan, NOW)
+            # unit groups resolved once per request == resolved each time
+            resolve = unit_resolver(s, units)
+            for owner in [*s.exec(select(PlanTarget).where(PlanTarget.plan_id == plan.id)).all(),
+                          *s.exec(select(PlanTask).where(PlanTask.plan_id == plan.id)).all()]:
+                assert ([u.id for u in resolve(owner.responsible)]
+                        == [u.id for u in resolve_units(s, owner.responsible, units)])
             # the whole province and a unit's subtree (a city commune; a district before the merger)
             scoped = [None] + [u.id for u in units if u.kind in ("commune", "ward", "district")][:2]
             for unit_id in scoped:

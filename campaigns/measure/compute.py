@@ -478,6 +478,10 @@ def scope_of(act: Activity, unit_id: int | None) -> set[int] | None:
     return None if unit_id is None else act.subtree(unit_id)
 
 
+#: sorts before any entry time (a figure without one)
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
 def latest_figures(act: Activity, target: PlanTarget, scope: set[int] | None,
                    cutoff: datetime) -> dict[int, tuple]:
     """unit -> its latest figure (unit_id, value, as_of, entered_at, numerator, denominator) on ``cutoff``."""
@@ -493,8 +497,8 @@ def latest_figures(act: Activity, target: PlanTarget, scope: set[int] | None,
             continue
         if as_of > cutoff_day:  # the figure describes the situation on its as_of date
             continue
-        key = (as_of, entered_at or datetime.min.replace(tzinfo=UTC))
-        if unit_id not in latest or key >= (latest[unit_id][2], latest[unit_id][3] or datetime.min.replace(tzinfo=UTC)):
+        key = (as_of, entered_at or _NEVER)
+        if unit_id not in latest or key >= (latest[unit_id][2], latest[unit_id][3] or _NEVER):
             latest[unit_id] = row
     return latest
 
@@ -606,12 +610,27 @@ def plan_units(session: Session, plan: Plan, now: datetime | None = None) -> lis
 def unit_resolver(session: Session, units: list[OrgUnit]):
     """``resolve_units`` over ``units``, each list of codes resolved once (the targets and
     tasks of a plan name the same groups again and again)."""
+    from campaigns.measure.plans import GROUPS
+
+    by_code = {u.code: u for u in units}
+    per_code: dict[str, list[OrgUnit]] = {}
     cache: dict[tuple[str, ...], list[OrgUnit]] = {}
 
+    def one(code: str) -> list[OrgUnit]:
+        if code not in per_code:
+            per_code[code] = (resolve_units(session, [code], units) if code in GROUPS
+                              else [by_code[code]] if code in by_code else [])
+        return per_code[code]
+
     def resolve(codes: list[str]) -> list[OrgUnit]:
+        """The same as ``resolve_units(session, codes, units)``: ordered, no duplicates."""
         key = tuple(codes)
         if key not in cache:
-            cache[key] = resolve_units(session, list(codes), units)
+            out: dict[int, OrgUnit] = {}
+            for code in codes:
+                for u in one(code):
+                    out.setdefault(u.id, u)  # type: ignore[arg-type]
+            cache[key] = list(out.values())
         return cache[key]
 
     return resolve
