@@ -367,3 +367,24 @@ def test_migration_moves_records_into_wave_partitions(pg_url, tmp_path):
     finally:
         get_engine(app).dispose()
 
+
+
+def test_purge_command(app, runner):
+    from sqlmodel import Session
+
+    from core.db import get_engine
+    from scheduler.sms.models import SmsMessage
+
+    with app.app_context():
+        with Session(get_engine()) as s:
+            for wave, status in ((41, "delivered"), (41, "failed"), (42, "pending")):
+                s.add(SmsMessage(delivery_id=wave, phone=f"+8491{wave}{len(status):05d}",
+                                 carrier="vinaphone", status=status))
+            s.commit()
+    r = runner.invoke(args=["sms-purge-wave", "42"])
+    assert r.exit_code != 0 and "còn tin đang chờ gửi" in r.output
+    r = runner.invoke(args=["sms-purge-wave", "41"])
+    assert r.exit_code == 0 and "Đã xoá 2 bản ghi" in r.output, r.output
+    with app.app_context(), get_engine().connect() as conn:
+        left = conn.execute(text("SELECT delivery_id FROM sms_message")).scalars().all()
+    assert left == [42]
