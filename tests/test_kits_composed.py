@@ -308,3 +308,22 @@ def test_kits_page_shows_the_file_counts(builds):
     login(client, user)
     html = client.get("/kits/").get_data(as_text=True)
     assert "Dựng lại 10 tệp, dùng lại 1.234 tệp" in html
+
+
+def test_the_job_reports_file_counts_in_its_progress(builds):
+    """The scheduler's progress(fraction, **info) gets the counts and the Vietnamese line."""
+    from campaigns.kits.jobs import run_kit_build
+
+    seen: list[dict] = []
+
+    def progress(fraction=None, **info):
+        seen.append({"fraction": fraction, **info})
+        return True
+
+    app = builds["app"]
+    with app.app_context():
+        result = run_kit_build(app, {"campaign_id": builds["cid"]}, progress)
+    assert result["unchanged"] == len(UNITS)  # nothing changed since the last build
+    assert seen[-1]["fraction"] == 1.0
+    assert seen[-1]["message"] == "Dựng lại 0 tệp, dùng lại 0 tệp"
+    assert result["files_rebuilt"] == 0 and result["files_reused"] == 0

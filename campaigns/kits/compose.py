@@ -21,6 +21,11 @@ build run and reused; what differs is composed per unit.
   programme is then loudness-normalised as a whole, exactly as a from-scratch
   build does, so the level holds for the result and a composed build and a
   from-scratch build give the same samples.
+- **Script PDFs and DOCX** flow the unit's lines with the shared text, so each
+  is laid out for its unit; within the run, fpdf2's shaping (HarfBuzz), line
+  breaking, bidi analysis and font subsets (every subset padded to the whole
+  Vietnamese alphabet, so all units' subsets are one) are done once
+  (:func:`shared_fonts`, pure memoisation: the same drawing).
 - **Per-file content hashes.** Each file of a kit gets a hash of its inputs
   (:func:`file_key`); a rebuild takes a file whose hash is unchanged from the
   previous version's ZIP instead of rendering it again.
@@ -69,7 +74,9 @@ STATS = {"bases": 0, "base_hits": 0, "full": 0, "segments": 0, "segment_hits": 0
 
 
 def release() -> None:
-    """Free the run's shared parts (the figures in ``STATS`` stay)."""
+    """Free the run's shared parts (the figures in ``STATS`` stay); this thread's later
+    documents are made without the run's font caches."""
+    _FONTS.on = False
     with _LOCK:
         _BASES.clear()
         _PROBES.clear()
@@ -248,6 +255,12 @@ def _install_line_memo() -> None:
                 if font is not None and hasattr(font, "biggest_size_pt"):
                     font.biggest_size_pt = max(font.biggest_size_pt, f.font_size_pt)
             return iter(lines)
+
+        def __getattr__(self, name):  # anything else fpdf2 asks of its line breaker
+            real_breaker = self.__dict__.get("_real")
+            if real_breaker is None:
+                raise AttributeError(name)
+            return getattr(real_breaker, name)
 
         def get_line(self):
             if self._lines is not None:
@@ -619,6 +632,9 @@ def _base(tpl, layout, base_ops: list[list]) -> dict:
         return hit
     data = _pdf_bytes(tpl, layout, base_ops, marks=True)
     reader = PdfReader(io.BytesIO(data))
+    if len(_BASES) >= 64:  # single-unit builds never reset the run: stay bounded
+        with _LOCK:
+            _BASES.clear()
     pages = []
     for page in reader.pages:
         pages.append({"page": page, "content": zlib.compress(_content_bytes(page))})
