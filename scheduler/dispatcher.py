@@ -945,7 +945,7 @@ class _Outcome:
 class _Slot:
     __slots__ = ("item", "waiter", "done", "result", "error")
 
-    def __init__(self, item):
+    def __init__(self, item: Any) -> None:
         self.item = item
         self.waiter = threading.Lock()  # held until the slot is done or promoted
         self.waiter.acquire()
@@ -953,7 +953,7 @@ class _Slot:
         self.result: Any = None
         self.error: BaseException | None = None
 
-    def get(self):
+    def get(self) -> Any:
         if self.error is not None:
             raise self.error
         return self.result
@@ -979,7 +979,7 @@ class Combiner:
         self.batches = 0
         self.items = 0
 
-    def __call__(self, item):
+    def __call__(self, item: Any) -> Any:
         slot = _Slot(item)
         with self._lock:
             self._pending.append(slot)
