@@ -188,9 +188,19 @@ def generate(path: Path, rows: int, seed: int = 1588) -> dict:
 
 
 def rss_mb() -> float:
-    """Peak RSS of this process plus the largest of its finished child
-    processes (a parse process, if the pipeline uses one): MB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """Peak RSS of this process (VmHWM: its own address space; ru_maxrss
+    would include the parent's high-water mark, inherited when the child was
+    forked and exec'd -- the parent holds 5 M generated numbers) plus the
+    largest of its finished child processes, if any: MB."""
+    own = None
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                own = int(line.split()[1])
+    except OSError:
+        pass
+    if own is None:
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return (own + children) / 1024.0
 
@@ -244,11 +254,13 @@ def run_fast(csv_path: Path, db_url: str, out_dir: Path, extras: bool = True) ->
             {**report, "by_carrier": json.dumps(report["by_carrier"]), "id": list_id},
         )
         times["import_copy"] = time.perf_counter() - t0
+        times["rss_import_mb"] = rss_mb()
         t1 = time.perf_counter()
         counts = waves.expand_wave(
             conn, delivery_id=1, list_id=list_id, text_=TEXT, batches=True, now=NOW
         )
         times["expand_wave"] = time.perf_counter() - t1
+        times["rss_expand_mb"] = rss_mb()
         t2 = time.perf_counter()
         batches = conn.execute(
             text(
