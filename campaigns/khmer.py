@@ -165,11 +165,10 @@ def bilingual_products(unit, items: list, products, templates: dict[str, str]) -
         twin = bilingual_template(templates.get(prefix))
         if twin is None:
             continue
-        def kind_of(item) -> bool:
-            return (item.template or "").replace("_", "-").startswith(kind)
-        source = next((i for i in items if is_for_khmer(i) and kind_of(i) and khmer_text(i)), None)
+        of_kind = [i for i in items if (i.template or "").replace("_", "-").startswith(kind) and khmer_text(i)]
+        source = next((i for i in of_kind if is_for_khmer(i)), None)
         if source is None:
-            source = next((i for i in regular_items(items) if kind_of(i) and khmer_text(i)), None)
+            source = next((i for i in of_kind if not is_for_khmer(i)), None)
         if source is not None:
             out.append((twin, source, f"{label} song ngữ Việt – Khmer"))
     return out

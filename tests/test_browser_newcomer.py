@@ -124,7 +124,7 @@ def _walk(tmp_path: Path, viewport: dict, shots: Path | None = None) -> tuple[in
             row = page.locator("tr", has_text=ITEM)
             c.click(row.get_by_role("link", name="Soạn và lên lịch"), "compose")
             c.click(page.get_by_text("Tạo ảnh từ mẫu"), "from template")
-            c.click(page.get_by_role("link", name="Đồ họa thông tin dọc 4:5"), "infographic")
+            c.click(page.get_by_role("link", name="Đồ họa thông tin dọc 4:5", exact=True), "infographic")
             c.click(page.get_by_role("button", name="Tạo tệp"), "render")
             back = page.get_by_role("link", name="Quay lại nội dung")
             page.wait_for_selector("#job-result:not([hidden])", timeout=120_000)

@@ -150,6 +150,8 @@ def crawl(client, codes: set[str], vietnamese: bool = True) -> tuple[list[str], 
             path = parts.path + (f"?{parts.query}" if parts.query else "")
             if path in seen or parts.path.startswith(SKIP_PREFIXES):
                 continue
+            if "lang=" in parts.query:  # a public page's language switch, like /language/
+                continue
             key, fam = shape(path), family(path)
             if shapes.get(key, 0) >= MAX_PER_SHAPE or families.get(fam, 0) >= MAX_PER_FAMILY:
                 continue

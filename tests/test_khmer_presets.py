@@ -186,7 +186,6 @@ def test_kits_of_khmer_units_carry_bilingual_print_and_others_none(demo):
     regular = [n for n in khmer_zip.namelist() if n.startswith(PRINT_DIR) and "song ngữ" not in n]
     assert len(regular) == 4
     leaflet = next(n for n in twins if "Tờ rơi" in n)
-    pdf = tmp = None
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -316,7 +316,7 @@ SMS_MESSAGE_DEFAULT_PARTITION = (
     "CREATE TABLE IF NOT EXISTS sms_message_default PARTITION OF sms_message DEFAULT"
 )
 event.listen(
-    SmsMessage.__table__,
+    SmsMessage.__table__,  # type: ignore[attr-defined]
     "after_create",
     DDL(SMS_MESSAGE_DEFAULT_PARTITION).execute_if(dialect="postgresql"),
 )
