@@ -136,7 +136,7 @@ def test_three_visits_offline_then_sync_without_duplicates(tmp_path):
             page.get_by_role("button", name="Đồng bộ").click()
             expect(page.locator("#sync-result")).to_contain_text("đã gửi 3")
             assert sorted(_server_visits(app)) == sorted(first)  # 200 with the same ids: no duplicates
-            assert page.inner_text("#queue-count") == "0"
+            expect(page.locator("#queue-count")).to_have_text("0")
             assert not errors, errors
     finally:
         server.stop()

@@ -137,7 +137,8 @@
               }, function () { failed = true; });
           });
         });
-        return chain.then(function () {
+        /* the queue is redrawn before the result is told, so the count never lags the message */
+        return chain.then(renderQueue).then(function () {
           out.textContent = failed && !sent ? T.sync_failed : T.sync_done.replace("{n}", String(sent));
           if (!failed) return loadMaterials(a);
         });
