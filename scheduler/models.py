@@ -55,6 +55,17 @@ class Delivery(SQLModel, table=True):
             sqlite_where=text("status IN ('scheduled', 'retry_wait')"),
         ),
         Index("ix_delivery_campaign_status", "campaign_id", "status"),
+        # the measure dashboard's first event per (account, unit) in a year, found by index
+        # probes (campaigns/measure/compute.py, _first_events_pg); PostgreSQL only (SQLite
+        # scans the year instead, and would only pay for the upkeep)
+        Index(
+            "ix_delivery_first_sent", "channel_account_id", text("coalesce(unit_id, 0)"),
+            text("coalesce(sent_at, updated_at)"), postgresql_where=text("status = 'sent'"),
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_delivery_first_confirmed", "channel_account_id", text("coalesce(unit_id, 0)"),
+            "confirmed_at", postgresql_where=text("confirmed_at IS NOT NULL"),
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -114,8 +114,6 @@ class Activity:
     sent: list[tuple[int, str, datetime]] = field(default_factory=list)
     #: (unit_id, confirmed_at): the earliest confirmed broadcast per unit (or every one)
     confirmed: list[tuple[int, datetime]] = field(default_factory=list)
-    #: (unit_id, at)
-    kit_downloads: list[tuple[int, datetime]] = field(default_factory=list)
     #: (unit_id | None, service, satisfaction, created_at, handled_at | None)
     feedback: list[tuple[int | None, str, int, datetime, datetime | None]] = field(default_factory=list)
     #: target_id -> [(unit_id, value, as_of, entered_at, numerator, denominator)]
@@ -236,18 +234,16 @@ def load_activity(session: Session, year: int, *, per_event: bool = False) -> Ac
         _deliveries_per_event(session, act, start, end, by_code)
     else:
         _deliveries_grouped(session, act, start, end, by_code)
-    for unit_id, at in session.exec(
-        select(Kit.unit_id, KitDownload.at).join(Kit, Kit.id == KitDownload.kit_id)
-        .where(KitDownload.at >= start, KitDownload.at < end)  # type: ignore[operator]
-    ).all():
-        act.kit_downloads.append((unit_id, at))
-    for unit_id, service, score, created_at, status, handled_at in session.exec(
-        select(Feedback.unit_id, Feedback.service, Feedback.satisfaction, Feedback.created_at, Feedback.status,
-               Feedback.handled_at)
-        .where(Feedback.created_at >= start, Feedback.created_at < end)  # type: ignore[operator]
-    ).all():
-        handled = handled_at if status == FeedbackStatus.handled else None
-        act.feedback.append((unit_id, service, score, created_at, handled))
+    # the year's feedback forms, thousands of rows: read as plain rows (no ORM), and on
+    # PostgreSQL the driver's aware datetimes are taken as they come (any zone compares right)
+    created, handled_at = _aware_column(session, Feedback.created_at), _aware_column(session, Feedback.handled_at)
+    handled = FeedbackStatus.handled.value
+    act.feedback = [
+        (unit_id, service, score, created_at, when if status == handled else None)
+        for unit_id, service, score, created_at, status, when in session.connection().execute(
+            select(Feedback.unit_id, Feedback.service, Feedback.satisfaction, created, Feedback.status, handled_at)
+            .where(Feedback.created_at >= start, Feedback.created_at < end)).all()  # type: ignore[operator]
+    ]
     for target_id, unit_id, value, as_of, entered_at, num, den in session.exec(
         select(KpiValue.target_id, KpiValue.unit_id, KpiValue.value, KpiValue.as_of, KpiValue.entered_at,
                KpiValue.numerator, KpiValue.denominator)
@@ -274,6 +270,17 @@ def load_activity(session: Session, year: int, *, per_event: bool = False) -> Ac
     return act
 
 
+def _aware_column(session: Session, column):
+    """A UTC column read as the driver gives it where the driver's datetimes are aware
+    (PostgreSQL's timestamptz): the per-row conversion to UTC is skipped. SQLite keeps no
+    offset, so its column goes through the UTC type as everywhere else."""
+    from sqlalchemy import DateTime, type_coerce
+
+    if session.get_bind().dialect.name == "sqlite":
+        return column
+    return type_coerce(column, DateTime(timezone=True))
+
+
 def _in_year_sent(start: datetime, end: datetime, *, scan: bool = False):
     """Sent in the year: ``sent_at`` in it, or (no ``sent_at``) ``updated_at`` in it.
 
@@ -295,38 +302,14 @@ def _orphan_unit(content: dict | None, config: dict | None, by_code: dict[str, i
 
 def _deliveries_grouped(session: Session, act: Activity, start: datetime, end: datetime,
                         by_code: dict[str, int]) -> None:
-    """Earliest sent post per (unit, channel) and earliest confirmed broadcast per unit, grouped
-    in SQL: a few hundred rows whatever the number of deliveries."""
-    from sqlalchemy import func
-
+    """Earliest sent post per (unit, channel) and earliest confirmed broadcast per unit: a few
+    hundred rows whatever the number of deliveries."""
     d_unit, a_unit = Delivery.unit_id, ChannelAccount.unit_id
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    # SQLite keeps no statistics: left alone it walks an index on the status, the channel or
-    # the unit (to group without sorting) and reads the table row by row, 3-4x slower than
-    # one scan; written as expressions, those columns use no index there
-    d_key = d_unit + 0 if sqlite else d_unit  # type: ignore[operator]
-    is_loudspeaker = ((ChannelAccount.channel.op("||")("") if sqlite else ChannelAccount.channel)  # type: ignore[union-attr]
-                      == LOUDSPEAKER)
-    when = func.coalesce(Delivery.sent_at, Delivery.updated_at)
     in_year_confirmed = (Delivery.confirmed_at >= start) & (Delivery.confirmed_at < end)  # type: ignore[operator]
-    posted = _in_year_sent(start, end, scan=sqlite) & ~is_loudspeaker
-    broadcast = in_year_confirmed & is_loudspeaker
-    units_known = (d_unit.is_not(None)) | (a_unit.is_not(None))  # type: ignore[union-attr]
-
-    def joined(query):
-        return (query.join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
-                .where(units_known).group_by(d_key, a_unit, ChannelAccount.channel))
-
-    if sqlite:  # two plain scans: SQLite evaluates FILTER clauses row by row, slower than twice
-        rows = [(du, au, ch, first, None) for du, au, ch, first in session.exec(
-            joined(select(d_key, a_unit, ChannelAccount.channel, func.min(when)).where(posted))).all()]
-        rows += [(du, au, ch, None, first) for du, au, ch, first in session.exec(
-            joined(select(d_key, a_unit, ChannelAccount.channel, func.min(Delivery.confirmed_at))
-                   .where(broadcast))).all()]
-    else:  # one pass over the table for both, each with its own FILTER
-        rows = list(session.exec(joined(
-            select(d_key, a_unit, ChannelAccount.channel, func.min(when).filter(posted),
-                   func.min(Delivery.confirmed_at).filter(broadcast)).where(posted | broadcast))).all())
+    if session.get_bind().dialect.name == "sqlite":
+        rows = _first_events_sqlite(session, start, end, in_year_confirmed)
+    else:  # the partial indexes of migration 0017: a few index probes per (account, unit) pair
+        rows = _first_events_pg(session, start, end)
     for du, au, channel, first_sent, first_confirmed in rows:
         if first_sent is not None:
             act.sent.append((du or au, channel, _aware(first_sent)))
@@ -341,6 +324,81 @@ def _deliveries_grouped(session: Session, act: Activity, start: datetime, end: d
         unit_id = _orphan_unit(content, config, by_code)
         if unit_id is not None:
             act.confirmed.append((unit_id, confirmed_at))
+
+
+def _first_events_sqlite(session: Session, start: datetime, end: datetime, in_year_confirmed) -> list[tuple]:
+    """The first events grouped in SQL, in two plain scans.
+
+    SQLite keeps no statistics: left alone it walks an index on the status, the channel or
+    the unit (to group without sorting) and reads the table row by row, 3-4x slower than
+    one scan; written as expressions, those columns use no index there. It also evaluates
+    FILTER clauses row by row, slower than scanning twice."""
+    from sqlalchemy import func
+
+    d_key, a_unit = Delivery.unit_id + 0, ChannelAccount.unit_id  # type: ignore[operator]
+    is_loudspeaker = ChannelAccount.channel.op("||")("") == LOUDSPEAKER  # type: ignore[union-attr]
+    when = func.coalesce(Delivery.sent_at, Delivery.updated_at)
+    posted = _in_year_sent(start, end, scan=True) & ~is_loudspeaker
+    units_known = (Delivery.unit_id.is_not(None)) | (a_unit.is_not(None))  # type: ignore[union-attr]
+
+    def joined(query):
+        return (query.join(ChannelAccount, ChannelAccount.id == Delivery.channel_account_id)
+                .where(units_known).group_by(d_key, a_unit, ChannelAccount.channel))
+
+    rows = [(du, au, ch, first, None) for du, au, ch, first in session.exec(
+        joined(select(d_key, a_unit, ChannelAccount.channel, func.min(when)).where(posted))).all()]
+    rows += [(du, au, ch, None, first) for du, au, ch, first in session.exec(
+        joined(select(d_key, a_unit, ChannelAccount.channel, func.min(Delivery.confirmed_at))
+               .where(in_year_confirmed & is_loudspeaker))).all()]
+    return rows
+
+
+# PostgreSQL: the earliest in-year event of every (account, unit) pair, without reading
+# the year's rows. ``pairs`` walks the distinct (account, unit) keys of a partial index one
+# probe at a time (a loose index scan: a few hundred probes, however many deliveries), then
+# each pair's first event of the year is one more probe into the same index. The unit is
+# written ``coalesce(unit_id, 0)`` because a row comparison with NULL matches nothing (ids
+# start at 1). Indexes ``ix_delivery_first_sent`` and ``ix_delivery_first_confirmed``
+# (scheduler/models.py, migration 0017).
+_FIRST_EVENTS_SQL = """
+WITH RECURSIVE pairs(a, u) AS (
+  (SELECT channel_account_id, coalesce(unit_id, 0) FROM delivery WHERE {cond}
+   ORDER BY 1, 2 LIMIT 1)
+  UNION ALL
+  SELECT n.a, n.u FROM pairs p CROSS JOIN LATERAL (
+    SELECT channel_account_id AS a, coalesce(unit_id, 0) AS u FROM delivery
+    WHERE {cond} AND (channel_account_id, coalesce(unit_id, 0)) > (p.a, p.u)
+    ORDER BY 1, 2 LIMIT 1) n
+)
+SELECT nullif(p.u, 0), ca.unit_id, ca.channel, f.first
+FROM pairs p
+JOIN channel_account ca ON ca.id = p.a AND {channel}
+CROSS JOIN LATERAL (
+  SELECT min({when}) AS first FROM delivery
+  WHERE {cond} AND channel_account_id = p.a AND coalesce(unit_id, 0) = p.u
+    AND {when} >= :start AND {when} < :end) f
+WHERE f.first IS NOT NULL AND (p.u <> 0 OR ca.unit_id IS NOT NULL)
+"""
+
+
+def _first_events_pg(session: Session, start: datetime, end: datetime) -> list[tuple]:
+    """(delivery unit, account unit, channel, first sent post, first confirmed broadcast) per
+    group, as the grouped query gives them; the same figures on PostgreSQL from the indexes."""
+    from sqlalchemy import text
+
+    params = {"start": start, "end": end, "loudspeaker": LOUDSPEAKER}
+    posted = text(_FIRST_EVENTS_SQL.format(cond=f"status = '{Status.sent.value}'",
+                                           when="coalesce(sent_at, updated_at)",
+                                           channel="ca.channel <> :loudspeaker"))
+    confirmed = text(_FIRST_EVENTS_SQL.format(cond="confirmed_at IS NOT NULL", when="confirmed_at",
+                                              channel="ca.channel = :loudspeaker"))
+    first: dict[tuple, list] = {}
+    for column, query in ((3, posted), (4, confirmed)):
+        for du, au, channel, at in session.connection().execute(query, params):
+            row = first.setdefault((du, au, channel), [du, au, channel, None, None])
+            if row[column] is None or at < row[column]:
+                row[column] = at
+    return [tuple(row) for row in first.values()]
 
 
 def _aware(value):
