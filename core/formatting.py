@@ -6,19 +6,34 @@ through these functions (Jinja filters ``number``, ``duration``, ``filesize``)."
 
 from __future__ import annotations
 
-from babel.numbers import format_decimal
+from functools import lru_cache
+
+from babel.numbers import format_decimal as _babel_format_decimal
+from flask import g, has_request_context
+
+
+@lru_cache(maxsize=8192)
+def format_decimal(number, format: str, locale: str) -> str:
+    """Babel's formatting, remembered: a dashboard shows the same few hundred numbers (and
+    Babel parses the pattern and looks the locale up on every call)."""
+    return _babel_format_decimal(number, format=format, locale=locale)
 
 
 def _locale() -> str:
     from core.web import get_locale
 
+    if has_request_context() and "number_locale" in g:  # once per request: pages show hundreds
+        return g.number_locale
     try:
         locale = get_locale()
     except RuntimeError:  # outside an app context
         return "vi"
     # Khmer public pages keep the Vietnamese number form (Arabic digits, 1.234,5): what readers
     # in Sóc Trăng see on every other paper and screen
-    return "vi" if locale == "km" else locale
+    locale = "vi" if locale == "km" else locale
+    if has_request_context():
+        g.number_locale = locale
+    return locale
 
 
 def fmt_number(value, decimals: int | None = None, locale: str | None = None) -> str:
