@@ -21,6 +21,7 @@ import codecs
 import csv
 import io
 import itertools
+import operator
 import os
 import re
 import tempfile
@@ -365,6 +366,40 @@ def _looks_binary(sample: bytes) -> bool:
 # -- the reader ---------------------------------------------------------------
 
 
+#: copy_text(): characters of the CSV read per block; how far a block may
+#: grow while looking for a line break outside quotes (then one csv reader
+#: takes the rest of the file)
+_BLOCK = 1 << 20
+_MAX_CARRY = 16 << 20
+
+
+_CC_STRIP_FIRST = frozenset("1356789")  # as in phones.py: "84" + 9 digits read as +84
+
+
+def _national(d: str) -> str | None:
+    """The 9-digit national number of a phone without spaces, dots and dashes,
+    for the spellings ``PhoneNormalizer`` computes itself (``0``, ``+84``,
+    ``84`` or nothing + 9 digits), else None (old 11-digit numbers too: the
+    general path converts them). The caller checks digits and prefix."""
+    n = len(d)
+    if n == 10:
+        return d[1:] if d[0] == "0" else None
+    if n == 12:
+        return d[3:] if d[:3] == "+84" else None
+    if n == 11:
+        return d[2:] if d[:2] == "84" and d[2] in _CC_STRIP_FIRST else None
+    if n == 9:
+        return d if d[:2] != "84" else None
+    return None
+
+
+class _CsvLineError(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
 class RecipientReader:
     """Iterates the valid, de-duplicated recipients of one upload and builds
     ``report`` while doing so. Headers are read on construction, so column
@@ -400,6 +435,9 @@ class RecipientReader:
         self._name_column = name_column
         self._tmp: Any = None
         self._workbook: Any = None
+        self._text: Any = None
+        self._csv: Any = None
+        self._started = False  # rows have been read (iterate once)
         size = _stream_size(stream)
         if size is not None and size > max_bytes:
             raise ImportError_(_too_large(max_bytes), code="too_large")
@@ -460,8 +498,12 @@ class RecipientReader:
         self.report.encoding = encoding
         self.report.delimiter = delimiter
 
+        reader = csv.reader(itertools.chain((first,), text), delimiter=delimiter, strict=False)
+        #: for copy_text(): the text stream and the csv reader (the header is
+        #: read through the reader, which never reads past the record it returns)
+        self._text, self._csv = text, reader
+
         def rows() -> Iterator[tuple[int, list[Any]]]:
-            reader = csv.reader(itertools.chain((first,), text), delimiter=delimiter, strict=False)
             line = 1
             try:
                 for record in reader:
@@ -585,6 +627,7 @@ class RecipientReader:
         """The same rows as plain tuples (line, phone, carrier, name, fields,
         converted): the bulk loader's cheaper path. With ``fields_json`` the
         fields come as their JSON object text (what the COPY loader writes)."""
+        self._started = True
         report = self.report
         normalize = self._parts
         # Numbers already taken: one bit per 9-digit national number (a
@@ -651,6 +694,273 @@ class RecipientReader:
             report.duplicates += duplicates
             report.converted += converted
             self.close()
+
+    def can_copy_text(self) -> bool:
+        """True when ``copy_text`` applies: a CSV upload, the stock normaliser,
+        no row read yet."""
+        return (
+            self._csv is not None
+            and type(self._normalize) is PhoneNormalizer
+            and not self._started
+        )
+
+    def copy_text(self, prefix: str) -> Iterator[str]:
+        """The valid, unique rows of a CSV upload as COPY text (``prefix`` +
+        line, phone, carrier, name, fields as JSON), about ``_BLOCK``
+        characters of input at a time: the same rows, report and rejected rows
+        as ``tuples(fields_json=True)`` formatted by ``_copy_rows``.
+
+        The file is read in blocks cut at a line break outside quotes. A block
+        without quotes, backslashes, control characters other than CRLF/LF,
+        over-long lines or text that NFC would change (nearly every block of a
+        real list) is split with ``str.split`` and its common rows -- the phone
+        spelled ``0`` + 9 digits on a known prefix -- skip the per-cell checks,
+        which the block-level checks already answered; every other row (and
+        every row of other blocks, read with the csv module) takes the general
+        path. A block whose quotes are not those of well-formed CSV sends the
+        rest of the file through one csv reader, as ``tuples`` reads it."""
+        from scheduler.sms.phones import normalize_phone as _ref  # noqa: F401 - warm import
+
+        self._started = True
+        report = self.report
+        norm = self._normalize
+        assert isinstance(norm, PhoneNormalizer)
+        parts = norm.parts
+        by_prefix = norm._by_prefix
+        #: "0" + 4 digits -> carrier, for the valid prefixes seen so far
+        zero: dict[str, str] = {}
+        bits = _NumberBitmap()
+        bitmap = bits._bits
+        phone_idx, name_idx, extra = self._phone_idx, self._name_idx, self._extra
+        delim = self.report.delimiter or ","
+        need = max([phone_idx, -1 if name_idx is None else name_idx] + [i for i, _ in extra]) + 1
+        keyed = [(i, _json_str(slug) + ":") for i, slug in extra]
+        by_carrier = report.by_carrier
+        rejects = self._rejects
+        clean = _clean_cell
+        counts = [0, 0, 0, 0]  # rows, valid, duplicates, converted (general path)
+        fast_valid = fast_dup = 0
+        line = self._csv.line_num + 1  # the line of the next record
+
+        def general(record: list[str], line: int) -> str | None:
+            """One row the long way (what tuples() + _copy_rows do)."""
+            if not any(record):
+                return None  # blank line: not a data row
+            counts[0] += 1
+            n = len(record)
+            raw = record[phone_idx] if phone_idx < n else None
+            e164, carrier, was_old, reason = parts(raw)
+            if e164 is None:
+                value = clean(raw)
+                reason = reason or ""
+                report.reject(line, value, reason)
+                if rejects is not None:
+                    rejects.writerow([line, _neutralise(value), reason])
+                return None
+            if len(e164) == 12:  # the prefix's verdict, for the plain path
+                verdict = by_prefix.get(e164[3:7])
+                if verdict is not None and verdict[1] is None:
+                    zero["0" + e164[3:7]] = verdict[0] or "other"
+            if bits.test_and_set(int(e164[3:])):
+                counts[2] += 1
+                return None
+            counts[1] += 1
+            if was_old:
+                counts[3] += 1
+            carrier = carrier or "other"
+            by_carrier[carrier] = by_carrier.get(carrier, 0) + 1
+            name = (clean(record[name_idx]) or None) if name_idx is not None and name_idx < n else None
+            fields = "{" + ",".join([key + _json_str(clean(record[i])) for i, key in keyed if i < n]) + "}"
+            return (
+                f"{prefix}{line}\t{e164}\t{carrier}\t"
+                f"{_copy_text(name) if name is not None else chr(92) + 'N'}\t"
+                f"{_copy_text(fields)}\n"
+            )
+
+        single = keyed[0] if len(keyed) == 1 else None
+        split = operator.methodcaller("split", delim)
+        carrier_counts: dict[str, int] = {}
+        rest_base: int | None = None
+        try:
+            for kind, block in self._csv_blocks():
+                out: list[str] = []
+                append = out.append
+                if kind == "plain":
+                    for record in map(split, block):
+                        if len(record) >= need:
+                            raw = record[phone_idx]
+                            carrier = zero.get(raw[:5]) if len(raw) == 10 else None
+                            if carrier is not None:  # "0" + 9 digits, the commonest
+                                nat = raw[1:]
+                            elif len(raw) <= 20:  # spaces, dots, dashes, +84/84, no 0, old
+                                nat = _national(
+                                    raw.replace(" ", "").replace(".", "").replace("-", "")
+                                )
+                                if nat is not None:
+                                    carrier = zero.get("0" + nat[:4])
+                            if carrier is not None and nat.isascii() and nat.isdigit():
+                                key = int(nat)
+                                i, bit = key >> 3, 1 << (key & 7)
+                                b = bitmap[i]
+                                if b & bit:
+                                    fast_dup += 1
+                                    line += 1
+                                    continue
+                                bitmap[i] = b | bit
+                                fast_valid += 1
+                                carrier_counts[carrier] = carrier_counts.get(carrier, 0) + 1
+                                name = record[name_idx].strip() if name_idx is not None else ""
+                                if single is not None:
+                                    fields = "{" + single[1] + '"' + record[single[0]].strip() + '"}'
+                                else:
+                                    fields = (
+                                        "{"
+                                        + ",".join([k + '"' + record[j].strip() + '"' for j, k in keyed])
+                                        + "}"
+                                    )
+                                append(
+                                    f"{prefix}{line}\t+84{nat}\t{carrier}\t"
+                                    f"{name or chr(92) + 'N'}\t{fields}\n"
+                                )
+                                line += 1
+                                continue
+                        row = general(record, line)
+                        if row is not None:
+                            append(row)
+                        line += 1
+                elif kind == "csv":  # read with the csv module, lines as it counts them
+                    reader = csv.reader(io.StringIO(block, newline=""), delimiter=delim, strict=False)
+                    base = line
+                    start = base
+                    try:
+                        for record in reader:
+                            row = general(record, start)
+                            if row is not None:
+                                append(row)
+                            start = base + reader.line_num
+                    except csv.Error as exc:
+                        raise ImportError_(
+                            f"Tệp CSV lỗi ở dòng {base - 1 + reader.line_num}: {exc}."
+                        ) from None
+                    line = base + reader.line_num
+                else:  # "records": the rest of a file with odd quotes, one csv reader
+                    if rest_base is None:
+                        rest_base = line
+                    for record, lines in block:
+                        row = general(record, line)
+                        if row is not None:
+                            append(row)
+                        line += lines
+                if out:
+                    yield "".join(out)
+            report.finished = True
+        except _CsvLineError as exc:
+            raise ImportError_(
+                f"Tệp CSV lỗi ở dòng {(rest_base or 1) - 1 + exc.line}: {exc.message}."
+            ) from None
+        finally:
+            for carrier, n in carrier_counts.items():
+                by_carrier[carrier] = by_carrier.get(carrier, 0) + n
+            report.rows += counts[0] + fast_valid + fast_dup
+            report.valid += counts[1] + fast_valid
+            report.duplicates += counts[2] + fast_dup
+            report.converted += counts[3]
+            bits.close()
+            self.close()
+
+    def _csv_blocks(self) -> Iterator[tuple[str, Any]]:
+        """("plain" | "csv", text) blocks of whole records from the text
+        stream, after the header. A block is cut at the last line break with an
+        even number of quotes before it (outside any quoted field, for
+        well-formed CSV); a block with a quote that well-formed CSV cannot have
+        (inside an unquoted field) ends the blocks: the rest of the file then
+        comes as one "csv" block per line read by one csv reader, exactly as
+        ``tuples`` would read it ("records" batches)."""
+        text = self._text
+        delim = re.escape(self.report.delimiter or ",")
+        stray = re.compile(f'[^{delim}\n"]"(?=[^{delim}\r\n"])')
+        tabs = self.report.delimiter == "\t"
+        carry = ""
+        while True:
+            chunk = text.read(_BLOCK)
+            buf = carry + chunk if carry else chunk
+            if not chunk:
+                if buf:
+                    yield from self._classify(buf, stray, tabs)
+                return
+            cut = buf.rfind("\n") + 1
+            quotes = buf.count('"', 0, cut)
+            while cut and quotes % 2:  # back to a line break outside quotes
+                prev = buf.rfind("\n", 0, cut - 1) + 1
+                quotes -= buf.count('"', prev, cut)
+                cut = prev
+            if cut == 0:  # no complete record yet (a long line, a long quoted cell)
+                if len(buf) > _MAX_CARRY:
+                    yield from self._rest_as_csv(buf)
+                    return
+                carry = buf
+                continue
+            block, carry = buf[:cut], buf[cut:]
+            if '"' in block and stray.search(block):
+                yield from self._rest_as_csv(block + carry)
+                return
+            yield from self._classify(block, stray, tabs)
+
+    def _rest_as_csv(self, pending: str) -> Iterator[tuple[str, Any]]:
+        """Everything left (``pending`` + the stream) through one csv reader,
+        as ("records", [(record, physical lines), ...]) batches; the first
+        batch is empty (it marks where these lines start)."""
+        if pending and pending[-1] != "\n":
+            # complete the last line: the csv reader ends a record at the end
+            # of each string it is given, newline or not
+            pending += self._text.readline()
+        reader = csv.reader(
+            itertools.chain(io.StringIO(pending, newline=""), self._text),
+            delimiter=self.report.delimiter or ",",
+            strict=False,
+        )
+        yield "records", []
+        batch: list[tuple[list[str], int]] = []
+        start = 0
+        try:
+            for record in reader:
+                batch.append((record, reader.line_num - start))
+                start = reader.line_num
+                if len(batch) >= 4096:
+                    yield "records", batch
+                    batch = []
+        except csv.Error as exc:
+            if batch:
+                yield "records", batch
+            raise _CsvLineError(reader.line_num, str(exc)) from None
+        if batch:
+            yield "records", batch
+
+    def _classify(self, block: str, stray: Any, tabs: bool) -> Iterator[tuple[str, Any]]:
+        """One block as ("plain", its lines) or ("csv", its text); a last
+        block whose quotes are not well-formed goes to ``_rest_as_csv``."""
+        if '"' in block and stray.search(block):
+            yield from self._rest_as_csv(block)
+            return
+        plain = block.replace("\r\n", "\n") if "\r" in block else block
+        probe = plain.replace("\n", "")
+        if tabs:
+            probe = probe.replace("\t", "")
+        if (
+            '"' in plain
+            or "\\" in plain
+            or not probe.isprintable()  # control characters, a CR outside CRLF, tabs
+            or (not plain.isascii() and not unicodedata.is_normalized("NFC", plain))
+        ):
+            yield "csv", block
+            return
+        lines = plain.split("\n")
+        if plain.endswith("\n"):
+            lines.pop()
+        if lines and max(map(len, lines)) > MAX_CELL_CHARS:
+            yield "csv", block
+            return
+        yield "plain", lines
 
     def close(self) -> None:
         if self._workbook is not None:
@@ -850,6 +1160,11 @@ def _copy_pg(conn: Any, list_id: int, rows: Iterable[ImportRow]) -> int:
 
 def _copy_rows(copy: Any, prefix: str, rows: Iterable[ImportRow]) -> int:
     """Format the rows as COPY text and hand it over in ~1 MB chunks."""
+    if isinstance(rows, RecipientReader) and rows.can_copy_text():
+        before = rows.report.valid
+        for chunk in rows.copy_text(prefix):
+            copy.write(chunk.encode("utf-8"))
+        return rows.report.valid - before
     count = 0
     buf: list[str] = []
     size = 0

@@ -157,14 +157,32 @@ def purge_wave(conn: Any, delivery_id: int, *, force: bool = False) -> int:
     return gone
 
 
-def _suppression_sql(policy: SmsPolicy) -> tuple[str, str, str]:
-    """(joins, status CASE, reason CASE) for opt-outs and the 24 h cap."""
+def _recent_sends(conn: Any, delivery_id: int, since: datetime) -> bool:
+    """Any record of another wave sent or delivered since ``since`` (the 24 h
+    cap's subject; one probe of its partial index)? Without any, the cap's
+    join can suppress nothing and is left out (~0.3 s per million records)."""
+    return (
+        conn.execute(
+            _sql(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM sms_message m WHERE m.status IN "
+                "('sent', 'delivered') AND m.updated_at > :since AND m.delivery_id <> :d "
+                "LIMIT 1) x"
+            ),
+            {"since": since, "d": delivery_id},
+        ).scalar_one()
+        > 0
+    )
+
+
+def _suppression_sql(policy: SmsPolicy, cap: bool = True) -> tuple[str, str, str]:
+    """(joins, status CASE, reason CASE) for opt-outs and the 24 h cap (left
+    out when ``cap`` is false: no recent sends to count)."""
     joins, status_when, reason_when = [], [], []
     if policy.honour_opt_out:
         joins.append("LEFT JOIN opt_out o ON o.phone = r.phone")
         status_when.append("WHEN o.id IS NOT NULL THEN 'suppressed'")
         reason_when.append("WHEN o.id IS NOT NULL THEN 'opt_out:' || o.source")
-    if policy.max_per_24h is not None:
+    if policy.max_per_24h is not None and cap:
         joins.append(
             "LEFT JOIN (SELECT m.phone, COUNT(*) AS n FROM sms_message m "
             "WHERE m.status IN ('sent', 'delivered') AND m.updated_at > :since "
@@ -205,7 +223,10 @@ def expand_wave(
         "since": now - timedelta(hours=24),
         "cap": policy.max_per_24h,
     }
-    joins, status_sql, reason_sql = _suppression_sql(policy)
+    joins, status_sql, reason_sql = _suppression_sql(
+        policy,
+        cap=policy.max_per_24h is not None and _recent_sends(conn, delivery_id, params["since"]),
+    )
     if callable(text_):
         ensure_wave_partition(conn, delivery_id)
         _insert_rendered(conn, delivery_id, list_id, text_, now)
@@ -268,6 +289,7 @@ def expand_wave(
                         f"CONSTRAINT {standalone}_wave CHECK (delivery_id = {int(delivery_id)}))"
                     )
                 )
+                _empty_partial_indexes(conn, standalone, batches=batches)
         elif not fresh or pg:
             ensure_wave_partition(conn, delivery_id)
         target = standalone or "sms_message"
@@ -336,6 +358,34 @@ def expand_wave(
         # records left unbatched (rendered texts, or an earlier interrupted run)
         create_partner_batches(conn, delivery_id, now=now)
     return wave_counts(conn, delivery_id)["by_status"]
+
+
+def _empty_partial_indexes(conn: Any, table: str, *, batches: bool) -> None:
+    """Before a fresh wave's records go into its standalone table: create the
+    partial indexes of ``sms_message`` that the new records (all ``pending``
+    or ``suppressed``) leave empty -- the recent-sends index, and with
+    ``batches`` the pending-unbatched ones (every pending record gets its
+    carrier's batch). ``ATTACH`` adopts an index with the parent's definition
+    instead of building it, and building an empty index after the insert
+    still reads the whole table (~0.15 s per million records each)."""
+    found = conn.execute(
+        _sql(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid), pg_get_expr(i.indpred, i.indrelid) "
+            "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = 'sms_message'::regclass AND i.indpred IS NOT NULL"
+        )
+    ).all()
+    for name, definition, predicate in found:
+        pred = predicate.replace(" ", "")
+        leaves_empty = ("'pending'" not in pred and "'suppressed'" not in pred) or (
+            batches and "batch_idISNULL" in pred and "'suppressed'" not in pred
+        )
+        head = " ON ONLY public.sms_message "
+        if not leaves_empty or head not in definition:
+            continue
+        child = f"{table}_{name.removeprefix('ix_sms_message_')}"[:63]
+        body = definition.split(head, 1)[1]
+        conn.execute(_sql(f"CREATE INDEX {child} ON {table} {body}"))
 
 
 def _insert_rendered(
