@@ -723,6 +723,7 @@ def produce_files(spec: dict) -> dict:
     from media_templates.speech import SpeechError
 
     config: KitConfig = spec["config"]
+    stats0 = dict(compose.STATS)  # this unit's share of the run's figures (see "stats")
     reuse = compose.Reuse(spec.get("previous"), shared=config.compose)
     campaign = Campaign(**spec["campaign"])
     unit = OrgUnit(**spec["unit"])
@@ -869,6 +870,9 @@ def produce_files(spec: dict) -> dict:
         "warnings": warnings,
         "inputs": reuse.inputs,
         "files": reuse.counts(),
+        # what this unit added to compose.STATS: a worker process's figures are its own,
+        # the run adds them up (compose.add_stats)
+        "stats": {k: v - stats0.get(k, 0) for k, v in compose.STATS.items()},
     }
 
 
@@ -1225,6 +1229,7 @@ def _build_campaign_kits(
                     result, error = fut.result(), None
                 except Exception as exc:  # noqa: BLE001
                     result, error = None, exc
+                compose.add_stats((result or {}).get("stats"))
                 record(unit, kit, digest, spec, result, error)
     compose.release()
     compose.report(report, 1.0, summary["files_rebuilt"], summary["files_reused"])

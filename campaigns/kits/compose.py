@@ -36,6 +36,7 @@ emptied at the start of every build run (:func:`reset`).
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import io
@@ -73,6 +74,15 @@ _UNIT = {"serial": 0, "keys": []}
 STATS = {"bases": 0, "base_hits": 0, "full": 0, "segments": 0, "segment_hits": 0, "subsets": 0}
 
 
+def add_stats(stats: dict | None) -> None:
+    """Add a worker process's figures for one unit (``produce_files``'s ``"stats"``) to
+    this process's ``STATS``: with workers, the run's figures are collected there."""
+    with _LOCK:
+        for k, v in (stats or {}).items():
+            if isinstance(v, int):
+                STATS[k] = STATS.get(k, 0) + v
+
+
 def release() -> None:
     """Free the run's shared parts (the figures in ``STATS`` stay); this thread's later
     documents are made without the run's font caches."""
@@ -85,6 +95,9 @@ def release() -> None:
         _SHAPES.clear()
         _SUBSETS.clear()
         _LINES.clear()
+        _DEFLATED.clear()
+        _FONT_PROTOS.clear()
+        _ART_KEYS.clear()
 
 
 def reset() -> None:
@@ -97,6 +110,9 @@ def reset() -> None:
         _SHAPES.clear()
         _SUBSETS.clear()
         _LINES.clear()
+        _DEFLATED.clear()
+        _FONT_PROTOS.clear()
+        _ART_KEYS.clear()
         for k in STATS:
             STATS[k] = 0
 
@@ -188,6 +204,192 @@ def _install_shape_memo() -> None:
     TTFFont._lantoa_shape_memo = True
     _install_subset_memo()
     _install_line_memo()
+    _install_instance_cache()
+    _install_deflate_memo()
+    _install_font_memo()
+
+
+_FONT_PROTOS: dict = {}
+#: what fpdf2's TTFFont holds for one document only; every other attribute is read from
+#: the font file alone and kept for the run
+_FONT_PER_DOC = ("i", "subset", "missing_glyphs", "biggest_size_pt", "ttfont", "desc")
+
+
+def _install_font_memo() -> None:
+    """Within a composed run, a font fpdf2 has loaded before (same file, key and style)
+    is not parsed again for each document (fontTools tables, the width and glyph maps;
+    a few milliseconds per font and document): the new document's font takes those
+    from the first one, with its own subset map, descriptor and fontTools object
+    (opened lazily, for this document's subset). Fonts made from variations, with a
+    unicode range, colour fonts, compressed fonts or fonts without a ``.notdef`` glyph
+    (fpdf2 draws one) are loaded as usual. Per thread: HarfBuzz fonts are shared."""
+    from fontTools import ttLib
+    from fpdf import fonts as fpdf_fonts
+
+    cls = fpdf_fonts.TTFFont
+    if getattr(cls, "_lantoa_font_memo", False):
+        return
+    init = cls.__init__
+    slots = [n for k in cls.__mro__ for n in getattr(k, "__slots__", ()) if n != "__weakref__"]
+
+    @functools.wraps(init)
+    def memo_init(self, fpdf, font_file_path, fontkey, style, unicode_range=None,
+                  axes_dict=None, palette_index=None, collection_font_number=0):
+        args = (fpdf, font_file_path, fontkey, style, unicode_range, axes_dict, palette_index,
+                collection_font_number)
+        path = str(font_file_path)
+        if (not getattr(_FONTS, "on", False) or unicode_range or axes_dict is not None
+                or path.lower().endswith((".woff", ".woff2"))):
+            return init(self, *args)
+        try:
+            st = Path(path).stat()
+        except OSError:
+            return init(self, *args)
+        key = (threading.get_ident(), path, st.st_size, st.st_mtime_ns, fontkey, str(style),
+               palette_index, collection_font_number, bool(fpdf.render_color_fonts))
+        proto = _FONT_PROTOS.get(key)
+        if proto is None:
+            init(self, *args)
+            proto = _font_proto(self, slots)
+            with _LOCK:
+                if len(_FONT_PROTOS) > 64:
+                    _FONT_PROTOS.clear()
+                _FONT_PROTOS[key] = proto
+            return None
+        if proto is False:
+            return init(self, *args)
+        for name, value in proto["attrs"].items():
+            setattr(self, name, value)
+        self.i = len(fpdf.fonts) + 1
+        self.ttfont = ttLib.TTFont(path, recalcTimestamp=False,
+                                   fontNumber=collection_font_number, lazy=True)
+        self.ttfont.setGlyphOrder(list(proto["order"]))
+        self.desc = copy.copy(proto["desc"])
+        self.missing_glyphs = []
+        self.biggest_size_pt = 0
+        self.subset = fpdf_fonts.SubsetMap(self)
+        return None
+
+    cls.__init__ = memo_init
+    cls._lantoa_font_memo = True
+
+
+def _font_proto(font, slots: list[str]) -> dict | bool:
+    """What later documents take from ``font`` (just loaded), or False when it must be
+    loaded for each document."""
+    tt = font.ttfont
+    if font.color_font is not None or font.is_compressed:
+        return False
+    order = tuple(tt.getGlyphOrder())
+    if "glyf" in tt and ".notdef" not in order:
+        return False
+    font.hbfont  # noqa: B018 - made now, shared by the run's documents (this thread)
+    attrs = {}
+    for name in slots:
+        if name in _FONT_PER_DOC:
+            continue
+        try:
+            attrs[name] = getattr(font, name)
+        except AttributeError:
+            continue
+    return {"attrs": attrs, "order": order, "desc": copy.copy(font.desc)}
+
+
+_DEFLATED: dict = {}
+#: streams shorter than this are deflated every time (hashing would cost about as much)
+_DEFLATE_MIN = 4096
+
+
+def _install_deflate_memo() -> None:
+    """Within a composed run, a PDF stream fpdf2 deflated before (the same bytes at the
+    same level) is not deflated again: every unit's PDFs embed the same font subsets
+    (and their CIDToGIDMap). Pure memoisation: the same compressed bytes."""
+    import zlib as real_zlib
+
+    import fpdf.syntax as syntax
+
+    if getattr(syntax, "_lantoa_deflate_memo", False):
+        return
+
+    class _Zlib:
+        def __getattr__(self, name):  # everything else is zlib's own
+            return getattr(real_zlib, name)
+
+        @staticmethod
+        def compress(data, /, level=-1, **kwargs):
+            if (not getattr(_FONTS, "on", False) or kwargs
+                    or not isinstance(data, bytes | bytearray) or len(data) < _DEFLATE_MIN):
+                return real_zlib.compress(data, level, **kwargs)
+            key = (hashlib.blake2b(data, digest_size=20).digest(), len(data), level)
+            hit = _DEFLATED.get(key)
+            if hit is None:
+                hit = real_zlib.compress(data, level)
+                with _LOCK:
+                    if len(_DEFLATED) > 512:
+                        _DEFLATED.clear()
+                    _DEFLATED[key] = hit
+            return hit
+
+    syntax.zlib = _Zlib()
+    syntax._lantoa_deflate_memo = True
+
+
+_INSTANCES: dict[tuple[str, float], str] = {}
+
+
+def _install_instance_cache() -> None:
+    """Within a composed run, a static instance of a variable font (the print templates'
+    Noto Sans Khmer weights; ``media_templates.pdf._static_instance``, about a second
+    each) is made once for all processes: written to the temp folder under a name that
+    carries the source's size and time and the fontTools version, so the worker
+    processes of a run (and later runs) open the same file instead of instancing the
+    font again. The same instancer call: the same font."""
+    from media_templates import pdf as pdf_module
+
+    if getattr(pdf_module, "_lantoa_instance_cache", False):
+        return
+    per_process = pdf_module._static_instance
+
+    def static_instance(path: str, weight: float) -> str:
+        if not getattr(_FONTS, "on", False):
+            return per_process(path, weight)
+        key = (str(path), float(weight))
+        hit = _INSTANCES.get(key)
+        if hit is not None and Path(hit).is_file():
+            return hit
+        hit = _instance_file(str(path), float(weight))
+        _INSTANCES[key] = hit
+        return hit
+
+    pdf_module._static_instance = static_instance
+    pdf_module._lantoa_instance_cache = True
+
+
+def _instance_file(path: str, weight: float) -> str:
+    import os
+    import tempfile
+
+    import fontTools
+    from fontTools.ttLib import TTFont
+    from fontTools.varLib import instancer
+
+    st = Path(path).stat()
+    folder = Path(tempfile.gettempdir()) / "lantoa-fonts"
+    out = folder / (f"{Path(path).stem}-{weight:g}-{st.st_size}-{int(st.st_mtime)}"
+                    f"-ft{fontTools.version}.ttf")
+    if out.is_file():
+        return str(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    font = instancer.instantiateVariableFont(TTFont(path), {"wght": weight})
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
+    os.close(fd)
+    try:
+        font.save(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)  # atomic: another process sees the whole file or none
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return str(out)
 
 
 _LINES: dict = {}
@@ -618,14 +820,34 @@ def _pdf_bytes(tpl, layout, pages_ops: list[list], *, marks: bool) -> bytes:
     return bytes(doc.pdf.output(output_producer_class=_producer()))
 
 
-def _base(tpl, layout, base_ops: list[list]) -> dict:
-    """The artwork PDF for these operations, rendered once per run and parsed once."""
-    from pypdf import PdfReader
+_ART_KEYS: dict = {}
 
+
+def _art_key(tpl, layout, base_ops: list[list]) -> str:
+    """The hash of an artwork's operations. Hashing their text form costs milliseconds;
+    the operations of the last artworks seen for this template and page size are kept,
+    and operations equal to those (dataclass equality, field by field) have their key."""
+    near = (tpl.name, str(tpl.path), template_digest(tpl), layout.width, layout.height, layout.unit,
+            layout.texts.get("title", ""), tuple(len(ops) for ops in base_ops))
+    for ops, key in _ART_KEYS.get(near, ()):
+        if ops == base_ops:
+            return key
     key = hashlib.sha256(
         repr((tpl.name, template_digest(tpl), tpl.format_spec("pdf"), layout.width,
               layout.height, layout.unit, layout.texts.get("title", ""), base_ops)).encode()
     ).hexdigest()
+    with _LOCK:
+        seen = _ART_KEYS.setdefault(near, [])
+        seen.insert(0, ([list(ops) for ops in base_ops], key))
+        del seen[4:]
+    return key
+
+
+def _base(tpl, layout, base_ops: list[list]) -> dict:
+    """The artwork PDF for these operations, rendered once per run and parsed once."""
+    from pypdf import PdfReader
+
+    key = _art_key(tpl, layout, base_ops)
     hit = _BASES.get(key)
     if hit is not None:
         STATS["base_hits"] += 1
