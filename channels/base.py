@@ -246,6 +246,67 @@ def bucket_for(channel: str, account_key: str, rate: float, burst: float | None)
         return bucket
 
 
+class PooledSession(requests.Session):
+    """A ``requests.Session`` that reads the environment's proxy and CA-bundle
+    settings (``HTTP(S)_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``…) once per
+    origin and keeps them ``env_ttl`` seconds, instead of scanning every
+    environment variable twice on every request (about a fifth of the CPU of a
+    small POST). The result is what requests itself computes; a changed
+    environment takes effect within ``env_ttl``. Calls with explicit
+    ``proxies`` take requests' own path."""
+
+    env_ttl = 10.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._env_settings: dict[tuple, tuple[float, dict[str, Any]]] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+        if proxies or not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        try:
+            key = (parts.scheme, parts.netloc, stream, verify, cert)
+            hit = self._env_settings.get(key)
+        except TypeError:  # an unhashable setting: no caching
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        now = time.monotonic()
+        if hit is None or now - hit[0] > self.env_ttl:
+            if len(self._env_settings) > 1024:
+                self._env_settings.clear()
+            settings = super().merge_environment_settings(url, {}, stream, verify, cert)
+            hit = self._env_settings[key] = (now, settings)
+        settings = hit[1]
+        return {**settings, "proxies": dict(settings["proxies"])}
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        """requests' own merge of request and session settings, built directly
+        when only headers need merging (no cookies in the jar or the request,
+        no params, session auth or session hooks): the same PreparedRequest
+        for about a third of the CPU (requests merges every setting through
+        generic helpers with slow runtime Protocol checks)."""
+        if (request.params or self.params or self.auth or request.cookies or len(self.cookies)
+                or any(self.hooks.values())):
+            return super().prepare_request(request)
+        headers = requests.structures.CaseInsensitiveDict(self.headers)
+        if request.headers:
+            headers.update(request.headers)
+            for name in [k for k, v in headers.items() if v is None]:
+                del headers[name]
+        auth = request.auth
+        if self.trust_env and not auth:
+            auth = requests.utils.get_netrc_auth(request.url)
+        prepared = requests.PreparedRequest()
+        prepared.prepare(
+            method=str(request.method).upper(), url=request.url, files=request.files, data=request.data,
+            json=request.json, headers=headers, auth=auth,
+            cookies=requests.cookies.RequestsCookieJar(), hooks=request.hooks,
+        )
+        return prepared
+
+
 _shared_session: requests.Session | None = None
 
 
@@ -253,7 +314,7 @@ def shared_session() -> requests.Session:
     """The process-wide HTTP session (connection pooling across adapters)."""
     global _shared_session
     if _shared_session is None:
-        s = requests.Session()
+        s = PooledSession()
         adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=64, max_retries=0)
         s.mount("http://", adapter)
         s.mount("https://", adapter)

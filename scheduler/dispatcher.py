@@ -31,7 +31,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import false, func, insert, or_, select, text, true, update
+from sqlalchemy import BigInteger, Integer, all_, bindparam, false, func, insert, or_, select, text, true, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from channels.base import MediaFile, Message, Outcome, SendResult
@@ -148,6 +149,13 @@ class Dispatcher:
         self._start_batch = Combiner(self._pg_start_many)
         self._apply_batch = Combiner(self._pg_apply_many)
         self._writer: _OutcomeWriter | None = None
+        #: seconds the outcome writer lets outcomes gather before recording them
+        #: (fewer, larger commits: less database CPU, and the WAL left to the
+        #: latency-critical starts). 0 where a caller waits for its records
+        #: (a Celery task); the inline executor sets it, its send threads never wait.
+        self.outcome_gather = 0.0
+        #: (per_account, skip) -> (SQL, constant parameters) of the PostgreSQL claim
+        self._claim_compiled: dict[tuple[bool, bool], tuple[str, dict]] = {}
 
     # -- time and tokens ---------------------------------------------------------------
 
@@ -207,8 +215,28 @@ class Dispatcher:
             return []
         now = self.now()
         token = self.new_token()
-        frm = [s.value for s in CLAIMABLE]
         skip = sorted(set(skip_accounts))
+        params = {"c_now": now, "c_token": token, "c_lease": now + self.lease, "c_limit": limit,
+                  "c_window": limit * 8, "c_per": per_account or 0}
+        if self.is_pg:
+            # the same statement, compiled once per shape and run on this
+            # thread's own connection (building and compiling it took more CPU
+            # than the database spent on it)
+            sql, static = self._claim_sql(bool(per_account), bool(skip))
+            rows = self._raw_all(sql, {**static, **params, "c_skip": skip})
+        else:
+            stmt = self._claim_statement(bool(per_account), skip or None)
+            with self.engine.begin() as conn:
+                rows = list(conn.execute(stmt, params))
+        out = sorted((r[0], r[1]) for r in rows)
+        return [Claimed(i, token, acct) for i, acct in out]
+
+    def _claim_statement(self, per_account: bool, skip: list[int] | bool | None):
+        """The claim as one guarded ``UPDATE ... RETURNING`` with bind parameters
+        ``c_now``, ``c_token``, ``c_lease``, ``c_limit``, ``c_window`` (rows looked
+        at when ranking per account), ``c_per``; ``skip`` is a list of account ids
+        to leave out, or True for a ``c_skip`` array parameter (PostgreSQL)."""
+        now = bindparam("c_now", type_=D.c.next_attempt_at.type)
         conditions = [
             # literal, so the planner can use the partial index ix_delivery_claimable
             CLAIMABLE_SQL,
@@ -218,13 +246,15 @@ class Dispatcher:
             # only active accounts' deliveries (in the same statement: one round trip)
             D.c.channel_account_id.not_in(select(A.c.id).where(A.c.status != "active").scalar_subquery()),
         ]
-        if skip:
+        if skip is True:
+            conditions.append(D.c.channel_account_id != all_(bindparam("c_skip", type_=ARRAY(BigInteger))))
+        elif skip:
             conditions.append(D.c.channel_account_id.not_in(skip))
         due = select(D.c.id).where(*conditions)
         if per_account:
             # rank per account only among the oldest due rows (bounded work per claim)
             window = due.add_columns(D.c.channel_account_id, D.c.next_attempt_at).order_by(
-                D.c.next_attempt_at).limit(limit * 8).subquery("window")
+                D.c.next_attempt_at).limit(bindparam("c_window", type_=Integer)).subquery("window")
             ranked = select(
                 window.c.id,
                 func.row_number().over(
@@ -234,29 +264,35 @@ class Dispatcher:
                 window.c.next_attempt_at.label("due_at"),
             ).subquery("ranked")
             picked = (
-                select(ranked.c.id).where(ranked.c.rank <= per_account)
-                .order_by(ranked.c.due_at, ranked.c.id).limit(limit)
+                select(ranked.c.id).where(ranked.c.rank <= bindparam("c_per", type_=Integer))
+                .order_by(ranked.c.due_at, ranked.c.id).limit(bindparam("c_limit", type_=Integer))
             )
             candidates = select(D.c.id).where(D.c.id.in_(picked.scalar_subquery()))
-            if self.is_pg:
-                candidates = candidates.with_for_update(skip_locked=True)
         else:
-            candidates = due.order_by(D.c.next_attempt_at).limit(limit)
-            if self.is_pg:
-                candidates = candidates.with_for_update(skip_locked=True)
-        stmt = (
+            candidates = due.order_by(D.c.next_attempt_at).limit(bindparam("c_limit", type_=Integer))
+        if self.is_pg:
+            candidates = candidates.with_for_update(skip_locked=True)
+        return (
             update(D)
-            .where(D.c.id.in_(candidates.scalar_subquery()), D.c.status.in_(frm), D.c.held == false())
+            .where(D.c.id.in_(candidates.scalar_subquery()), CLAIMABLE_SQL, D.c.held == false())
             .values(
-                status=Status.queued.value, leased_by=token, lease_until=now + self.lease,
-                updated_at=now,
+                status=Status.queued.value, leased_by=bindparam("c_token", type_=D.c.leased_by.type),
+                lease_until=bindparam("c_lease", type_=D.c.lease_until.type), updated_at=now,
             )
             .returning(D.c.id, D.c.channel_account_id)
         )
-        with self.engine.begin() as conn:
-            rows = [(r[0], r[1]) for r in conn.execute(stmt)]
-        rows.sort()
-        return [Claimed(i, token, acct) for i, acct in rows]
+
+    def _claim_sql(self, per_account: bool, skip: bool) -> tuple[str, dict]:
+        """The PostgreSQL claim statement as SQL text for the driver and its
+        constant parameters, compiled once per shape."""
+        key = (per_account, skip)
+        hit = self._claim_compiled.get(key)
+        if hit is None:
+            compiled = self._claim_statement(per_account, True if skip else None).compile(
+                dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
+            static = {k: v for k, v in compiled.params.items() if not k.startswith("c_")}
+            hit = self._claim_compiled[key] = (str(compiled), static)
+        return hit
 
     # -- sending -----------------------------------------------------------------------
 
@@ -508,7 +544,8 @@ class Dispatcher:
         (a repeated request for the same delivery gets None: never two sends)."""
         lease = self.lease
         batch = json.dumps([[i, t, n.isoformat(), (n + lease).isoformat()] for i, t, n in items])
-        rows = self._raw_all(_PG_START_MANY, {"batch": batch, "worker": self.worker})
+        rows = self._raw_all(_PG_START_MANY, {"batch": batch, "ids": _pg_ids(i for i, _t, _n in items),
+                                              "worker": self.worker})
         by_id = {r.id: r for r in rows}
         out = []
         for delivery_id, _t, _n in items:
@@ -534,7 +571,8 @@ class Dispatcher:
                     v = o.values[c]
                     row.append(v.isoformat() if isinstance(v, datetime) else v)
                 rows.append(row)
-            params = {"batch": json.dumps(rows)}
+            params = {"batch": json.dumps(rows), "ids": _pg_ids(o.delivery_id for o in group),
+                      "aids": _pg_ids(o.attempt_id for o in group)}
             done.update(r[0] for r in self._raw_all(_pg_apply_many_sql(cols), params))
         # a repeated outcome for the same delivery counts once
         seen: set[int] = set()
@@ -866,6 +904,14 @@ _APPLY_COLUMNS = frozenset({"last_outcome", "last_error", "attempts", "sent_at",
                             "next_attempt_at"})
 
 
+def _pg_ids(ids) -> str:
+    """A bigint[] literal. The batched statements name their rows by it as well
+    as by the JSON batch: ``id = ANY(...)`` makes the planner fetch them by
+    primary key, where a join with the JSON rows (estimated at 100) made it
+    scan every ``sending`` row or the whole attempt table."""
+    return "{" + ",".join(str(int(i)) for i in ids) + "}"
+
+
 #: queued -> sending and the attempt rows for a batch: a JSON array of [id,
 #: lease token, clock reading, lease end] (one element per send thread; one
 #: text parameter is much cheaper for the client to send than typed arrays)
@@ -877,7 +923,8 @@ WITH req AS (
 ), moved AS (
     UPDATE delivery AS d SET status = 'sending', lease_until = req.lease_until, updated_at = req.now
     FROM req
-    WHERE d.id = req.id AND d.status = 'queued' AND d.leased_by = req.token AND NOT d.held
+    WHERE d.id = ANY(%(ids)s::bigint[]) AND d.id = req.id AND d.status = 'queued'
+      AND d.leased_by = req.token AND NOT d.held
     RETURNING d.id, d.channel_account_id, d.campaign_id, d.content, d.idempotency_key, d.scheduled_at,
               d.not_after, d.attempts, d.max_attempts, req.now
 ), attempt AS (
@@ -916,12 +963,12 @@ WITH v AS (
 ), recorded AS (
     UPDATE delivery_attempt AS a SET ended_at = v.now, outcome = v.outcome, provider_code = v.pc,
         http_status = v.hs, retry_after = v.ra, error = v.err, external_id = v.ext
-    FROM v WHERE a.id = v.aid
+    FROM v WHERE a.id = ANY(%(aids)s::bigint[]) AND a.id = v.aid
     RETURNING a.id
 )
 UPDATE delivery AS d SET status = v.target, leased_by = NULL, lease_until = NULL, updated_at = v.now{sets}
 FROM v
-WHERE d.id = v.id AND d.status = 'sending' AND d.leased_by = v.token
+WHERE d.id = ANY(%(ids)s::bigint[]) AND d.id = v.id AND d.status = 'sending' AND d.leased_by = v.token
 RETURNING d.id
 """
         _pg_apply_many_cache[cols] = sql
@@ -1021,9 +1068,11 @@ class _OutcomeWriter:
     """A thread that records send outcomes in batches (write-behind).
 
     Send threads hand over an outcome and go on to their next delivery; the
-    writer takes everything waiting (up to 500) and records it in one statement
-    on its own connection, then calls each outcome's callback with the new
-    status (or None when the lease was lost and nothing could be settled)."""
+    writer lets outcomes gather for the dispatcher's ``outcome_gather`` seconds
+    after the first one, takes everything waiting (up to 500) and records it in
+    one statement on its own connection, then calls each outcome's callback
+    with the new status (or None when the lease was lost and nothing could be
+    settled)."""
 
     def __init__(self, dispatcher: Dispatcher):
         import queue
@@ -1047,6 +1096,9 @@ class _OutcomeWriter:
             first = self._queue.get()
             if first is None:
                 return
+            gather = self.dispatcher.outcome_gather
+            if gather > 0:
+                time.sleep(gather)
             batch = [first]
             stop = False
             while len(batch) < 500:

@@ -41,12 +41,19 @@ def _int_config(app: Flask, key: str, default: int, low: int = 1) -> int:
     return value
 
 
+#: seconds the inline executor's outcomes gather before the writer records them
+OUTCOME_GATHER = 0.02
+
+
 class InlineExecutor:
     name = "inline"
 
     def __init__(self, dispatcher: Dispatcher, threads: int):
         self.dispatcher = dispatcher
         self.threads = threads
+        # outcomes are recorded behind while the send threads go on: let them
+        # gather into larger batches (the capacity is freed when the send is done)
+        dispatcher.outcome_gather = OUTCOME_GATHER
         #: claimed but unfinished deliveries at most (queued in the pool + sending)
         self.limit = threads * 8
         #: in flight per channel account at most (pacing sleeps must not hold every thread)
@@ -54,10 +61,15 @@ class InlineExecutor:
         self._by_account: Counter[int | None] = Counter()
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lantoa-send")
         self._cond = threading.Condition()
+        #: claimed deliveries not yet sent (what the capacity limits)
         self._inflight = 0
-        #: what the dispatcher waits for: capacity for ``_need``, or any send (``_any``)
+        #: claimed deliveries whose outcome is not yet recorded (what wait_idle waits for);
+        #: on PostgreSQL an outcome is recorded behind, after its send thread moved on
+        self._unsettled = 0
+        #: what the dispatcher waits for: capacity for ``_need``, any send (``_any``), idle
         self._need: int | None = None
         self._any = 0
+        self._idle_waiters = 0
         self.counts: Counter[str] = Counter()
 
     def capacity(self) -> int:
@@ -89,11 +101,13 @@ class InlineExecutor:
     def submit(self, claimed: Claimed) -> None:
         with self._cond:
             self._inflight += 1
+            self._unsettled += 1
             self._by_account[claimed.account_id] += 1
         try:
             self.pool.submit(self._run, claimed)
         except RuntimeError:  # pool shut down: the lease reaper returns the delivery
-            self._done(claimed, "not_started")
+            self._sent(claimed)
+            self._settled("not_started")
 
     def submit_many(self, claimed: list[Claimed]) -> None:
         for c in claimed:
@@ -103,35 +117,48 @@ class InlineExecutor:
         status: str | None = "error"
 
         def recorded(final: str | None) -> None:
-            self._done(claimed, final or "lease_lost")
+            self._settled(final or "lease_lost")
 
         try:
             with self.dispatcher.app.app_context():
-                # the outcome may be recorded behind (PostgreSQL): the delivery
-                # stays in flight until ``recorded`` is called
+                # the outcome may be recorded behind (PostgreSQL): the send is
+                # done (its capacity free), the delivery unsettled until
+                # ``recorded`` is called
                 status = self.dispatcher.send(claimed.id, claimed.token, on_recorded=recorded)
         except Exception:  # noqa: BLE001 - the lease reaper recovers the delivery
             log.exception("sending delivery %s failed", claimed.id)
         finally:
+            self._sent(claimed)
             if status != RECORDING:
-                self._done(claimed, status or "lease_lost")
+                self._settled(status or "lease_lost")
 
-    def _done(self, claimed: Claimed, status: str) -> None:
+    def _sent(self, claimed: Claimed) -> None:
+        """The delivery's send is over: its thread and capacity are free."""
         with self._cond:
             self._inflight -= 1
             self._by_account[claimed.account_id] -= 1
             if self._by_account[claimed.account_id] <= 0:
                 del self._by_account[claimed.account_id]
-            self.counts[status] += 1
             # wake the dispatcher only when what it waits for may have come
             # (each needless wake-up costs the send threads the GIL)
-            if (self._any or self._inflight == 0
-                    or (self._need is not None and self.limit - self._inflight >= self._need)):
+            if self._any or (self._need is not None and self.limit - self._inflight >= self._need):
+                self._cond.notify_all()
+
+    def _settled(self, status: str) -> None:
+        """The delivery's outcome is recorded (or it was given up to the reaper)."""
+        with self._cond:
+            self._unsettled -= 1
+            self.counts[status] += 1
+            if self._idle_waiters and self._unsettled == 0:
                 self._cond.notify_all()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         with self._cond:
-            return self._cond.wait_for(lambda: self._inflight == 0, timeout)
+            self._idle_waiters += 1
+            try:
+                return self._cond.wait_for(lambda: self._unsettled == 0, timeout)
+            finally:
+                self._idle_waiters -= 1
 
     def results(self) -> dict[str, int]:
         with self._cond:
