@@ -144,6 +144,20 @@ def test_each_wave_lives_in_its_own_partition(pg):
             ).scalars()
         )
         assert {"sms_message_w2_pkey", "sms_message_w2_delivery_id_phone_key"} <= idx
+        # one index per index of the parent, each attached to it: the partial
+        # indexes made before the insert were adopted, not duplicated
+        attached = conn.execute(
+            text(
+                "SELECT COUNT(*) FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid "
+                "JOIN pg_index i ON i.indexrelid = c.oid "
+                "WHERE i.indrelid = 'sms_message_w2'::regclass"
+            )
+        ).scalar()
+        parent = conn.execute(
+            text("SELECT COUNT(*) FROM pg_index WHERE indrelid = 'sms_message'::regclass")
+        ).scalar()
+        assert len(idx) == attached == parent == 6
+        assert "sms_message_w2_recent_sent" in idx  # made before the insert
         with pytest.raises(Exception, match="duplicate key"):
             conn.execute(
                 text(

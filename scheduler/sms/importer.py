@@ -393,6 +393,9 @@ def _national(d: str) -> str | None:
     return None
 
 
+_no_tab = operator.methodcaller("replace", "\t", "")
+
+
 class _CsvLineError(Exception):
     def __init__(self, line: int, message: str) -> None:
         super().__init__(message)
@@ -714,13 +717,13 @@ class RecipientReader:
         without quotes, backslashes, control characters other than CRLF/LF,
         over-long lines or text that NFC would change (nearly every block of a
         real list) is split with ``str.split`` and its common rows -- the phone
-        spelled ``0`` + 9 digits on a known prefix -- skip the per-cell checks,
-        which the block-level checks already answered; every other row (and
-        every row of other blocks, read with the csv module) takes the general
-        path. A block whose quotes are not those of well-formed CSV sends the
-        rest of the file through one csv reader, as ``tuples`` reads it."""
-        from scheduler.sms.phones import normalize_phone as _ref  # noqa: F401 - warm import
-
+        ``0``/``+84``/``84``/nothing + 9 digits (spaces, dots, dashes
+        removed) on a 4-digit prefix already seen valid -- take the prefix's
+        verdict and skip the per-cell checks, which the block-level checks
+        already answered; every other row (and every row of other blocks, read
+        with the csv module) takes the general path. A block whose quotes are
+        not those of well-formed CSV sends the rest of the file through one csv
+        reader, as ``tuples`` reads it."""
         self._started = True
         report = self.report
         norm = self._normalize
@@ -943,13 +946,9 @@ class RecipientReader:
             yield from self._rest_as_csv(block)
             return
         plain = block.replace("\r\n", "\n") if "\r" in block else block
-        probe = plain.replace("\n", "")
-        if tabs:
-            probe = probe.replace("\t", "")
         if (
             '"' in plain
             or "\\" in plain
-            or not probe.isprintable()  # control characters, a CR outside CRLF, tabs
             or (not plain.isascii() and not unicodedata.is_normalized("NFC", plain))
         ):
             yield "csv", block
@@ -957,7 +956,11 @@ class RecipientReader:
         lines = plain.split("\n")
         if plain.endswith("\n"):
             lines.pop()
-        if lines and max(map(len, lines)) > MAX_CELL_CHARS:
+        if lines and (
+            # control characters, a CR outside CRLF, tabs (unless the delimiter)
+            not all(map(str.isprintable, map(_no_tab, lines) if tabs else lines))
+            or max(map(len, lines)) > MAX_CELL_CHARS
+        ):
             yield "csv", block
             return
         yield "plain", lines
