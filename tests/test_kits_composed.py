@@ -327,3 +327,63 @@ def test_the_job_reports_file_counts_in_its_progress(builds):
     assert seen[-1]["fraction"] == 1.0
     assert seen[-1]["message"] == "Dựng lại 0 tệp, dùng lại 0 tệp"
     assert result["files_rebuilt"] == 0 and result["files_reused"] == 0
+
+
+def _docx_parts(data: bytes) -> list[tuple[str, bytes]]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return [(n, zf.read(n)) for n in zf.namelist()]
+
+
+def test_composed_docx_are_python_docx_part_for_part(builds):
+    """The composed DOCX (a shared skeleton with the unit's texts put in) holds the same
+    parts, byte for byte, as python-docx writes for the unit from scratch."""
+    assert builds["composed"]["stats"]["docx_hits"] > 0  # the skeletons were used
+    for code in UNITS:
+        a = _entries(builds["scratch"]["zips"][code])
+        b = _entries(builds["composed"]["zips"][code])
+        names = [n for n in b if n.endswith(".docx")]
+        assert len(names) == len(SCRIPTS)
+        for name in names:
+            assert _docx_parts(a[name]) == _docx_parts(b[name]), name
+
+
+@pytest.mark.parametrize("case", ["plain", "escaped", "slots_and_notes", "khmer", "spaces"])
+def test_script_docx_matches_python_docx(case):
+    import dataclasses
+    from datetime import date
+
+    from media_templates.scripts import render_script, script_to_docx
+
+    data = {"unit_name": "Xã Lạc Hòa", "campaign_title": "Ngày Chuyển đổi số quốc gia 10/10",
+            "key_message": "Bà con có thể nộp hồ sơ trực tuyến mọi lúc, mọi nơi.",
+            "call_to_action": "Bà con hãy kích hoạt tài khoản định danh điện tử.",
+            "office_address": "ấp Phú Hữu, xã Lạc Hòa", "hotline": "0299 3822 222"}
+    meta = {"unit_name": "Xã Lạc Hòa", "campaign_title": "Ngày CĐS", "title": "Bản tin 1",
+            "date": date(2026, 10, 10)}
+    template = "loudspeaker_default"
+    if case == "escaped":
+        data["office_address"] = "ấp <Phú Hữu> & chợ"
+        meta["unit_name"] = "Xã A & B <mới>"
+    if case == "khmer":
+        data["key_message_km"] = "ប្រជាពលរដ្ឋអាចដាក់ពាក្យតាមអ៊ីនធឺណិត"
+        template = "loudspeaker_bilingual"
+    script = render_script(data, template=template)
+    if case == "slots_and_notes":
+        meta["slots"] = ["Thứ 2, 4, 6 lúc 06:00 và 17:00"]
+        script = dataclasses.replace(script, warnings=["Đoạn 1 dài quá 2 phút", "a > b & c"])
+    if case == "spaces":
+        meta["title"] = " Bản tin có dấu cách "
+    compose.reset()
+    compose.shared_fonts(True)
+    try:
+        for other in ("Xã Nhơn Mỹ", "Phường An Bình"):  # the second and third use the skeleton
+            variant = dict(meta, unit_name=other if case != "escaped" else meta["unit_name"])
+            made = compose.script_docx(script, variant)
+            assert _docx_parts(made) == _docx_parts(script_to_docx(script, variant)), other
+    finally:
+        compose.release()
+    used = compose.STATS["docx_skeletons"] + compose.STATS["docx_hits"]
+    # Khmer text and a title with spaces around it are written by python-docx itself
+    assert used == (0 if case in ("khmer", "spaces") else 2)
+    if used:
+        assert compose.STATS["docx_skeletons"] == 1

@@ -716,7 +716,6 @@ def produce_files(spec: dict) -> dict:
     from media_templates import TemplateError, get_template
     from media_templates.scripts import (
         ScriptError,
-        script_to_docx,
         script_to_pdf,
         script_to_txt,
     )
@@ -814,7 +813,7 @@ def produce_files(spec: dict) -> dict:
         entries.append(
             (
                 f"{base}.docx",
-                put("docx", reuse.get(f"{base}.docx", skey) or script_to_docx(script, meta)),
+                put("docx", reuse.get(f"{base}.docx", skey) or compose.script_docx(script, meta)),
                 "script",
                 "kịch bản để sửa và in (Word)",
             )

@@ -41,6 +41,7 @@ import functools
 import hashlib
 import io
 import json
+import re
 import threading
 import wave
 import zipfile
@@ -71,7 +72,8 @@ _SEGMENTS: dict[str, tuple] = {}
 #: kept while that unit's files are made (its bulletins share them), then dropped
 _FIRST: dict[str, int] = {}
 _UNIT = {"serial": 0, "keys": []}
-STATS = {"bases": 0, "base_hits": 0, "full": 0, "segments": 0, "segment_hits": 0, "subsets": 0}
+STATS = {"bases": 0, "base_hits": 0, "full": 0, "segments": 0, "segment_hits": 0, "subsets": 0,
+         "docx_skeletons": 0, "docx_hits": 0}
 
 
 def add_stats(stats: dict | None) -> None:
@@ -97,6 +99,8 @@ def release() -> None:
         _LINES.clear()
         _DEFLATED.clear()
         _FONT_PROTOS.clear()
+        _DOCX.clear()
+        _SKELETONS.clear()
         _ART_KEYS.clear()
 
 
@@ -112,6 +116,8 @@ def reset() -> None:
         _LINES.clear()
         _DEFLATED.clear()
         _FONT_PROTOS.clear()
+        _DOCX.clear()
+        _SKELETONS.clear()
         _ART_KEYS.clear()
         for k in STATS:
             STATS[k] = 0
@@ -207,6 +213,37 @@ def _install_shape_memo() -> None:
     _install_instance_cache()
     _install_deflate_memo()
     _install_font_memo()
+    _install_docx_memo()
+
+
+_DOCX: dict = {}
+
+
+def _install_docx_memo() -> None:
+    """Within a composed run, python-docx's blank document (``docx.Document()``: the
+    default template's package opened and every part parsed, for each script's DOCX) is
+    parsed once per thread and each DOCX starts from a deep copy of it -- the same parts
+    and elements a fresh parse gives. A document opened from a file is opened as usual."""
+    import docx
+
+    if getattr(docx, "_lantoa_docx_memo", False):
+        return
+    real = docx.Document
+
+    @functools.wraps(real)
+    def document(docx_file=None):
+        if docx_file is not None or not getattr(_FONTS, "on", False):
+            return real(docx_file)
+        key = threading.get_ident()
+        blank = _DOCX.get(key)
+        if blank is None:
+            blank = real()
+            with _LOCK:
+                _DOCX[key] = blank
+        return copy.deepcopy(blank)
+
+    docx.Document = document
+    docx._lantoa_docx_memo = True
 
 
 _FONT_PROTOS: dict = {}
@@ -605,6 +642,142 @@ def _install_subset_memo() -> None:
     ftsubset.Subsetter.subset = subset_memo
     TTFont.save = save_memo
     ftsubset.Subsetter._lantoa_subset_memo = True
+
+
+# -- script DOCX: a shared document per structure, the unit's texts put in -----------------
+
+
+_SKELETONS: dict = {}
+_MARKS = threading.local()
+#: texts that python-docx writes differently from a plain run (Khmer runs get their own
+#: font, controls are dropped, newlines and tabs become elements), and the marks' own
+#: characters: a DOCX with one of them is made by python-docx itself
+_NOT_PLAIN = re.compile(r"[\u1780-\u17ff\u19e0-\u19ff\x00-\x1f\x7f-\x9f\ue000\ue001]")
+#: core properties python-docx is given cut to 250 characters (script_to_docx)
+_CORE_MAX = 250
+
+
+def _plain_text(value) -> bool:
+    return (isinstance(value, str) and bool(value) and value == value.strip()
+            and not _NOT_PLAIN.search(value))
+
+
+def _install_duration_marks() -> None:
+    """``format_duration`` as the script outputs call it, giving a mark for the stand-in
+    durations of a skeleton being made (this thread only; every other value as before)."""
+    from media_templates.scripts import outputs
+
+    if getattr(outputs, "_lantoa_duration_marks", False):
+        return
+    real = outputs.format_duration
+
+    @functools.wraps(real)
+    def format_duration(seconds):
+        marks = getattr(_MARKS, "durations", None)
+        if marks and seconds in marks:
+            return marks[seconds]
+        return real(seconds)
+
+    outputs.format_duration = format_duration
+    outputs._lantoa_duration_marks = True
+
+
+def script_docx(script, meta: dict | None = None) -> bytes:
+    """A script's DOCX, as ``media_templates.scripts.script_to_docx`` writes it.
+
+    Within a composed run, the documents of every unit have the same structure (the
+    same paragraphs, runs and table; only their texts differ): python-docx writes one
+    *skeleton* per structure with a mark in place of each text (the unit, campaign,
+    title, slots, each line of the script and of its reading version, each duration,
+    each note), and each unit's document is the skeleton with its texts put in place
+    of the marks (XML-escaped as lxml writes them) -- the same parts, byte for byte
+    (``tests/test_kits_composed.py`` compares them). A text python-docx would write in
+    another way (Khmer, control characters, leading or trailing spaces, an empty
+    text, a core property past its length cut) makes the whole document the usual way."""
+    from media_templates.scripts import script_to_docx
+    from media_templates.scripts.outputs import HEADING, _format_date, _notes, header_fields
+    from media_templates.scripts.render import format_duration
+
+    if not getattr(_FONTS, "on", False):
+        return script_to_docx(script, meta)
+    meta = dict(meta or {})
+    h = header_fields(script, meta)
+    texts: list[str] = []
+    durations: dict[float, str] = {}
+
+    def mark(value: str) -> str:
+        texts.append(value)
+        return f"\ue000{len(texts) - 1}\ue001"
+
+    def duration_mark(seconds: float) -> float:
+        stand_in = -1000.0 - len(durations)
+        durations[stand_in] = mark(format_duration(seconds))
+        return stand_in
+
+    import dataclasses
+
+    notes = _notes(script)
+    plain = [h["unit"], h["campaign"], h["title"], *(str(x) for x in meta.get("slots") or []),
+             *notes[:-1]]
+    sections, shape = [], []
+    for sec in script.sections:
+        lines = [ln for ln in sec.text.split("\n") if ln.strip()]
+        reading = [ln for ln in sec.reading_text.split("\n") if ln.strip()]
+        plain += lines + reading + ([sec.title] if sec.title else [])
+        sections.append((sec, lines, reading))
+        shape.append((bool(sec.title), len(lines), len(reading)))
+    if (not all(_plain_text(v) for v in plain) or not isinstance(meta.get("slots") or [], list)
+            or len(f"{HEADING}: {h['campaign']}") > _CORE_MAX or len(h["unit"]) > _CORE_MAX):
+        return script_to_docx(script, meta)
+    include_reading = meta.get("include_reading", True)
+    key = (h["date"], bool(include_reading), len(meta.get("slots") or []), tuple(shape),
+           len(notes) - 1, notes[-1], script.language)
+    # the stand-in script and meta: the same structure, a mark for every text
+    probe_meta = {"unit_name": mark(h["unit"]), "campaign_title": mark(h["campaign"]),
+                  "title": mark(h["title"]), "date": _format_date(meta.get("date")),
+                  "slots": [mark(str(x)) for x in meta.get("slots") or []],
+                  "include_reading": include_reading}
+    probe_sections = []
+    for sec, lines, reading in sections:
+        probe_sections.append(dataclasses.replace(
+            sec, title=mark(sec.title) if sec.title else "",
+            text="\n".join(mark(ln) for ln in lines),
+            reading_text="\n".join(mark(ln) for ln in reading),
+            estimated_seconds=duration_mark(sec.estimated_seconds)))
+    probe = dataclasses.replace(
+        script, sections=probe_sections, warnings=[mark(n) for n in notes[:-1]],
+        estimated_seconds=duration_mark(script.estimated_seconds), data={}, title="")
+    skeleton = _SKELETONS.get(key)
+    if skeleton is None:
+        _install_duration_marks()
+        _MARKS.durations = durations
+        try:
+            data = script_to_docx(probe, probe_meta)
+        finally:
+            _MARKS.durations = None
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            skeleton = [(info.filename, zf.read(info)) for info in zf.infolist()]
+        with _LOCK:
+            if len(_SKELETONS) > 64:
+                _SKELETONS.clear()
+            _SKELETONS[key] = skeleton
+        STATS["docx_skeletons"] = STATS.get("docx_skeletons", 0) + 1
+    else:
+        STATS["docx_hits"] = STATS.get("docx_hits", 0) + 1
+    values = {f"\ue000{i}\ue001".encode(): _xml_text(v) for i, v in enumerate(texts)}
+    pattern = re.compile("\ue000(\\d+)\ue001".encode())
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as out:  # as python-docx
+        for name, data in skeleton:
+            if name.endswith(".xml") and b"\xee\x80\x80" in data:  # a mark (U+E000, UTF-8)
+                data = pattern.sub(lambda m: values[m.group(0)], data)
+            out.writestr(name, data)
+    return buf.getvalue()
+
+
+def _xml_text(value: str) -> bytes:
+    """A text node's content as lxml writes it (UTF-8; &, < and > escaped)."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode("utf-8")
 
 
 # -- reuse from the previous version --------------------------------------------------------
