@@ -599,6 +599,16 @@ def _copy_batch_csv(conn: Any, batch_id: int, path: Path) -> BatchFile:
     raw = conn.connection.driver_connection
     h = hashlib.sha256()
     wave = _batch_wave(conn, batch_id)
+    # The wave's own partition, read directly when its records are there (all
+    # of them, unless some sat in the default partition before it existed):
+    # through the parent, a fresh partition without statistics had each batch
+    # AND its batch_id index with a scan of the whole (delivery_id, phone)
+    # index (~50 ms per million records per batch file).
+    partition = (
+        wave_partition(conn, wave)
+        if wave is not None and not _in_default_partition(conn, wave)
+        else None
+    )
     # The wave's common text goes in once, already neutralised and quoted, as
     # a literal: no join and no per-row work for the records that share it.
     common = conn.execute(
@@ -618,14 +628,19 @@ def _copy_batch_csv(conn: Any, batch_id: int, path: Path) -> BatchFile:
         "SELECT id, id / {group} AS g, id::text || ',' || phone || ',' || "
         "CASE WHEN text IS NULL THEN {common} ELSE "
         + _csv_quote_sql(own)
-        + " END AS line FROM sms_message WHERE batch_id = {batch} AND delivery_id = {wave}) x "
+        + " END AS line FROM {source} WHERE batch_id = {batch}{wave_filter}) x "
         "GROUP BY g ORDER BY g"
     ).format(
         crlf=pgsql.Literal(CRLF),
         group=pgsql.Literal(_CSV_GROUP),
         common=common_sql,
         batch=pgsql.Literal(int(batch_id)),
-        wave=pgsql.Literal(int(wave) if wave is not None else -1),
+        source=pgsql.Identifier(partition) if partition else pgsql.SQL("sms_message"),
+        wave_filter=pgsql.SQL("")
+        if partition
+        else pgsql.SQL(" AND delivery_id = {}").format(
+            pgsql.Literal(int(wave) if wave is not None else -1)
+        ),
     )
     header = (BOM + ",".join(BATCH_COLUMNS) + CRLF).encode()
     rows = 0
