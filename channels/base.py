@@ -261,25 +261,38 @@ class PooledSession(requests.Session):
         super().__init__()
         self._env_settings: dict[tuple, tuple[float, dict[str, Any]]] = {}
 
+    def _from_env(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """``compute()`` (a reading of the environment), kept ``env_ttl`` seconds under ``key``."""
+        now = time.monotonic()
+        hit = self._env_settings.get(key)
+        if hit is None or now - hit[0] > self.env_ttl:
+            if len(self._env_settings) > 1024:
+                self._env_settings.clear()
+            hit = self._env_settings[key] = (now, compute())
+        return hit[1]
+
     def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
         if proxies or not self.trust_env:
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
         from urllib.parse import urlsplit
 
         parts = urlsplit(url)
+        key = ("settings", parts.scheme, parts.netloc, stream, verify, cert)
         try:
-            key = (parts.scheme, parts.netloc, stream, verify, cert)
-            hit = self._env_settings.get(key)
+            hash(key)
         except TypeError:  # an unhashable setting: no caching
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        now = time.monotonic()
-        if hit is None or now - hit[0] > self.env_ttl:
-            if len(self._env_settings) > 1024:
-                self._env_settings.clear()
-            settings = super().merge_environment_settings(url, {}, stream, verify, cert)
-            hit = self._env_settings[key] = (now, settings)
-        settings = hit[1]
+        settings = self._from_env(
+            key, lambda: super(PooledSession, self).merge_environment_settings(url, {}, stream, verify, cert))
         return {**settings, "proxies": dict(settings["proxies"])}
+
+    def _netrc_auth(self, url: str) -> Any:
+        """requests' ``get_netrc_auth(url)`` (NETRC, ~/.netrc), kept per origin."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        return self._from_env(("netrc", parts.scheme, parts.netloc),
+                              lambda: requests.utils.get_netrc_auth(url))
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
         """requests' own merge of request and session settings, built directly
@@ -297,14 +310,33 @@ class PooledSession(requests.Session):
                 del headers[name]
         auth = request.auth
         if self.trust_env and not auth:
-            auth = requests.utils.get_netrc_auth(request.url)
-        prepared = requests.PreparedRequest()
+            auth = self._netrc_auth(request.url)
+        prepared = _PreparedRequest()
         prepared.prepare(
             method=str(request.method).upper(), url=request.url, files=request.files, data=request.data,
             json=request.json, headers=headers, auth=auth,
             cookies=requests.cookies.RequestsCookieJar(), hooks=request.hooks,
         )
         return prepared
+
+
+class _PreparedRequest(requests.PreparedRequest):
+    """A PreparedRequest whose URL preparation (parsing, IDNA, quoting) is
+    remembered for URLs prepared before without parameters (an account's
+    webhook URL is the same for every delivery)."""
+
+    _urls: dict[str, str] = {}
+
+    def prepare_url(self, url, params):  # type: ignore[no-untyped-def]
+        if params or not isinstance(url, str):
+            return super().prepare_url(url, params)
+        done = self._urls.get(url)
+        if done is None:
+            super().prepare_url(url, params)
+            if len(self._urls) > 4096:
+                self._urls.clear()
+            self._urls[url] = done = str(self.url)
+        self.url = done
 
 
 _shared_session: requests.Session | None = None

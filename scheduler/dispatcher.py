@@ -1055,12 +1055,15 @@ class Combiner:
                 self.items += len(batch)
                 for s in batch:
                     s.done = True
-                    if s is not slot:
-                        s.waiter.release()
+                # promote the next waiter first: the next batch goes out while
+                # this one's callers wake up
                 if self._pending:
-                    self._pending[0].waiter.release()  # promote the next waiter
+                    self._pending[0].waiter.release()
                 else:
                     self._busy = False
+                for s in batch:
+                    if s is not slot:
+                        s.waiter.release()
         return slot.get()
 
 
