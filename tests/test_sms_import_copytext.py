@@ -189,3 +189,65 @@ def test_block_path_not_used_after_iteration_started():
     next(it)
     assert not reader.can_copy_text()
     assert isinstance(reader, RecipientReader)
+
+
+class _Generated(io.RawIOBase):
+    """A lazily generated upload of distinct valid numbers (every row kept)."""
+
+    def __init__(self, rows: int):
+        head = ["Họ và tên,Số điện thoại,Xã/Phường\n".encode()]
+        body = (
+            "".join(
+                f"Nguyễn Văn {i % 97},09{(start + i) % 10**8:08d},Phường {i % 9}\n"
+                for i in range(1000)
+            ).encode()
+            for start in range(0, rows, 1000)
+        )
+        self._chunks = iter([*head])
+        self._body = body
+        self._buf = b""
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        while not self._buf:
+            try:
+                self._buf = next(self._chunks)
+            except StopIteration:
+                try:
+                    self._buf = next(self._body)
+                except StopIteration:
+                    return 0
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def _peak(rows: int) -> tuple[int, int]:
+    import tracemalloc
+
+    from scheduler.sms.phones import normalize_phone
+
+    normalize_phone("0912345678")  # phonenumbers' metadata, loaded once per process
+    tracemalloc.start()
+    try:
+        reader = read_recipients(_Generated(rows), "big.csv")
+        size = 0
+        for chunk in reader.copy_text("1\t"):
+            size += len(chunk.encode("utf-8"))  # what the COPY sender gets, then dropped
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert reader.report.valid == rows and size > rows * 40
+    return peak, size
+
+
+def test_block_path_memory_does_not_grow_with_the_rows():
+    small, _ = _peak(30_000)
+    large, size = _peak(150_000)
+    # a block of text, its lines and its COPY text: a few MB whatever the file
+    assert large < 16_000_000, large
+    assert large < small * 1.3, (small, large)
+    assert size > large  # more COPY text went through than was ever held
