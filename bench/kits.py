@@ -15,7 +15,9 @@ Then one loudspeaker item is changed and the kits rebuilt without ``force``:
 only that bulletin's files are rendered again, the others are taken from the
 previous version. One kit is built first, untimed, so imports and font caches
 warm up for both. Goal: the composed build ≤ 60 s on the 2-core machine (quiet)
-and ≥ 3× faster than the baseline. The figures are printed last.
+and ≥ 3× faster than the baseline. The figures are printed last, with the CPU time
+of both builds (this process and its worker processes: other work on the machine
+stretches the wall-clock figures, much less the CPU) and the load average.
 
     .venv/bin/python bench/kits.py [--units N] [--workers N]
 """
@@ -142,7 +144,9 @@ def main() -> None:
             f"CPU {comp_cpu:.1f} s), failed={len(comp['failed'])}, load {os.getloadavg()[0]:.2f}; "
             f"artwork {stats['bases']} rendered / {stats['base_hits']} reused, "
             f"{stats['full']} pages in full; spoken lines {stats['segments']} kept / "
-            f"{stats['segment_hits']} reused; font subsets {stats.get('subsets', 0)}",
+            f"{stats['segment_hits']} reused; font subsets {stats.get('subsets', 0)} made; "
+            f"DOCX skeletons {stats.get('docx_skeletons', 0)} made / "
+            f"{stats.get('docx_hits', 0)} reused",
             flush=True,
         )
         title = _change_one_bulletin(app, cid)

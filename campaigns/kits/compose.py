@@ -214,6 +214,101 @@ def _install_shape_memo() -> None:
     _install_deflate_memo()
     _install_font_memo()
     _install_docx_memo()
+    _install_khmer_words_cache()
+
+
+def _cache_dir() -> Path | None:
+    """This user's private cache folder for pure results that worker processes share (a
+    font subset, a Khmer segmentation: the same input always gives the same output), or
+    None when it cannot be made private."""
+    import os
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / f"lantoa-kits-cache-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        st = folder.stat()
+    except OSError:
+        return None
+    if st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return None
+    return folder
+
+
+def _cache_name(kind: str, *key) -> str:
+    raw = json.dumps([kind, *key], ensure_ascii=False, default=str).encode("utf-8")
+    return f"{kind}-{hashlib.sha256(raw).hexdigest()}"
+
+
+def _cache_read(name: str) -> bytes | None:
+    folder = _cache_dir()
+    if folder is None:
+        return None
+    try:
+        return (folder / name).read_bytes()
+    except OSError:
+        return None
+
+
+def _cache_write(name: str, data: bytes) -> None:
+    import os
+    import tempfile
+
+    folder = _cache_dir()
+    if folder is None:
+        return
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, folder / name)  # atomic: a reader sees the whole file or none
+    except OSError:
+        return
+
+
+_KM_WORDS: dict[str, tuple[str, ...]] = {}
+
+
+def _install_khmer_words_cache() -> None:
+    """Within a composed run, the Khmer word segmentation of a text (khmer-nltk's CRF
+    tagger, which imports scikit-learn: about a second in each worker process) is read
+    from the user's cache folder when a process made it before (a pure function of the
+    text and the tagger's version); checked to give back the text itself."""
+    from media_templates import scripts_mix
+
+    if getattr(scripts_mix, "_lantoa_words_cache", False):
+        return
+    real = scripts_mix.khmer_words
+
+    @functools.wraps(real)
+    def khmer_words(run: str) -> tuple[str, ...]:
+        if not getattr(_FONTS, "on", False):
+            return real(run)
+        hit = _KM_WORDS.get(run)
+        if hit is not None:
+            return hit
+        from importlib import metadata
+
+        try:
+            version = metadata.version("khmer-nltk")
+        except metadata.PackageNotFoundError:
+            version = "none"
+        name = _cache_name("km-words", run, version)
+        raw = _cache_read(name)
+        try:
+            hit = tuple(json.loads(raw.decode("utf-8"))) if raw else None
+        except ValueError:
+            hit = None
+        if hit is None or "".join(hit) != run:
+            hit = tuple(real(run))
+            _cache_write(name, json.dumps(hit, ensure_ascii=False).encode("utf-8"))
+        if len(_KM_WORDS) > 4096:
+            _KM_WORDS.clear()
+        _KM_WORDS[run] = hit
+        return hit
+
+    scripts_mix.khmer_words = khmer_words
+    scripts_mix._lantoa_words_cache = True
 
 
 _DOCX: dict = {}
@@ -611,6 +706,11 @@ def _install_subset_memo() -> None:
         self.glyph_names_requested.update(_common_glyphs(font, name))
         key = (name, frozenset(self.glyph_names_requested), repr(vars(self.options)))
         hit = _SUBSETS.get(key)
+        if hit is None:  # made by another process (a worker) or an earlier run
+            hit = _subset_from_cache(key)
+            if hit is not None:
+                with _LOCK:
+                    _SUBSETS[key] = hit
         if hit is not None:
             font.setGlyphOrder(list(hit[1]))
             font._lantoa_subset_bytes = hit[0]
@@ -636,6 +736,8 @@ def _install_subset_memo() -> None:
                 _SUBSETS.clear()
             _SUBSETS[key] = (data, tuple(self.getGlyphOrder()))
             STATS["subsets"] = STATS.get("subsets", 0) + 1
+        _cache_write(_subset_cache_name(key),
+                     json.dumps(list(self.getGlyphOrder())).encode("utf-8") + b"\n" + data)
         file.write(data)
         return None
 
@@ -778,6 +880,33 @@ def script_docx(script, meta: dict | None = None) -> bytes:
 def _xml_text(value: str) -> bytes:
     """A text node's content as lxml writes it (UTF-8; &, < and > escaped)."""
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode("utf-8")
+
+
+def _subset_cache_name(key) -> str:
+    import fontTools
+
+    name, glyphs, options = key
+    st = Path(name).stat()
+    return _cache_name("subset", name, st.st_size, st.st_mtime_ns, sorted(glyphs), options,
+                       fontTools.version)
+
+
+def _subset_from_cache(key) -> tuple[bytes, tuple] | None:
+    """A subset another process saved (its bytes and glyph order), or None."""
+    try:
+        raw = _cache_read(_subset_cache_name(key))
+    except OSError:
+        return None
+    if not raw or b"\n" not in raw:
+        return None
+    head, data = raw.split(b"\n", 1)
+    try:
+        order = tuple(json.loads(head.decode("utf-8")))
+    except ValueError:
+        return None
+    if not data.startswith((b"\x00\x01\x00\x00", b"OTTO", b"true")) or not order:
+        return None
+    return data, order
 
 
 # -- reuse from the previous version --------------------------------------------------------
