@@ -1053,8 +1053,8 @@ def _as_tuples(rows: Any, *, fields_json: bool = False) -> Iterator[tuple[Any, .
 def copy_recipients(conn: Any, list_id: int, rows: Iterable[ImportRow]) -> int:
     """Bulk-insert recipients into ``recipient``; returns how many.
 
-    PostgreSQL (psycopg 3): ``COPY ... FROM STDIN`` in chunks of ~1 MB (the
-    row path) or of one block (``copy_text``, a CSV reader given itself). Other
+    PostgreSQL (psycopg 3): ``COPY ... FROM STDIN`` in ~1 MB chunks (a CSV
+    reader given itself takes the block path, ``copy_text``). Other
     databases: executemany in chunks. ``conn`` is a SQLAlchemy Connection; the
     caller owns the transaction.
     """
@@ -1105,7 +1105,7 @@ def _json_object(fields: dict[str, str]) -> str:
     return "{" + ",".join(f"{_json_str(k)}:{_json_str(v)}" for k, v in fields.items()) + "}"
 
 
-#: COPY chunks (~1 MB, or one block of copy_text) waiting for the sender thread, at most (psycopg's
+#: 1 MB COPY chunks waiting for the sender thread, at most (psycopg's
 #: QueuedLibpqWriter queues up to 1,024 x 128 kB: at 5 M rows on a loaded
 #: machine that took the peak RSS from ~140 MB to 361 MB)
 _COPY_QUEUE = 8
@@ -1163,12 +1163,21 @@ def _copy_pg(conn: Any, list_id: int, rows: Iterable[ImportRow]) -> int:
 
 
 def _copy_rows(copy: Any, prefix: str, rows: Iterable[ImportRow]) -> int:
-    """Format the rows as COPY text and hand it over in ~1 MB chunks (a CSV
-    reader: ``copy_text``'s blocks)."""
+    """Format the rows as COPY text (a CSV reader: ``copy_text``) and hand it
+    over in ~1 MB chunks."""
     if isinstance(rows, RecipientReader) and rows.can_copy_text():
         before = rows.report.valid
+        pending: list[bytes] = []
+        size = 0
         for chunk in rows.copy_text(prefix):
-            copy.write(chunk.encode("utf-8"))
+            data = chunk.encode("utf-8")
+            pending.append(data)
+            size += len(data)
+            if size > (1 << 20):  # ~1 MB writes, as the row path's
+                copy.write(b"".join(pending))
+                pending, size = [], 0
+        if pending:
+            copy.write(b"".join(pending))
         return rows.report.valid - before
     count = 0
     buf: list[str] = []
