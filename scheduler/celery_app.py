@@ -41,12 +41,19 @@ def queue_name(flask_app: Flask) -> str:
     return str(setting(flask_app, "LANTOA_CELERY_QUEUE", "lantoa"))
 
 
+#: seconds a worker's outcomes gather before they are recorded (unless a task waits for them)
+OUTCOME_GATHER = 0.02
+
+
 def _dispatcher(flask_app: Flask):
     from scheduler.dispatcher import Dispatcher
 
     disp = flask_app.extensions.get("lantoa_dispatcher")
     if disp is None:
         disp = flask_app.extensions["lantoa_dispatcher"] = Dispatcher(flask_app)
+        # the outcomes of the worker's concurrent tasks gather into larger
+        # records; a task that waits for its own cuts the gathering short
+        disp.outcome_gather = OUTCOME_GATHER
     return disp
 
 
@@ -142,6 +149,10 @@ def send_batch(dispatcher, delivery_ids, lease_token: str) -> dict[str, int]:
         else:
             with lock:
                 counts[status or "lease_lost"] += 1
+    if deferred:
+        flush_soon = getattr(dispatcher, "flush_soon", None)
+        if flush_soon is not None:
+            flush_soon()
     for _ in range(deferred):
         pending.acquire()
     return dict(counts)

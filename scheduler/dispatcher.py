@@ -151,8 +151,8 @@ class Dispatcher:
         self._writer: _OutcomeWriter | None = None
         #: seconds the outcome writer lets outcomes gather before recording them
         #: (fewer, larger commits: less database CPU, and the WAL left to the
-        #: latency-critical starts). 0 where a caller waits for its records
-        #: (a Celery task); the inline executor sets it, its send threads never wait.
+        #: latency-critical starts); ``flush_soon()`` ends a gathering early. The
+        #: inline executor and Celery workers set it.
         self.outcome_gather = 0.0
         #: (per_account, skip) -> (SQL, constant parameters) of the PostgreSQL claim
         self._claim_compiled: dict[tuple[bool, bool], tuple[str, dict]] = {}
@@ -814,7 +814,17 @@ class Dispatcher:
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every outcome handed to the writer is recorded."""
         writer = self._writer
-        return True if writer is None else writer.flush(timeout)
+        if writer is None:
+            return True
+        writer._wake.set()
+        return writer.flush(timeout)
+
+    def flush_soon(self) -> None:
+        """Someone waits for the outcomes handed over so far: record them
+        without gathering more (see ``outcome_gather``)."""
+        writer = self._writer
+        if writer is not None:
+            writer._wake.set()
 
     def _park_account(self, conn: Connection, account_id: int, now: datetime) -> int:
         """The account needs re-authorising: stop claiming for it and park its
@@ -1084,6 +1094,8 @@ class _OutcomeWriter:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._cond = threading.Condition()
         self._pending = 0
+        #: set when someone waits for the records: the gathering ends at once
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="lantoa-outcomes")
         self._thread.start()
 
@@ -1101,7 +1113,8 @@ class _OutcomeWriter:
                 return
             gather = self.dispatcher.outcome_gather
             if gather > 0:
-                time.sleep(gather)
+                self._wake.wait(gather)  # cut short by ``flush_soon``
+                self._wake.clear()
             batch = [first]
             stop = False
             while len(batch) < 500:

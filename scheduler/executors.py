@@ -153,6 +153,7 @@ class InlineExecutor:
                 self._cond.notify_all()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
+        self.dispatcher.flush_soon()
         with self._cond:
             self._idle_waiters += 1
             try:

@@ -164,6 +164,9 @@ class _RecordingBehind:
             self.callbacks.append(on_recorded)
         return RECORDING
 
+    def flush_soon(self):
+        pass
+
     def close(self):
         pass
 
@@ -188,3 +191,46 @@ def test_inline_capacity_is_free_when_sent_and_idle_only_when_recorded(app):
         assert ex.results() == {"sent": 5, "lease_lost": 1}
     finally:
         ex.shutdown()
+
+
+# -- the outcome writer's gathering -------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_a_batch_task_waiting_for_its_records_cuts_the_gathering_short(pg_app):
+    """Outcomes gather before they are recorded, but a Celery batch task that
+    waits for its own records (it is acknowledged only then) is not held back
+    by the gathering; the records are the ordinary ones."""
+    from channels.base import Outcome, SendResult
+    from scheduler.celery_app import send_batch
+    from tests.scheduler_helpers import ScriptedAdapter, install_scripted, status_counts
+
+    mp = pytest.MonkeyPatch()
+    try:
+        install_scripted(mp)
+        from core.db import session_scope
+
+        with session_scope(pg_app) as s:
+            acct = ChannelAccount(channel="scripted", name="scripted", config={"label": "x"}, status="active")
+            s.add(acct)
+            s.flush()
+            acct_id = acct.id
+        clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+        ids = bulk_deliveries(pg_app, [acct_id], 6, scheduled_at=clock() - timedelta(seconds=1))
+        for text in {f"Dịch vụ công trực tuyến: nộp hồ sơ tại nhà #{i}" for i in range(6)}:
+            ScriptedAdapter.script[text] = [SendResult(Outcome.SENT, external_id="x")]
+        disp = Dispatcher(pg_app, clock=clock, lease=60)
+        disp.outcome_gather = 30.0  # far longer than the test may take
+        try:
+            claimed = disp.claim(10)
+            t0 = time.monotonic()
+            with pg_app.app_context():
+                counts = send_batch(disp, [c.id for c in claimed], claimed[0].token)
+            assert time.monotonic() - t0 < 10
+            assert counts == {"sent": 6}
+            assert status_counts(pg_app) == Counter({"sent": 6})
+            assert sorted(c.id for c in claimed) == sorted(ids)
+        finally:
+            disp.close()
+    finally:
+        mp.undo()
