@@ -461,8 +461,10 @@ def main() -> None:
           f"{pg_ratio:.0%} of the baseline (goal >= 75 %) [rounds: "
           + ", ".join(f"{row['pg'] / row['base']:.0%}" for row in rounds) + "]")
     cpu = med_cpu("pg_cpu")
+    client_ratio = statistics.median(row["pg_cpu"]["client"] / row["base_cpu"]["client"] for row in rounds)
     print(f"      CPU ms/delivery: {_ms(cpu, ('client', 'db'))}; total {cpu['client'] + cpu['db']:.2f} "
-          f"(receiver {cpu['receiver']:.2f}, not ours)")
+          f"(receiver {cpu['receiver']:.2f}, not ours); client = {client_ratio:.0%} of the baseline's "
+          "client CPU per POST (same rounds)")
     ok = pg_ratio >= 0.75
     if not args.skip_celery:
         c_ratio = statistics.median(row["celery"] / row["pg"] for row in rounds)

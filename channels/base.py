@@ -301,9 +301,9 @@ class PooledSession(requests.Session):
         for about a third of the CPU (requests merges every setting through
         generic helpers with slow runtime Protocol checks)."""
         if (request.params or self.params or self.auth or request.cookies or len(self.cookies)
-                or any(self.hooks.values())):
+                or any(self.hooks.values()) or not isinstance(request.url, str)):
             return super().prepare_request(request)
-        headers = requests.structures.CaseInsensitiveDict(self.headers)
+        headers: Any = requests.structures.CaseInsensitiveDict(self.headers)
         if request.headers:
             headers.update(request.headers)
             for name in [k for k, v in headers.items() if v is None]:
