@@ -387,3 +387,43 @@ def test_script_docx_matches_python_docx(case):
     assert used == (0 if case in ("khmer", "spaces") else 2)
     if used:
         assert compose.STATS["docx_skeletons"] == 1
+
+
+def _pdf_without_stamps(data: bytes) -> bytes:
+    """A PDF's bytes without its creation date and file ID (they change every second)."""
+    import re
+
+    data = re.sub(rb"/CreationDate \(D:[^)]*\)", b"", data)
+    return re.sub(rb"/ID \[<[0-9A-F]+><[0-9A-F]+>\]", b"", data)
+
+
+def test_fonts_kept_for_the_run_write_the_same_pdf():
+    """A script PDF written with the run's kept fonts (fpdf2's TTFFont taken from the
+    first document) is the same bytes as with every font loaded afresh."""
+    from fpdf.fonts import TTFFont
+
+    from media_templates.scripts import render_script, script_to_pdf
+
+    def script(unit: str):
+        return render_script({"unit_name": unit, "campaign_title": "Ngày Chuyển đổi số 10/10",
+                              "key_message": "Bà con nộp hồ sơ trực tuyến mọi lúc, mọi nơi.",
+                              "call_to_action": "Bà con hãy kích hoạt tài khoản VNeID.",
+                              "office_address": "ấp Phú Hữu", "hotline": "0299 3822 222"})
+
+    meta = {"campaign_title": "Ngày Chuyển đổi số", "title": "Bản tin", "date": "2026-10-10"}
+    compose.reset()
+    compose.shared_fonts(True)
+    kept = TTFFont.__init__
+    assert getattr(kept, "__wrapped__", None) is not None  # the run's font memo is in place
+    try:
+        script_to_pdf(script("Xã Lạc Hòa"), dict(meta, unit_name="Xã Lạc Hòa"))  # loads them
+        with_kept = script_to_pdf(script("Xã Nhơn Mỹ"), dict(meta, unit_name="Xã Nhơn Mỹ"))
+        TTFFont.__init__ = kept.__wrapped__  # every font loaded afresh
+        try:
+            fresh = script_to_pdf(script("Xã Nhơn Mỹ"), dict(meta, unit_name="Xã Nhơn Mỹ"))
+        finally:
+            TTFFont.__init__ = kept
+    finally:
+        compose.release()
+    assert _pdf_without_stamps(with_kept) == _pdf_without_stamps(fresh)
+    assert b"/CIDToGIDMap" in fresh  # fonts embedded: the comparison covers them
