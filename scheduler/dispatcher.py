@@ -31,7 +31,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import BigInteger, Integer, all_, bindparam, false, func, insert, or_, select, text, true, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    all_,
+    bindparam,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
