@@ -314,3 +314,27 @@ def test_wave_problems_before_scheduling(app, client, writer):
             wave_problems(s, {"text": "Ưu đãi", "recipient_list_id": consented}, "advertising")
             == {}
         )
+
+
+def test_csv_broken_far_into_the_file_loses_nothing(any_app):
+    """A CSV upload takes the importer's block path (whole blocks as COPY text on PostgreSQL):
+    bytes that are not UTF-8 half a megabyte in, or a quote left open there, are still a clear
+    error naming the file, and the list being imported is not kept."""
+    client = any_app.test_client()
+    writer = api_headers(any_app, "communicator")
+    rows = "".join(f"09{i:08d},Người số {i}\n" for i in range(40_000))
+    broken = [
+        ("Số điện thoại,Tên\n" + rows).encode() + b"0981234567,\xff\xfe\n",
+        ("Số điện thoại,Tên\n" + rows + '0981234567,"không đóng ngoặc\n' + rows[:2000]).encode(),
+    ]
+    for data in broken:
+        resp = upload(client, writer, data, "danh-sach.csv")
+        assert resp.status_code in (201, 422), resp.get_data(as_text=True)
+        body = resp.get_json()
+        if resp.status_code == 422:  # refused: a message in Vietnamese, nothing half-imported
+            assert body["error"]["message"] and "Traceback" not in body["error"]["message"]
+        else:  # or read to the end, every line counted
+            assert body["rows"] >= 40_001 and body["valid"] >= 40_000, body
+    lists = client.get("/api/v1/recipient-lists", headers=writer).get_json()
+    for item in lists["items"]:
+        assert item["valid"] >= 40_000, item  # no list left half-imported

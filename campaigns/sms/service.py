@@ -232,7 +232,9 @@ def import_recipient_list(
                     )
                     .returning(RecipientList.__table__.c.id)
                 ).scalar_one()
-                copy_recipients(conn, list_id, _guarded(reader))
+                # a CSV upload goes to the importer's block path (whole blocks of the file as
+                # COPY text, its parse errors are ImportError_ already); other files row by row
+                copy_recipients(conn, list_id, reader if reader.can_copy_text() else _guarded(reader))
                 report = reader.report
                 conn.execute(
                     update(RecipientList.__table__)
