@@ -103,6 +103,9 @@ def run(db: str, args) -> dict:
         print(f"[{db}] built {args.deliveries} deliveries, {args.downloads} kit downloads, {args.campaigns} "
               f"campaigns, {args.feedback} feedback forms over {info['years']} in {out['build_s']:.1f} s",
               flush=True)
+        from core.cli import freeze_startup_heap
+
+        freeze_startup_heap()  # as `flask serve` does before its first request
         client = app.test_client()
         email, password = info["admin"]
         r = client.post("/login", data={"email": email, "password": password})

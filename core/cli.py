@@ -244,6 +244,17 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(serve_cmd)
 
 
+def freeze_startup_heap() -> None:
+    """Leave what start-up made (modules, the app, SQLAlchemy's mappers: ~150,000 objects)
+    out of the cyclic garbage collector's full passes. Without it, every few requests of a
+    page that makes many objects (the measure dashboard) a full pass walks all of them:
+    ~80 ms added to that request. Garbage is collected first, so nothing unreachable is kept."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def waitress_options(app: Flask) -> dict:
     """waitress settings of ``serve``. Behind a TLS proxy (LANTOA_BEHIND_PROXY) waitress
     must hand X-Forwarded-* on to the app's ProxyFix: waitress 3 drops them by default
@@ -288,6 +299,7 @@ def serve_cmd(host: str, port: int) -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
+    freeze_startup_heap()
     click.echo(f"Lan Tỏa: http://{host}:{port}")
     try:
         serve(app, host=host, port=port, **waitress_options(app))
