@@ -23,7 +23,7 @@ from babel.messages.pofile import read_po
 from sqlmodel import select
 
 from core.db import session_scope
-from tests.helpers import login
+from tests.helpers import login, token_for
 from tests.measure_helpers import setup_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -398,3 +398,25 @@ def test_makefile_compiles_the_khmer_catalogue():
     out = subprocess.run(["make", "-n", "translations"], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout
     assert "babel-public.cfg" in out and re.search(r"pybabel update .*-l km", out)
+
+
+def test_feedback_keeps_the_language_of_its_form(app, world):
+    """A form sent from the Khmer page is marked for staff (its comment may need a reader); the
+    Vietnamese one is not, and the API gives the language of each."""
+    km = app.test_client()
+    km.post("/y-kien?lang=km", data={"service": "ho-tich", "satisfaction": "4", "comment": "ល្អណាស់",
+                                     "unit": "xa-lac-hoa"})
+    app.test_client().post("/y-kien", data={"service": "ho-tich", "satisfaction": "4",
+                                             "comment": "Rất tốt", "unit": "xa-lac-hoa"})
+    khmer, vietnamese = feedback_rows(app)  # in the order they were sent
+    assert (khmer.language, vietnamese.language) == ("km", "vi")
+    staff = app.test_client()
+    login(staff, world["users"]["commune"])
+    page = staff.get("/measure/feedback").get_data(as_text=True)
+    khmer_card = page[page.index(f'id="fb-{khmer.id}"'):].split("</article>")[0]
+    vietnamese_card = page[page.index(f'id="fb-{vietnamese.id}"'):].split("</article>")[0]
+    assert "Gửi bằng tiếng Khmer" in khmer_card and "Gửi bằng tiếng Khmer" not in vietnamese_card
+    api = app.test_client().get("/api/v1/feedback", headers={
+        "Authorization": "Bearer " + token_for(app, world["users"]["commune"])}).get_json()
+    languages = {item["id"]: item["language"] for item in api["items"]}
+    assert languages[khmer.id] == "km" and languages[vietnamese.id] == "vi"

@@ -343,7 +343,7 @@ def feedback_json(fb: Feedback, *, personal: bool) -> dict:
     out = {"id": fb.id, "created_at": fb.created_at.isoformat() if fb.created_at else None,
            "service": fb.service, "satisfaction": fb.satisfaction, "comment": fb.comment,
            "unit": unit.code if unit else None, "campaign_id": fb.campaign_id, "status": fb.status,
-           "handling_note": fb.handling_note,
+           "handling_note": fb.handling_note, "language": fb.language,
            "handled_at": fb.handled_at.isoformat() if fb.handled_at else None}
     if personal:
         out.update(name=fb.name, contact=fb.contact)

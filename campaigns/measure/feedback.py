@@ -191,8 +191,13 @@ def default_unit_id(session: Session) -> int | None:
     return unit.id if unit else None
 
 
-def submit_feedback(session: Session, data: dict) -> Feedback:
+FORM_LANGUAGES = ("vi", "km", "en")
+
+
+def submit_feedback(session: Session, data: dict, *, language: str = "vi") -> Feedback:
+    """Store a citizen's feedback; ``language`` is the language the form was shown in."""
     clean = clean_feedback(session, data)
+    clean["language"] = language if language in FORM_LANGUAGES else "vi"
     if not clean.get("unit_id"):
         clean["unit_id"] = default_unit_id(session)
     now = utcnow()

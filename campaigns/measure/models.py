@@ -229,6 +229,9 @@ class Feedback(SQLModel, table=True):
     handling_note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     handled_by: int | None = Field(default=None, foreign_key="user_account.id")
     handled_at: datetime | None = utc_column()
+    #: the language of the public form the citizen used ("vi", "km" or "en"): a comment in
+    #: Khmer is marked for staff, who may need someone to read it
+    language: str = Field(default="vi", max_length=5, sa_column_kwargs={"server_default": "vi"})
 
 
 class ReportText(SQLModel, table=True):

@@ -51,7 +51,7 @@ from core.extensions import limiter
 from core.models import OrgUnit, Role, audit
 from core.timeutil import LOCAL_TZ, utcnow
 from core.units import subtree_ids
-from core.web import public_page
+from core.web import get_locale, public_page
 
 bp = Blueprint("measure", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/measure")
@@ -754,7 +754,7 @@ def feedback_form():
             current_app.logger.info("feedback honeypot filled; dropped")
             return redirect(url_for("measure.feedback_thanks", **_lang_args()), 303)
         try:
-            fbk.submit_feedback(session, form)
+            fbk.submit_feedback(session, form, language=get_locale())
         except fbk.FeedbackError as exc:
             session.rollback()
             errors = fbk.translated_errors(exc)
