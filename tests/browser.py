@@ -65,3 +65,14 @@ def background_jobs(app, every: float = 0.3):
     finally:
         stop.set()
         worker.join(timeout=10)
+
+
+def sign_in(page, base: str, email: str, password: str | None = None) -> None:
+    """Log in through the login form as a person does and wait for the home page."""
+    from tests.helpers import PASSWORD
+
+    page.goto(f"{base}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Mật khẩu").fill(password or PASSWORD)
+    page.get_by_role("button", name="Đăng nhập").click()
+    page.wait_for_url(f"{base}/")

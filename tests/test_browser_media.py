@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import background_jobs, chromium, serve
+from tests.browser import background_jobs, chromium, serve, sign_in
 from tests.conftest import make_app
-from tests.helpers import PASSWORD, make_user
+from tests.helpers import make_user
 
 pytestmark = pytest.mark.browser
 
@@ -17,11 +17,7 @@ def test_fill_preview_render_download(tmp_path):
     with background_jobs(app):  # stands in for the scheduler process
         with serve(app) as base, chromium(accept_downloads=True) as ctx:
             page = ctx.new_page()
-            page.goto(f"{base}/login")
-            page.get_by_label("Email").fill(comm.email)
-            page.get_by_label("Mật khẩu").fill(PASSWORD)
-            page.get_by_role("button", name="Đăng nhập").click()
-            page.wait_for_url(f"{base}/")
+            sign_in(page, base, comm.email)
             page.get_by_role("link", name="Ấn phẩm", exact=True).click()
             page.get_by_role("link", name="Ảnh vuông mạng xã hội", exact=True).click()
             page.wait_for_selector("#preview-img[data-ready='1']")

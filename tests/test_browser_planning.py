@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import chromium, serve
+from tests.browser import chromium, serve, sign_in
 from tests.conftest import make_app
-from tests.helpers import PASSWORD, make_user
+from tests.helpers import make_user
 
 pytestmark = pytest.mark.browser
 
@@ -19,11 +19,7 @@ def test_preset_campaign_submitted_approved_and_on_calendar(tmp_path):
         page = ctx.new_page()
 
         def log_in(user):
-            page.goto(f"{base}/login")
-            page.get_by_label("Email").fill(user.email)
-            page.get_by_label("Mật khẩu").fill(PASSWORD)
-            page.get_by_role("button", name="Đăng nhập").click()
-            page.wait_for_url(f"{base}/")
+            sign_in(page, base, user.email)
 
         log_in(comm)
         page.get_by_role("link", name="Tạo chiến dịch").click()

@@ -272,7 +272,7 @@ def test_move_needs_the_csrf_token(tmp_path):
 
 @pytest.mark.browser
 def test_drag_to_reschedule_and_phone_agenda(tmp_path):
-    from tests.browser import chromium, serve
+    from tests.browser import chromium, serve, sign_in
 
     app = make_app(f"sqlite:///{tmp_path / 'b.db'}", tmp_path)
     cid = _campaign(app)
@@ -283,11 +283,7 @@ def test_drag_to_reschedule_and_phone_agenda(tmp_path):
     comm = make_user(app, "communicator")
     with serve(app) as base, chromium() as ctx:
         page = ctx.new_page()
-        page.goto(f"{base}/login")
-        page.get_by_label("Email").fill(comm.email)
-        page.get_by_label("Mật khẩu").fill(PASSWORD)
-        page.get_by_role("button", name="Đăng nhập").click()
-        page.wait_for_url(f"{base}/")
+        sign_in(page, base, comm.email)
         page.goto(f"{base}/calendar?d={day.isoformat()}")
         target = day + timedelta(days=1)
         page.drag_and_drop(f'#cal-grid a[data-id="{did}"]', f'#cal-grid td[data-date="{target.isoformat()}"]')

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import chromium, serve
+from tests.browser import chromium, serve, sign_in
 from tests.conftest import make_app
 from tests.fakes.sms_app import csv_bytes, make_account, seed_campaign, upload
-from tests.helpers import PASSWORD, api_headers, make_user
+from tests.helpers import api_headers, make_user
 from tests.test_composer import _image
 
 pytestmark = pytest.mark.browser
@@ -28,11 +28,7 @@ def test_live_previews_and_save(tmp_path, width):
     _image(app, tmp_path, "anh-bia", cid)
     with serve(app) as base, chromium(viewport={"width": width, "height": 900}) as ctx:
         page = ctx.new_page()
-        page.goto(f"{base}/login")
-        page.get_by_label("Email").fill(comm.email)
-        page.get_by_label("Mật khẩu").fill(PASSWORD)
-        page.get_by_role("button", name="Đăng nhập").click()
-        page.wait_for_url(f"{base}/")
+        sign_in(page, base, comm.email)
         page.goto(f"{base}/campaigns/{cid}/items/new")
         page.get_by_label("Tiêu đề", exact=True).fill("Ngày Chuyển đổi số 10/10")
         page.get_by_label("Nội dung tiếng Việt (viết một lần, dùng cho mọi kênh)").fill(

@@ -14,10 +14,10 @@ from sqlmodel import select
 
 from core.db import session_scope
 from core.models import OrgUnit
-from tests.browser import background_jobs, chromium, serve
+from tests.browser import background_jobs, chromium, serve, sign_in
 from tests.conftest import make_app
 from tests.fakes.kits import make_campaign
-from tests.helpers import PASSWORD, make_user
+from tests.helpers import make_user
 from tests.khmer_helpers import convert, ebur128, speech_wav
 from tests.test_khmer_readings import BILINGUAL, KHMER, VIETNAMESE
 
@@ -72,11 +72,7 @@ def test_officer_records_and_uploads_a_khmer_reading(tmp_path):
         chromium(extra_args=fake_mic, viewport={"width": 390, "height": 844}, accept_downloads=True) as ctx,
     ):
         page = ctx.new_page()
-        page.goto(f"{base}/login")
-        page.get_by_label("Email").fill(officer.email)
-        page.get_by_label("Mật khẩu").fill(PASSWORD)
-        page.get_by_role("button", name="Đăng nhập").click()
-        page.wait_for_url(f"{base}/")
+        sign_in(page, base, officer.email)
 
         page.goto(f"{base}/kits/{kit['id']}")
         section = page.locator("#khmer")

@@ -9,10 +9,10 @@ import pytest
 from sqlmodel import select
 
 from core.db import session_scope
-from tests.browser import chromium, serve
+from tests.browser import chromium, serve, sign_in
 from tests.conftest import make_app
 from tests.fakes.kits import make_broadcast, make_campaign
-from tests.helpers import PASSWORD, make_user
+from tests.helpers import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -36,11 +36,7 @@ def test_commune_officer_downloads_kit_and_confirms_broadcast(tmp_path):
         chromium(viewport={"width": 390, "height": 844}, accept_downloads=True) as ctx,
     ):
         page = ctx.new_page()
-        page.goto(f"{base}/login")
-        page.get_by_label("Email").fill(officer.email)
-        page.get_by_label("Mật khẩu").fill(PASSWORD)
-        page.get_by_role("button", name="Đăng nhập").click()
-        page.wait_for_url(f"{base}/")
+        sign_in(page, base, officer.email)
 
         page.goto(f"{base}/kits/")
         rows = page.locator("tbody tr")

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import chromium, serve
+from tests.browser import chromium, serve, sign_in
 from tests.conftest import make_app
 from tests.fakes.sms_app import seed_campaign
-from tests.helpers import PASSWORD, make_user
+from tests.helpers import make_user
 
 pytestmark = pytest.mark.browser
 
@@ -41,11 +41,7 @@ def test_live_counter_on_a_phone(tmp_path):
                 else None
             ),
         )
-        page.goto(f"{base}/login")
-        page.get_by_label("Email").fill(user.email)
-        page.get_by_label("Mật khẩu").fill(PASSWORD)
-        page.get_by_role("button", name="Đăng nhập").click()
-        page.wait_for_url(f"{base}/")
+        sign_in(page, base, user.email)
         page.goto(f"{base}/sms/compose")
 
         def counts(variant: str) -> tuple[str, str, str]:
