@@ -391,3 +391,32 @@ def test_seed_demo_marks_khmer_communes(app, runner):
     with app.app_context(), session_scope(app) as s:
         marked = {u.code for u in s.exec(select(OrgUnit).where(OrgUnit.uses_khmer)).all()}
     assert set(KHMER_UNITS_2025) <= marked and "phuong-ninh-kieu" not in marked
+
+
+@pytest.mark.slow
+def test_a_rebuild_reuses_the_bilingual_audio_when_its_inputs_did_not_change(kit_app, kits):
+    """After the Vietnamese-only bulletin changes, the Khmer commune's kit is rebuilt: the
+    bilingual bulletin's audio (its Vietnamese lines and the reading are the same) is taken
+    from the previous version, byte for byte, and only the changed bulletin's files are new."""
+    import hashlib
+
+    from campaigns.models import ContentItem
+
+    def hashes(path):
+        with zipfile.ZipFile(path) as zf:
+            return {n: hashlib.sha256(zf.read(n)).hexdigest() for n in zf.namelist()}
+
+    before = hashes(kits["after"]["xa-lac-hoa"]["path"])
+    with kit_app.app_context(), session_scope(kit_app) as s:
+        s.info["kits_no_watch"] = True
+        item = s.exec(select(ContentItem).where(ContentItem.campaign_id == kits["cid"],
+                                                ContentItem.title == VIETNAMESE["title"])).one()
+        item.body = "Từ nay bà con nộp hồ sơ trực tuyến tại nhà, không phải xếp hàng."
+        s.add(item)
+    summary, rebuilt = _build(kit_app, kits["cid"])
+    now = hashes(rebuilt["xa-lac-hoa"]["path"])
+    bilingual = [n for n in _radio(now, "01.") if n.endswith((".mp3", ".wav"))]
+    assert len(bilingual) == 4  # the bilingual MP3/WAV and the reading alone, MP3/WAV
+    assert all(now[n] == before[n] for n in bilingual)
+    assert any(now[n] != before[n] for n in _radio(now, "02."))  # the changed bulletin
+    assert summary["files_reused"] > 0 and summary["files_rebuilt"] > 0

@@ -841,7 +841,7 @@ def produce_files(spec: dict) -> dict:
             if text not in warnings:
                 warnings.append(text)
         if readings.handles(script):  # a Khmer part: the announcer's reading (readings.py)
-            readings.add_audio(spec, item, script, script_info, base, entries, warnings, config)
+            readings.add_audio(spec, item, script, script_info, base, entries, warnings, config, reuse)
             continue
         try:
             audio = compose.kit_audio(script, config, reuse, base)

@@ -960,6 +960,19 @@ class Reuse:
         Path(out).write_bytes(data)
         return True
 
+    def audio(self, base: str, key: str, include_wav: bool) -> dict[str, bytes] | None:
+        """The previous ``<base>.mp3`` (and ``.wav``) when their inputs hash ``key``, as
+        {"mp3", "wav"}; else None, both counted as rebuilt (the caller renders them)."""
+        mp3 = self.get(f"{base}.mp3", key)
+        wav = self.get(f"{base}.wav", key) if include_wav else b""
+        if mp3 is not None and wav is not None:
+            return {"mp3": mp3, "wav": wav}
+        for got in (mp3, wav if include_wav else None):
+            if got is not None:  # counted as reused above, rendered all the same
+                self.reused -= 1
+                self.rebuilt += 1
+        return None
+
     def counts(self) -> dict:
         return {"rebuilt": self.rebuilt, "reused": self.reused}
 
@@ -1027,15 +1040,9 @@ def kit_audio(script, config, reuse: Reuse, base: str) -> dict[str, bytes]:
     """A kit script's {"mp3", "wav"}: from the previous version when the spoken lines did
     not change, else :func:`script_audio` (composed from this run's shared lines)."""
     key = audio_key(script, config.script.voice, config.tts_engine, config.mp3_kbps)
-    mp3 = reuse.get(f"{base}.mp3", key)
-    wav = reuse.get(f"{base}.wav", key) if config.include_wav else b""
-    if mp3 is not None and wav is not None:
-        return {"mp3": mp3, "wav": wav}
-    # counted as reused above but rendered anyway: count them as rebuilt
-    for got in (mp3, wav if config.include_wav else None):
-        if got is not None:
-            reuse.reused -= 1
-            reuse.rebuilt += 1
+    previous = reuse.audio(base, key, config.include_wav)
+    if previous is not None:
+        return previous
     return script_audio(script, voice=config.script.voice, engine=config.tts_engine,
                         bitrate_kbps=config.mp3_kbps, compose=config.compose)
 

@@ -414,14 +414,17 @@ def handles(script) -> bool:
 
 
 def add_audio(spec: dict, item, script, script_info: dict, base: str, entries: list,
-              warnings: list, config) -> None:
+              warnings: list, config, reuse=None) -> None:
     """The audio of a script with a Khmer part, for ``builder.produce_files``.
 
     Vietnamese sections are spoken by the TTS; the Khmer part is the unit's newest
     reading for the item (or for the whole campaign). With a reading: the bilingual
     audio (``<base>.mp3/.wav``) and the reading alone (``<base> – phần tiếng
     Khmer.mp3/.wav``); without: the Vietnamese part and the "read live" note.
+    ``reuse`` (compose.Reuse): the previous version's audio is taken again when its
+    inputs (the spoken Vietnamese lines, the voice, the reading's SHA-256) are the same.
     """
+    from campaigns.kits import compose
     from media_templates.scripts import script_audio
     from media_templates.speech import SpeechError, has_khmer, khmer_note
 
@@ -435,19 +438,30 @@ def add_audio(spec: dict, item, script, script_info: dict, base: str, entries: l
     note = f"Bản tin “{item.title}”: {khmer_note('espeak')}"
     warnings[:] = [w for w in warnings if w != note]
     vi_sections = [s for s in script.sections if not has_khmer(s.text)]
-    vi_audio = None
-    if vi_sections:
-        vi_script = replace(script, reading_text="\n\n".join(s.reading_text for s in vi_sections))
-        try:
-            vi_audio = script_audio(
-                vi_script, voice=config.script.voice, mp3=reading is None,
-                engine=config.tts_engine, bitrate_kbps=config.mp3_kbps,
-            )
-        except SpeechError as exc:
-            warnings.append(f"Bản tin “{item.title}” không có tệp âm thanh tiếng Việt: {exc.message}")
+    vi_script = (replace(script, reading_text="\n\n".join(s.reading_text for s in vi_sections))
+                 if vi_sections else None)
     stem = f"km-{item.id}"
     if reading is None:
         warnings.append(f"Bản tin “{item.title}”: {LIVE_NOTE}.")
+    if vi_script is None:
+        vi_audio = None
+    else:
+        key = compose.file_key(
+            "khmer-audio", compose.audio_key(vi_script, config.script.voice, config.tts_engine, config.mp3_kbps),
+            reading["sha256"] if reading else None, PAUSE_SECONDS)
+        vi_audio = reuse.audio(base, key, config.include_wav) if reuse is not None else None
+        if vi_audio is None:
+            try:
+                spoken = script_audio(
+                    vi_script, voice=config.script.voice, mp3=reading is None,
+                    engine=config.tts_engine, bitrate_kbps=config.mp3_kbps,
+                )
+            except SpeechError as exc:
+                warnings.append(f"Bản tin “{item.title}” không có tệp âm thanh tiếng Việt: {exc.message}")
+            else:
+                vi_audio = (spoken if reading is None else
+                            bilingual_audio(spoken["wav"], Path(reading["wav"]).read_bytes(), config.mp3_kbps))
+    if reading is None:
         if vi_audio is not None:
             mp3 = work / f"{stem}-vi.mp3"
             mp3.write_bytes(vi_audio["mp3"])
@@ -459,17 +473,15 @@ def add_audio(spec: dict, item, script, script_info: dict, base: str, entries: l
                 wav.write_bytes(vi_audio["wav"])
                 entries.append((f"{base}.wav", str(wav), "audio", "âm thanh phần tiếng Việt (WAV)"))
         return
-    reading_wav = Path(reading["wav"]).read_bytes()
-    if vi_audio is not None:
-        audio = bilingual_audio(vi_audio["wav"], reading_wav, config.mp3_kbps)
+    if vi_audio is not None:  # the Vietnamese part, a pause, the reading
         mp3 = work / f"{stem}-both.mp3"
-        mp3.write_bytes(audio["mp3"])
+        mp3.write_bytes(vi_audio["mp3"])
         script_info["mp3"] = str(mp3)
         entries.append((f"{base}.mp3", str(mp3), "audio",
                         "âm thanh song ngữ để phát: tiếng Việt rồi tiếng Khmer (MP3)"))
         if config.include_wav:
             wav = work / f"{stem}-both.wav"
-            wav.write_bytes(audio["wav"])
+            wav.write_bytes(vi_audio["wav"])
             entries.append((f"{base}.wav", str(wav), "audio", "âm thanh song ngữ (WAV)"))
     else:
         script_info["mp3"] = reading["mp3"]
