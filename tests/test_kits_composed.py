@@ -427,3 +427,15 @@ def test_fonts_kept_for_the_run_write_the_same_pdf():
         compose.release()
     assert _pdf_without_stamps(with_kept) == _pdf_without_stamps(fresh)
     assert b"/CIDToGIDMap" in fresh  # fonts embedded: the comparison covers them
+
+
+def test_a_composed_build_leaves_no_run_state_behind(builds):
+    """After a run (composed or a single kit), later work in the process shapes and segments
+    text afresh: the run's font caches are off, and the Khmer word splitter keeps the
+    interface of the lru_cache it wraps (cache_clear), so code that clears it still works."""
+    from media_templates import scripts_mix
+
+    assert not getattr(compose._FONTS, "on", False)
+    scripts_mix.khmer_words.cache_clear()
+    assert scripts_mix.khmer_words.cache_info().currsize == 0
+    assert "".join(scripts_mix.khmer_words("សេវាសាធារណៈ")) == "សេវាសាធារណៈ"

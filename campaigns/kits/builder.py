@@ -1084,6 +1084,8 @@ def _build_unit_kit(
     become warnings; an unexpected error marks the kit ``failed`` and raises
     :class:`KitBuildError` with a Vietnamese message (the exception is logged).
     """
+    from campaigns.kits import compose
+
     report = progress or (lambda _f: None)
     kit = _kit_row(session, campaign, unit)
     digest = input_digest(session, campaign, unit, config, template_state)
@@ -1100,6 +1102,8 @@ def _build_unit_kit(
             produced, error = produce_files(spec), None
         except Exception as exc:  # noqa: BLE001
             produced, error = None, exc
+        finally:
+            compose.release()  # this thread's later documents: no run caches
         report(0.9)
         failure = _record(session, campaign, unit, kit, config, digest, produced, started, error)
     finally:
@@ -1203,6 +1207,19 @@ def _build_campaign_kits(
             report, done / max(len(units), 1), summary["files_rebuilt"], summary["files_reused"]
         )
 
+    try:
+        _produce_all(todo, n_workers, record)
+    finally:
+        compose.release()  # also when a build stops half-way: later work gets no run caches
+    compose.report(report, 1.0, summary["files_rebuilt"], summary["files_reused"])
+    return summary
+
+
+def _produce_all(todo: list, n_workers: int, record) -> None:
+    """Each unit's files (``produce_files``), here or in ``n_workers`` processes; each
+    result goes to ``record`` as it comes."""
+    from campaigns.kits import compose
+
     if n_workers <= 1:
         for unit, kit, digest, spec in todo:
             try:
@@ -1230,9 +1247,6 @@ def _build_campaign_kits(
                     result, error = None, exc
                 compose.add_stats((result or {}).get("stats"))
                 record(unit, kit, digest, spec, result, error)
-    compose.release()
-    compose.report(report, 1.0, summary["files_rebuilt"], summary["files_reused"])
-    return summary
 
 
 def _quietly(fn):

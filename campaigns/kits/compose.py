@@ -307,6 +307,12 @@ def _install_khmer_words_cache() -> None:
         _KM_WORDS[run] = hit
         return hit
 
+    def cache_clear() -> None:  # the lru_cache's own, and this run's copies
+        _KM_WORDS.clear()
+        real.cache_clear()
+
+    khmer_words.cache_clear = cache_clear  # type: ignore[attr-defined]
+    khmer_words.cache_info = real.cache_info  # type: ignore[attr-defined]
     scripts_mix.khmer_words = khmer_words
     scripts_mix._lantoa_words_cache = True
 
