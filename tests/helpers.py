@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterable
+
 from sqlmodel import select
 
 from core.db import session_scope
@@ -95,3 +98,26 @@ def make_app_with_catalogue(tmp_path, catalogue):
         WTF_CSRF_ENABLED=False,
         BABEL_TRANSLATION_DIRECTORIES=str(tmp_path / "translations"),
     )
+
+
+class ChunkStream(io.RawIOBase):
+    """An upload read from byte chunks made as it is read (a large file that is never held
+    in memory, and cannot tell its size)."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self._chunks = iter(chunks)
+        self._buf = b""
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        while not self._buf:
+            try:
+                self._buf = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n

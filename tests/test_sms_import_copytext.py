@@ -12,12 +12,14 @@ quoted cells straddle block boundaries."""
 from __future__ import annotations
 
 import io
+import itertools
 import random
 
 import pytest
 
 from scheduler.sms import importer
 from scheduler.sms.importer import RecipientReader, _copy_rows, read_recipients
+from tests.helpers import ChunkStream
 
 
 class _Sink:
@@ -191,38 +193,17 @@ def test_block_path_not_used_after_iteration_started():
     assert isinstance(reader, RecipientReader)
 
 
-class _Generated(io.RawIOBase):
+def _generated(rows: int) -> ChunkStream:
     """A lazily generated upload of distinct valid numbers (every row kept)."""
-
-    def __init__(self, rows: int):
-        head = ["Họ và tên,Số điện thoại,Xã/Phường\n".encode()]
-        body = (
-            "".join(
-                f"Nguyễn Văn {i % 97},09{(start + i) % 10**8:08d},Phường {i % 9}\n"
-                for i in range(1000)
-            ).encode()
-            for start in range(0, rows, 1000)
-        )
-        self._chunks = iter([*head])
-        self._body = body
-        self._buf = b""
-
-    def readable(self):
-        return True
-
-    def readinto(self, b):
-        while not self._buf:
-            try:
-                self._buf = next(self._chunks)
-            except StopIteration:
-                try:
-                    self._buf = next(self._body)
-                except StopIteration:
-                    return 0
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
+    head = "Họ và tên,Số điện thoại,Xã/Phường\n".encode()
+    body = (
+        "".join(
+            f"Nguyễn Văn {i % 97},09{(start + i) % 10**8:08d},Phường {i % 9}\n"
+            for i in range(1000)
+        ).encode()
+        for start in range(0, rows, 1000)
+    )
+    return ChunkStream(itertools.chain([head], body))
 
 
 def _peak(rows: int) -> tuple[int, int]:
@@ -233,7 +214,7 @@ def _peak(rows: int) -> tuple[int, int]:
     normalize_phone("0912345678")  # phonenumbers' metadata, loaded once per process
     tracemalloc.start()
     try:
-        reader = read_recipients(_Generated(rows), "big.csv")
+        reader = read_recipients(_generated(rows), "big.csv")
         size = 0
         for chunk in reader.copy_text("1\t"):
             size += len(chunk.encode("utf-8"))  # what the COPY sender gets, then dropped

@@ -19,6 +19,7 @@ from scheduler.sms.importer import (
     read_recipients,
 )
 from scheduler.sms.models import sms_metadata
+from tests.helpers import ChunkStream
 
 SAMPLE = (
     "Họ và tên;Số điện thoại;Xã/Phường;Ghi chú\n"
@@ -178,26 +179,9 @@ def test_only_a_header_is_an_empty_report():
     assert rows == [] and report["rows"] == 0
 
 
-class _Unseekable(io.RawIOBase):
+def _unseekable(header: bytes, line: bytes, count: int) -> ChunkStream:
     """A lazily generated upload that cannot tell its size."""
-
-    def __init__(self, header: bytes, line: bytes, count: int):
-        self._chunks = iter([header] + [line * 1000] * (count // 1000))
-        self._buf = b""
-
-    def readable(self):
-        return True
-
-    def readinto(self, b):
-        while not self._buf:
-            try:
-                self._buf = next(self._chunks)
-            except StopIteration:
-                return 0
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
+    return ChunkStream([header] + [line * 1000] * (count // 1000))
 
 
 def test_too_large_is_refused_early_and_mid_stream():
@@ -206,7 +190,7 @@ def test_too_large_is_refused_early_and_mid_stream():
         read_recipients(io.BytesIO(data), "a.csv", max_bytes=1000)
     assert exc.value.code == "too_large" and "MB" in exc.value.message
     reader = read_recipients(
-        _Unseekable("SĐT\n".encode(), b"0912345678\n", 10_000), "a.csv", max_bytes=50_000
+        _unseekable("SĐT\n".encode(), b"0912345678\n", 10_000), "a.csv", max_bytes=50_000
     )
     with pytest.raises(ImportError_) as exc:
         list(reader)
@@ -215,7 +199,7 @@ def test_too_large_is_refused_early_and_mid_stream():
 
 def test_streaming_does_not_hold_the_file():
     # ~2.2 MB of rows, read from a stream that generates them lazily
-    stream = _Unseekable("Họ tên,SĐT\n".encode(), b"An,0912345678\nBinh,0987654321\n", 70_000)
+    stream = _unseekable("Họ tên,SĐT\n".encode(), b"An,0912345678\nBinh,0987654321\n", 70_000)
     tracemalloc.start()
     try:
         reader = read_recipients(stream, "big.csv")
