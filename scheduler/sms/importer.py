@@ -641,7 +641,6 @@ class RecipientReader:
         seen = _NumberBitmap()
         phone_idx, name_idx, extra = self._phone_idx, self._name_idx, self._extra
         by_carrier = report.by_carrier
-        rejects = self._rejects
         rows = valid = duplicates = converted = 0
         clean = _clean_cell
         keyed = [(i, _json_str(slug) + ":") for i, slug in extra]  # for fields_json
@@ -655,11 +654,7 @@ class RecipientReader:
                 raw = record[phone_idx] if phone_idx < n else None
                 e164, carrier, was_old, reason = normalize(raw)
                 if e164 is None:
-                    value = clean(raw)
-                    reason = reason or ""
-                    report.reject(line, value, reason)
-                    if rejects is not None:
-                        rejects.writerow([line, _neutralise(value), reason])
+                    self._reject(line, raw, reason)
                     continue
                 if seen.test_and_set(int(e164[3:])):
                     duplicates += 1
@@ -697,6 +692,13 @@ class RecipientReader:
             report.duplicates += duplicates
             report.converted += converted
             self.close()
+
+    def _reject(self, line: int, raw: Any, reason: str | None) -> None:
+        """A row whose phone is not valid: in the report and the rejected-rows file."""
+        value = _clean_cell(raw)
+        self.report.reject(line, value, reason or "")
+        if self._rejects is not None:
+            self._rejects.writerow([line, _neutralise(value), reason or ""])
 
     def can_copy_text(self) -> bool:
         """True when ``copy_text`` applies: a CSV upload, the stock normaliser,
@@ -739,7 +741,6 @@ class RecipientReader:
         need = max([phone_idx, -1 if name_idx is None else name_idx] + [i for i, _ in extra]) + 1
         keyed = [(i, _json_str(slug) + ":") for i, slug in extra]
         by_carrier = report.by_carrier
-        rejects = self._rejects
         clean = _clean_cell
         counts = [0, 0, 0, 0]  # rows, valid, duplicates, converted (general path)
         fast_valid = fast_dup = 0
@@ -754,11 +755,7 @@ class RecipientReader:
             raw = record[phone_idx] if phone_idx < n else None
             e164, carrier, was_old, reason = parts(raw)
             if e164 is None:
-                value = clean(raw)
-                reason = reason or ""
-                report.reject(line, value, reason)
-                if rejects is not None:
-                    rejects.writerow([line, _neutralise(value), reason])
+                self._reject(line, raw, reason)
                 return None
             if len(e164) == 12:  # the prefix's verdict, for the plain path
                 verdict = by_prefix.get(e164[3:7])
