@@ -338,6 +338,10 @@ def test_khmer_font_is_served_by_the_app(app, client):
     css = (ROOT / "core" / "static" / "app.css").read_text(encoding="utf-8")
     assert 'url("/fonts/noto-sans-khmer.ttf")' in css and "U+1780-17FF" in css
     assert re.search(r':lang\(km\) \{ font-family:"Noto Sans Khmer Web"', css)
+    # staff pages draw Khmer too (a citizen's comment, an item's Khmer text): the face is in
+    # the body's font list, where its unicode-range keeps it to Khmer characters
+    body = re.search(r"^body \{[^}]*\}", css, re.M).group(0)
+    assert '"Noto Sans Khmer Web", sans-serif' in body
 
 
 @pytest.fixture(scope="module")
